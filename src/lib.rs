@@ -1,0 +1,4 @@
+//! ward: an authoritative DNS server for mail reputation lists (DNSBL, RHSBL, address
+//! lists), drop-in compatible with rbldnsd's data files.
+
+pub mod zone;

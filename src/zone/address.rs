@@ -1,0 +1,191 @@
+//! Email addresses: the normalisation mail filters apply before hashing, the digests,
+//! and the index of hashed entries (`<hex>.Z`, `<hex>._email.Z`).
+
+use std::collections::HashMap;
+
+use md5::Md5;
+use sha1::{Digest, Sha1};
+use sha2::Sha256;
+
+use super::ip::{Listing, ResultId};
+use super::name::NameRef;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DigestKind {
+    Md5,
+    Sha1,
+    Sha256,
+}
+
+impl DigestKind {
+    pub const ALL: [DigestKind; 3] = [DigestKind::Md5, DigestKind::Sha1, DigestKind::Sha256];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DigestKind::Md5 => "md5",
+            DigestKind::Sha1 => "sha1",
+            DigestKind::Sha256 => "sha256",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        DigestKind::ALL
+            .into_iter()
+            .find(|k| k.name().eq_ignore_ascii_case(name))
+    }
+
+    /// Digest length in bytes.
+    pub fn len(self) -> usize {
+        match self {
+            DigestKind::Md5 => 16,
+            DigestKind::Sha1 => 20,
+            DigestKind::Sha256 => 32,
+        }
+    }
+
+    fn from_hex_len(len: usize) -> Option<Self> {
+        DigestKind::ALL.into_iter().find(|k| k.len() * 2 == len)
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn digest(self, data: &[u8]) -> Vec<u8> {
+        match self {
+            DigestKind::Md5 => Md5::digest(data).to_vec(),
+            DigestKind::Sha1 => Sha1::digest(data).to_vec(),
+            DigestKind::Sha256 => Sha256::digest(data).to_vec(),
+        }
+    }
+}
+
+/// Splits `local@domain` at the last `@`; both parts must be non-empty.
+pub fn split_address(address: &str) -> Option<(&str, &str)> {
+    let (local, domain) = address.rsplit_once('@')?;
+    (!local.is_empty() && !domain.is_empty()).then_some((local, domain))
+}
+
+/// The form filters hash: lowercase, without a `+tag`, and for Gmail without dots in
+/// the local part and with `googlemail.com` read as `gmail.com` (what rspamd does, and
+/// what Spamhaus' HBL expects).
+pub fn normalise(address: &str) -> Option<String> {
+    let lower = address.to_ascii_lowercase();
+    let (local, domain) = split_address(&lower)?;
+    let local = local.split_once('+').map_or(local, |(base, _)| base);
+    let (local, domain) = if domain == "gmail.com" || domain == "googlemail.com" {
+        (local.replace('.', ""), "gmail.com")
+    } else {
+        (local.to_string(), domain)
+    };
+    if local.is_empty() {
+        return None;
+    }
+    Some(format!("{local}@{domain}"))
+}
+
+/// Only the first 16 bytes of a digest are kept: as a lookup key that is as unique
+/// as the whole digest, and it keeps a million addresses to a few tens of megabytes.
+fn key(digest: &[u8]) -> u128 {
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    u128::from_be_bytes(bytes)
+}
+
+/// Hashed addresses, per digest kind.
+#[derive(Default)]
+pub struct DigestIndex {
+    maps: [HashMap<u128, ResultId>; 3],
+}
+
+impl DigestIndex {
+    pub fn is_empty(&self) -> bool {
+        self.maps.iter().all(HashMap::is_empty)
+    }
+
+    pub fn len(&self) -> usize {
+        self.maps.iter().map(HashMap::len).sum()
+    }
+
+    /// `<hex>` or `<hex>._email`, hex of an md5, sha1 or sha256 digest in any case.
+    pub fn lookup(&self, name: NameRef<'_>) -> Option<ResultId> {
+        match name.label_count() {
+            1 => {}
+            2 if name.label(1) == b"_email" => {}
+            _ => return None,
+        }
+        let hex_label = name.label(0);
+        let kind = DigestKind::from_hex_len(hex_label.len())?;
+        let mut digest = [0u8; 32];
+        hex::decode_to_slice(hex_label, &mut digest[..kind.len()]).ok()?;
+        self.maps[kind.index()].get(&key(&digest)).copied()
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.maps.iter().map(|m| m.capacity() * 21).sum()
+    }
+}
+
+#[derive(Default)]
+pub struct DigestIndexBuilder {
+    pending: Vec<(DigestKind, u128, Listing)>,
+}
+
+impl DigestIndexBuilder {
+    pub fn add(&mut self, kind: DigestKind, digest: &[u8], listing: Listing) {
+        self.pending.push((kind, key(digest), listing));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// All listings of one digest answer together; an exclusion beats them.
+    pub fn build(mut self, mut intern: impl FnMut(&[u32]) -> ResultId) -> DigestIndex {
+        self.pending
+            .sort_by_key(|&(kind, key, _)| (kind.index(), key));
+        let mut index = DigestIndex::default();
+        let mut values = Vec::new();
+        for group in self
+            .pending
+            .chunk_by(|a, b| a.0 == b.0 && a.1 == b.1)
+        {
+            let (kind, key, _) = group[0];
+            if group.iter().any(|g| g.2 == Listing::Excluded) {
+                continue;
+            }
+            values.clear();
+            values.extend(group.iter().filter_map(|g| match g.2 {
+                Listing::Value(v) => Some(v),
+                Listing::Excluded => None,
+            }));
+            values.sort_unstable();
+            values.dedup();
+            index.maps[kind.index()].insert(key, intern(&values));
+        }
+        index
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalisation_vectors() {
+        assert_eq!(normalise("Bad.Guy+x@GoogleMail.com").as_deref(), Some("badguy@gmail.com"));
+        assert_eq!(normalise("badguy@gmail.com").as_deref(), Some("badguy@gmail.com"));
+        assert_eq!(normalise("First.Last+news@Example.ORG").as_deref(), Some("first.last@example.org"));
+        assert_eq!(normalise("+only@example.org"), None);
+        assert_eq!(normalise("no-at-sign"), None);
+    }
+
+    #[test]
+    fn known_digests() {
+        assert_eq!(
+            hex::encode(DigestKind::Sha1.digest(b"hello")),
+            "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d"
+        );
+        assert_eq!(hex::encode(DigestKind::Md5.digest(b"hello")), "5d41402abc4b2a76b9719d911017c592");
+    }
+}

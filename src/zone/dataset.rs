@@ -1,0 +1,398 @@
+//! One dataset: what one data file (or one `combined` section) lists, frozen into the
+//! indexes it needs, plus the builder the parsers fill.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::address::{DigestIndex, DigestIndexBuilder};
+use super::generic::{GenericIndex, GenericMatch, Record};
+use super::ip::{Duplicate, PrefixMap, PrefixMapBuilder, SamePrefix};
+use super::name::{Name, NameRef};
+use super::names::{NameIndex, NameIndexBuilder, NameMatch};
+use super::parse::DatasetKind;
+use super::reason::{Template, Vars};
+use super::value::{ValueTable, ValueTableBuilder};
+
+/// Where a dataset came from, for logs and `ward lookup`.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub file: Arc<Path>,
+    pub kind: DatasetKind,
+    /// The `:label` of a `combined` section.
+    pub label: Option<Box<str>>,
+}
+
+pub struct Dataset {
+    pub origin: Origin,
+    /// Subzones this dataset answers under, relative to the zone apex (root = the
+    /// apex); several for a `combined` section listing several.
+    pub attach: Vec<Name>,
+    pub ttl: u32,
+    pub values: ValueTable,
+    pub ip4: PrefixMap<u32>,
+    pub ip6: PrefixMap<u128>,
+    pub names: NameIndex,
+    pub digests: DigestIndex,
+    pub generic: GenericIndex,
+    /// Entry lines loaded.
+    pub entries: usize,
+}
+
+/// How a query name reads as an IP address (reversed octets or nibbles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpName {
+    V4(u32),
+    V6(u128),
+    /// Fewer labels than a full address: the block of addresses below it.
+    V4Block(u32, u32),
+    V6Block(u128, u128),
+    NotIp,
+}
+
+impl IpName {
+    pub fn classify(name: NameRef<'_>) -> IpName {
+        let labels = name.label_count();
+        if (1..=4).contains(&labels) {
+            let mut addr = 0u32;
+            let mut ok = true;
+            for i in 0..labels {
+                match decimal_octet(name.label(labels - 1 - i)) {
+                    Some(octet) => addr |= u32::from(octet) << (24 - 8 * i),
+                    None => {
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            if ok {
+                return if labels == 4 {
+                    IpName::V4(addr)
+                } else {
+                    let host = u32::MAX >> (8 * labels);
+                    IpName::V4Block(addr, addr | host)
+                };
+            }
+        }
+        if (1..=32).contains(&labels) {
+            let mut addr = 0u128;
+            for i in 0..labels {
+                let label = name.label(labels - 1 - i);
+                let [nibble] = label else {
+                    return IpName::NotIp;
+                };
+                let Some(value) = (*nibble as char).to_digit(16) else {
+                    return IpName::NotIp;
+                };
+                addr |= u128::from(value) << (124 - 4 * i);
+            }
+            return if labels == 32 {
+                IpName::V6(addr)
+            } else {
+                let host = u128::MAX >> (4 * labels);
+                IpName::V6Block(addr, addr | host)
+            };
+        }
+        IpName::NotIp
+    }
+}
+
+/// rbldnsd accepts 1–3 digits (leading zeros allowed), at most 255.
+fn decimal_octet(label: &[u8]) -> Option<u8> {
+    if label.is_empty() || label.len() > 3 || !label.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let value = label.iter().fold(0u32, |acc, &c| acc * 10 + u32::from(c - b'0'));
+    u8::try_from(value).ok()
+}
+
+/// The IPv4 address an IPv6 address stands for in IPv4 lists: IPv4-mapped
+/// `::ffff:a.b.c.d` and 6to4 `2002:AABB:CCDD::/48` (as rbldnsd does).
+pub fn embedded_ip4(addr: u128) -> Option<u32> {
+    if addr >> 32 == 0xffff {
+        Some(addr as u32)
+    } else if addr >> 112 == 0x2002 {
+        Some((addr >> 80) as u32)
+    } else {
+        None
+    }
+}
+
+/// The queried thing a TXT `$` stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    None,
+    Ip4(u32),
+    Ip6(u128),
+    /// Labels `from..to` of the query name (counted from the left) as a domain name.
+    Name { from: u8, to: u8 },
+    /// Labels `from..to` as an email address: the first label is the local part.
+    Address { from: u8, to: u8 },
+}
+
+/// One dataset's verdict on one name.
+pub enum DatasetMatch<'d> {
+    /// A set of values (a result id in the dataset's table) and what `$` is.
+    Listed(u32, Subject),
+    Records(&'d [Record]),
+    Exists,
+    Absent,
+}
+
+impl Dataset {
+    /// Looks up `name`, relative to where this dataset is attached and not empty.
+    /// Several kinds of data may answer (a ward zone lists IPs and names); each
+    /// verdict is passed to `found`, and the strongest presence is returned.
+    pub fn lookup<'d>(
+        &'d self,
+        name: NameRef<'_>,
+        ip: IpName,
+        found: &mut impl FnMut(DatasetMatch<'d>),
+    ) -> bool {
+        let mut exists = false;
+        match ip {
+            IpName::V4(addr) => {
+                if let Some(result) = self.ip4.get(addr) {
+                    found(DatasetMatch::Listed(result, Subject::Ip4(addr)));
+                }
+            }
+            IpName::V6(addr) => {
+                if let Some(result) = self.ip6.get(addr) {
+                    found(DatasetMatch::Listed(result, Subject::Ip6(addr)));
+                }
+                if let Some(v4) = embedded_ip4(addr)
+                    && let Some(result) = self.ip4.get(v4)
+                {
+                    found(DatasetMatch::Listed(result, Subject::Ip4(v4)));
+                }
+            }
+            IpName::V4Block(lo, hi) => exists |= self.ip4.any_in(lo, hi),
+            IpName::V6Block(lo, hi) => exists |= self.ip6.any_in(lo, hi),
+            IpName::NotIp => {}
+        }
+        if !self.names.is_empty() {
+            match self.names.lookup(name) {
+                NameMatch::Listed {
+                    result,
+                    skip,
+                    address,
+                } => {
+                    let (from, to) = (skip as u8, name.label_count() as u8);
+                    let subject = if address {
+                        Subject::Address { from, to }
+                    } else {
+                        Subject::Name { from, to }
+                    };
+                    found(DatasetMatch::Listed(result, subject));
+                }
+                NameMatch::Exists => exists = true,
+                NameMatch::Absent => {}
+            }
+        }
+        if !self.digests.is_empty()
+            && let Some(result) = self.digests.lookup(name)
+        {
+            // `$` is the hex digest as queried.
+            found(DatasetMatch::Listed(result, Subject::Name { from: 0, to: 1 }));
+        }
+        match self.generic.lookup(name.wire()) {
+            GenericMatch::Records(records) => found(DatasetMatch::Records(records)),
+            GenericMatch::Exists => exists = true,
+            GenericMatch::Absent => {}
+        }
+        exists
+    }
+
+    /// Records at the dataset's own apex (generic `@`).
+    pub fn apex_records(&self) -> &[Record] {
+        match self.generic.lookup(&[]) {
+            GenericMatch::Records(records) => records,
+            _ => &[],
+        }
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.ip4.heap_bytes()
+            + self.ip6.heap_bytes()
+            + self.names.heap_bytes()
+            + self.values.heap_bytes()
+            + self.digests.heap_bytes()
+    }
+}
+
+/// Accumulates one dataset while its lines are parsed.
+pub struct DatasetBuilder {
+    pub origin: Origin,
+    pub attach: Vec<Name>,
+    /// `$TTL`: the last one in the dataset applies to all of it (rbldnsd).
+    pub ttl: Option<u32>,
+    pub values: ValueTableBuilder,
+    pub ip4: PrefixMapBuilder<u32>,
+    pub ip6: PrefixMapBuilder<u128>,
+    pub same_prefix: SamePrefix,
+    pub names: NameIndexBuilder,
+    pub digests: DigestIndexBuilder,
+    pub generic: GenericIndex,
+    /// Generic records written with TTL 0, to get the dataset TTL at the end.
+    pub generic_default_ttl: Vec<(Name, super::generic::RecordData)>,
+    pub vars: Vars,
+    /// `$=`: the base template all TXT texts are put into.
+    pub base: Option<Box<[u8]>>,
+    pub entries: usize,
+}
+
+impl DatasetBuilder {
+    pub fn new(file: Arc<Path>, kind: DatasetKind, label: Option<&str>, attach: Vec<Name>) -> Self {
+        DatasetBuilder {
+            origin: Origin {
+                file,
+                kind,
+                label: label.map(Into::into),
+            },
+            attach,
+            ttl: None,
+            values: ValueTableBuilder::default(),
+            ip4: PrefixMapBuilder::default(),
+            ip6: PrefixMapBuilder::default(),
+            same_prefix: match kind {
+                DatasetKind::Ip4Trie | DatasetKind::Ip6Trie => SamePrefix::FirstWins,
+                _ => SamePrefix::Union,
+            },
+            names: NameIndexBuilder::default(),
+            digests: DigestIndexBuilder::default(),
+            generic: GenericIndex::default(),
+            generic_default_ttl: Vec::new(),
+            vars: Default::default(),
+            base: None,
+            entries: 0,
+        }
+    }
+
+    /// Freezes the dataset; reports prefixes given twice where only the first counts.
+    pub fn finish(mut self, default_ttl: u32) -> (Dataset, Vec<Duplicate>) {
+        let ttl = self.ttl.unwrap_or(default_ttl);
+        let values = &mut self.values;
+        let (ip4, mut duplicates) = self
+            .ip4
+            .build(self.same_prefix, |set| values.intern_result(set));
+        let (ip6, dup6) = self
+            .ip6
+            .build(self.same_prefix, |set| values.intern_result(set));
+        duplicates.extend(dup6);
+        let names = self.names.build(|set| values.intern_result(set));
+        let digests = self.digests.build(|set| values.intern_result(set));
+        for (name, data) in self.generic_default_ttl {
+            self.generic.add(&name, Record { ttl, data });
+        }
+        let (vars, base) = (self.vars, self.base);
+        let values = self
+            .values
+            .finish(|raw| compose_template(raw, base.as_deref(), &vars));
+        (
+            Dataset {
+                origin: self.origin,
+                attach: self.attach,
+                ttl,
+                values,
+                ip4,
+                ip6,
+                names,
+                digests,
+                generic: self.generic,
+                entries: self.entries,
+            },
+            duplicates,
+        )
+    }
+}
+
+/// rbldnsd's `$=` base template: the entry's text replaces `$=` (the subject `$` when
+/// the entry has none), and a text starting with `=` bypasses the base.
+fn compose_template(raw: Option<&[u8]>, base: Option<&[u8]>, vars: &Vars) -> Option<Template> {
+    let Some(base) = base else {
+        return raw.map(|text| Template::parse(text, vars));
+    };
+    if let Some(own) = raw.and_then(|t| t.strip_prefix(b"=")) {
+        return Some(Template::parse(own, vars));
+    }
+    let entry_text = raw.unwrap_or(b"$");
+    let mut composed = Vec::with_capacity(base.len() + entry_text.len());
+    let mut i = 0;
+    while i < base.len() {
+        match (base[i], base.get(i + 1)) {
+            (b'$', Some(b'$')) => {
+                composed.extend_from_slice(b"$$");
+                i += 2;
+            }
+            (b'$', Some(b'=')) => {
+                composed.extend_from_slice(entry_text);
+                i += 2;
+            }
+            (c, _) => {
+                composed.push(c);
+                i += 1;
+            }
+        }
+    }
+    Some(Template::parse(&composed, vars))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zone::name::NameBuf;
+
+    fn classify(text: &str) -> IpName {
+        let buf = NameBuf::from_name(&Name::parse(text).unwrap());
+        IpName::classify(buf.view())
+    }
+
+    #[test]
+    fn query_names_as_ips() {
+        assert_eq!(classify("7.113.0.203"), IpName::V4(0xcb00_7107));
+        assert_eq!(classify("1.0.0.010"), IpName::V4(0x0a00_0001));
+        assert_eq!(classify("0.203"), IpName::V4Block(0xcb00_0000, 0xcb00_ffff));
+        assert_eq!(classify("1.0.0.0010"), IpName::NotIp);
+        assert_eq!(classify("1.0.0.256"), IpName::NotIp);
+        assert_eq!(classify("500.4.3.2.1"), IpName::NotIp);
+        assert!(matches!(classify("5.4.3.2.1"), IpName::V6Block(..)));
+        let v6 = "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2";
+        assert_eq!(classify(v6), IpName::V6(0x2001_0db8_0000_0000_0000_0000_0000_0001));
+        assert_eq!(
+            classify("8.b.d.0.1.0.0.2"),
+            IpName::V6Block(0x2001_0db8 << 96, (0x2001_0db8 << 96) | (u128::MAX >> 32))
+        );
+    }
+
+    #[test]
+    fn embedded_ipv4() {
+        let mapped: u128 = "::ffff:127.0.0.2".parse::<std::net::Ipv6Addr>().unwrap().into();
+        assert_eq!(embedded_ip4(mapped), Some(0x7f00_0002));
+        let six_to_four: u128 = "2002:c000:0201::1".parse::<std::net::Ipv6Addr>().unwrap().into();
+        assert_eq!(embedded_ip4(six_to_four), Some(0xc000_0201));
+        let compat: u128 = "::127.0.0.2".parse::<std::net::Ipv6Addr>().unwrap().into();
+        assert_eq!(embedded_ip4(compat), None);
+    }
+
+    #[test]
+    fn base_template_composition() {
+        let vars = Vars::default();
+        let base = Some(&b"See http://bl.example/?$= ($) for details"[..]);
+        let render = |t: Option<Template>| {
+            let mut out = Vec::new();
+            t.unwrap().render(b"127.0.0.2", &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(
+            render(compose_template(Some(b"r123"), base, &vars)),
+            "See http://bl.example/?r123 (127.0.0.2) for details"
+        );
+        assert_eq!(
+            render(compose_template(None, base, &vars)),
+            "See http://bl.example/?127.0.0.2 (127.0.0.2) for details"
+        );
+        assert_eq!(
+            render(compose_template(Some(b"=Other $"), base, &vars)),
+            "Other 127.0.0.2"
+        );
+    }
+}

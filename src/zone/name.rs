@@ -1,0 +1,562 @@
+//! Domain names as ward matches them: lowercase DNS wire format without the root label.
+//!
+//! Wire format (length-prefixed labels) rather than dotted text, because an email local
+//! part such as `first.last` is one label: `first.last@example.com` is listed under the
+//! three labels `first.last`, `example`, `com`, which dotted text cannot tell apart from
+//! four.
+
+use std::fmt;
+
+use hashbrown::HashTable;
+
+/// Longest name in wire format without the root byte (RFC 1035: 255 with it).
+pub const MAX_NAME_WIRE: usize = 254;
+/// Longest label (RFC 1035).
+pub const MAX_LABEL: usize = 63;
+/// Most labels a name of at most 255 wire bytes can have.
+pub const MAX_LABELS: usize = 127;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("empty label (two dots in a row, or a leading dot)")]
+    EmptyLabel,
+    #[error("label longer than 63 bytes")]
+    LabelTooLong,
+    #[error("name longer than 255 bytes")]
+    TooLong,
+    #[error("bad escape sequence (expected \\DDD or \\ followed by a character)")]
+    BadEscape,
+}
+
+/// An owned lowercase name. The root name is empty.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Name(Box<[u8]>);
+
+impl Name {
+    pub fn root() -> Self {
+        Name(Box::default())
+    }
+
+    /// Parses presentation format (`mail.example.com`, trailing dot optional, `\.` and
+    /// `\DDD` escapes), lowercasing ASCII. The empty string and `.` are the root.
+    pub fn parse(text: &str) -> Result<Self, NameError> {
+        let text = text.as_bytes();
+        if text.is_empty() || text == b"." {
+            return Ok(Self::root());
+        }
+        let mut wire = Vec::with_capacity(text.len() + 1);
+        let mut label = Vec::with_capacity(MAX_LABEL);
+        let mut i = 0;
+        let mut ended_with_dot = false;
+        while i < text.len() {
+            ended_with_dot = false;
+            match text[i] {
+                b'.' => {
+                    push_label(&mut wire, &label)?;
+                    label.clear();
+                    ended_with_dot = true;
+                    i += 1;
+                }
+                b'\\' => {
+                    let rest = &text[i + 1..];
+                    if rest.len() >= 3 && rest[..3].iter().all(u8::is_ascii_digit) {
+                        let value = u32::from(rest[0] - b'0') * 100
+                            + u32::from(rest[1] - b'0') * 10
+                            + u32::from(rest[2] - b'0');
+                        let byte = u8::try_from(value).map_err(|_| NameError::BadEscape)?;
+                        label.push(byte.to_ascii_lowercase());
+                        i += 4;
+                    } else if let Some(&c) = rest.first() {
+                        label.push(c.to_ascii_lowercase());
+                        i += 2;
+                    } else {
+                        return Err(NameError::BadEscape);
+                    }
+                }
+                c => {
+                    label.push(c.to_ascii_lowercase());
+                    i += 1;
+                }
+            }
+            if label.len() > MAX_LABEL {
+                return Err(NameError::LabelTooLong);
+            }
+        }
+        if !ended_with_dot {
+            push_label(&mut wire, &label)?;
+        }
+        Ok(Name(wire.into_boxed_slice()))
+    }
+
+    /// Builds a name from raw labels (lowercased here).
+    pub fn from_labels<'a>(labels: impl IntoIterator<Item = &'a [u8]>) -> Result<Self, NameError> {
+        let mut wire = Vec::new();
+        for label in labels {
+            let lower: Vec<u8> = label.iter().map(u8::to_ascii_lowercase).collect();
+            push_label(&mut wire, &lower)?;
+        }
+        Ok(Name(wire.into_boxed_slice()))
+    }
+
+    /// Wraps wire bytes that are already lowercase and well formed.
+    pub(crate) fn from_lower_wire(wire: &[u8]) -> Self {
+        Name(wire.into())
+    }
+
+    pub fn wire(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn labels(&self) -> Labels<'_> {
+        Labels { rest: &self.0 }
+    }
+
+    pub fn label_count(&self) -> usize {
+        self.labels().count()
+    }
+
+    /// `self` followed by `suffix` (`www` + `example.com`).
+    pub fn join(&self, suffix: &Name) -> Result<Name, NameError> {
+        if self.0.len() + suffix.0.len() > MAX_NAME_WIRE {
+            return Err(NameError::TooLong);
+        }
+        let mut wire = Vec::with_capacity(self.0.len() + suffix.0.len());
+        wire.extend_from_slice(&self.0);
+        wire.extend_from_slice(&suffix.0);
+        Ok(Name(wire.into_boxed_slice()))
+    }
+
+    /// True when `suffix` is this name or one of its ancestors.
+    pub fn ends_with(&self, suffix: &Name) -> bool {
+        self.strip_suffix(suffix).is_some()
+    }
+
+    /// The labels in front of `suffix`, when `suffix` ends this name at a label boundary.
+    pub fn strip_suffix(&self, suffix: &Name) -> Option<Name> {
+        let mut offset = 0;
+        loop {
+            if self.0[offset..] == *suffix.0 {
+                return Some(Name(self.0[..offset].into()));
+            }
+            if offset >= self.0.len() {
+                return None;
+            }
+            offset += 1 + usize::from(self.0[offset]);
+        }
+    }
+
+    /// The name one label up; `None` for the root.
+    pub fn parent(&self) -> Option<Name> {
+        let first = usize::from(*self.0.first()?);
+        Some(Name(self.0[1 + first..].into()))
+    }
+}
+
+fn push_label(wire: &mut Vec<u8>, label: &[u8]) -> Result<(), NameError> {
+    if label.is_empty() {
+        return Err(NameError::EmptyLabel);
+    }
+    if label.len() > MAX_LABEL {
+        return Err(NameError::LabelTooLong);
+    }
+    if wire.len() + 1 + label.len() > MAX_NAME_WIRE {
+        return Err(NameError::TooLong);
+    }
+    wire.push(label.len() as u8);
+    wire.extend_from_slice(label);
+    Ok(())
+}
+
+/// Writes wire-format labels in presentation format, escaping what would not read back.
+pub fn write_presentation(wire: &[u8], out: &mut impl fmt::Write) -> fmt::Result {
+    if wire.is_empty() {
+        return out.write_char('.');
+    }
+    for (i, label) in (Labels { rest: wire }).enumerate() {
+        if i > 0 {
+            out.write_char('.')?;
+        }
+        for &byte in label {
+            match byte {
+                b'.' | b'\\' | b'"' | b';' | b'(' | b')' | b'@' | b'$' => {
+                    out.write_char('\\')?;
+                    out.write_char(char::from(byte))?;
+                }
+                0x21..=0x7e => out.write_char(char::from(byte))?,
+                _ => write!(out, "\\{byte:03}")?,
+            }
+        }
+    }
+    Ok(())
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_presentation(&self.0, f)
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Name({self})")
+    }
+}
+
+/// Iterator over the labels of a wire-format name.
+#[derive(Clone)]
+pub struct Labels<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Labels<'a> {
+    pub fn of_wire(wire: &'a [u8]) -> Self {
+        Labels { rest: wire }
+    }
+}
+
+impl<'a> Iterator for Labels<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let (&len, tail) = self.rest.split_first()?;
+        let len = usize::from(len).min(tail.len());
+        let (label, rest) = tail.split_at(len);
+        self.rest = rest;
+        Some(label)
+    }
+}
+
+/// A lowercase name being looked up, with label boundaries precomputed so that walking
+/// suffixes (zone apex, subzones, wildcard parents) never rescans the bytes.
+///
+/// Offsets are absolute in the buffer the name was parsed into, so prefix and suffix
+/// views are just narrower slices of the same offsets.
+#[derive(Clone, Copy)]
+pub struct NameRef<'a> {
+    buf: &'a [u8],
+    /// Offset of each label's length byte in `buf`.
+    starts: &'a [u8],
+    /// One past the last byte of the last label.
+    end: usize,
+}
+
+impl<'a> NameRef<'a> {
+    pub fn label_count(&self) -> usize {
+        self.starts.len()
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    /// The labels in wire format (empty for the root).
+    pub fn wire(&self) -> &'a [u8] {
+        match self.starts.first() {
+            Some(&first) => &self.buf[usize::from(first)..self.end],
+            None => &[],
+        }
+    }
+
+    /// Label `i` counted from the left (`0` is the leftmost, least significant label).
+    pub fn label(&self, i: usize) -> &'a [u8] {
+        let start = usize::from(self.starts[i]);
+        let len = usize::from(self.buf[start]);
+        &self.buf[start + 1..start + 1 + len]
+    }
+
+    /// The name without its `skip` leftmost labels.
+    pub fn suffix(&self, skip: usize) -> NameRef<'a> {
+        NameRef {
+            starts: &self.starts[skip.min(self.starts.len())..],
+            ..*self
+        }
+    }
+
+    /// The leftmost `count` labels.
+    pub fn prefix(&self, count: usize) -> NameRef<'a> {
+        let count = count.min(self.starts.len());
+        let end = self
+            .starts
+            .get(count)
+            .map_or(self.end, |&start| usize::from(start));
+        NameRef {
+            buf: self.buf,
+            starts: &self.starts[..count],
+            end,
+        }
+    }
+
+    /// Iterates the labels left to right.
+    pub fn labels(&self) -> Labels<'a> {
+        Labels { rest: self.wire() }
+    }
+
+    pub fn to_name(&self) -> Name {
+        Name::from_lower_wire(self.wire())
+    }
+}
+
+/// A name parsed into a fixed buffer, lowercased, with label offsets: the per-query name
+/// of the hot path, built without allocating.
+pub struct NameBuf {
+    wire: [u8; MAX_NAME_WIRE + 1],
+    len: usize,
+    starts: [u8; MAX_LABELS + 1],
+    count: usize,
+}
+
+impl Default for NameBuf {
+    fn default() -> Self {
+        NameBuf {
+            wire: [0; MAX_NAME_WIRE + 1],
+            len: 0,
+            starts: [0; MAX_LABELS + 1],
+            count: 0,
+        }
+    }
+}
+
+impl NameBuf {
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.count = 0;
+    }
+
+    /// Appends one label, lowercasing it.
+    pub fn push_label(&mut self, label: &[u8]) -> Result<(), NameError> {
+        if label.is_empty() {
+            return Err(NameError::EmptyLabel);
+        }
+        if label.len() > MAX_LABEL {
+            return Err(NameError::LabelTooLong);
+        }
+        if self.len + 1 + label.len() > MAX_NAME_WIRE || self.count >= MAX_LABELS {
+            return Err(NameError::TooLong);
+        }
+        self.starts[self.count] = self.len as u8;
+        self.count += 1;
+        self.wire[self.len] = label.len() as u8;
+        for (dst, src) in self.wire[self.len + 1..].iter_mut().zip(label) {
+            *dst = src.to_ascii_lowercase();
+        }
+        self.len += 1 + label.len();
+        Ok(())
+    }
+
+    pub fn from_name(name: &Name) -> Self {
+        let mut buf = NameBuf::default();
+        for label in name.labels() {
+            // A `Name` is always within limits, so this cannot fail.
+            let _ = buf.push_label(label);
+        }
+        buf
+    }
+
+    pub fn label_count(&self) -> usize {
+        self.count
+    }
+
+    pub fn wire(&self) -> &[u8] {
+        &self.wire[..self.len]
+    }
+
+    /// The whole name.
+    pub fn view(&self) -> NameRef<'_> {
+        NameRef {
+            buf: &self.wire[..self.len],
+            starts: &self.starts[..self.count],
+            end: self.len,
+        }
+    }
+}
+
+/// Hashes names for the name indexes. Fixed keys: entries come from admins' files, and
+/// lookups cannot grow the table, so there is nothing for an attacker to flood.
+#[derive(Clone, Copy, Default)]
+pub struct NameHasher;
+
+impl NameHasher {
+    pub fn hash(&self, wire: &[u8]) -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = foldhash::fast::FixedState::with_seed(0x5741_5244).build_hasher();
+        h.write(wire);
+        h.finish()
+    }
+}
+
+/// A set of names with one payload each, stored in one byte arena (length byte, then
+/// the name): a million names cost their text plus about 13 bytes, not one heap
+/// allocation each.
+pub struct NameTable<T> {
+    arena: Vec<u8>,
+    /// Arena offset of each entry's name, parallel to `payloads`.
+    offsets: Vec<u32>,
+    payloads: Vec<T>,
+    index: HashTable<u32>,
+    hasher: NameHasher,
+}
+
+impl<T> Default for NameTable<T> {
+    fn default() -> Self {
+        NameTable {
+            arena: Vec::new(),
+            offsets: Vec::new(),
+            payloads: Vec::new(),
+            index: HashTable::new(),
+            hasher: NameHasher,
+        }
+    }
+}
+
+fn arena_name(arena: &[u8], offset: u32) -> &[u8] {
+    let offset = offset as usize;
+    let len = usize::from(arena[offset]);
+    &arena[offset + 1..offset + 1 + len]
+}
+
+impl<T> NameTable<T> {
+    pub fn len(&self) -> usize {
+        self.payloads.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.payloads.is_empty()
+    }
+
+    fn find(&self, wire: &[u8]) -> Option<u32> {
+        let hash = self.hasher.hash(wire);
+        self.index
+            .find(hash, |&slot| {
+                arena_name(&self.arena, self.offsets[slot as usize]) == wire
+            })
+            .copied()
+    }
+
+    pub fn get(&self, wire: &[u8]) -> Option<&T> {
+        self.find(wire).map(|slot| &self.payloads[slot as usize])
+    }
+
+    /// The slot of `wire`, inserting `make()` first when absent.
+    pub fn slot(&mut self, wire: &[u8], make: impl FnOnce() -> T) -> u32 {
+        if let Some(slot) = self.find(wire) {
+            return slot;
+        }
+        let hash = self.hasher.hash(wire);
+        let slot = self.payloads.len() as u32;
+        self.offsets.push(self.arena.len() as u32);
+        self.arena.push(wire.len() as u8);
+        self.arena.extend_from_slice(wire);
+        self.payloads.push(make());
+        let (arena, offsets, hasher) = (&self.arena, &self.offsets, self.hasher);
+        self.index.insert_unique(hash, slot, |&s| {
+            hasher.hash(arena_name(arena, offsets[s as usize]))
+        });
+        slot
+    }
+
+    pub fn payload_mut(&mut self, slot: u32) -> &mut T {
+        &mut self.payloads[slot as usize]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &T)> {
+        self.offsets
+            .iter()
+            .zip(&self.payloads)
+            .map(|(&offset, payload)| (arena_name(&self.arena, offset), payload))
+    }
+
+    pub fn shrink_to_fit(&mut self) {
+        self.arena.shrink_to_fit();
+        self.offsets.shrink_to_fit();
+        self.payloads.shrink_to_fit();
+        let (arena, offsets, hasher) = (&self.arena, &self.offsets, self.hasher);
+        self.index
+            .shrink_to_fit(|&s| hasher.hash(arena_name(arena, offsets[s as usize])));
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.arena.capacity()
+            + self.offsets.capacity() * 4
+            + self.payloads.capacity() * std::mem::size_of::<T>()
+            + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_lowercases() {
+        let name = Name::parse("Mail.Example.COM.").unwrap();
+        assert_eq!(name.wire(), b"\x04mail\x07example\x03com");
+        assert_eq!(name.to_string(), "mail.example.com");
+        assert_eq!(name.label_count(), 3);
+    }
+
+    #[test]
+    fn escaped_dot_stays_in_one_label() {
+        let name = Name::parse(r"first\.last.example").unwrap();
+        assert_eq!(name.label_count(), 2);
+        assert_eq!(name.labels().next().unwrap(), b"first.last");
+        assert_eq!(name.to_string(), r"first\.last.example");
+    }
+
+    #[test]
+    fn rejects_bad_names() {
+        assert_eq!(Name::parse("a..b"), Err(NameError::EmptyLabel));
+        assert_eq!(Name::parse(&"a".repeat(64)), Err(NameError::LabelTooLong));
+        let long = vec!["abcdefghi"; 30].join(".");
+        assert_eq!(Name::parse(&long), Err(NameError::TooLong));
+        assert_eq!(Name::parse("a\\"), Err(NameError::BadEscape));
+    }
+
+    #[test]
+    fn suffix_operations() {
+        let name = Name::parse("a.b.example").unwrap();
+        let zone = Name::parse("example").unwrap();
+        assert_eq!(name.strip_suffix(&zone).unwrap().to_string(), "a.b");
+        assert!(!name.ends_with(&Name::parse("ample").unwrap()));
+        assert_eq!(name.strip_suffix(&name).unwrap(), Name::root());
+        assert!(name.ends_with(&Name::root()));
+        assert_eq!(name.parent().unwrap().to_string(), "b.example");
+    }
+
+    #[test]
+    fn name_buf_views() {
+        let mut buf = NameBuf::default();
+        for label in [&b"7"[..], b"113", b"0", b"203", b"IPS", b"example"] {
+            buf.push_label(label).unwrap();
+        }
+        let view = buf.view();
+        assert_eq!(view.label_count(), 6);
+        assert_eq!(view.label(4), b"ips");
+        let first4 = view.prefix(4);
+        assert_eq!(first4.label_count(), 4);
+        assert_eq!(first4.wire(), b"\x017\x03113\x010\x03203");
+        let zone = view.suffix(4);
+        assert_eq!(zone.wire(), b"\x03ips\x07example");
+        assert_eq!(zone.label(0), b"ips");
+        assert_eq!(zone.prefix(1).wire(), b"\x03ips");
+        assert!(view.suffix(6).is_root());
+        assert_eq!(view.suffix(6).wire(), b"");
+    }
+
+    #[test]
+    fn name_table_finds_and_updates() {
+        let mut table: NameTable<u32> = NameTable::default();
+        let foo = table.slot(b"\x03foo", || 0);
+        *table.payload_mut(foo) += 5;
+        let bar = table.slot(b"\x03bar", || 1);
+        *table.payload_mut(bar) += 1;
+        assert_eq!(table.slot(b"\x03foo", || 100), foo);
+        *table.payload_mut(foo) += 1;
+        assert_eq!(table.get(b"\x03foo"), Some(&6));
+        assert_eq!(table.get(b"\x03bar"), Some(&2));
+        assert_eq!(table.get(b"\x03baz"), None);
+        assert_eq!(table.len(), 2);
+    }
+}

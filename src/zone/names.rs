@@ -1,0 +1,343 @@
+//! Listed names (RHSBL domains, plain email addresses) with rbldnsd's `dnset` rules: an
+//! entry for the exact name decides; otherwise the closest enclosing wildcard decides;
+//! an exclusion decides "not listed". Ancestors of every entry are kept too, so a
+//! lookup also knows whether an unlisted name exists as an empty non-terminal.
+
+use super::ip::{Listing, ResultId};
+use super::name::{Name, NameRef, NameTable};
+
+/// Per-name state, 8 bytes. `exact`/`wild` hold a slot (`0` none, `1` excluded, `n + 2`
+/// result `n`) in their low 31 bits; the top bit of `exact` marks an email-address entry
+/// (its `$` renders as `local@domain`), the top bit of `wild` marks that names exist
+/// below this one.
+#[derive(Clone, Copy, Default)]
+struct Node {
+    exact: u32,
+    wild: u32,
+}
+
+const FLAG: u32 = 1 << 31;
+const EMPTY: u32 = 0;
+const EXCLUDED: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Empty,
+    Excluded,
+    Result(ResultId),
+}
+
+fn decode(raw: u32) -> Slot {
+    match raw & !FLAG {
+        EMPTY => Slot::Empty,
+        EXCLUDED => Slot::Excluded,
+        n => Slot::Result(n - 2),
+    }
+}
+
+fn encode(slot: Slot) -> u32 {
+    match slot {
+        Slot::Empty => EMPTY,
+        Slot::Excluded => EXCLUDED,
+        Slot::Result(r) => r + 2,
+    }
+}
+
+impl Node {
+    fn has_children(&self) -> bool {
+        self.wild & FLAG != 0
+    }
+    fn is_address(&self) -> bool {
+        self.exact & FLAG != 0
+    }
+}
+
+/// What a name lookup found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameMatch {
+    /// Listed by an entry; `skip` leftmost labels were covered by a wildcard (0 for an
+    /// exact entry), so the entry's own name is the query without them.
+    Listed {
+        result: ResultId,
+        skip: usize,
+        address: bool,
+    },
+    /// Not listed, but names exist below it.
+    Exists,
+    Absent,
+}
+
+#[derive(Default)]
+pub struct NameIndex {
+    table: NameTable<Node>,
+    /// Label counts bound which suffixes can hold a wildcard at all.
+    max_labels: usize,
+    wild_max_labels: usize,
+    wild_min_labels: usize,
+    entries: usize,
+}
+
+impl NameIndex {
+    pub fn is_empty(&self) -> bool {
+        self.entries == 0
+    }
+
+    /// Number of listed names and wildcards.
+    pub fn entries(&self) -> usize {
+        self.entries
+    }
+
+    pub fn lookup(&self, query: NameRef<'_>) -> NameMatch {
+        let labels = query.label_count();
+        if labels == 0 || self.table.is_empty() {
+            return NameMatch::Absent;
+        }
+        let node = if labels <= self.max_labels {
+            self.table.get(query.wire()).copied()
+        } else {
+            None
+        };
+        if let Some(node) = node {
+            match decode(node.exact) {
+                Slot::Result(result) => {
+                    return NameMatch::Listed {
+                        result,
+                        skip: 0,
+                        address: node.is_address(),
+                    };
+                }
+                Slot::Excluded => return existence(Some(node)),
+                Slot::Empty => {}
+            }
+        }
+        if self.wild_max_labels > 0 {
+            let first_skip = labels.saturating_sub(self.wild_max_labels).max(1);
+            let last_skip = labels.saturating_sub(self.wild_min_labels);
+            for skip in first_skip..=last_skip {
+                let Some(parent) = self.table.get(query.suffix(skip).wire()) else {
+                    continue;
+                };
+                match decode(parent.wild) {
+                    Slot::Result(result) => {
+                        return NameMatch::Listed {
+                            result,
+                            skip,
+                            address: false,
+                        };
+                    }
+                    Slot::Excluded => break,
+                    Slot::Empty => {}
+                }
+            }
+        }
+        existence(node)
+    }
+
+    /// Every entry: (name, is wildcard, result or `None` for an exclusion).
+    pub fn entries_iter(&self) -> impl Iterator<Item = (Name, bool, Option<ResultId>)> + '_ {
+        self.table.iter().flat_map(|(wire, node)| {
+            let name = Name::from_lower_wire(wire);
+            let exact = match decode(node.exact) {
+                Slot::Empty => None,
+                Slot::Excluded => Some((name.clone(), false, None)),
+                Slot::Result(r) => Some((name.clone(), false, Some(r))),
+            };
+            let wild = match decode(node.wild) {
+                Slot::Empty => None,
+                Slot::Excluded => Some((name.clone(), true, None)),
+                Slot::Result(r) => Some((name, true, Some(r))),
+            };
+            exact.into_iter().chain(wild)
+        })
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.table.heap_bytes()
+    }
+}
+
+fn existence(node: Option<Node>) -> NameMatch {
+    if node.is_some_and(|n| n.has_children()) {
+        NameMatch::Exists
+    } else {
+        NameMatch::Absent
+    }
+}
+
+struct PendingListing {
+    slot: u32,
+    wild: bool,
+    listing: Listing,
+}
+
+#[derive(Default)]
+pub struct NameIndexBuilder {
+    table: NameTable<Node>,
+    listings: Vec<PendingListing>,
+    addresses: Vec<u32>,
+    max_labels: usize,
+    wild_max_labels: usize,
+    wild_min_labels: usize,
+}
+
+impl NameIndexBuilder {
+    pub fn is_empty(&self) -> bool {
+        self.listings.is_empty()
+    }
+
+    /// Adds `name` (a wildcard covers the names below it) with its listing. `address`
+    /// marks an email-address entry.
+    pub fn add(&mut self, name: &Name, wild: bool, address: bool, listing: Listing) {
+        let wire = name.wire();
+        let slot = self.table.slot(wire, Node::default);
+        let labels = name.label_count();
+        self.max_labels = self.max_labels.max(labels);
+        if wild {
+            self.wild_max_labels = self.wild_max_labels.max(labels);
+            self.wild_min_labels = if self.wild_min_labels == 0 {
+                labels
+            } else {
+                self.wild_min_labels.min(labels)
+            };
+            self.table.payload_mut(slot).wild |= FLAG;
+        }
+        if address {
+            self.addresses.push(slot);
+        }
+        self.listings.push(PendingListing {
+            slot,
+            wild,
+            listing,
+        });
+        // Mark ancestors as having children; stop where an earlier entry already did.
+        let mut ancestor = name.parent();
+        while let Some(parent) = ancestor {
+            if parent.is_root() {
+                break;
+            }
+            let slot = self.table.slot(parent.wire(), Node::default);
+            let node = self.table.payload_mut(slot);
+            if node.has_children() {
+                break;
+            }
+            node.wild |= FLAG;
+            ancestor = parent.parent();
+        }
+    }
+
+    /// Combines entries per name (all listings answer; an exclusion beats them) and
+    /// freezes the index. `intern` turns a sorted set of value ids into a result id.
+    pub fn build(mut self, mut intern: impl FnMut(&[u32]) -> ResultId) -> NameIndex {
+        self.listings.sort_by_key(|l| (l.slot, l.wild));
+        let entries = self.listings.len();
+        let mut values = Vec::new();
+        let mut i = 0;
+        while i < self.listings.len() {
+            let (slot, wild) = (self.listings[i].slot, self.listings[i].wild);
+            let mut j = i;
+            let mut excluded = false;
+            values.clear();
+            while j < self.listings.len()
+                && self.listings[j].slot == slot
+                && self.listings[j].wild == wild
+            {
+                match self.listings[j].listing {
+                    Listing::Value(v) => values.push(v),
+                    Listing::Excluded => excluded = true,
+                }
+                j += 1;
+            }
+            let decided = if excluded {
+                Slot::Excluded
+            } else {
+                values.sort_unstable();
+                values.dedup();
+                Slot::Result(intern(&values))
+            };
+            let node = self.table.payload_mut(slot);
+            if wild {
+                node.wild = (node.wild & FLAG) | encode(decided);
+            } else {
+                node.exact = (node.exact & FLAG) | encode(decided);
+            }
+            i = j;
+        }
+        for slot in self.addresses {
+            self.table.payload_mut(slot).exact |= FLAG;
+        }
+        self.table.shrink_to_fit();
+        NameIndex {
+            table: self.table,
+            max_labels: self.max_labels,
+            wild_max_labels: self.wild_max_labels,
+            wild_min_labels: self.wild_min_labels,
+            entries,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zone::name::NameBuf;
+
+    fn index(entries: &[(&str, Listing)]) -> NameIndex {
+        let mut builder = NameIndexBuilder::default();
+        for &(text, listing) in entries {
+            let (wild, text) = match text.strip_prefix("*.") {
+                Some(rest) => (true, rest),
+                None => (false, text),
+            };
+            builder.add(&Name::parse(text).unwrap(), wild, false, listing);
+        }
+        let mut sets: Vec<Vec<u32>> = Vec::new();
+        builder.build(|v| {
+            sets.iter().position(|s| s == v).unwrap_or_else(|| {
+                sets.push(v.to_vec());
+                sets.len() - 1
+            }) as u32
+        })
+    }
+
+    fn lookup(index: &NameIndex, text: &str) -> NameMatch {
+        let buf = NameBuf::from_name(&Name::parse(text).unwrap());
+        index.lookup(buf.view())
+    }
+
+    fn listed(skip: usize) -> NameMatch {
+        NameMatch::Listed {
+            result: 0,
+            skip,
+            address: false,
+        }
+    }
+
+    #[test]
+    fn exact_wildcard_and_exclusions() {
+        use Listing::*;
+        let index = index(&[
+            ("spam.example", Value(1)),
+            ("*.wild.example", Value(1)),
+            ("ok.wild.example", Excluded),
+            ("*.y.wild.example", Excluded),
+            ("x.y.wild.example", Value(1)),
+        ]);
+        assert_eq!(lookup(&index, "spam.example"), listed(0));
+        assert_eq!(lookup(&index, "a.spam.example"), NameMatch::Absent);
+        assert_eq!(lookup(&index, "a.wild.example"), listed(1));
+        assert_eq!(lookup(&index, "b.a.wild.example"), listed(2));
+        assert_eq!(lookup(&index, "ok.wild.example"), NameMatch::Absent);
+        assert_eq!(lookup(&index, "a.ok.wild.example"), listed(2));
+        assert_eq!(lookup(&index, "q.y.wild.example"), NameMatch::Absent);
+        assert_eq!(lookup(&index, "x.y.wild.example"), listed(0));
+        assert_eq!(lookup(&index, "wild.example"), NameMatch::Exists);
+        assert_eq!(lookup(&index, "example"), NameMatch::Exists);
+        assert_eq!(lookup(&index, "other.test"), NameMatch::Absent);
+    }
+
+    #[test]
+    fn exclusion_beats_listing_of_same_name() {
+        let index = index(&[("a.example", Listing::Value(1)), ("a.example", Listing::Excluded)]);
+        assert_eq!(lookup(&index, "a.example"), NameMatch::Absent);
+    }
+}

@@ -1,0 +1,751 @@
+//! rbldnsd's dataset types, with rbldnsd 1.0's semantics for the same data. Where
+//! rbldnsd silently mangles input (CRLF line ends, TXT cut at 255 bytes), ward reads it
+//! as meant; every other difference is a bad line being reported instead of skipped.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::addr::{Ip4Key, ip4_cidr, ip4_full, ip4_range, ip6_prefix};
+use super::specials::{NsSpec, SoaSpec, Special, parse_a_txt, parse_special, special_start};
+use super::{
+    DatasetKind, Entry, EntryKey, LineError, LineReader, ParseOptions, ParsedFile, is_space,
+    shown, skip_space, token_end, trim_end,
+};
+use crate::zone::acl::{AclAction, AclBuilder};
+use crate::zone::dataset::DatasetBuilder;
+use crate::zone::generic::{Record, RecordData};
+use crate::zone::ip::{Listing, range_to_ip4set_blocks};
+use crate::zone::name::Name;
+use crate::zone::reason::{Template, Vars};
+use crate::zone::value::{RawValue, ValueId};
+
+pub(super) fn parse(lines: &mut LineReader<'_>, kind: DatasetKind, options: &ParseOptions) -> ParsedFile {
+    match kind {
+        DatasetKind::Combined => parse_combined(lines, options),
+        DatasetKind::Acl => parse_acl(lines, options),
+        _ => {
+            let mut file = FileState::default();
+            let mut parser = DatasetParser::new(lines.file().clone(), kind, None, vec![Name::root()], options);
+            loop {
+                let number = lines.line_number() + 1;
+                let Some(line) = lines.next_line() else { break };
+                let outcome = parser.line(line, number, &mut file);
+                lines.report(outcome);
+            }
+            let mut parsed = file.into_parsed(lines);
+            parser.finish(&mut parsed, lines);
+            parsed
+        }
+    }
+}
+
+/// Zone-level results of a file: the first `$SOA` and `$NS`.
+#[derive(Default)]
+struct FileState {
+    soa: Option<SoaSpec>,
+    ns: Option<NsSpec>,
+}
+
+impl FileState {
+    fn into_parsed(self, lines: &mut LineReader<'_>) -> ParsedFile {
+        let mut parsed = ParsedFile::empty();
+        parsed.soa = self.soa;
+        parsed.ns = self.ns;
+        parsed.diagnostics = lines.take_diagnostics();
+        parsed
+    }
+}
+
+/// Parses the lines of one dataset of any data type.
+struct DatasetParser<'o> {
+    builder: DatasetBuilder,
+    kind: DatasetKind,
+    options: &'o ParseOptions,
+    /// The current default value (`:A:TXT` line), applying to the lines after it.
+    default: RawValue,
+    default_id: Option<ValueId>,
+    /// `ip4tset`/`ip6tset`: the first default line applies to every entry.
+    set_default: Option<RawValue>,
+    /// Last explicit value text and its id: feeds repeat values line after line.
+    last_value: Option<(Box<[u8]>, ValueId)>,
+    max_range4: u64,
+    expired_at: Option<i64>,
+    entries: Vec<Entry>,
+}
+
+type LineOutcome = Result<Option<LineError>, LineError>;
+
+impl<'o> DatasetParser<'o> {
+    fn new(
+        file: Arc<Path>,
+        kind: DatasetKind,
+        label: Option<&str>,
+        attach: Vec<Name>,
+        options: &'o ParseOptions,
+    ) -> Self {
+        DatasetParser {
+            builder: DatasetBuilder::new(file, kind, label, attach),
+            kind,
+            options,
+            default: RawValue::default(),
+            default_id: None,
+            set_default: None,
+            last_value: None,
+            max_range4: u64::MAX,
+            expired_at: None,
+            entries: Vec::new(),
+        }
+    }
+
+    fn line(&mut self, line: &[u8], number: u32, file: &mut FileState) -> LineOutcome {
+        let at = skip_space(line, 0);
+        if at >= trim_end(line) {
+            return Ok(None);
+        }
+        if let Some(key) = special_start(line, at) {
+            let special = parse_special(line, key)?;
+            return self.special(special, key, file);
+        }
+        match line[at] {
+            b'#' | b';' => Ok(None),
+            b':' if !(self.is_ip6() && line.get(at + 1) == Some(&b':')) => self.default_line(line, at),
+            _ => self.entry(line, at, number),
+        }
+    }
+
+    fn is_ip6(&self) -> bool {
+        matches!(self.kind, DatasetKind::Ip6Trie | DatasetKind::Ip6Tset)
+    }
+
+    fn special(&mut self, special: Special<'_>, at: usize, file: &mut FileState) -> LineOutcome {
+        match special {
+            Special::Soa(mut soa) => {
+                if soa.ttl.is_none() {
+                    soa.ttl = self.builder.ttl;
+                }
+                file.soa.get_or_insert(soa);
+            }
+            Special::Ns(mut ns) => {
+                if ns.ttl.is_none() {
+                    ns.ttl = self.builder.ttl;
+                }
+                file.ns.get_or_insert(ns);
+            }
+            Special::Ttl(ttl) => self.builder.ttl = Some(ttl),
+            Special::Var(n, text) => {
+                if self.kind != DatasetKind::Generic && self.builder.vars[n].is_none() {
+                    self.builder.vars[n] = Some(text.into());
+                }
+            }
+            Special::BaseTemplate(text) => self.builder.base = Some(text.into()),
+            Special::MaxRange4(size) => {
+                if size > self.max_range4 {
+                    return Err(LineError::new(
+                        at,
+                        "$MAXRANGE4 can only shrink the allowed range size",
+                    ));
+                }
+                self.max_range4 = size;
+            }
+            Special::Timestamp { stamp, expires } => {
+                if let Some(stamp) = stamp
+                    && stamp > self.options.now
+                {
+                    return Err(LineError::new(
+                        at,
+                        "$TIMESTAMP is in the future: this data is not loaded",
+                    ));
+                }
+                if let Some(expires) = expires {
+                    self.expired_at = Some(expires);
+                }
+            }
+            Special::Dataset(..) => {
+                return Err(LineError::new(at, "$DATASET is only allowed in combined files"));
+            }
+            Special::Reason(..) => {
+                return Err(LineError::new(at, "$REASON belongs in .zone files or reasons.conf"));
+            }
+            Special::Unknown(name) => {
+                return Ok(Some(LineError::new(
+                    at,
+                    format!("unrecognised special ${}, line ignored", String::from_utf8_lossy(name)),
+                )));
+            }
+        }
+        Ok(None)
+    }
+
+    fn default_line(&mut self, line: &[u8], at: usize) -> LineOutcome {
+        let value = parse_a_txt(line, at, &RawValue::default())?;
+        if matches!(self.kind, DatasetKind::Ip4Tset | DatasetKind::Ip6Tset) {
+            self.set_default.get_or_insert(value);
+        } else {
+            self.default = value;
+            self.default_id = None;
+        }
+        Ok(None)
+    }
+
+    /// The value for the text after a key: the default when there is none.
+    fn value_after(&mut self, line: &[u8], at: usize) -> Result<ValueId, LineError> {
+        let at = skip_space(line, at);
+        let end = trim_end(line);
+        if at >= end || line[at] == b'#' || line[at] == b';' {
+            return Ok(match self.default_id {
+                Some(id) => id,
+                None => {
+                    let id = self.builder.values.intern(self.default.clone());
+                    self.default_id = Some(id);
+                    id
+                }
+            });
+        }
+        let text = &line[at..end];
+        if let Some((last, id)) = &self.last_value
+            && **last == *text
+        {
+            return Ok(*id);
+        }
+        let value = parse_a_txt(line, at, &self.default)?;
+        let id = self.builder.values.intern(value);
+        self.last_value = Some((text.into(), id));
+        Ok(id)
+    }
+
+    fn entry(&mut self, line: &[u8], at: usize, number: u32) -> LineOutcome {
+        let (excluded, key_at) = match line[at] {
+            b'!' => (true, skip_space(line, at + 1)),
+            _ => (false, at),
+        };
+        let mut warning = None;
+        let key = match self.kind {
+            DatasetKind::Ip4Set => self.ip4set_entry(line, key_at, excluded, number)?,
+            DatasetKind::Ip4Trie => {
+                let key = ip4_cidr(line, key_at)?;
+                check_key_end(line, key.end, true)?;
+                warning = self.host_bits_warning(&key, key_at);
+                let listing = self.listing(line, key.end, excluded)?;
+                let bits = key.bits.unwrap_or(32);
+                self.builder.ip4.add(key.first, bits, listing, number);
+                EntryKey::Ip4 { first: key.first, last: key.last }
+            }
+            DatasetKind::Ip4Tset => {
+                if excluded {
+                    return Err(LineError::new(at, "ip4tset has no exclusions: expected an address"));
+                }
+                let (addr, end) = ip4_full(line, key_at)?;
+                check_key_end(line, end, true)?;
+                self.builder.ip4.add(addr, 32, Listing::Value(0), number);
+                EntryKey::Ip4 { first: addr, last: addr }
+            }
+            DatasetKind::Ip6Trie => {
+                let key = ip6_prefix(line, key_at)?;
+                check_key_end(line, key.end, false)?;
+                if key.host_bits {
+                    warning = Some(LineError::new(key_at, "host bits set below the prefix length; masked"));
+                }
+                let listing = self.listing(line, key.end, excluded)?;
+                self.builder.ip6.add(key.addr, key.bits, listing, number);
+                ip6_entry(key.addr, key.bits)
+            }
+            DatasetKind::Ip6Tset => {
+                let key = ip6_prefix(line, key_at)?;
+                check_key_end(line, key.end, false)?;
+                let has_slash = line[key_at..key.end].contains(&b'/');
+                if excluded {
+                    if has_slash || (!key.compressed && key.groups != 8) {
+                        return Err(LineError::new(
+                            key_at,
+                            "ip6tset exclusions are single addresses (2001:db8:0:1::5)",
+                        ));
+                    }
+                    self.builder.ip6.add(key.addr, 128, Listing::Excluded, number);
+                } else {
+                    if has_slash || key.compressed || key.groups != 4 {
+                        return Err(LineError::new(
+                            key_at,
+                            "ip6tset entries are /64 prefixes written as exactly 4 groups (2001:db8:0:1)",
+                        ));
+                    }
+                    self.builder.ip6.add(key.addr, 64, Listing::Value(0), number);
+                }
+                ip6_entry(key.addr, if excluded { 128 } else { 64 })
+            }
+            DatasetKind::Dnset => self.dnset_entry(line, key_at, excluded)?,
+            DatasetKind::Generic => {
+                if excluded {
+                    return Err(LineError::new(at, "generic records cannot be excluded"));
+                }
+                self.generic_entry(line, at)?
+            }
+            DatasetKind::Ward | DatasetKind::Combined | DatasetKind::Acl => {
+                unreachable!("handled by their own parsers")
+            }
+        };
+        self.builder.entries += 1;
+        if self.options.keep_entries {
+            self.entries.push(Entry {
+                line: number,
+                dataset: 0,
+                key,
+                excluded,
+                text: String::from_utf8_lossy(&line[at..trim_end(line)]).into_owned(),
+                expires: None,
+                attributes: Vec::new(),
+            });
+        }
+        Ok(warning)
+    }
+
+    fn listing(&mut self, line: &[u8], after_key: usize, excluded: bool) -> Result<Listing, LineError> {
+        if excluded {
+            Ok(Listing::Excluded)
+        } else {
+            self.value_after(line, after_key).map(Listing::Value)
+        }
+    }
+
+    fn host_bits_warning(&self, key: &Ip4Key, at: usize) -> Option<LineError> {
+        key.host_bits.then(|| {
+            LineError::new(at, "host bits set below the prefix length; masked")
+        })
+    }
+
+    fn ip4set_entry(&mut self, line: &[u8], at: usize, excluded: bool, number: u32) -> Result<EntryKey, LineError> {
+        let key = ip4_range(line, at)?;
+        check_key_end(line, key.end, true)?;
+        if key.host_bits && !self.options.accept_host_bits {
+            return Err(LineError::new(
+                at,
+                format!(
+                    "host bits set below the prefix length; did you mean {}/{}?",
+                    std::net::Ipv4Addr::from(key.first),
+                    key.bits.unwrap_or(32)
+                ),
+            ));
+        }
+        let size = u64::from(key.last - key.first) + 1;
+        if size > self.max_range4 {
+            return Err(LineError::new(
+                at,
+                format!("range of {size} addresses is above $MAXRANGE4 {}", self.max_range4),
+            ));
+        }
+        let listing = self.listing(line, key.end, excluded)?;
+        for (start, len) in range_to_ip4set_blocks(key.first, key.last) {
+            self.builder.ip4.add(start, len, listing, number);
+        }
+        Ok(EntryKey::Ip4 { first: key.first, last: key.last })
+    }
+
+    fn dnset_entry(&mut self, line: &[u8], at: usize, excluded: bool) -> Result<EntryKey, LineError> {
+        let (exact, wild, name_at) = if line.get(at) == Some(&b'.') {
+            (true, true, at + 1)
+        } else if line[at..].starts_with(b"*.") {
+            (false, true, at + 2)
+        } else {
+            (true, false, at)
+        };
+        let end = token_end(line, name_at);
+        let name = parse_domain(line, name_at, end)?;
+        let listing = self.listing(line, end, excluded)?;
+        if exact {
+            self.builder.names.add(&name, false, false, listing);
+        }
+        if wild {
+            self.builder.names.add(&name, true, false, listing);
+        }
+        Ok(EntryKey::Name { name, exact, wild })
+    }
+
+    fn generic_entry(&mut self, line: &[u8], at: usize) -> Result<EntryKey, LineError> {
+        let end = trim_end(line);
+        let name_end = token_end(line, at);
+        let name = if &line[at..name_end] == b"@" {
+            Name::root()
+        } else {
+            parse_domain(line, at, name_end)?
+        };
+        let mut i = skip_space(line, name_end);
+        let mut ttl = None;
+        if line.get(i).is_some_and(u8::is_ascii_digit) {
+            let (value, next) = super::specials::parse_time(line, i)?;
+            ttl = (value != 0).then_some(value);
+            i = skip_space(line, next);
+        }
+        let mut type_end = token_end(line, i);
+        if line[i..type_end].eq_ignore_ascii_case(b"IN") {
+            i = skip_space(line, type_end);
+            type_end = token_end(line, i);
+        }
+        let rtype = line[i..type_end].to_ascii_uppercase();
+        let data_at = skip_space(line, type_end);
+        let data = match rtype.as_slice() {
+            b"A" => {
+                let (addr, after) = ip4_full(line, data_at)?;
+                check_end(line, after)?;
+                RecordData::A(addr.to_be_bytes())
+            }
+            b"TXT" => {
+                let mut text = &line[data_at..end];
+                if text.len() >= 2 && text[0] == b'"' && text[text.len() - 1] == b'"' {
+                    text = &text[1..text.len() - 1];
+                }
+                RecordData::Txt(text.into())
+            }
+            b"MX" => {
+                let pref_end = token_end(line, data_at);
+                let preference = std::str::from_utf8(&line[data_at..pref_end])
+                    .ok()
+                    .and_then(|p| p.parse::<u16>().ok())
+                    .ok_or_else(|| LineError::new(data_at, "expected an MX preference 0-65535"))?;
+                let host_at = skip_space(line, pref_end);
+                let host_end = token_end(line, host_at);
+                let host = parse_domain(line, host_at, host_end)?;
+                check_end(line, host_end)?;
+                RecordData::Mx(preference, host)
+            }
+            _ => {
+                return Err(LineError::new(
+                    i,
+                    format!(
+                        "expected a record type A, TXT or MX (generic supports no others), found {}",
+                        shown(&line[i..type_end])
+                    ),
+                ));
+            }
+        };
+        match ttl {
+            Some(ttl) => self.builder.generic.add(&name, Record { ttl, data }),
+            None => self.builder.generic_default_ttl.push((name.clone(), data)),
+        }
+        Ok(EntryKey::Record { name })
+    }
+
+    /// Freezes the dataset into `parsed`.
+    fn finish(mut self, parsed: &mut ParsedFile, lines: &mut LineReader<'_>) {
+        if let Some(value) = self.set_default.take().or_else(|| {
+            matches!(self.kind, DatasetKind::Ip4Tset | DatasetKind::Ip6Tset).then(RawValue::default)
+        }) {
+            // Set entries were added with value id 0: make it the shared value.
+            let id = self.builder.values.intern(value);
+            debug_assert_eq!(id, 0);
+        }
+        if let Some(expired) = self.expired_at {
+            if expired <= self.options.now {
+                lines.warn_at(
+                    0,
+                    0,
+                    "$TIMESTAMP expiry has passed: this dataset lists nothing until it is refreshed",
+                );
+                return;
+            }
+            parsed.note_expiry(expired);
+        }
+        let dataset_index = parsed.datasets.len();
+        let (dataset, duplicates) = self.builder.finish(self.options.default_ttl);
+        for duplicate in duplicates {
+            lines.warn_at(
+                duplicate.line,
+                0,
+                format!("duplicated entry (line {} is used)", duplicate.first_line),
+            );
+        }
+        for mut entry in self.entries {
+            entry.dataset = dataset_index;
+            parsed.entries.push(entry);
+        }
+        parsed.datasets.push(dataset);
+        parsed.diagnostics.extend(lines.take_diagnostics());
+    }
+}
+
+fn ip6_entry(addr: u128, bits: u8) -> EntryKey {
+    let host = if bits == 0 { u128::MAX } else { u128::MAX >> bits.min(127) };
+    let host = if bits == 128 { 0 } else { host };
+    EntryKey::Ip6 { first: addr, last: addr | host }
+}
+
+/// After a key: the end, a blank, a comment, or (IPv4 only) `:` starting the value.
+fn check_key_end(line: &[u8], end: usize, value_may_follow: bool) -> Result<(), LineError> {
+    match line.get(end) {
+        None => Ok(()),
+        Some(&c) if is_space(c) || c == b'#' || c == b';' => Ok(()),
+        Some(b':') if value_may_follow => Ok(()),
+        Some(_) => Err(LineError::new(
+            end,
+            format!(
+                "expected a blank, a comment or a value after the address, found {}",
+                shown(&line[end..trim_end(line).max(end)])
+            ),
+        )),
+    }
+}
+
+fn check_end(line: &[u8], at: usize) -> Result<(), LineError> {
+    let at = skip_space(line, at);
+    if at < trim_end(line) {
+        Err(LineError::new(
+            at,
+            format!("expected the end of the line, found {}", shown(&line[at..trim_end(line)])),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// A relative domain name token (lowercased; a trailing dot is ignored).
+pub(super) fn parse_domain(line: &[u8], at: usize, end: usize) -> Result<Name, LineError> {
+    let text = std::str::from_utf8(&line[at..end])
+        .map_err(|_| LineError::new(at, "expected a domain name, found non-UTF-8 bytes"))?;
+    if text.is_empty() || text == "." {
+        return Err(LineError::new(at, "expected a domain name"));
+    }
+    let name = Name::parse(text)
+        .map_err(|e| LineError::new(at, format!("expected a domain name: {e}")))?;
+    Ok(name)
+}
+
+/// `combined`: a common part, then `$DATASET type[:label] subzone...` sections.
+fn parse_combined(lines: &mut LineReader<'_>, options: &ParseOptions) -> ParsedFile {
+    let file_path = lines.file().clone();
+    let mut file = FileState::default();
+    let mut common = Common::default();
+    let mut sections: Vec<DatasetParser<'_>> = Vec::new();
+    loop {
+        let number = lines.line_number() + 1;
+        let Some(line) = lines.next_line() else { break };
+        let at = skip_space(line, 0);
+        let outcome = if at >= trim_end(line) {
+            Ok(None)
+        } else if let Some(key) = special_start(line, at) {
+            match parse_special(line, key) {
+                Err(e) => Err(e),
+                Ok(Special::Dataset(args, args_at)) => {
+                    start_section(args, args_at, &file_path, options).map(|mut section| {
+                        section.builder.ttl = common.ttl;
+                        section.builder.vars = common.vars.clone();
+                        sections.push(section);
+                        None
+                    })
+                }
+                Ok(special) => match sections.last_mut() {
+                    Some(section) => section.special(special, key, &mut file),
+                    None => common.special(special, key, &mut file),
+                },
+            }
+        } else if line[at] == b'#' || line[at] == b';' {
+            Ok(None)
+        } else {
+            match sections.last_mut() {
+                Some(section) => section.line(line, number, &mut file),
+                None => Err(LineError::new(
+                    at,
+                    "expected `$DATASET type subzone...` before the first data line of a combined file",
+                )),
+            }
+        };
+        lines.report(outcome);
+    }
+    let mut parsed = file.into_parsed(lines);
+    for section in sections {
+        section.finish(&mut parsed, lines);
+    }
+    parsed
+}
+
+/// The common part of a `combined` file: inherited by the sections after it.
+#[derive(Default)]
+struct Common {
+    ttl: Option<u32>,
+    vars: Vars,
+}
+
+impl Common {
+    fn special(&mut self, special: Special<'_>, at: usize, file: &mut FileState) -> LineOutcome {
+        match special {
+            Special::Ttl(ttl) => self.ttl = Some(ttl),
+            Special::Var(n, text) => {
+                if self.vars[n].is_none() {
+                    self.vars[n] = Some(text.into());
+                }
+            }
+            Special::Soa(mut soa) => {
+                soa.ttl = soa.ttl.or(self.ttl);
+                file.soa.get_or_insert(soa);
+            }
+            Special::Ns(mut ns) => {
+                ns.ttl = ns.ttl.or(self.ttl);
+                file.ns.get_or_insert(ns);
+            }
+            Special::Unknown(name) => {
+                return Ok(Some(LineError::new(
+                    at,
+                    format!("unrecognised special ${}, line ignored", String::from_utf8_lossy(name)),
+                )));
+            }
+            _ => {
+                return Err(LineError::new(
+                    at,
+                    "expected $SOA, $NS, $TTL, $n or $DATASET in the common part of a combined file",
+                ));
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn start_section<'o>(
+    args: &[u8],
+    args_at: usize,
+    file: &Arc<Path>,
+    options: &'o ParseOptions,
+) -> Result<DatasetParser<'o>, LineError> {
+    let type_end = token_end(args, 0);
+    let spec = String::from_utf8_lossy(&args[..type_end]).into_owned();
+    let (type_name, label) = match spec.split_once(':') {
+        Some((t, l)) => (t, Some(l)),
+        None => (spec.as_str(), None),
+    };
+    let kind = DatasetKind::from_name(type_name)
+        .filter(|k| !matches!(k, DatasetKind::Combined | DatasetKind::Acl | DatasetKind::Ward))
+        .ok_or_else(|| {
+            LineError::new(
+                args_at,
+                format!(
+                    "expected a dataset type (ip4set, ip4tset, ip4trie, ip6tset, ip6trie, dnset, generic), found {}",
+                    shown(type_name.as_bytes())
+                ),
+            )
+        })?;
+    let mut attach = Vec::new();
+    let mut i = skip_space(args, type_end);
+    while i < args.len() {
+        let end = token_end(args, i);
+        if &args[i..end] == b"@" {
+            attach.push(Name::root());
+        } else {
+            attach.push(parse_domain(args, i, end).map_err(|e| LineError::new(args_at + e.at, e.message))?);
+        }
+        i = skip_space(args, end);
+    }
+    if attach.is_empty() {
+        return Err(LineError::new(
+            args_at + type_end.min(args.len()),
+            "expected at least one subzone (`@` for the zone itself) after the dataset type",
+        ));
+    }
+    Ok(DatasetParser::new(file.clone(), kind, label, attach, options))
+}
+
+/// `acl`: client prefixes and what they get.
+fn parse_acl(lines: &mut LineReader<'_>, options: &ParseOptions) -> ParsedFile {
+    let mut builder = AclBuilder::default();
+    let mut default_action = AclAction::Ignore;
+    let mut ttl: Option<u32> = None;
+    let mut file = FileState::default();
+    loop {
+        let number = lines.line_number() + 1;
+        let Some(line) = lines.next_line() else { break };
+        let outcome = acl_line(line, number, &mut builder, &mut default_action, &mut ttl, &mut file);
+        lines.report(outcome);
+    }
+    let mut parsed = file.into_parsed(lines);
+    let (acl, duplicates) = builder.build(ttl.unwrap_or(options.default_ttl));
+    for duplicate in duplicates {
+        lines.warn_at(
+            duplicate.line,
+            0,
+            format!("duplicated entry (line {} is used)", duplicate.first_line),
+        );
+    }
+    parsed.diagnostics.extend(lines.take_diagnostics());
+    parsed.acl = Some(acl);
+    parsed
+}
+
+fn acl_line(
+    line: &[u8],
+    number: u32,
+    builder: &mut AclBuilder,
+    default_action: &mut AclAction,
+    ttl: &mut Option<u32>,
+    file: &mut FileState,
+) -> LineOutcome {
+    let at = skip_space(line, 0);
+    let end = trim_end(line);
+    if at >= end {
+        return Ok(None);
+    }
+    if let Some(key) = special_start(line, at) {
+        return match parse_special(line, key)? {
+            Special::Ttl(value) => {
+                *ttl = Some(value);
+                Ok(None)
+            }
+            Special::Soa(soa) => {
+                file.soa.get_or_insert(soa);
+                Ok(None)
+            }
+            Special::Ns(ns) => {
+                file.ns.get_or_insert(ns);
+                Ok(None)
+            }
+            _ => Ok(Some(LineError::new(key, "special ignored in an acl file"))),
+        };
+    }
+    match line[at] {
+        b'#' | b';' => return Ok(None),
+        b':' if line.get(at + 1) != Some(&b':') => {
+            *default_action = acl_action(line, at)?;
+            return Ok(None);
+        }
+        _ => {}
+    }
+    let key_end = token_end(line, at);
+    let value_at = skip_space(line, key_end);
+    let action = if value_at >= end || line[value_at] == b'#' || line[value_at] == b';' {
+        default_action.clone()
+    } else {
+        acl_action(line, value_at)?
+    };
+    if line[at..key_end].contains(&b':') {
+        let key = ip6_prefix(line, at)?;
+        check_key_end(line, key.end, false)?;
+        builder.add_v6(key.addr, key.bits, action, number);
+    } else {
+        let key = ip4_cidr(line, at)?;
+        check_key_end(line, key.end, false)?;
+        builder.add_v4(key.first, key.bits.unwrap_or(32), action, number);
+    }
+    Ok(None)
+}
+
+fn acl_action(line: &[u8], at: usize) -> Result<AclAction, LineError> {
+    let end = trim_end(line);
+    let word = &line[at + 1..token_end(line, at + 1).min(end)];
+    Ok(match word.to_ascii_lowercase().as_slice() {
+        b"ignore" | b"blackhole" => AclAction::Ignore,
+        b"refuse" => AclAction::Refuse,
+        b"empty" => AclAction::Empty,
+        b"pass" => AclAction::Pass,
+        _ => {
+            let value = parse_a_txt(line, at, &RawValue::default()).map_err(|e| {
+                LineError::new(
+                    e.at,
+                    format!("expected :ignore, :refuse, :empty, :pass or an :A:TXT answer ({})", e.message),
+                )
+            })?;
+            let txt = value.txt.as_deref().map(|t| Template::parse(t, &Vars::default()));
+            AclAction::Answer(
+                crate::zone::value::Value {
+                    a: value.a,
+                    txt: None,
+                    expires: None,
+                },
+                txt,
+            )
+        }
+    })
+}

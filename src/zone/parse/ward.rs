@@ -1,0 +1,633 @@
+//! ward's own format: one entry a line, its kind read from the key —
+//!
+//! ```text
+//! 203.0.113.7                 compromised
+//! 198.51.100.0/24             :127.0.0.3:Listed for abuse        # rbldnsd-style value
+//! 198.51.100.10-198.51.100.20 compromised
+//! !198.51.100.15
+//! 2001:db8:bad::/48           compromised
+//! spam.example                marketing
+//! *.spam.example              marketing
+//! sender1@bulk.example        rate-evasion   expires=2026-12-01T00:00:00Z
+//! sha1:5d41402abc4b2a76b9719d911017c592ab2c0d9f  compromised
+//! ```
+//!
+//! A value is a reason name from the catalogue, an rbldnsd `:A:TXT`, or nothing (the
+//! current default). Trailing `key=value` words are attributes: `expires=` (RFC 3339)
+//! makes the listing temporary, the rest is metadata for `ward lookup`. `#` after a
+//! blank starts a comment; quote a TXT that contains ` #` or `=`.
+
+use std::sync::Arc;
+
+use super::rbldnsd::parse_domain;
+use super::specials::{NsSpec, SoaSpec, Special, parse_a_txt, parse_special, special_start};
+use super::{
+    DatasetKind, Entry, EntryKey, LineError, LineReader, ParseOptions, ParsedFile, is_space,
+    shown, skip_space, token_end,
+};
+use crate::zone::address::{DigestKind, normalise, split_address};
+use crate::zone::dataset::DatasetBuilder;
+use crate::zone::ip::Listing;
+use crate::zone::name::Name;
+use crate::zone::reason::{Catalogue, Reason, is_reason_name, parse_quoted, parse_reason};
+use crate::zone::value::{RawValue, ValueId};
+
+pub(super) fn parse(lines: &mut LineReader<'_>, options: &ParseOptions) -> ParsedFile {
+    let mut parser = WardParser {
+        builder: DatasetBuilder::new(lines.file().clone(), DatasetKind::Ward, None, vec![Name::root()]),
+        options,
+        catalogue: None,
+        default: RawValue::default(),
+        soa: None,
+        ns: None,
+        expired: 0,
+        next_expiry: None,
+        entries: Vec::new(),
+        value_cache: Vec::new(),
+    };
+    let file = lines.file().clone();
+    loop {
+        let number = lines.line_number() + 1;
+        let Some(line) = lines.next_line() else { break };
+        let outcome = parser.line(line, number, &file);
+        lines.report(outcome);
+    }
+    let mut parsed = ParsedFile::empty();
+    parsed.soa = parser.soa;
+    parsed.ns = parser.ns;
+    parsed.expired = parser.expired;
+    parsed.next_expiry = parser.next_expiry;
+    parsed.entries = parser.entries;
+    let (dataset, duplicates) = parser.builder.finish(options.default_ttl);
+    debug_assert!(duplicates.is_empty(), "ward format combines duplicates");
+    parsed.datasets.push(dataset);
+    parsed.diagnostics = lines.take_diagnostics();
+    parsed
+}
+
+struct WardParser<'o> {
+    builder: DatasetBuilder,
+    options: &'o ParseOptions,
+    /// The shared catalogue plus this file's `$REASON` lines, copied on first override.
+    catalogue: Option<Catalogue>,
+    default: RawValue,
+    soa: Option<SoaSpec>,
+    ns: Option<NsSpec>,
+    expired: usize,
+    next_expiry: Option<i64>,
+    entries: Vec<Entry>,
+    /// Recently used value texts: lists repeat a handful of values.
+    value_cache: Vec<(Box<[u8]>, Option<i64>, ValueId)>,
+}
+
+type LineOutcome = Result<Option<LineError>, LineError>;
+
+/// What an entry's key lists.
+enum Key {
+    Ip4(u32, u32),
+    Ip6(u128, u128),
+    Name { name: Name, exact: bool, wild: bool },
+    Address(String),
+    Digest(DigestKind, Vec<u8>),
+}
+
+impl<'o> WardParser<'o> {
+    fn catalogue(&self) -> &Catalogue {
+        self.catalogue.as_ref().unwrap_or(&self.options.catalogue)
+    }
+
+    fn line(&mut self, line: &[u8], number: u32, file: &Arc<std::path::Path>) -> LineOutcome {
+        let at = skip_space(line, 0);
+        let end = content_end(line, at);
+        if at >= end {
+            return Ok(None);
+        }
+        if let Some(key) = special_start(line, at) {
+            return self.special(&line[..end], key, number, file);
+        }
+        match line[at] {
+            b'#' | b';' => Ok(None),
+            b':' if line.get(at + 1) != Some(&b':') => {
+                self.default = self.explicit_value(&line[..end], at)?;
+                Ok(None)
+            }
+            _ => self.entry(&line[..end], at, number),
+        }
+    }
+
+    fn special(&mut self, line: &[u8], at: usize, number: u32, file: &Arc<std::path::Path>) -> LineOutcome {
+        match parse_special(line, at)? {
+            Special::Soa(mut soa) => {
+                soa.ttl = soa.ttl.or(self.builder.ttl);
+                self.soa.get_or_insert(soa);
+            }
+            Special::Ns(mut ns) => {
+                ns.ttl = ns.ttl.or(self.builder.ttl);
+                self.ns.get_or_insert(ns);
+            }
+            Special::Ttl(ttl) => self.builder.ttl = Some(ttl),
+            Special::Var(n, text) => {
+                if self.builder.vars[n].is_none() {
+                    self.builder.vars[n] = Some(text.into());
+                }
+            }
+            Special::Reason(args, args_at) => {
+                let (name, code, text) = parse_reason(args, &self.builder.vars)
+                    .map_err(|(offset, message)| LineError::new(args_at + offset, message))?;
+                let catalogue = self
+                    .catalogue
+                    .get_or_insert_with(|| (*self.options.catalogue).clone());
+                catalogue.insert(Reason {
+                    name,
+                    code,
+                    text,
+                    file: file.clone(),
+                    line: number,
+                });
+            }
+            Special::Unknown(word) if word.eq_ignore_ascii_case(b"DEFAULT") => {
+                let value_at = skip_space(line, token_end(line, at));
+                self.default = self.value(line, value_at, line.len())?;
+            }
+            Special::Unknown(word) => {
+                return Err(LineError::new(
+                    at,
+                    format!(
+                        "unknown special ${}: expected $SOA, $NS, $TTL, $REASON, $DEFAULT or $0-$9",
+                        String::from_utf8_lossy(word)
+                    ),
+                ));
+            }
+            Special::BaseTemplate(_)
+            | Special::MaxRange4(_)
+            | Special::Timestamp { .. }
+            | Special::Dataset(..) => {
+                return Err(LineError::new(
+                    at,
+                    "this special belongs in rbldnsd dataset files, not in .zone files",
+                ));
+            }
+        }
+        Ok(None)
+    }
+
+    fn entry(&mut self, line: &[u8], at: usize, number: u32) -> LineOutcome {
+        let (excluded, key_at) = match line[at] {
+            b'!' => (true, skip_space(line, at + 1)),
+            _ => (false, at),
+        };
+        let key_end = token_end(line, key_at);
+        let key = parse_key(line, key_at, key_end)?;
+
+        let (value_end, attributes) = split_attributes(line, key_end)?;
+        let mut expires = None;
+        for (name, value, value_at) in &attributes {
+            if name == "expires" {
+                expires = Some(parse_rfc3339(value).ok_or_else(|| {
+                    LineError::new(
+                        *value_at,
+                        "expected an RFC 3339 time such as 2026-12-01T00:00:00Z (or a date 2026-12-01)",
+                    )
+                })?);
+            }
+        }
+        let value_at = skip_space(line, key_end);
+        if excluded && value_at < value_end {
+            return Err(LineError::new(value_at, "an exclusion takes no value"));
+        }
+        if let Some(at_time) = expires
+            && at_time <= self.options.now
+        {
+            self.expired += 1;
+            return Ok(Some(LineError::new(
+                key_at,
+                "listing expired (expires= has passed); it is not served",
+            )));
+        }
+        let listing = if excluded {
+            Listing::Excluded
+        } else {
+            Listing::Value(self.value_id(line, value_at, value_end, expires)?)
+        };
+        if let Some(at_time) = expires {
+            self.next_expiry = Some(self.next_expiry.map_or(at_time, |e| e.min(at_time)));
+        }
+        let entry_key = self.add(key, listing, number)?;
+        self.builder.entries += 1;
+        if self.options.keep_entries {
+            self.entries.push(Entry {
+                line: number,
+                dataset: 0,
+                key: entry_key,
+                excluded,
+                text: String::from_utf8_lossy(&line[at..]).trim_end().to_string(),
+                expires,
+                attributes: attributes
+                    .into_iter()
+                    .map(|(name, value, _)| (name, value))
+                    .collect(),
+            });
+        }
+        Ok(None)
+    }
+
+    fn add(&mut self, key: Key, listing: Listing, number: u32) -> Result<EntryKey, LineError> {
+        Ok(match key {
+            Key::Ip4(first, last) => {
+                self.builder.ip4.add_range(first, last, listing, number);
+                EntryKey::Ip4 { first, last }
+            }
+            Key::Ip6(first, last) => {
+                self.builder.ip6.add_range(first, last, listing, number);
+                EntryKey::Ip6 { first, last }
+            }
+            Key::Name { name, exact, wild } => {
+                if exact {
+                    self.builder.names.add(&name, false, false, listing);
+                }
+                if wild {
+                    self.builder.names.add(&name, true, false, listing);
+                }
+                EntryKey::Name { name, exact, wild }
+            }
+            Key::Address(address) => {
+                let name = address_name(&address);
+                self.builder.names.add(&name, false, true, listing);
+                let mut forms = vec![address.to_ascii_lowercase()];
+                if self.options.normalise_addresses
+                    && let Some(normalised) = normalise(&address)
+                    && normalised != forms[0]
+                {
+                    forms.push(normalised);
+                }
+                for form in &forms {
+                    for kind in DigestKind::ALL {
+                        self.builder.digests.add(kind, &kind.digest(form.as_bytes()), listing);
+                    }
+                }
+                EntryKey::Address { address, name }
+            }
+            Key::Digest(kind, digest) => {
+                self.builder.digests.add(kind, &digest, listing);
+                EntryKey::Digest { kind, digest }
+            }
+        })
+    }
+
+    /// The value id for the text in `line[at..end]` (empty: the default).
+    fn value_id(&mut self, line: &[u8], at: usize, end: usize, expires: Option<i64>) -> Result<ValueId, LineError> {
+        let text = &line[at.min(end)..end];
+        if let Some(&(_, _, id)) = self
+            .value_cache
+            .iter()
+            .find(|(cached, e, _)| **cached == *text && *e == expires)
+        {
+            return Ok(id);
+        }
+        let mut value = self.value(line, at, end)?;
+        value.expires = expires;
+        let id = self.builder.values.intern(value);
+        if self.value_cache.len() >= 16 {
+            self.value_cache.remove(0);
+        }
+        self.value_cache.push((text.into(), expires, id));
+        Ok(id)
+    }
+
+    /// A value: nothing (default), a reason name, or `:A:TXT` (TXT optionally quoted).
+    fn value(&self, line: &[u8], at: usize, end: usize) -> Result<RawValue, LineError> {
+        if at >= end {
+            return Ok(self.default.clone());
+        }
+        if line[at] == b':' {
+            return self.explicit_value(&line[..end], at);
+        }
+        let word_end = token_end(line, at).min(end);
+        let word = &line[at..word_end];
+        if skip_space(line, word_end) < end || !is_reason_name(word) {
+            return Err(LineError::new(
+                at,
+                format!(
+                    "expected a reason name or an :A:TXT value, found {}",
+                    shown(&line[at..end])
+                ),
+            ));
+        }
+        let name = String::from_utf8_lossy(word);
+        let reason = self.catalogue().get(&name).ok_or_else(|| {
+            let known: Vec<&str> = self.catalogue().iter().map(|r| r.name.as_str()).collect();
+            LineError::new(
+                at,
+                if known.is_empty() {
+                    format!("unknown reason `{name}`: no reasons are defined (reasons.conf or $REASON)")
+                } else {
+                    format!("unknown reason `{name}`: expected one of {}", known.join(", "))
+                },
+            )
+        })?;
+        Ok(RawValue::new(reason.code, Some(&reason.text)))
+    }
+
+    fn explicit_value(&self, line: &[u8], at: usize) -> Result<RawValue, LineError> {
+        let mut value = parse_a_txt(line, at, &self.default)?;
+        if let Some(txt) = &value.txt
+            && txt.first() == Some(&b'"')
+        {
+            let (text, after) = parse_quoted(txt, 0).map_err(|(offset, message)| {
+                let txt_at = line.len() - txt.len();
+                LineError::new(txt_at + offset, message)
+            })?;
+            if after != txt.len() {
+                return Err(LineError::new(
+                    line.len() - txt.len() + after,
+                    "expected the end of the value after the quoted text",
+                ));
+            }
+            value.txt = Some(text.into_boxed_slice());
+        }
+        Ok(value)
+    }
+}
+
+/// End of the line's content: before a `#` comment that follows a blank (outside
+/// quotes), with trailing blanks trimmed.
+fn content_end(line: &[u8], from: usize) -> usize {
+    let mut quoted = false;
+    let mut i = from;
+    while i < line.len() {
+        match line[i] {
+            b'"' => quoted = !quoted,
+            b'\\' if quoted => i += 1,
+            b'#' if !quoted && i > from && is_space(line[i - 1]) => break,
+            _ => {}
+        }
+        i += 1;
+    }
+    let mut end = i.min(line.len());
+    while end > from && is_space(line[end - 1]) {
+        end -= 1;
+    }
+    end
+}
+
+/// Splits trailing `name=value` words off the value part (outside quotes). Returns the
+/// end of the value text and the attributes (name, value, offset of value).
+fn split_attributes(line: &[u8], from: usize) -> Result<(usize, Vec<(String, String, usize)>), LineError> {
+    let mut attributes = Vec::new();
+    let mut end = line.len();
+    loop {
+        let trimmed = {
+            let mut e = end;
+            while e > from && is_space(line[e - 1]) {
+                e -= 1;
+            }
+            e
+        };
+        let mut start = trimmed;
+        while start > from && !is_space(line[start - 1]) {
+            start -= 1;
+        }
+        if start >= trimmed || start == from {
+            end = trimmed;
+            break;
+        }
+        let word = &line[start..trimmed];
+        let Some(eq) = word.iter().position(|&c| c == b'=') else {
+            end = trimmed;
+            break;
+        };
+        let name = &word[..eq];
+        let is_attribute = !name.is_empty()
+            && name[0].is_ascii_lowercase()
+            && name
+                .iter()
+                .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
+            && !word.contains(&b'"');
+        if !is_attribute {
+            end = trimmed;
+            break;
+        }
+        if eq + 1 == word.len() {
+            return Err(LineError::new(start + eq + 1, "expected a value after `=`"));
+        }
+        attributes.push((
+            String::from_utf8_lossy(name).into_owned(),
+            String::from_utf8_lossy(&word[eq + 1..]).into_owned(),
+            start + eq + 1,
+        ));
+        end = start;
+    }
+    attributes.reverse();
+    Ok((end, attributes))
+}
+
+const KEY_EXPECTED: &str = "expected an IP address, CIDR or range, a domain name, *.domain, local@domain or sha1:/md5:/sha256: digest";
+
+fn parse_key(line: &[u8], at: usize, end: usize) -> Result<Key, LineError> {
+    let token = std::str::from_utf8(&line[at..end]).map_err(|_| LineError::new(at, KEY_EXPECTED))?;
+    if token.is_empty() {
+        return Err(LineError::new(at, KEY_EXPECTED));
+    }
+    if let Some((kind, hex_text)) = token.split_once(':')
+        && let Some(kind) = DigestKind::from_name(kind)
+    {
+        let digest = hex::decode(hex_text)
+            .ok()
+            .filter(|d| d.len() == kind.len())
+            .ok_or_else(|| {
+                LineError::new(
+                    at + kind.name().len() + 1,
+                    format!("expected {} hex digits of a {} digest", kind.len() * 2, kind.name()),
+                )
+            })?;
+        return Ok(Key::Digest(kind, digest));
+    }
+    if token.contains('@') {
+        let (local, _) = split_address(token)
+            .ok_or_else(|| LineError::new(at, "expected an email address local@domain"))?;
+        let domain_at = at + local.len() + 1;
+        parse_domain(line, domain_at, end)?;
+        if local.len() > crate::zone::name::MAX_LABEL {
+            return Err(LineError::new(at, "local part longer than 63 bytes cannot be a DNS label"));
+        }
+        return Ok(Key::Address(token.to_string()));
+    }
+    if let Some(key) = parse_ip_key(token).map_err(|(offset, message)| LineError::new(at + offset, message))? {
+        return Ok(key);
+    }
+    let (exact, wild, name_at) = if let Some(rest) = token.strip_prefix("*.") {
+        (false, true, at + token.len() - rest.len())
+    } else if token.starts_with('.') {
+        (true, true, at + 1)
+    } else {
+        (true, false, at)
+    };
+    let name = parse_domain(line, name_at, end)?;
+    Ok(Key::Name { name, exact, wild })
+}
+
+/// IPv4/IPv6 address, CIDR or `first-last` range; `Ok(None)` when the token is no IP.
+fn parse_ip_key(token: &str) -> Result<Option<Key>, (usize, String)> {
+    let looks_v4 = token.bytes().all(|c| c.is_ascii_digit() || b"./-".contains(&c))
+        && token.bytes().filter(|&c| c == b'.').count() >= 3;
+    let looks_v6 = token.contains(':');
+    if !looks_v4 && !looks_v6 {
+        return Ok(None);
+    }
+    if let Some((first, last)) = token.split_once('-') {
+        let offset = first.len() + 1;
+        return Ok(Some(if looks_v6 {
+            let a = parse_ip6(first).ok_or((0, "expected an IPv6 address".to_string()))?;
+            let b = parse_ip6(last).ok_or((offset, "expected an IPv6 address".to_string()))?;
+            if a > b {
+                return Err((0, "range start is above its end".to_string()));
+            }
+            Key::Ip6(a, b)
+        } else {
+            let a = parse_ip4(first).ok_or((0, "expected an IPv4 address a.b.c.d".to_string()))?;
+            let b = parse_ip4(last).ok_or((offset, "expected an IPv4 address a.b.c.d".to_string()))?;
+            if a > b {
+                return Err((0, "range start is above its end".to_string()));
+            }
+            Key::Ip4(a, b)
+        }));
+    }
+    let (addr_text, len_text) = match token.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (token, None),
+    };
+    let len_offset = addr_text.len() + 1;
+    if looks_v6 {
+        let addr = parse_ip6(addr_text).ok_or((0, "expected an IPv6 address".to_string()))?;
+        let len = parse_len(len_text, 128).map_err(|m| (len_offset, m))?;
+        let (first, last) = cidr_bounds(addr, len, 128).map_err(|m| (0, m))?;
+        Ok(Some(Key::Ip6(first, last)))
+    } else {
+        let addr = parse_ip4(addr_text).ok_or((0, "expected an IPv4 address a.b.c.d".to_string()))?;
+        let len = parse_len(len_text, 32).map_err(|m| (len_offset, m))?;
+        let (first, last) = cidr_bounds(u128::from(addr), len + 96, 128).map_err(|m| (0, m))?;
+        Ok(Some(Key::Ip4(first as u32, last as u32)))
+    }
+}
+
+fn parse_ip4(text: &str) -> Option<u32> {
+    text.parse::<std::net::Ipv4Addr>().ok().map(u32::from)
+}
+
+fn parse_ip6(text: &str) -> Option<u128> {
+    text.parse::<std::net::Ipv6Addr>().ok().map(u128::from)
+}
+
+fn parse_len(text: Option<&str>, max: u8) -> Result<u8, String> {
+    match text {
+        None => Ok(max),
+        Some(t) => t
+            .parse::<u8>()
+            .ok()
+            .filter(|&l| l <= max)
+            .ok_or_else(|| format!("expected a prefix length 0-{max} after `/`")),
+    }
+}
+
+/// First and last address of `addr/len`; host bits set are an error (a typo more often
+/// than not).
+fn cidr_bounds(addr: u128, len: u8, bits: u8) -> Result<(u128, u128), String> {
+    let host = if len >= bits { 0 } else { u128::MAX >> len };
+    let first = addr & !host;
+    if first != addr {
+        return Err("host bits set below the prefix length: write the network address".to_string());
+    }
+    Ok((first, addr | host))
+}
+
+/// The name an address is listed under: the local part as one label, then the domain.
+pub(crate) fn address_name(address: &str) -> Name {
+    let (local, domain) = split_address(address).unwrap_or((address, ""));
+    let domain = Name::parse(domain).unwrap_or_default();
+    let local = Name::from_labels([local.as_bytes()]).unwrap_or_default();
+    local.join(&domain).unwrap_or_default()
+}
+
+/// RFC 3339 date-time (`2026-12-01T00:00:00Z`, `…+02:00`, fractions ignored), or a
+/// bare date meaning its midnight UTC. Unix seconds.
+pub(crate) fn parse_rfc3339(text: &str) -> Option<i64> {
+    let bytes = text.as_bytes();
+    let number = |from: usize, len: usize| -> Option<i64> {
+        let part = bytes.get(from..from + len)?;
+        part.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| part.iter().fold(0i64, |acc, &c| acc * 10 + i64::from(c - b'0')))
+    };
+    if bytes.get(4) != Some(&b'-') || bytes.get(7) != Some(&b'-') {
+        return None;
+    }
+    let (year, month, day) = (number(0, 4)?, number(5, 2)?, number(8, 2)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let date = super::specials::days_from_civil(year, month, day) * 86400;
+    if bytes.len() == 10 {
+        return Some(date);
+    }
+    if !matches!(bytes.get(10), Some(b'T' | b't' | b' '))
+        || bytes.get(13) != Some(&b':')
+        || bytes.get(16) != Some(&b':')
+    {
+        return None;
+    }
+    let (hour, minute, second) = (number(11, 2)?, number(14, 2)?, number(17, 2)?);
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let mut i = 19;
+    if bytes.get(i) == Some(&b'.') {
+        i += 1;
+        while bytes.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+    }
+    let offset = match bytes.get(i) {
+        Some(b'Z' | b'z') if i + 1 == bytes.len() => 0,
+        Some(&sign @ (b'+' | b'-')) if i + 6 == bytes.len() && bytes[i + 3] == b':' => {
+            let minutes = number(i + 1, 2)? * 60 + number(i + 4, 2)?;
+            if sign == b'+' { minutes * 60 } else { -minutes * 60 }
+        }
+        _ => return None,
+    };
+    Some(date + hour * 3600 + minute * 60 + second - offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_times() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("2026-12-01T00:00:00Z"), Some(1_796_083_200));
+        assert_eq!(parse_rfc3339("2026-12-01"), Some(1_796_083_200));
+        assert_eq!(parse_rfc3339("2026-12-01T02:00:00.5+02:00"), Some(1_796_083_200));
+        assert_eq!(parse_rfc3339("2026-12-01T00:00:00"), None);
+        assert_eq!(parse_rfc3339("2026-13-01T00:00:00Z"), None);
+        assert_eq!(parse_rfc3339("tomorrow"), None);
+    }
+
+    #[test]
+    fn attributes_and_comments() {
+        let line = b"a@b.example  rate-evasion  expires=2026-12-01 by=ops";
+        let (end, attrs) = split_attributes(line, 11).unwrap();
+        assert_eq!(&line[..end], b"a@b.example  rate-evasion");
+        assert_eq!(attrs.len(), 2);
+        assert_eq!(attrs[1].0, "by");
+        let line = b"1.2.3.4  :2:\"quoted # not a comment\"   # comment";
+        assert_eq!(&line[..content_end(line, 0)], b"1.2.3.4  :2:\"quoted # not a comment\"");
+        assert_eq!(content_end(b"a.example#x", 0), 11);
+    }
+
+    #[test]
+    fn address_names_keep_dotted_local_parts() {
+        let name = address_name("First.Last@Example.com");
+        assert_eq!(name.label_count(), 3);
+        assert_eq!(name.labels().next().unwrap(), b"first.last");
+    }
+}

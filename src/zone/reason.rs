@@ -1,0 +1,316 @@
+//! Reasons: the catalogue of named listing reasons (`$REASON name code "text"`) and the
+//! TXT templates they serve, with the queried value substituted.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Substitution variables `$0`…`$9` of an rbldnsd dataset.
+pub type Vars = [Option<Box<[u8]>>; 10];
+
+/// A TXT text with the places where the queried subject (the IP, name or address that
+/// was looked up) is inserted. Variables are resolved at load time, so serving is a
+/// copy with at most a few insertions.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
+pub struct Template {
+    text: Box<[u8]>,
+    /// Offsets in `text` where the subject goes, ascending.
+    holes: Box<[u16]>,
+}
+
+/// Longest template text ward accepts: far above anything a mail client shows (Postfix
+/// cuts at 500), low enough that a reply with a few of them still fits in TCP.
+pub const MAX_TEMPLATE: usize = 4000;
+
+impl Template {
+    /// A text with no substitution.
+    pub fn literal(text: &[u8]) -> Self {
+        Template {
+            text: text[..text.len().min(MAX_TEMPLATE)].into(),
+            holes: Box::default(),
+        }
+    }
+
+    /// rbldnsd's syntax: `$` is the subject, `$$` a literal `$`, `$0`…`$9` the dataset's
+    /// variables (kept literally as `$n` when undefined, as rbldnsd does).
+    pub fn parse(raw: &[u8], vars: &Vars) -> Self {
+        let mut text = Vec::with_capacity(raw.len());
+        let mut holes = Vec::new();
+        let mut i = 0;
+        while i < raw.len() {
+            let c = raw[i];
+            i += 1;
+            if c != b'$' {
+                text.push(c);
+                continue;
+            }
+            match raw.get(i) {
+                Some(b'$') => {
+                    text.push(b'$');
+                    i += 1;
+                }
+                Some(&d @ b'0'..=b'9') => {
+                    match &vars[usize::from(d - b'0')] {
+                        Some(value) => text.extend_from_slice(value),
+                        None => text.extend_from_slice(&[b'$', d]),
+                    }
+                    i += 1;
+                }
+                _ => holes.push(text.len()),
+            }
+        }
+        text.truncate(MAX_TEMPLATE);
+        Template {
+            holes: holes
+                .into_iter()
+                .filter(|&h| h <= text.len())
+                .map(|h| h as u16)
+                .collect(),
+            text: text.into_boxed_slice(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty() && self.holes.is_empty()
+    }
+
+    pub fn has_subject(&self) -> bool {
+        !self.holes.is_empty()
+    }
+
+    /// Length once rendered with a subject of `subject_len` bytes.
+    pub fn rendered_len(&self, subject_len: usize) -> usize {
+        self.text.len() + self.holes.len() * subject_len
+    }
+
+    /// Appends the text with `subject` at each hole.
+    pub fn render(&self, subject: &[u8], out: &mut Vec<u8>) {
+        let mut from = 0;
+        for &hole in self.holes.iter() {
+            let hole = usize::from(hole);
+            out.extend_from_slice(&self.text[from..hole]);
+            out.extend_from_slice(subject);
+            from = hole;
+        }
+        out.extend_from_slice(&self.text[from..]);
+    }
+
+    /// The text with `$` marking the holes (and `$$` for literal dollars), for people.
+    pub fn display(&self) -> String {
+        let mut out = Vec::with_capacity(self.text.len() + 4);
+        let mut holes = self.holes.iter().peekable();
+        for (i, &c) in self.text.iter().enumerate() {
+            while holes.next_if(|&&h| usize::from(h) == i).is_some() {
+                out.push(b'$');
+            }
+            if c == b'$' {
+                out.push(b'$');
+            }
+            out.push(c);
+        }
+        out.extend(holes.map(|_| b'$'));
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+/// A named reason: the return code a listing answers and the text people read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason {
+    pub name: String,
+    pub code: [u8; 4],
+    /// Template text in rbldnsd syntax (`$` = subject, `$$` = `$`), variables expanded.
+    pub text: Box<[u8]>,
+    pub file: Arc<Path>,
+    pub line: u32,
+}
+
+/// Reasons by name: `zones/reasons.conf`, overridden per zone by `$REASON` lines.
+#[derive(Debug, Clone, Default)]
+pub struct Catalogue {
+    reasons: BTreeMap<String, Reason>,
+}
+
+impl Catalogue {
+    pub fn get(&self, name: &str) -> Option<&Reason> {
+        self.reasons.get(name)
+    }
+
+    pub fn insert(&mut self, reason: Reason) {
+        self.reasons.insert(reason.name.clone(), reason);
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Reason> {
+        self.reasons.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.reasons.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.reasons.is_empty()
+    }
+
+    /// The reason using return code `code`, other than `name`, if any.
+    pub fn code_user(&self, code: [u8; 4], name: &str) -> Option<&Reason> {
+        self.reasons.values().find(|r| r.code == code && r.name != name)
+    }
+}
+
+/// Parses the arguments of `$REASON`: `name code "text"`. `vars` are expanded into the
+/// text now (with `$` in their values escaped), so the result no longer depends on
+/// the file it came from.
+pub(crate) fn parse_reason(args: &[u8], vars: &Vars) -> Result<(String, [u8; 4], Box<[u8]>), (usize, String)> {
+    let name_end = args
+        .iter()
+        .position(|c| c.is_ascii_whitespace())
+        .unwrap_or(args.len());
+    let name = &args[..name_end];
+    if !is_reason_name(name) {
+        return Err((
+            0,
+            "expected a reason name (lowercase letters, digits, `-`, `_`)".to_string(),
+        ));
+    }
+    let mut i = skip_blank(args, name_end);
+    let code_end = args[i..]
+        .iter()
+        .position(|c| c.is_ascii_whitespace())
+        .map_or(args.len(), |p| i + p);
+    let code = parse_code(&args[i..code_end]).ok_or((
+        i,
+        "expected a return code in 127.0.0.0/8 such as 127.0.0.4 (127.0.0.1 is reserved by RFC 5782)"
+            .to_string(),
+    ))?;
+    i = skip_blank(args, code_end);
+    let (text, end) = parse_quoted(args, i)?;
+    let end = skip_blank(args, end);
+    if end < args.len() {
+        return Err((end, "expected the end of the line after the quoted text".to_string()));
+    }
+    let mut expanded = Vec::with_capacity(text.len());
+    let mut j = 0;
+    while j < text.len() {
+        match (text[j], text.get(j + 1)) {
+            (b'$', Some(&d @ b'0'..=b'9')) if vars[usize::from(d - b'0')].is_some() => {
+                let value = vars[usize::from(d - b'0')].as_deref().unwrap_or_default();
+                for &c in value {
+                    if c == b'$' {
+                        expanded.push(b'$');
+                    }
+                    expanded.push(c);
+                }
+                j += 2;
+            }
+            (b'$', Some(b'$')) => {
+                expanded.extend_from_slice(b"$$");
+                j += 2;
+            }
+            (c, _) => {
+                expanded.push(c);
+                j += 1;
+            }
+        }
+    }
+    Ok((
+        String::from_utf8_lossy(name).into_owned(),
+        code,
+        expanded.into_boxed_slice(),
+    ))
+}
+
+pub(crate) fn is_reason_name(name: &[u8]) -> bool {
+    name.first().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_')
+}
+
+fn skip_blank(text: &[u8], from: usize) -> usize {
+    from + text[from..]
+        .iter()
+        .take_while(|c| c.is_ascii_whitespace())
+        .count()
+}
+
+/// A return code: `127.0.0.N` or the short `N`; never 127.0.0.1 (RFC 5782) nor 0.
+fn parse_code(text: &[u8]) -> Option<[u8; 4]> {
+    let text = std::str::from_utf8(text).ok()?;
+    let code: [u8; 4] = if let Ok(n) = text.parse::<u8>() {
+        [127, 0, 0, n]
+    } else {
+        text.parse::<std::net::Ipv4Addr>().ok()?.octets()
+    };
+    (code[0] == 127 && code != [127, 0, 0, 1] && code != [127, 0, 0, 0]).then_some(code)
+}
+
+/// A double-quoted string with `\"` and `\\` escapes; returns the text and the offset
+/// after the closing quote.
+pub(crate) fn parse_quoted(text: &[u8], at: usize) -> Result<(Vec<u8>, usize), (usize, String)> {
+    if text.get(at) != Some(&b'"') {
+        return Err((at, "expected a double-quoted text".to_string()));
+    }
+    let mut out = Vec::new();
+    let mut i = at + 1;
+    while i < text.len() {
+        match text[i] {
+            b'"' => return Ok((out, i + 1)),
+            b'\\' if i + 1 < text.len() => {
+                out.push(text[i + 1]);
+                i += 2;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Err((at, "unterminated quoted text: expected a closing `\"`".to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(t: &Template, subject: &str) -> String {
+        let mut out = Vec::new();
+        t.render(subject.as_bytes(), &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn substitutes_subject_dollars_and_vars() {
+        let mut vars: Vars = Default::default();
+        vars[1] = Some(b"https://block.example".as_slice().into());
+        let t = Template::parse(b"$ listed, see $1/l/$ ($$5, $2)", &vars);
+        assert_eq!(
+            render(&t, "203.0.113.7"),
+            "203.0.113.7 listed, see https://block.example/l/203.0.113.7 ($5, $2)"
+        );
+        assert_eq!(t.display(), "$ listed, see https://block.example/l/$ ($$5, $$2)");
+    }
+
+    #[test]
+    fn reason_lines() {
+        let mut vars: Vars = Default::default();
+        vars[1] = Some(b"https://block.example/d".as_slice().into());
+        let (name, code, text) =
+            parse_reason(br#"compromised 127.0.0.4 "Hacked form; see $1/$ (\"now\")""#, &vars).unwrap();
+        assert_eq!(name, "compromised");
+        assert_eq!(code, [127, 0, 0, 4]);
+        assert_eq!(&*text, br#"Hacked form; see https://block.example/d/$ ("now")"#);
+        assert_eq!(parse_reason(b"x 5 \"t\"", &vars).unwrap().1, [127, 0, 0, 5]);
+        assert!(parse_reason(b"x 127.0.0.1 \"t\"", &vars).is_err());
+        assert!(parse_reason(b"x 10.0.0.2 \"t\"", &vars).is_err());
+        assert!(parse_reason(b"Bad 127.0.0.2 \"t\"", &vars).is_err());
+        assert_eq!(parse_reason(b"x 127.0.0.2 \"t", &vars).unwrap_err().0, 12);
+        assert!(parse_reason(b"x 127.0.0.2 \"t\" junk", &vars).is_err());
+    }
+
+    #[test]
+    fn trailing_dollar_is_subject() {
+        let t = Template::parse(b"listed: $", &Default::default());
+        assert_eq!(render(&t, "x"), "listed: x");
+        assert_eq!(t.rendered_len(1), 9);
+    }
+}

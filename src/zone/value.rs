@@ -1,0 +1,197 @@
+//! What a listing answers: an `A` return code, an optional TXT template and, for
+//! temporary listings, an expiry time. Values are interned per dataset: a million
+//! entries usually share a handful of values, so entries store a 4-byte id.
+
+use std::collections::HashMap;
+
+use super::ip::ResultId;
+use super::reason::Template;
+
+pub type ValueId = u32;
+
+/// rbldnsd's default return code when a dataset gives none.
+pub const DEFAULT_A: [u8; 4] = [127, 0, 0, 2];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Value {
+    pub a: [u8; 4],
+    /// Index into the table's templates.
+    pub txt: Option<u32>,
+    /// Unix seconds from which the listing no longer answers.
+    pub expires: Option<i64>,
+}
+
+impl Value {
+    pub fn is_live(&self, now: i64) -> bool {
+        self.expires.is_none_or(|at| now < at)
+    }
+}
+
+/// The values, templates and value sets ("results") of one dataset.
+#[derive(Default)]
+pub struct ValueTable {
+    values: Vec<Value>,
+    templates: Vec<Template>,
+    result_starts: Vec<u32>,
+    result_values: Vec<ValueId>,
+    has_expiry: bool,
+}
+
+impl ValueTable {
+    pub fn value(&self, id: ValueId) -> &Value {
+        &self.values[id as usize]
+    }
+
+    pub fn template(&self, id: u32) -> &Template {
+        &self.templates[id as usize]
+    }
+
+    pub fn txt(&self, value: &Value) -> Option<&Template> {
+        value.txt.map(|t| self.template(t))
+    }
+
+    pub fn result(&self, id: ResultId) -> &[ValueId] {
+        let id = id as usize;
+        let (start, end) = (self.result_starts[id], self.result_starts[id + 1]);
+        &self.result_values[start as usize..end as usize]
+    }
+
+    /// True when some value can expire: only then does a lookup need the clock.
+    pub fn has_expiry(&self) -> bool {
+        self.has_expiry
+    }
+
+    pub fn values(&self) -> &[Value] {
+        &self.values
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.values.capacity() * std::mem::size_of::<Value>()
+            + self.templates.iter().map(|t| t.rendered_len(0) + 32).sum::<usize>()
+            + (self.result_starts.capacity() + self.result_values.capacity()) * 4
+    }
+}
+
+/// A value as written in a file, before templates are built: rbldnsd's `$n` variables
+/// may be defined after the entries that use them, so texts stay raw until the end.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RawValue {
+    pub a: [u8; 4],
+    pub txt: Option<Box<[u8]>>,
+    pub expires: Option<i64>,
+}
+
+impl RawValue {
+    pub fn new(a: [u8; 4], txt: Option<&[u8]>) -> Self {
+        RawValue {
+            a,
+            txt: txt.map(Into::into),
+            expires: None,
+        }
+    }
+}
+
+impl Default for RawValue {
+    fn default() -> Self {
+        RawValue::new(DEFAULT_A, None)
+    }
+}
+
+#[derive(Default)]
+pub struct ValueTableBuilder {
+    raws: Vec<RawValue>,
+    index: HashMap<RawValue, ValueId>,
+    results: HashMap<Box<[ValueId]>, ResultId>,
+    result_starts: Vec<u32>,
+    result_values: Vec<ValueId>,
+}
+
+impl ValueTableBuilder {
+    pub fn intern(&mut self, raw: RawValue) -> ValueId {
+        if let Some(&id) = self.index.get(&raw) {
+            return id;
+        }
+        let id = self.raws.len() as ValueId;
+        self.raws.push(raw.clone());
+        self.index.insert(raw, id);
+        id
+    }
+
+    pub fn raw(&self, id: ValueId) -> &RawValue {
+        &self.raws[id as usize]
+    }
+
+    /// Interns a set of values (sorted and deduplicated by the caller).
+    pub fn intern_result(&mut self, values: &[ValueId]) -> ResultId {
+        if let Some(&id) = self.results.get(values) {
+            return id;
+        }
+        if self.result_starts.is_empty() {
+            self.result_starts.push(0);
+        }
+        let id = (self.result_starts.len() - 1) as ResultId;
+        self.result_values.extend_from_slice(values);
+        self.result_starts.push(self.result_values.len() as u32);
+        self.results.insert(values.into(), id);
+        id
+    }
+
+    /// Builds the table; `template` turns a raw text (or its absence) into the served
+    /// template, applying the dataset's variables and base template.
+    pub fn finish(self, mut template: impl FnMut(Option<&[u8]>) -> Option<Template>) -> ValueTable {
+        let mut templates: Vec<Template> = Vec::new();
+        let mut template_ids: HashMap<Template, u32> = HashMap::new();
+        let mut has_expiry = false;
+        let values = self
+            .raws
+            .iter()
+            .map(|raw| {
+                has_expiry |= raw.expires.is_some();
+                let txt = template(raw.txt.as_deref()).map(|t| {
+                    *template_ids.entry(t.clone()).or_insert_with(|| {
+                        templates.push(t);
+                        templates.len() as u32 - 1
+                    })
+                });
+                Value {
+                    a: raw.a,
+                    txt,
+                    expires: raw.expires,
+                }
+            })
+            .collect();
+        let mut result_starts = self.result_starts;
+        if result_starts.is_empty() {
+            result_starts.push(0);
+        }
+        ValueTable {
+            values,
+            templates,
+            result_starts,
+            result_values: self.result_values,
+            has_expiry,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interns_values_and_results() {
+        let mut builder = ValueTableBuilder::default();
+        let a = builder.intern(RawValue::new([127, 0, 0, 2], Some(b"spam")));
+        let b = builder.intern(RawValue::new([127, 0, 0, 3], None));
+        assert_eq!(builder.intern(RawValue::new([127, 0, 0, 2], Some(b"spam"))), a);
+        let r1 = builder.intern_result(&[a]);
+        let r2 = builder.intern_result(&[a, b]);
+        assert_eq!(builder.intern_result(&[a, b]), r2);
+        let table = builder.finish(|raw| raw.map(Template::literal));
+        assert_eq!(table.result(r1), &[a]);
+        assert_eq!(table.result(r2), &[a, b]);
+        assert!(table.txt(table.value(a)).is_some());
+        assert!(table.txt(table.value(b)).is_none());
+        assert!(!table.has_expiry());
+    }
+}
