@@ -1,1 +1,151 @@
-fn main() {}
+//! The `ward` command: argument handling and printing only; the library does the work.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use ward::cli::{CheckArgs, Cli, Command, LookupArgs, ServeArgs, ZoneArgs};
+use ward::config::FileConfig;
+use ward::dns::server::Running;
+use ward::store::{DirectoryLoad, Loader, Store, into_snapshot};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => serve(&args),
+        Command::Check(args) => check(&args),
+        Command::Lookup(args) => lookup(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("ward: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn file_config(args: &ZoneArgs) -> Result<FileConfig> {
+    let zones = args.zones.clone().unwrap_or_else(|| "zones".into());
+    match FileConfig::locate(args.config.as_deref(), &zones) {
+        Some(path) => Ok(FileConfig::load(&path)?),
+        None => Ok(FileConfig::default()),
+    }
+}
+
+fn init_logging(filter: &str) {
+    // hickory-server logs every query at INFO; keep it to warnings.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{filter},hickory_server=warn,hickory_proto=warn")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn print_diagnostics(load: &DirectoryLoad) -> usize {
+    let mut errors = 0;
+    for error in load.errors() {
+        eprintln!("error: {error}");
+        errors += 1;
+    }
+    for warning in load.warnings() {
+        eprintln!("warning: {warning}");
+    }
+    errors
+}
+
+fn serve(args: &ServeArgs) -> Result<ExitCode> {
+    let file = file_config(&args.zone)?;
+    let settings = args.settings(&file);
+    init_logging(&settings.log);
+    let loader = Loader {
+        dir: settings.zones.clone(),
+        options: settings.load.clone(),
+        lenient: settings.lenient,
+    };
+    let mut load = loader.load_all()?;
+    if print_diagnostics(&load) > 0 && !settings.lenient {
+        bail!(
+            "{} has errors (listed above); fix them, or start with --lenient to skip bad lines",
+            settings.zones.display()
+        );
+    }
+    for zone in &load.zones {
+        tracing::info!(
+            zone = %zone.name,
+            entries = zone.entries,
+            ms = zone.duration.as_millis() as u64,
+            serial = zone.zone.as_ref().map(|z| z.soa.serial),
+            "loaded"
+        );
+    }
+    let store = Arc::new(Store::new(into_snapshot(&mut load)));
+    let running = Running::start(&settings.server, store.clone())?;
+    for addr in &running.addrs {
+        tracing::info!(%addr, "serving on UDP and TCP");
+    }
+    let runtime = running.runtime().context("server runtime")?;
+    runtime.block_on(wait_for_shutdown())?;
+    tracing::info!("shutting down");
+    running.shutdown();
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_shutdown() -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result?,
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}
+
+fn check(args: &CheckArgs) -> Result<ExitCode> {
+    let file = file_config(&args.zone)?;
+    let dir = args.zone.zones_dir(&file);
+    let loader = Loader {
+        dir: dir.clone(),
+        options: args.zone.load_options(&file),
+        lenient: true,
+    };
+    let load = loader.load_all()?;
+    let errors = print_diagnostics(&load);
+    for ignored in &load.scan.ignored {
+        eprintln!("note: {} is not a data file (unknown extension); ignored", ignored.display());
+    }
+    for report in ward::check::zone_reports(&load) {
+        println!("{report}");
+    }
+    if errors > 0 {
+        println!("{}: {errors} error(s)", dir.display());
+        Ok(ExitCode::FAILURE)
+    } else {
+        println!("{}: ok", dir.display());
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+fn lookup(args: &LookupArgs) -> Result<ExitCode> {
+    let file = file_config(&args.zone)?;
+    let mut options = args.zone.load_options(&file);
+    options.keep_entries = true;
+    let loader = Loader {
+        dir: args.zone.zones_dir(&file),
+        options,
+        lenient: true,
+    };
+    let load = loader.load_all()?;
+    let report = ward::lookup::explain(&args.query, load)?;
+    print!("{report}");
+    Ok(if report.listed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

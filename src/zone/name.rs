@@ -260,6 +260,12 @@ impl<'a> NameRef<'a> {
         }
     }
 
+    /// Byte offset of label `i`'s length byte in the buffer the name was parsed into
+    /// (for a query name: its offset in the question, for compression pointers).
+    pub fn label_offset(&self, i: usize) -> usize {
+        usize::from(self.starts[i])
+    }
+
     /// Label `i` counted from the left (`0` is the leftmost, least significant label).
     pub fn label(&self, i: usize) -> &'a [u8] {
         let start = usize::from(self.starts[i]);

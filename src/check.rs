@@ -1,0 +1,105 @@
+//! `ward check`: beyond parse errors, what a list operator should hear about before
+//! mail servers do.
+
+use std::fmt;
+
+use crate::store::DirectoryLoad;
+use crate::zone::name::{Name, NameBuf};
+use crate::zone::{FoundList, Presence, Zone};
+
+/// Postfix cuts DNSBL TXT replies at 500 characters; leave room for the subject.
+pub const MAX_REASON_BYTES: usize = 450;
+
+pub struct ZoneReport {
+    pub name: Name,
+    pub loaded: bool,
+    pub entries: usize,
+    pub files: usize,
+    pub serial: Option<u32>,
+    pub notes: Vec<String>,
+}
+
+impl fmt::Display for ZoneReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.loaded {
+            write!(
+                f,
+                "{}: {} entries in {} file(s), serial {}",
+                self.name,
+                self.entries,
+                self.files,
+                self.serial.unwrap_or_default()
+            )?;
+        } else {
+            write!(f, "{}: not loadable (errors above)", self.name)?;
+        }
+        for note in &self.notes {
+            write!(f, "\n  warning: {note}")?;
+        }
+        Ok(())
+    }
+}
+
+pub fn zone_reports(load: &DirectoryLoad) -> Vec<ZoneReport> {
+    load.zones
+        .iter()
+        .zip(&load.scan.zones)
+        .map(|(zone_load, source)| {
+            let mut notes = Vec::new();
+            if zone_load.expired > 0 {
+                notes.push(format!(
+                    "{} entr{} already expired (not served; remove them)",
+                    zone_load.expired,
+                    if zone_load.expired == 1 { "y has" } else { "ies have" }
+                ));
+            }
+            if let Some(zone) = &zone_load.zone {
+                notes.extend(zone_notes(zone));
+            }
+            ZoneReport {
+                name: zone_load.name.clone(),
+                loaded: zone_load.zone.is_some(),
+                entries: zone_load.entries,
+                files: source.files.len(),
+                serial: zone_load.zone.as_ref().map(|z| z.soa.serial),
+                notes,
+            }
+        })
+        .collect()
+}
+
+fn zone_notes(zone: &Zone) -> Vec<String> {
+    let mut notes = Vec::new();
+    for (query, what) in [("1.0.0.127", "127.0.0.1"), ("invalid", "`invalid`")] {
+        let Ok(name) = Name::parse(query) else { continue };
+        let buf = NameBuf::from_name(&name);
+        let mut found = FoundList::new();
+        if zone.lookup(buf.view(), 0, &mut found) == Presence::Listed {
+            notes.push(format!(
+                "{what} is listed: RFC 5782 says it must not be, and rspamd disables a list that lists it"
+            ));
+        }
+    }
+    for dataset in &zone.datasets {
+        for value in dataset.values.values() {
+            if value.a == [127, 0, 0, 1] {
+                notes.push(format!(
+                    "{}: return code 127.0.0.1 means \"not listed\" to some clients (RFC 5782)",
+                    dataset.origin.file.display()
+                ));
+            }
+            if let Some(template) = dataset.values.txt(value)
+                && template.rendered_len(39) > MAX_REASON_BYTES
+            {
+                notes.push(format!(
+                    "{}: a TXT text of {} bytes: Postfix shows at most 500 characters",
+                    dataset.origin.file.display(),
+                    template.rendered_len(39)
+                ));
+            }
+        }
+    }
+    notes.sort();
+    notes.dedup();
+    notes
+}

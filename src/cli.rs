@@ -1,0 +1,155 @@
+//! Command-line arguments. Flags override `ward.toml`, which overrides defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::FileConfig;
+use crate::dns::handler::DnsSettings;
+use crate::dns::server::ServerConfig;
+use crate::store::LoadOptions;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ward",
+    version,
+    about = "Authoritative DNS server for mail reputation lists (DNSBL/RHSBL), rbldnsd compatible"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the zones directory (the default command).
+    Serve(ServeArgs),
+    /// Validate the zones directory: every error as file:line:column, exit 1 on errors.
+    Check(CheckArgs),
+    /// Show which zone, entry and file:line lists an IP, domain or address, and what
+    /// a client receives.
+    Lookup(LookupArgs),
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct ZoneArgs {
+    /// Zones directory [default: zones, or `zones` in ward.toml].
+    #[arg(long, value_name = "DIR")]
+    pub zones: Option<PathBuf>,
+    /// Configuration file [default: ward.toml beside the zones directory, if any].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Load zones with bad lines, skipping those lines (rbldnsd's behaviour).
+    #[arg(long)]
+    pub lenient: bool,
+    /// TTL for data that sets none [default: 2100, rbldnsd's].
+    #[arg(long, value_name = "SECONDS")]
+    pub default_ttl: Option<u32>,
+    /// Do not add the RFC 5782 test points (127.0.0.2, `test`).
+    #[arg(long)]
+    pub no_test_points: bool,
+    /// Accept CIDRs with host bits set, masking them (rbldnsd -e).
+    #[arg(long)]
+    pub accept_host_bits: bool,
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub zone: ZoneArgs,
+    /// Address to serve on, UDP and TCP; repeat for several (IPv4 and IPv6)
+    /// [default: 127.0.0.1:5353].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Vec<SocketAddr>,
+    /// UDP worker threads per address [default: one per core].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// EDNS UDP payload size ward advertises and sends up to [default: 1232].
+    #[arg(long, value_name = "BYTES")]
+    pub udp_payload: Option<u16>,
+    /// Log filter, e.g. `info` or `ward=debug` [default: info].
+    #[arg(long, value_name = "FILTER")]
+    pub log: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub zone: ZoneArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LookupArgs {
+    /// An IPv4/IPv6 address, a domain, an email address, or a query name.
+    pub query: String,
+    #[command(flatten)]
+    pub zone: ZoneArgs,
+}
+
+/// Everything `serve` needs, flags and file merged.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    pub zones: PathBuf,
+    pub load: LoadOptions,
+    pub lenient: bool,
+    pub server: ServerConfig,
+    pub log: String,
+}
+
+impl ZoneArgs {
+    pub fn zones_dir(&self, file: &FileConfig) -> PathBuf {
+        self.zones
+            .clone()
+            .or_else(|| file.zones.clone())
+            .unwrap_or_else(|| PathBuf::from("zones"))
+    }
+
+    pub fn load_options(&self, file: &FileConfig) -> LoadOptions {
+        LoadOptions {
+            default_ttl: self.default_ttl.or(file.default_ttl).unwrap_or(2100),
+            test_points: !self.no_test_points && file.test_points.unwrap_or(true),
+            normalise_addresses: file.normalise_addresses.unwrap_or(true),
+            accept_host_bits: self.accept_host_bits || file.accept_host_bits.unwrap_or(false),
+            keep_entries: false,
+            zones: file.zone.clone(),
+        }
+    }
+
+    pub fn lenient(&self, file: &FileConfig) -> bool {
+        self.lenient || file.lenient.unwrap_or(false)
+    }
+}
+
+impl ServeArgs {
+    pub fn settings(&self, file: &FileConfig) -> ServeSettings {
+        let defaults = ServerConfig::default();
+        let listen = if !self.listen.is_empty() {
+            self.listen.clone()
+        } else {
+            file.listen.clone().unwrap_or(defaults.listen)
+        };
+        ServeSettings {
+            zones: self.zone.zones_dir(file),
+            load: self.zone.load_options(file),
+            lenient: self.zone.lenient(file),
+            server: ServerConfig {
+                listen,
+                udp_workers: self.threads.or(file.threads).unwrap_or(defaults.udp_workers),
+                settings: DnsSettings {
+                    udp_payload: self
+                        .udp_payload
+                        .or(file.udp_payload)
+                        .unwrap_or(DnsSettings::default().udp_payload)
+                        .max(512),
+                },
+                tcp_idle_timeout: defaults.tcp_idle_timeout,
+            },
+            log: self
+                .log
+                .clone()
+                .or_else(|| file.log.clone())
+                .unwrap_or_else(|| "info".to_string()),
+        }
+    }
+}

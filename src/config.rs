@@ -1,0 +1,123 @@
+//! `ward.toml`: server settings and per-zone options. Every setting also has a flag on
+//! the command line, and flags win.
+//!
+//! ```toml
+//! zones = "zones"
+//! listen = ["127.0.0.1:5353", "[::1]:5353"]
+//! threads = 2
+//! udp_payload = 1232
+//! default_ttl = 2100
+//! test_points = true
+//!
+//! [zone."ips.block.example"]
+//! allow = ["127.0.0.0/8", "::1/128"]
+//! refused = "error-answer"   # or "refuse"
+//! ```
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::store::ZoneSettings;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub zones: Option<PathBuf>,
+    pub listen: Option<Vec<SocketAddr>>,
+    pub threads: Option<usize>,
+    pub udp_payload: Option<u16>,
+    pub default_ttl: Option<u32>,
+    pub test_points: Option<bool>,
+    pub normalise_addresses: Option<bool>,
+    pub accept_host_bits: Option<bool>,
+    pub lenient: Option<bool>,
+    pub log: Option<String>,
+    #[serde(default)]
+    pub zone: HashMap<String, ZoneSettings>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// Parses the text; the error names the line and column.
+    pub fn parse(text: &str) -> Result<FileConfig, String> {
+        toml::from_str(text).map_err(|error| {
+            let position = error.span().map(|span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!("{line}:{column}: ")
+            });
+            format!("{}{}", position.unwrap_or_default(), error.message())
+        })
+    }
+
+    /// The config file to use: the one given, or `ward.toml` beside the zones
+    /// directory if there is one.
+    pub fn locate(explicit: Option<&Path>, zones: &Path) -> Option<PathBuf> {
+        if let Some(path) = explicit {
+            return Some(path.to_path_buf());
+        }
+        let beside = zones
+            .parent()
+            .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+            .unwrap_or(Path::new("."))
+            .join("ward.toml");
+        beside.is_file().then_some(beside)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_zone_settings() {
+        let config = FileConfig::parse(
+            r#"
+listen = ["127.0.0.1:5353", "[::1]:5353"]
+threads = 2
+[zone."ips.block.example"]
+allow = ["127.0.0.0/8"]
+refused = "error-answer"
+test_points = false
+"#,
+        )
+        .unwrap();
+        assert_eq!(config.listen.unwrap().len(), 2);
+        let zone = &config.zone["ips.block.example"];
+        assert_eq!(zone.test_points, Some(false));
+        assert_eq!(zone.refused, crate::store::Refused::ErrorAnswer);
+    }
+
+    #[test]
+    fn errors_name_the_position() {
+        let error = FileConfig::parse("threads = 2\nlisten = 5\n").unwrap_err();
+        assert!(error.starts_with("2:10: "), "{error}");
+        let error = FileConfig::parse("colour = \"blue\"\n").unwrap_err();
+        assert!(error.contains("unknown field"), "{error}");
+    }
+}

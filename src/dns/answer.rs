@@ -1,0 +1,373 @@
+//! The answer logic, shared by the hand-written encoder (UDP hot path) and the hickory
+//! handler (TCP and unusual queries): what rcode, flags and records a question gets.
+//! It only borrows from the snapshot; encoders turn it into bytes.
+
+use std::net::IpAddr;
+
+use smallvec::SmallVec;
+
+use crate::store::Snapshot;
+use crate::zone::acl::AclAction;
+use crate::zone::generic::RecordData;
+use crate::zone::name::{Name, NameRef};
+use crate::zone::reason::Template;
+use crate::zone::{Found, FoundList, IpName, Presence, Soa, Subject, Zone};
+
+use super::query::Question;
+
+pub mod rcode {
+    pub const NOERROR: u16 = 0;
+    pub const FORMERR: u16 = 1;
+    pub const SERVFAIL: u16 = 2;
+    pub const NXDOMAIN: u16 = 3;
+    pub const NOTIMP: u16 = 4;
+    pub const REFUSED: u16 = 5;
+    pub const BADVERS: u16 = 16;
+}
+
+pub mod rtype {
+    pub const A: u16 = 1;
+    pub const NS: u16 = 2;
+    pub const SOA: u16 = 6;
+    pub const MX: u16 = 15;
+    pub const TXT: u16 = 16;
+    pub const OPT: u16 = 41;
+    pub const TKEY: u16 = 249;
+    pub const TSIG: u16 = 250;
+    pub const IXFR: u16 = 251;
+    pub const AXFR: u16 = 252;
+    pub const MAILB: u16 = 253;
+    pub const MAILA: u16 = 254;
+    pub const ANY: u16 = 255;
+}
+
+pub const CLASS_IN: u16 = 1;
+pub const CLASS_ANY: u16 = 255;
+
+/// Whose name a record is owned by: the query name as asked, or the zone apex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    QName,
+    Apex,
+}
+
+#[derive(Clone, Copy)]
+pub enum Txt<'s> {
+    Template(&'s Template, Subject),
+    Raw(&'s [u8]),
+}
+
+#[derive(Clone, Copy)]
+pub enum RData<'s> {
+    A([u8; 4]),
+    Txt(Txt<'s>),
+    Soa(&'s Soa),
+    Ns(&'s Name),
+    Mx(u16, &'s Name),
+}
+
+impl RData<'_> {
+    pub fn rtype(&self) -> u16 {
+        match self {
+            RData::A(_) => rtype::A,
+            RData::Txt(_) => rtype::TXT,
+            RData::Soa(_) => rtype::SOA,
+            RData::Ns(_) => rtype::NS,
+            RData::Mx(..) => rtype::MX,
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct Rr<'s> {
+    pub owner: Owner,
+    pub ttl: u32,
+    pub data: RData<'s>,
+}
+
+pub type Records<'s> = SmallVec<[Rr<'s>; 8]>;
+
+/// The complete answer to one question.
+pub struct Answer<'s> {
+    /// Extended rcode (values above 15 travel in the OPT record).
+    pub rcode: u16,
+    pub authoritative: bool,
+    /// Send nothing at all (ACL `ignore`).
+    pub drop: bool,
+    pub answers: Records<'s>,
+    pub authority: Records<'s>,
+    /// Labels of the query name below the zone apex: where `Owner::Apex` starts.
+    pub apex_skip: usize,
+}
+
+impl<'s> Answer<'s> {
+    pub fn error(rcode: u16) -> Self {
+        Answer {
+            rcode,
+            authoritative: false,
+            drop: false,
+            answers: SmallVec::new(),
+            authority: SmallVec::new(),
+            apex_skip: 0,
+        }
+    }
+}
+
+/// Answers `question` from `snapshot` for a client at `client`; `now` is Unix seconds.
+pub fn resolve<'s>(snapshot: &'s Snapshot, question: &Question, client: IpAddr, now: i64) -> Answer<'s> {
+    let authoritative = match question.qclass {
+        CLASS_IN => true,
+        // QCLASS * asks every class: we only have IN, but may not claim authority.
+        CLASS_ANY => false,
+        _ => return Answer::error(rcode::REFUSED),
+    };
+    let qname = question.name.view();
+    let Some((zone, relative_labels)) = snapshot.find_zone(qname) else {
+        return Answer::error(rcode::REFUSED);
+    };
+    let acl = zone.acl.as_ref().map(|acl| acl.check(client));
+    match acl {
+        Some(AclAction::Ignore) => {
+            return Answer {
+                drop: true,
+                ..Answer::error(rcode::REFUSED)
+            };
+        }
+        Some(AclAction::Refuse) => return Answer::error(rcode::REFUSED),
+        _ => {}
+    }
+    match question.qtype {
+        rtype::AXFR | rtype::IXFR => return Answer::error(rcode::REFUSED),
+        rtype::MAILA | rtype::MAILB => return Answer::error(rcode::NOTIMP),
+        rtype::OPT | rtype::TKEY | rtype::TSIG => return Answer::error(rcode::FORMERR),
+        _ => {}
+    }
+    let mut answer = Answer {
+        rcode: rcode::NOERROR,
+        authoritative,
+        drop: false,
+        answers: SmallVec::new(),
+        authority: SmallVec::new(),
+        apex_skip: relative_labels,
+    };
+    let relative = qname.prefix(relative_labels);
+    let mut found = FoundList::new();
+    let mut presence = zone.lookup(relative, now, &mut found);
+    match acl {
+        Some(AclAction::Empty) => {
+            found.retain(|f| matches!(f, Found::Record(_)));
+            if presence == Presence::Listed && found.is_empty() {
+                presence = Presence::Absent;
+            }
+        }
+        Some(AclAction::Answer(value, txt)) if presence != Presence::Apex && is_listing_name(zone, relative) => {
+            found.clear();
+            found.push(Found::Listing {
+                value,
+                txt: txt.as_ref(),
+                ttl: zone.acl.as_ref().map_or(zone.soa.ttl, |a| a.ttl),
+                subject: match client {
+                    IpAddr::V4(v4) => Subject::Ip4(u32::from(v4)),
+                    IpAddr::V6(v6) => Subject::Ip6(u128::from(v6)),
+                },
+            });
+            presence = Presence::Listed;
+        }
+        _ => {}
+    }
+    if presence == Presence::Apex {
+        apex_records(zone, question.qtype, &found, &mut answer.answers);
+    } else {
+        collect(question.qtype, &found, &mut answer.answers);
+    }
+    if answer.answers.is_empty() {
+        if presence == Presence::Absent {
+            answer.rcode = rcode::NXDOMAIN;
+        }
+        answer.authority.push(Rr {
+            owner: Owner::Apex,
+            ttl: zone.soa.negative_ttl(),
+            data: RData::Soa(&zone.soa),
+        });
+    }
+    answer
+}
+
+/// Names a forced ACL answer applies to: what a client would ask about (a full IP, or
+/// any name in a zone that lists names), not empty non-terminals of IP zones.
+fn is_listing_name(zone: &Zone, relative: NameRef<'_>) -> bool {
+    matches!(IpName::classify(relative), IpName::V4(_) | IpName::V6(_))
+        || zone
+            .datasets
+            .iter()
+            .any(|d| !d.names.is_empty() || !d.digests.is_empty())
+}
+
+fn wants(qtype: u16, rtype: u16) -> bool {
+    qtype == rtype || qtype == rtype::ANY
+}
+
+/// Records at the apex: SOA, NS, and any generic `@` records.
+fn apex_records<'s>(zone: &'s Zone, qtype: u16, found: &FoundList<'s>, out: &mut Records<'s>) {
+    if wants(qtype, rtype::SOA) {
+        out.push(Rr {
+            owner: Owner::QName,
+            ttl: zone.soa.ttl,
+            data: RData::Soa(&zone.soa),
+        });
+    }
+    if wants(qtype, rtype::NS) {
+        out.extend(zone.ns.iter().map(|ns| Rr {
+            owner: Owner::QName,
+            ttl: zone.ns_ttl,
+            data: RData::Ns(ns),
+        }));
+    }
+    collect(qtype, found, out);
+}
+
+/// The records of the asked type among what the lookup found: one A per distinct
+/// return code, one TXT per distinct text, each RRset with its smallest TTL
+/// (RFC 2181 §5.2: an RRset has one TTL).
+fn collect<'s>(qtype: u16, found: &FoundList<'s>, out: &mut Records<'s>) {
+    let start = out.len();
+    for item in found {
+        let rr = match *item {
+            Found::Listing { value, txt, ttl, subject } => {
+                if wants(qtype, rtype::A) {
+                    push_unique(out, start, Rr {
+                        owner: Owner::QName,
+                        ttl,
+                        data: RData::A(value.a),
+                    });
+                }
+                match txt {
+                    Some(template) if wants(qtype, rtype::TXT) => Rr {
+                        owner: Owner::QName,
+                        ttl,
+                        data: RData::Txt(Txt::Template(template, subject)),
+                    },
+                    _ => continue,
+                }
+            }
+            Found::Record(record) => {
+                if !wants(qtype, record.data.rtype()) {
+                    continue;
+                }
+                let data = match &record.data {
+                    RecordData::A(a) => RData::A(*a),
+                    RecordData::Txt(text) => RData::Txt(Txt::Raw(text)),
+                    RecordData::Mx(preference, host) => RData::Mx(*preference, host),
+                };
+                Rr {
+                    owner: Owner::QName,
+                    ttl: record.ttl,
+                    data,
+                }
+            }
+        };
+        push_unique(out, start, rr);
+    }
+    // One TTL per RRset.
+    for rtype in [rtype::A, rtype::TXT, rtype::MX] {
+        let min = out[start..]
+            .iter()
+            .filter(|r| r.data.rtype() == rtype)
+            .map(|r| r.ttl)
+            .min();
+        if let Some(min) = min {
+            for rr in out[start..].iter_mut().filter(|r| r.data.rtype() == rtype) {
+                rr.ttl = min;
+            }
+        }
+    }
+}
+
+/// Adds `rr` unless an identical record is already there (an RRset has no duplicates).
+fn push_unique<'s>(out: &mut Records<'s>, start: usize, rr: Rr<'s>) {
+    let duplicate = out[start..].iter().any(|existing| same_data(&existing.data, &rr.data));
+    if !duplicate {
+        out.push(rr);
+    }
+}
+
+fn same_data(a: &RData<'_>, b: &RData<'_>) -> bool {
+    match (a, b) {
+        (RData::A(x), RData::A(y)) => x == y,
+        (RData::Txt(Txt::Template(t1, s1)), RData::Txt(Txt::Template(t2, s2))) => {
+            (std::ptr::eq(*t1, *t2) || t1 == t2) && (s1 == s2 || !t1.has_subject())
+        }
+        (RData::Txt(Txt::Raw(x)), RData::Txt(Txt::Raw(y))) => x == y,
+        (RData::Mx(p1, h1), RData::Mx(p2, h2)) => p1 == p2 && h1 == h2,
+        _ => false,
+    }
+}
+
+/// Writes the TXT text `txt` for a query named `qname` into `out`.
+pub fn render_txt(txt: &Txt<'_>, qname: NameRef<'_>, out: &mut Vec<u8>) {
+    match *txt {
+        Txt::Raw(text) => out.extend_from_slice(text),
+        Txt::Template(template, subject) => {
+            if !template.has_subject() {
+                template.render(&[], out);
+                return;
+            }
+            let mut buf = SubjectBuf::default();
+            let text = buf.write(subject, qname);
+            template.render(text, out);
+        }
+    }
+}
+
+/// Formats a subject without allocating: an address or a name, presentation format.
+struct SubjectBuf {
+    bytes: [u8; 1024],
+    len: usize,
+}
+
+impl Default for SubjectBuf {
+    fn default() -> Self {
+        SubjectBuf {
+            bytes: [0; 1024],
+            len: 0,
+        }
+    }
+}
+
+impl std::fmt::Write for SubjectBuf {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        if end > self.bytes.len() {
+            return Err(std::fmt::Error);
+        }
+        self.bytes[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+impl SubjectBuf {
+    fn write(&mut self, subject: Subject, qname: NameRef<'_>) -> &[u8] {
+        use std::fmt::Write;
+        self.len = 0;
+        let _ = match subject {
+            Subject::None => Ok(()),
+            Subject::Ip4(addr) => write!(self, "{}", std::net::Ipv4Addr::from(addr)),
+            Subject::Ip6(addr) => write!(self, "{}", std::net::Ipv6Addr::from(addr)),
+            Subject::Name { from, to } => {
+                let part = qname.prefix(usize::from(to)).suffix(usize::from(from));
+                crate::zone::name::write_presentation(part.wire(), self)
+            }
+            Subject::Address { from, to } => {
+                let part = qname.prefix(usize::from(to)).suffix(usize::from(from));
+                let mut labels = part.labels();
+                let local = labels.next().unwrap_or_default();
+                let local = String::from_utf8_lossy(local);
+                let _ = write!(self, "{local}@");
+                let domain = part.suffix(1);
+                crate::zone::name::write_presentation(domain.wire(), self)
+            }
+        };
+        &self.bytes[..self.len]
+    }
+}

@@ -1,0 +1,316 @@
+//! `ward lookup`: for an IP, domain, email address or query name, the names a mail
+//! server would query, what each answers, and which entries (file:line) make it so.
+
+use std::fmt::{self, Write};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use crate::dns::answer::{self, Answer, RData, rcode, rtype};
+use crate::dns::query::Question;
+use crate::store::{DirectoryLoad, Snapshot, unix_now};
+use crate::zone::Zone;
+use crate::zone::address::{DigestKind, normalise, split_address};
+use crate::zone::name::{Name, NameBuf};
+use crate::zone::parse::{Entry, EntryKey};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("`{0}` is not an IP address, domain name or email address")]
+    BadQuery(String),
+}
+
+/// What a lookup found, printable.
+pub struct Report {
+    text: String,
+    listed: bool,
+}
+
+impl Report {
+    pub fn listed(&self) -> bool {
+        self.listed
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// One query name to try, and how it relates to the input.
+struct Candidate {
+    zone: Arc<Zone>,
+    qname: Name,
+    how: String,
+    /// What the entries should match: the IP, the relative name, or a digest.
+    probe: Probe,
+}
+
+enum Probe {
+    Ip(IpAddr),
+    Name(Name),
+    Address(Name),
+    Digest(DigestKind, Vec<u8>),
+}
+
+pub fn explain(input: &str, mut load: DirectoryLoad) -> Result<Report, LookupError> {
+    let kept: Vec<(Name, Vec<(Arc<std::path::Path>, Vec<Entry>)>)> = load
+        .zones
+        .iter_mut()
+        .map(|z| (z.name.clone(), std::mem::take(&mut z.kept)))
+        .collect();
+    let snapshot = crate::store::into_snapshot(&mut load);
+    let candidates = candidates(input.trim(), &snapshot)?;
+    let mut text = String::new();
+    let mut listed = false;
+    if candidates.is_empty() {
+        let _ = writeln!(text, "no zone served from this directory can list `{input}`");
+    }
+    let now = unix_now();
+    for candidate in &candidates {
+        let _ = writeln!(text, "{}.  ({})", candidate.qname, candidate.how);
+        let a = resolve(&snapshot, &candidate.qname, rtype::A, now);
+        let txt = resolve(&snapshot, &candidate.qname, rtype::TXT, now);
+        match (&a, &txt) {
+            (Some(a), Some(txt)) if !a.answers.is_empty() || !txt.answers.is_empty() => {
+                listed = true;
+                describe_records(&mut text, a, &candidate.qname);
+                describe_records(&mut text, txt, &candidate.qname);
+            }
+            (Some(a), _) if a.rcode == rcode::NXDOMAIN => {
+                let _ = writeln!(text, "  not listed (NXDOMAIN)");
+            }
+            _ => {
+                let _ = writeln!(text, "  not listed (the name exists, no A or TXT: NODATA)");
+            }
+        }
+        let entries = kept
+            .iter()
+            .find(|(name, _)| *name == candidate.zone.name)
+            .map(|(_, files)| files.as_slice())
+            .unwrap_or_default();
+        let mut matched: Vec<String> = Vec::new();
+        for (file, file_entries) in entries {
+            for entry in file_entries.iter().filter(|e| matches(&e.key, &candidate.probe)) {
+                matched.push(describe_entry(file, entry, now));
+            }
+        }
+        if !matched.is_empty() {
+            let _ = writeln!(text, "  entries:");
+            for line in matched {
+                let _ = writeln!(text, "    {line}");
+            }
+        }
+    }
+    Ok(Report { text, listed })
+}
+
+fn resolve<'s>(snapshot: &'s Snapshot, qname: &Name, qtype: u16, now: i64) -> Option<Answer<'s>> {
+    let question = Question {
+        name: NameBuf::from_name(qname),
+        qtype,
+        qclass: answer::CLASS_IN,
+    };
+    let answer = answer::resolve(snapshot, &question, IpAddr::V4(Ipv4Addr::LOCALHOST), now);
+    // Records borrow only from the snapshot; rendering needs the question's name.
+    Some(answer)
+}
+
+fn describe_records(out: &mut String, answer: &Answer<'_>, qname: &Name) {
+    let buf = NameBuf::from_name(qname);
+    for rr in &answer.answers {
+        match &rr.data {
+            RData::A(a) => {
+                let _ = writeln!(out, "  A    {}  (ttl {})", Ipv4Addr::from(*a), rr.ttl);
+            }
+            RData::Txt(txt) => {
+                let mut rendered = Vec::new();
+                answer::render_txt(txt, buf.view(), &mut rendered);
+                let _ = writeln!(out, "  TXT  \"{}\"", String::from_utf8_lossy(&rendered));
+            }
+            RData::Mx(preference, host) => {
+                let _ = writeln!(out, "  MX   {preference} {host}.");
+            }
+            RData::Soa(_) | RData::Ns(_) => {}
+        }
+    }
+}
+
+fn describe_entry(file: &std::path::Path, entry: &Entry, now: i64) -> String {
+    let mut line = format!("{}:{}  {}", file.display(), entry.line, entry.text);
+    if entry.excluded {
+        line.push_str("  (exclusion)");
+    }
+    if let Some(expires) = entry.expires {
+        if expires <= now {
+            line.push_str("  (expired)");
+        } else {
+            let _ = write!(line, "  (expires in {})", human_duration(expires - now));
+        }
+    }
+    line
+}
+
+fn human_duration(seconds: i64) -> String {
+    match seconds {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86400),
+    }
+}
+
+fn zone_has_ips(zone: &Zone) -> bool {
+    zone.datasets
+        .iter()
+        .chain(&zone.test_points)
+        .any(|d| !d.ip4.is_empty() || !d.ip6.is_empty())
+}
+
+fn zone_has_names(zone: &Zone) -> bool {
+    zone.datasets
+        .iter()
+        .chain(&zone.test_points)
+        .any(|d| !d.names.is_empty() || !d.digests.is_empty())
+}
+
+fn candidates(input: &str, snapshot: &Snapshot) -> Result<Vec<Candidate>, LookupError> {
+    let mut out = Vec::new();
+    let under = |relative: &Name, zone: &Arc<Zone>| relative.join(&zone.name).ok();
+    if let Ok(ip) = input.parse::<IpAddr>() {
+        let relative = reverse_name(ip);
+        for zone in snapshot.zones().iter().filter(|z| zone_has_ips(z)) {
+            if let Some(qname) = under(&relative, zone) {
+                out.push(Candidate {
+                    zone: zone.clone(),
+                    qname,
+                    how: format!("{ip} in {}", zone.name),
+                    probe: Probe::Ip(ip),
+                });
+            }
+        }
+        return Ok(out);
+    }
+    if input.contains('@') {
+        let (local, domain) =
+            split_address(input).ok_or_else(|| LookupError::BadQuery(input.to_string()))?;
+        let domain_name = Name::parse(domain).map_err(|_| LookupError::BadQuery(input.to_string()))?;
+        let plain = Name::from_labels([local.as_bytes()])
+            .ok()
+            .and_then(|l| l.join(&domain_name).ok())
+            .ok_or_else(|| LookupError::BadQuery(input.to_string()))?;
+        let normalised = normalise(input).unwrap_or_else(|| input.to_ascii_lowercase());
+        for zone in snapshot.zones().iter().filter(|z| zone_has_names(z)) {
+            if let Some(qname) = under(&plain, zone) {
+                out.push(Candidate {
+                    zone: zone.clone(),
+                    qname,
+                    how: format!("{input} in {}, plain (rspamd `emails`, Postfix-style names)", zone.name),
+                    probe: Probe::Address(plain.clone()),
+                });
+            }
+            for kind in DigestKind::ALL {
+                let digest = kind.digest(normalised.as_bytes());
+                let hex_label = hex::encode(&digest);
+                for (suffix, style) in [("", "rspamd `hash`"), ("._email", "Spamhaus HBL style")] {
+                    let Ok(relative) = Name::parse(&format!("{hex_label}{suffix}")) else {
+                        continue;
+                    };
+                    if let Some(qname) = under(&relative, zone) {
+                        out.push(Candidate {
+                            zone: zone.clone(),
+                            qname,
+                            how: format!("{} of `{normalised}` in {}, {style}", kind.name(), zone.name),
+                            probe: Probe::Digest(kind, digest.clone()),
+                        });
+                    }
+                }
+            }
+        }
+        return Ok(out);
+    }
+    let name = Name::parse(input.trim_end_matches('.'))
+        .map_err(|_| LookupError::BadQuery(input.to_string()))?;
+    if name.is_root() {
+        return Err(LookupError::BadQuery(input.to_string()));
+    }
+    // A full query name under a served zone: look it up as is.
+    if let Some(zone) = snapshot.zones().iter().find(|z| name.ends_with(&z.name) && name != z.name) {
+        let relative = name.strip_suffix(&zone.name).unwrap_or_default();
+        out.push(Candidate {
+            zone: zone.clone(),
+            qname: name.clone(),
+            how: format!("query name in {}", zone.name),
+            probe: Probe::Name(relative),
+        });
+        return Ok(out);
+    }
+    for zone in snapshot.zones().iter().filter(|z| zone_has_names(z)) {
+        if let Some(qname) = under(&name, zone) {
+            out.push(Candidate {
+                zone: zone.clone(),
+                qname,
+                how: format!("{name} in {}", zone.name),
+                probe: Probe::Name(name.clone()),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// `7.113.0.203` for 203.0.113.7; 32 nibbles for IPv6.
+pub fn reverse_name(ip: IpAddr) -> Name {
+    let labels: Vec<String> = match ip {
+        IpAddr::V4(v4) => v4.octets().iter().rev().map(u8::to_string).collect(),
+        IpAddr::V6(v6) => {
+            let value = u128::from(v6);
+            (0..32).map(|i| format!("{:x}", (value >> (4 * i)) & 0xf)).collect()
+        }
+    };
+    Name::from_labels(labels.iter().map(|l| l.as_bytes())).unwrap_or_default()
+}
+
+fn matches(key: &EntryKey, probe: &Probe) -> bool {
+    match (key, probe) {
+        (EntryKey::Ip4 { first, last }, Probe::Ip(ip)) => {
+            let v4 = match ip {
+                IpAddr::V4(v4) => Some(u32::from(*v4)),
+                IpAddr::V6(v6) => crate::zone::dataset::embedded_ip4(u128::from(*v6)),
+            };
+            v4.is_some_and(|a| (*first..=*last).contains(&a))
+        }
+        (EntryKey::Ip6 { first, last }, Probe::Ip(IpAddr::V6(v6))) => {
+            (*first..=*last).contains(&u128::from(*v6))
+        }
+        (EntryKey::Name { name, exact, wild }, Probe::Name(query)) => {
+            (*exact && name == query) || (*wild && query != name && query.ends_with(name))
+        }
+        (EntryKey::Address { name, .. }, Probe::Address(query)) => name == query,
+        (EntryKey::Address { address, .. }, Probe::Digest(kind, digest)) => {
+            let forms = [Some(address.to_ascii_lowercase()), normalise(address)];
+            forms
+                .iter()
+                .flatten()
+                .any(|form| kind.digest(form.as_bytes()) == *digest)
+        }
+        (EntryKey::Digest { kind, digest }, Probe::Digest(probe_kind, probe_digest)) => {
+            kind == probe_kind && digest == probe_digest
+        }
+        (EntryKey::Record { name }, Probe::Name(query)) => name == query,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv6Addr;
+
+    #[test]
+    fn reverse_names() {
+        assert_eq!(reverse_name("203.0.113.7".parse().unwrap()).to_string(), "7.113.0.203");
+        let v6 = reverse_name("2001:db8::1".parse::<Ipv6Addr>().unwrap().into());
+        assert_eq!(v6.label_count(), 32);
+        assert!(v6.to_string().starts_with("1.0.0.0.") && v6.to_string().ends_with(".8.b.d.0.1.0.0.2"));
+    }
+}
