@@ -1,0 +1,236 @@
+//! Test harness: a real ward on 127.0.0.1 port 0, started in-process from a zones
+//! directory, and a small DNS client (hickory-proto messages over real sockets).
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_server::proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_server::proto::rr::{DNSClass, Name, RData, Record, RecordType};
+
+use ward::dns::handler::DnsSettings;
+use ward::dns::server::{Running, ServerConfig};
+use ward::store::{LoadOptions, Loader, Store, into_snapshot};
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub store: Arc<Store>,
+    pub dir: Option<tempfile::TempDir>,
+    pub zones: PathBuf,
+    running: Option<Running>,
+}
+
+impl TestServer {
+    /// Writes `files` (path relative to the zones directory, contents) and serves them.
+    pub fn with_files(files: &[(&str, &str)]) -> TestServer {
+        Self::with_files_and(files, LoadOptions::default())
+    }
+
+    pub fn with_files_and(files: &[(&str, &str)], options: LoadOptions) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let zones = dir.path().join("zones");
+        std::fs::create_dir_all(&zones).unwrap();
+        for (path, contents) in files {
+            let path = zones.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, contents).unwrap();
+        }
+        let mut server = Self::serve(&zones, options);
+        server.dir = Some(dir);
+        server
+    }
+
+    /// Serves an existing zones directory (strict: errors fail the test).
+    pub fn serve(zones: &Path, options: LoadOptions) -> TestServer {
+        let loader = Loader {
+            dir: zones.to_path_buf(),
+            options,
+            lenient: false,
+        };
+        let mut load = loader.load_all().expect("zones load");
+        let errors: Vec<String> = load.errors().map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "zone errors: {errors:#?}");
+        let store = Arc::new(Store::new(into_snapshot(&mut load)));
+        let config = ServerConfig {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
+            udp_workers: 2,
+            settings: DnsSettings::default(),
+            tcp_idle_timeout: Duration::from_secs(5),
+        };
+        let running = Running::start(&config, store.clone()).expect("server starts");
+        TestServer {
+            addr: running.addrs[0],
+            store,
+            dir: None,
+            zones: zones.to_path_buf(),
+            running: Some(running),
+        }
+    }
+
+    pub fn shipped() -> TestServer {
+        let zones = Path::new(env!("CARGO_MANIFEST_DIR")).join("zones");
+        Self::serve(&zones, LoadOptions::default())
+    }
+
+    pub fn udp(&self, name: &str, rtype: RecordType) -> Message {
+        let request = query_message(name, rtype, true);
+        self.exchange_udp(&request).expect("UDP reply")
+    }
+
+    pub fn tcp(&self, name: &str, rtype: RecordType) -> Message {
+        let request = query_message(name, rtype, true);
+        self.exchange_tcp(&request).expect("TCP reply")
+    }
+
+    pub fn exchange_udp(&self, request: &Message) -> Option<Message> {
+        let bytes = self.raw_udp(&request.to_vec().unwrap())?;
+        Some(Message::from_vec(&bytes).expect("reply parses"))
+    }
+
+    pub fn exchange_tcp(&self, request: &Message) -> Option<Message> {
+        let bytes = self.raw_tcp(&request.to_vec().unwrap())?;
+        Some(Message::from_vec(&bytes).expect("reply parses"))
+    }
+
+    /// Sends raw bytes over UDP; the reply, or `None` after a second of silence.
+    pub fn raw_udp(&self, packet: &[u8]) -> Option<Vec<u8>> {
+        raw_udp(self.addr, packet, Duration::from_secs(1))
+    }
+
+    /// Sends one length-prefixed message over a fresh TCP connection.
+    pub fn raw_tcp(&self, packet: &[u8]) -> Option<Vec<u8>> {
+        let mut stream = TcpStream::connect(self.addr).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        let mut framed = (packet.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(packet);
+        stream.write_all(&framed).ok()?;
+        read_tcp_message(&mut stream)
+    }
+
+    /// Reloads the zones directory into the running server, as a reload would.
+    pub fn reload(&self, options: LoadOptions) {
+        let loader = Loader {
+            dir: self.zones.clone(),
+            options,
+            lenient: false,
+        };
+        let mut load = loader.load_all().expect("zones load");
+        self.store.swap(into_snapshot(&mut load));
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown();
+        }
+    }
+}
+
+pub fn read_tcp_message(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len).ok()?;
+    let mut reply = vec![0; usize::from(u16::from_be_bytes(len))];
+    stream.read_exact(&mut reply).ok()?;
+    Some(reply)
+}
+
+pub fn raw_udp(addr: SocketAddr, packet: &[u8], wait: Duration) -> Option<Vec<u8>> {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(wait)).unwrap();
+    socket.send_to(packet, addr).unwrap();
+    let mut buf = vec![0; 65535];
+    let (len, _) = socket.recv_from(&mut buf).ok()?;
+    buf.truncate(len);
+    Some(buf)
+}
+
+/// A query as a stub resolver sends it: RD off (we ask an authority), EDNS optional.
+pub fn query_message(name: &str, rtype: RecordType, edns: bool) -> Message {
+    let mut message = Message::new(rand_id(), MessageType::Query, OpCode::Query);
+    message.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
+    if edns {
+        let mut e = Edns::new();
+        e.set_max_payload(1232);
+        message.set_edns(e);
+    }
+    message
+}
+
+pub fn query_class(name: &str, rtype: RecordType, class: DNSClass) -> Message {
+    let mut message = query_message(name, rtype, false);
+    let mut query = Query::query(Name::from_ascii(name).unwrap(), rtype);
+    query.set_query_class(class);
+    message.queries = vec![query];
+    message
+}
+
+fn rand_id() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0x2a00);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+pub fn rcode(message: &Message) -> ResponseCode {
+    message.metadata.response_code
+}
+
+/// The A records of the answer, as dotted strings, sorted.
+pub fn a_records(message: &Message) -> Vec<String> {
+    let mut out: Vec<String> = message
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(a.0.to_string()),
+            _ => None,
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The TXT records of the answer, each as its joined strings, sorted.
+pub fn txt_records(message: &Message) -> Vec<String> {
+    let mut out: Vec<String> = message
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::TXT(txt) => Some(
+                txt.txt_data
+                    .iter()
+                    .map(|s| String::from_utf8_lossy(s).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(""),
+            ),
+            _ => None,
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+pub fn authority_soa(message: &Message) -> Option<&Record> {
+    message
+        .authorities
+        .iter()
+        .find(|r| r.record_type() == RecordType::SOA)
+}
+
+/// The reverse-octet query name of an IPv4 address under `zone`.
+pub fn ip4_name(ip: &str, zone: &str) -> String {
+    let ip: std::net::Ipv4Addr = ip.parse().unwrap();
+    let o = ip.octets();
+    format!("{}.{}.{}.{}.{zone}.", o[3], o[2], o[1], o[0])
+}
+
+/// The 32-nibble query name of an IPv6 address under `zone`.
+pub fn ip6_name(ip: &str, zone: &str) -> String {
+    let ip: std::net::Ipv6Addr = ip.parse().unwrap();
+    let value = u128::from(ip);
+    let nibbles: Vec<String> = (0..32).map(|i| format!("{:x}", (value >> (4 * i)) & 0xf)).collect();
+    format!("{}.{zone}.", nibbles.join("."))
+}
