@@ -733,7 +733,7 @@ fn acl_action(line: &[u8], at: usize) -> Result<AclAction, LineError> {
         _ => {
             let value = parse_a_txt(line, at, &RawValue::default()).map_err(|e| {
                 LineError::new(
-                    e.at,
+                    at,
                     format!("expected :ignore, :refuse, :empty, :pass or an :A:TXT answer ({})", e.message),
                 )
             })?;

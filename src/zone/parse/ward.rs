@@ -468,8 +468,12 @@ fn parse_key(line: &[u8], at: usize, end: usize) -> Result<Key, LineError> {
 
 /// IPv4/IPv6 address, CIDR or `first-last` range; `Ok(None)` when the token is no IP.
 fn parse_ip_key(token: &str) -> Result<Option<Key>, (usize, String)> {
-    let looks_v4 = token.bytes().all(|c| c.is_ascii_digit() || b"./-".contains(&c))
-        && token.bytes().filter(|&c| c == b'.').count() >= 3;
+    // All-numeric dotted tokens are meant as addresses (a domain name never is); so is
+    // anything starting with a dotted quad and a dash, a range with a typo in its end.
+    let looks_v4 = (token.bytes().all(|c| c.is_ascii_digit() || b"./-".contains(&c)) && token.contains('.'))
+        || token
+            .split_once('-')
+            .is_some_and(|(first, _)| first.parse::<std::net::Ipv4Addr>().is_ok());
     let looks_v6 = token.contains(':');
     if !looks_v4 && !looks_v6 {
         return Ok(None);
@@ -484,8 +488,8 @@ fn parse_ip_key(token: &str) -> Result<Option<Key>, (usize, String)> {
             }
             Key::Ip6(a, b)
         } else {
-            let a = parse_ip4(first).ok_or((0, "expected an IPv4 address a.b.c.d".to_string()))?;
-            let b = parse_ip4(last).ok_or((offset, "expected an IPv4 address a.b.c.d".to_string()))?;
+            let a = parse_ip4(first).ok_or_else(|| (0, ip4_expected(first)))?;
+            let b = parse_ip4(last).ok_or_else(|| (offset, ip4_expected(last)))?;
             if a > b {
                 return Err((0, "range start is above its end".to_string()));
             }
@@ -503,7 +507,7 @@ fn parse_ip_key(token: &str) -> Result<Option<Key>, (usize, String)> {
         let (first, last) = cidr_bounds(addr, len, 128).map_err(|m| (0, m))?;
         Ok(Some(Key::Ip6(first, last)))
     } else {
-        let addr = parse_ip4(addr_text).ok_or((0, "expected an IPv4 address a.b.c.d".to_string()))?;
+        let addr = parse_ip4(addr_text).ok_or_else(|| (0, ip4_expected(addr_text)))?;
         let len = parse_len(len_text, 32).map_err(|m| (len_offset, m))?;
         let (first, last) = cidr_bounds(u128::from(addr), len + 96, 128).map_err(|m| (0, m))?;
         Ok(Some(Key::Ip4(first as u32, last as u32)))
@@ -512,6 +516,14 @@ fn parse_ip_key(token: &str) -> Result<Option<Key>, (usize, String)> {
 
 fn parse_ip4(text: &str) -> Option<u32> {
     text.parse::<std::net::Ipv4Addr>().ok().map(u32::from)
+}
+
+fn ip4_expected(text: &str) -> String {
+    if text.split('.').count() < 4 && text.split('.').all(|p| p.parse::<u8>().is_ok()) {
+        format!("expected an IPv4 address a.b.c.d: this format needs all four octets (for a network write {text}.0/…)")
+    } else {
+        "expected an IPv4 address a.b.c.d".to_string()
+    }
 }
 
 fn parse_ip6(text: &str) -> Option<u128> {
