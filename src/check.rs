@@ -12,7 +12,8 @@ pub const MAX_REASON_BYTES: usize = 450;
 
 pub struct ZoneReport {
     pub name: Name,
-    pub loaded: bool,
+    /// Errors in the zone's files: `ward serve` would not load it.
+    pub errors: usize,
     pub entries: usize,
     pub files: usize,
     pub serial: Option<u32>,
@@ -21,7 +22,13 @@ pub struct ZoneReport {
 
 impl fmt::Display for ZoneReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.loaded {
+        if self.errors > 0 {
+            write!(
+                f,
+                "{}: {} error(s), `ward serve` would not load this zone",
+                self.name, self.errors
+            )?;
+        } else {
             write!(
                 f,
                 "{}: {} entries in {} file(s), serial {}",
@@ -30,8 +37,6 @@ impl fmt::Display for ZoneReport {
                 self.files,
                 self.serial.unwrap_or_default()
             )?;
-        } else {
-            write!(f, "{}: not loadable (errors above)", self.name)?;
         }
         for note in &self.notes {
             write!(f, "\n  warning: {note}")?;
@@ -50,7 +55,11 @@ pub fn zone_reports(load: &DirectoryLoad) -> Vec<ZoneReport> {
                 notes.push(format!(
                     "{} entr{} already expired (not served; remove them)",
                     zone_load.expired,
-                    if zone_load.expired == 1 { "y has" } else { "ies have" }
+                    if zone_load.expired == 1 {
+                        "y has"
+                    } else {
+                        "ies have"
+                    }
                 ));
             }
             if let Some(zone) = &zone_load.zone {
@@ -58,7 +67,7 @@ pub fn zone_reports(load: &DirectoryLoad) -> Vec<ZoneReport> {
             }
             ZoneReport {
                 name: zone_load.name.clone(),
-                loaded: zone_load.zone.is_some(),
+                errors: zone_load.diagnostics.errors.len(),
                 entries: zone_load.entries,
                 files: source.files.len(),
                 serial: zone_load.zone.as_ref().map(|z| z.soa.serial),
@@ -71,7 +80,9 @@ pub fn zone_reports(load: &DirectoryLoad) -> Vec<ZoneReport> {
 fn zone_notes(zone: &Zone) -> Vec<String> {
     let mut notes = Vec::new();
     for (query, what) in [("1.0.0.127", "127.0.0.1"), ("invalid", "`invalid`")] {
-        let Ok(name) = Name::parse(query) else { continue };
+        let Ok(name) = Name::parse(query) else {
+            continue;
+        };
         let buf = NameBuf::from_name(&name);
         let mut found = FoundList::new();
         if zone.lookup(buf.view(), 0, &mut found) == Presence::Listed {

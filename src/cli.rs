@@ -135,7 +135,10 @@ impl ServeArgs {
             lenient: self.zone.lenient(file),
             server: ServerConfig {
                 listen,
-                udp_workers: self.threads.or(file.threads).unwrap_or(defaults.udp_workers),
+                udp_workers: self
+                    .threads
+                    .or(file.threads)
+                    .unwrap_or(defaults.udp_workers),
                 settings: DnsSettings {
                     udp_payload: self
                         .udp_payload

@@ -83,7 +83,13 @@ impl FileConfig {
         }
         let beside = zones
             .parent()
-            .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
             .unwrap_or(Path::new("."))
             .join("ward.toml");
         beside.is_file().then_some(beside)

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::dns::answer::{self, Answer, RData, rcode, rtype};
 use crate::dns::query::Question;
-use crate::store::{DirectoryLoad, Snapshot, unix_now};
+use crate::store::{DirectoryLoad, KeptEntries, Snapshot, unix_now};
 use crate::zone::Zone;
 use crate::zone::address::{DigestKind, normalise, split_address};
 use crate::zone::name::{Name, NameBuf};
@@ -54,51 +54,92 @@ enum Probe {
 }
 
 pub fn explain(input: &str, mut load: DirectoryLoad) -> Result<Report, LookupError> {
-    let kept: Vec<(Name, Vec<(Arc<std::path::Path>, Vec<Entry>)>)> = load
+    let kept: Vec<(Name, KeptEntries)> = load
         .zones
         .iter_mut()
         .map(|z| (z.name.clone(), std::mem::take(&mut z.kept)))
         .collect();
     let snapshot = crate::store::into_snapshot(&mut load);
     let candidates = candidates(input.trim(), &snapshot)?;
-    let mut text = String::new();
+    let mut text = format!("{}\n", input.trim());
     let mut listed = false;
     if candidates.is_empty() {
-        let _ = writeln!(text, "no zone served from this directory can list `{input}`");
+        let _ = writeln!(
+            text,
+            "  no zone served from this directory lists this kind of name"
+        );
     }
     let now = unix_now();
-    for candidate in &candidates {
-        let _ = writeln!(text, "{}.  ({})", candidate.qname, candidate.how);
-        let a = resolve(&snapshot, &candidate.qname, rtype::A, now);
-        let txt = resolve(&snapshot, &candidate.qname, rtype::TXT, now);
-        match (&a, &txt) {
-            (Some(a), Some(txt)) if !a.answers.is_empty() || !txt.answers.is_empty() => {
-                listed = true;
-                describe_records(&mut text, a, &candidate.qname);
-                describe_records(&mut text, txt, &candidate.qname);
-            }
-            (Some(a), _) if a.rcode == rcode::NXDOMAIN => {
-                let _ = writeln!(text, "  not listed (NXDOMAIN)");
-            }
-            _ => {
-                let _ = writeln!(text, "  not listed (the name exists, no A or TXT: NODATA)");
+    let width = candidates
+        .iter()
+        .map(|c| c.qname.to_string().len() + 1)
+        .max()
+        .unwrap_or(0);
+    for group in candidates.chunk_by(|a, b| Arc::ptr_eq(&a.zone, &b.zone)) {
+        let zone = &group[0].zone;
+        let answers: Vec<(Option<Answer<'_>>, Option<Answer<'_>>)> = group
+            .iter()
+            .map(|c| {
+                (
+                    resolve(&snapshot, &c.qname, rtype::A, now),
+                    resolve(&snapshot, &c.qname, rtype::TXT, now),
+                )
+            })
+            .collect();
+        let is_listed = |a: &Option<Answer<'_>>| a.as_ref().is_some_and(|a| !a.answers.is_empty());
+        let zone_listed = answers.iter().any(|(a, t)| is_listed(a) || is_listed(t));
+        listed |= zone_listed;
+        let verdict = if zone_listed { "listed" } else { "not listed" };
+        let _ = writeln!(text, "  {}: {verdict}", zone.name);
+        let mut txt_shown = false;
+        for (candidate, (a, txt)) in group.iter().zip(&answers) {
+            let name = format!("{}.", candidate.qname);
+            let status = match a {
+                Some(a) if !a.answers.is_empty() => a
+                    .answers
+                    .iter()
+                    .filter_map(|rr| match rr.data {
+                        RData::A(addr) => {
+                            Some(format!("A {} (ttl {})", Ipv4Addr::from(addr), rr.ttl))
+                        }
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                Some(a) if a.rcode == rcode::NXDOMAIN => "NXDOMAIN".to_string(),
+                _ => "no A record".to_string(),
+            };
+            let how = if candidate.how.is_empty() {
+                String::new()
+            } else {
+                format!("  {}", candidate.how)
+            };
+            let _ = writeln!(text, "    {name:<width$} {status}{how}");
+            if !txt_shown && let Some(txt) = txt.as_ref().filter(|t| !t.answers.is_empty()) {
+                describe_txt(&mut text, txt, &candidate.qname);
+                txt_shown = true;
             }
         }
         let entries = kept
             .iter()
-            .find(|(name, _)| *name == candidate.zone.name)
+            .find(|(name, _)| *name == zone.name)
             .map(|(_, files)| files.as_slice())
             .unwrap_or_default();
         let mut matched: Vec<String> = Vec::new();
         for (file, file_entries) in entries {
-            for entry in file_entries.iter().filter(|e| matches(&e.key, &candidate.probe)) {
-                matched.push(describe_entry(file, entry, now));
+            for entry in file_entries {
+                if group.iter().any(|c| matches(&entry.key, &c.probe)) {
+                    let line = describe_entry(file, entry, now);
+                    if !matched.contains(&line) {
+                        matched.push(line);
+                    }
+                }
             }
         }
         if !matched.is_empty() {
-            let _ = writeln!(text, "  entries:");
+            let _ = writeln!(text, "    entries:");
             for line in matched {
-                let _ = writeln!(text, "    {line}");
+                let _ = writeln!(text, "      {line}");
             }
         }
     }
@@ -116,22 +157,13 @@ fn resolve<'s>(snapshot: &'s Snapshot, qname: &Name, qtype: u16, now: i64) -> Op
     Some(answer)
 }
 
-fn describe_records(out: &mut String, answer: &Answer<'_>, qname: &Name) {
+fn describe_txt(out: &mut String, answer: &Answer<'_>, qname: &Name) {
     let buf = NameBuf::from_name(qname);
     for rr in &answer.answers {
-        match &rr.data {
-            RData::A(a) => {
-                let _ = writeln!(out, "  A    {}  (ttl {})", Ipv4Addr::from(*a), rr.ttl);
-            }
-            RData::Txt(txt) => {
-                let mut rendered = Vec::new();
-                answer::render_txt(txt, buf.view(), &mut rendered);
-                let _ = writeln!(out, "  TXT  \"{}\"", String::from_utf8_lossy(&rendered));
-            }
-            RData::Mx(preference, host) => {
-                let _ = writeln!(out, "  MX   {preference} {host}.");
-            }
-            RData::Soa(_) | RData::Ns(_) => {}
+        if let RData::Txt(txt) = &rr.data {
+            let mut rendered = Vec::new();
+            answer::render_txt(txt, buf.view(), &mut rendered);
+            let _ = writeln!(out, "      TXT \"{}\"", String::from_utf8_lossy(&rendered));
         }
     }
 }
@@ -184,7 +216,7 @@ fn candidates(input: &str, snapshot: &Snapshot) -> Result<Vec<Candidate>, Lookup
                 out.push(Candidate {
                     zone: zone.clone(),
                     qname,
-                    how: format!("{ip} in {}", zone.name),
+                    how: String::new(),
                     probe: Probe::Ip(ip),
                 });
             }
@@ -194,7 +226,8 @@ fn candidates(input: &str, snapshot: &Snapshot) -> Result<Vec<Candidate>, Lookup
     if input.contains('@') {
         let (local, domain) =
             split_address(input).ok_or_else(|| LookupError::BadQuery(input.to_string()))?;
-        let domain_name = Name::parse(domain).map_err(|_| LookupError::BadQuery(input.to_string()))?;
+        let domain_name =
+            Name::parse(domain).map_err(|_| LookupError::BadQuery(input.to_string()))?;
         let plain = Name::from_labels([local.as_bytes()])
             .ok()
             .and_then(|l| l.join(&domain_name).ok())
@@ -205,14 +238,19 @@ fn candidates(input: &str, snapshot: &Snapshot) -> Result<Vec<Candidate>, Lookup
                 out.push(Candidate {
                     zone: zone.clone(),
                     qname,
-                    how: format!("{input} in {}, plain (rspamd `emails`, Postfix-style names)", zone.name),
+                    how: "plain".to_string(),
                     probe: Probe::Address(plain.clone()),
                 });
             }
             for kind in DigestKind::ALL {
                 let digest = kind.digest(normalised.as_bytes());
-                let hex_label = hex::encode(&digest);
-                for (suffix, style) in [("", "rspamd `hash`"), ("._email", "Spamhaus HBL style")] {
+                let hex_label = kind.query_label(&digest);
+                let sha256_cut = if kind == DigestKind::Sha256 {
+                    " (first 32 digits)"
+                } else {
+                    ""
+                };
+                for (suffix, style) in [("", ""), ("._email", ", _email")] {
                     let Ok(relative) = Name::parse(&format!("{hex_label}{suffix}")) else {
                         continue;
                     };
@@ -220,7 +258,7 @@ fn candidates(input: &str, snapshot: &Snapshot) -> Result<Vec<Candidate>, Lookup
                         out.push(Candidate {
                             zone: zone.clone(),
                             qname,
-                            how: format!("{} of `{normalised}` in {}, {style}", kind.name(), zone.name),
+                            how: format!("{} of {normalised}{sha256_cut}{style}", kind.name()),
                             probe: Probe::Digest(kind, digest.clone()),
                         });
                     }
@@ -235,12 +273,16 @@ fn candidates(input: &str, snapshot: &Snapshot) -> Result<Vec<Candidate>, Lookup
         return Err(LookupError::BadQuery(input.to_string()));
     }
     // A full query name under a served zone: look it up as is.
-    if let Some(zone) = snapshot.zones().iter().find(|z| name.ends_with(&z.name) && name != z.name) {
+    if let Some(zone) = snapshot
+        .zones()
+        .iter()
+        .find(|z| name.ends_with(&z.name) && name != z.name)
+    {
         let relative = name.strip_suffix(&zone.name).unwrap_or_default();
         out.push(Candidate {
             zone: zone.clone(),
             qname: name.clone(),
-            how: format!("query name in {}", zone.name),
+            how: String::new(),
             probe: Probe::Name(relative),
         });
         return Ok(out);
@@ -250,7 +292,7 @@ fn candidates(input: &str, snapshot: &Snapshot) -> Result<Vec<Candidate>, Lookup
             out.push(Candidate {
                 zone: zone.clone(),
                 qname,
-                how: format!("{name} in {}", zone.name),
+                how: String::new(),
                 probe: Probe::Name(name.clone()),
             });
         }
@@ -264,7 +306,9 @@ pub fn reverse_name(ip: IpAddr) -> Name {
         IpAddr::V4(v4) => v4.octets().iter().rev().map(u8::to_string).collect(),
         IpAddr::V6(v6) => {
             let value = u128::from(v6);
-            (0..32).map(|i| format!("{:x}", (value >> (4 * i)) & 0xf)).collect()
+            (0..32)
+                .map(|i| format!("{:x}", (value >> (4 * i)) & 0xf))
+                .collect()
         }
     };
     Name::from_labels(labels.iter().map(|l| l.as_bytes())).unwrap_or_default()
@@ -308,9 +352,14 @@ mod tests {
 
     #[test]
     fn reverse_names() {
-        assert_eq!(reverse_name("203.0.113.7".parse().unwrap()).to_string(), "7.113.0.203");
+        assert_eq!(
+            reverse_name("203.0.113.7".parse().unwrap()).to_string(),
+            "7.113.0.203"
+        );
         let v6 = reverse_name("2001:db8::1".parse::<Ipv6Addr>().unwrap().into());
         assert_eq!(v6.label_count(), 32);
-        assert!(v6.to_string().starts_with("1.0.0.0.") && v6.to_string().ends_with(".8.b.d.0.1.0.0.2"));
+        assert!(
+            v6.to_string().starts_with("1.0.0.0.") && v6.to_string().ends_with(".8.b.d.0.1.0.0.2")
+        );
     }
 }

@@ -38,8 +38,9 @@ fn file_config(args: &ZoneArgs) -> Result<FileConfig> {
 
 fn init_logging(filter: &str) {
     // hickory-server logs every query at INFO; keep it to warnings.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{filter},hickory_server=warn,hickory_proto=warn")));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(format!("{filter},hickory_server=warn,hickory_proto=warn"))
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -117,7 +118,10 @@ fn check(args: &CheckArgs) -> Result<ExitCode> {
     let load = loader.load_all()?;
     let errors = print_diagnostics(&load);
     for ignored in &load.scan.ignored {
-        eprintln!("note: {} is not a data file (unknown extension); ignored", ignored.display());
+        eprintln!(
+            "note: {} is not a data file (unknown extension); ignored",
+            ignored.display()
+        );
     }
     for report in ward::check::zone_reports(&load) {
         println!("{report}");

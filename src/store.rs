@@ -21,7 +21,7 @@ use crate::zone::name::{Name, NameRef};
 use crate::zone::parse::{
     DatasetKind, Diagnostic, Diagnostics, Entry, ParseOptions, ParsedFile, parse_file,
 };
-use crate::zone::reason::{Catalogue, Reason, Template, Vars, parse_reason};
+use crate::zone::reason::{Catalogue, ParsedReason, Reason, Template, Vars, parse_reason};
 use crate::zone::value::{RawValue, Value};
 use crate::zone::{Soa, Zone};
 
@@ -148,7 +148,10 @@ impl Default for LoadOptions {
 
 impl LoadOptions {
     fn settings(&self, zone: &Name) -> ZoneSettings {
-        self.zones.get(&zone.to_string()).cloned().unwrap_or_default()
+        self.zones
+            .get(&zone.to_string())
+            .cloned()
+            .unwrap_or_default()
     }
 }
 
@@ -185,9 +188,11 @@ fn is_scratch(name: &str) -> bool {
     name.starts_with('.')
         || name.starts_with('#')
         || name.ends_with('~')
-        || [".tmp", ".swp", ".swx", ".bak", ".orig", ".rej", ".part", ".new", ".old"]
-            .iter()
-            .any(|ext| name.ends_with(ext))
+        || [
+            ".tmp", ".swp", ".swx", ".bak", ".orig", ".rej", ".part", ".new", ".old",
+        ]
+        .iter()
+        .any(|ext| name.ends_with(ext))
         || name.contains(".dpkg-")
 }
 
@@ -271,7 +276,8 @@ fn zone_name(path: &Path, text: &str) -> Result<Name, Diagnostic> {
         column: 0,
         message,
     };
-    let name = Name::parse(text).map_err(|e| problem(format!("`{text}` is not a zone name: {e}")))?;
+    let name =
+        Name::parse(text).map_err(|e| problem(format!("`{text}` is not a zone name: {e}")))?;
     if name.is_root() {
         return Err(problem("a zone needs a name".to_string()));
     }
@@ -319,7 +325,7 @@ pub fn load_catalogue(path: &Path) -> (Catalogue, Diagnostics) {
         let args = &content[args_at..];
         match keyword {
             b"$REASON" => match parse_reason(args, &vars) {
-                Ok((name, code, text)) => {
+                Ok(ParsedReason { name, code, text }) => {
                     if let Some(other) = catalogue.code_user(code, &name) {
                         error(
                             index + 1,
@@ -339,7 +345,7 @@ pub fn load_catalogue(path: &Path) -> (Catalogue, Diagnostics) {
                         line: index as u32 + 1,
                     });
                 }
-                Err((offset, message)) => error(index + 1, start + args_at + offset, message),
+                Err(e) => error(index + 1, start + args_at + e.at, e.message),
             },
             [b'$', d @ b'0'..=b'9'] if !args.is_empty() => {
                 let slot = &mut vars[usize::from(d - b'0')];
@@ -357,6 +363,9 @@ pub fn load_catalogue(path: &Path) -> (Catalogue, Diagnostics) {
     (catalogue, diagnostics)
 }
 
+/// Entries as written, per file, for `ward lookup`.
+pub type KeptEntries = Vec<(Arc<Path>, Vec<Entry>)>;
+
 /// The outcome of loading one zone.
 pub struct ZoneLoad {
     pub name: Name,
@@ -368,7 +377,7 @@ pub struct ZoneLoad {
     pub next_expiry: Option<i64>,
     pub duration: Duration,
     /// Entries as written, when asked for.
-    pub kept: Vec<(Arc<Path>, Vec<Entry>)>,
+    pub kept: KeptEntries,
 }
 
 /// Unix seconds now.
@@ -414,7 +423,8 @@ pub fn load_zones(
         let parsed = parse_file(path, kind, &parse_options[zone]);
         (parsed, begin.elapsed())
     });
-    let mut per_zone: Vec<Vec<(ParsedFile, Duration)>> = sources.iter().map(|_| Vec::new()).collect();
+    let mut per_zone: Vec<Vec<(ParsedFile, Duration)>> =
+        sources.iter().map(|_| Vec::new()).collect();
     for ((zone, _, _), result) in files.iter().zip(parsed) {
         per_zone[*zone].push(result);
     }
@@ -603,7 +613,9 @@ fn default_soa(zone: &Name, serial: u32) -> Soa {
 /// RFC 5782 §5: IP lists answer 127.0.0.2 (and `::ffff:127.0.0.2`, which maps to it),
 /// domain lists answer `test`. Zones with neither kind of data get both.
 fn test_points_dataset(datasets: &[crate::zone::Dataset], ttl: u32) -> crate::zone::Dataset {
-    let has_ip = datasets.iter().any(|d| !d.ip4.is_empty() || !d.ip6.is_empty());
+    let has_ip = datasets
+        .iter()
+        .any(|d| !d.ip4.is_empty() || !d.ip6.is_empty());
     let has_names = datasets
         .iter()
         .any(|d| !d.names.is_empty() || !d.digests.is_empty());
@@ -623,7 +635,9 @@ fn test_points_dataset(datasets: &[crate::zone::Dataset], ttl: u32) -> crate::zo
     }
     if has_names || !has_ip {
         if let Ok(test) = Name::parse("test") {
-            builder.names.add(&test, false, false, Listing::Value(value));
+            builder
+                .names
+                .add(&test, false, false, Listing::Value(value));
         }
     }
     builder.finish(ttl).0
@@ -650,8 +664,15 @@ fn allow_list_acl(allow: &[IpNet], refused: Refused, ttl: u32) -> Acl {
     builder.add_v6(0, 0, others, 0);
     for net in allow {
         match net {
-            IpNet::V4(v4) => builder.add_v4(u32::from(v4.network()), v4.prefix_len(), AclAction::Pass, 0),
-            IpNet::V6(v6) => builder.add_v6(u128::from(v6.network()), v6.prefix_len(), AclAction::Pass, 0),
+            IpNet::V4(v4) => {
+                builder.add_v4(u32::from(v4.network()), v4.prefix_len(), AclAction::Pass, 0)
+            }
+            IpNet::V6(v6) => builder.add_v6(
+                u128::from(v6.network()),
+                v6.prefix_len(),
+                AclAction::Pass,
+                0,
+            ),
         }
     }
     builder.build(ttl).0
@@ -708,7 +729,13 @@ impl Loader {
             None => (Catalogue::default(), Diagnostics::default()),
         };
         let catalogue = Arc::new(catalogue);
-        let zones = load_zones(&scan.zones, &catalogue, &self.options, self.lenient, &|_| None);
+        let zones = load_zones(
+            &scan.zones,
+            &catalogue,
+            &self.options,
+            self.lenient,
+            &|_| None,
+        );
         Ok(DirectoryLoad {
             scan,
             catalogue,

@@ -28,10 +28,16 @@ spam.example       spam
 fn server() -> TestServer {
     TestServer::with_files(&[
         ("bl.test.zone", BL),
-        ("own.test.zone", "127.0.0.2  :127.0.0.9:own data wins\ntest  :127.0.0.9:own test\n"),
+        (
+            "own.test.zone",
+            "127.0.0.2  :127.0.0.9:own data wins\ntest  :127.0.0.9:own test\n",
+        ),
         ("multi.test/a.ip4set", ":2:from a\n10.0.0.1\n"),
         ("multi.test/b.ip4set", ":3:from b\n10.0.0.1\n10.0.0.2\n"),
-        ("dn.test.dnset", ":2:domain $ listed\nbad.example\n*.wild.example\n"),
+        (
+            "dn.test.dnset",
+            ":2:domain $ listed\nbad.example\n*.wild.example\n",
+        ),
     ])
 }
 
@@ -44,53 +50,107 @@ fn both(server: &TestServer, name: &str, rtype: RecordType, check: impl Fn(&Mess
 #[test]
 fn listed_ip_answers_a_and_txt() {
     let s = server();
-    both(&s, &ip4_name("192.0.2.1", "bl.test"), RecordType::A, |m, t| {
-        assert_eq!(rcode(m), ResponseCode::NoError, "{t}");
-        assert!(m.metadata.authoritative, "{t}");
-        // The more specific /32 wins over the /24 (ward format: longest prefix).
-        assert_eq!(a_records(m), ["127.0.0.4"], "{t}");
-        assert_eq!(m.answers[0].ttl, 300, "{t}");
-        assert!(m.authorities.is_empty(), "{t}: positive answers carry no authority");
-    });
-    both(&s, &ip4_name("192.0.2.1", "bl.test"), RecordType::TXT, |m, t| {
-        assert_eq!(txt_records(m), ["Spam from 192.0.2.1, see https://bl.test/192.0.2.1"], "{t}");
-    });
-    both(&s, &ip4_name("192.0.2.77", "bl.test"), RecordType::TXT, |m, t| {
-        assert_eq!(txt_records(m), ["Range listing for 192.0.2.77"], "{t}");
-    });
+    both(
+        &s,
+        &ip4_name("192.0.2.1", "bl.test"),
+        RecordType::A,
+        |m, t| {
+            assert_eq!(rcode(m), ResponseCode::NoError, "{t}");
+            assert!(m.metadata.authoritative, "{t}");
+            // The more specific /32 wins over the /24 (ward format: longest prefix).
+            assert_eq!(a_records(m), ["127.0.0.4"], "{t}");
+            assert_eq!(m.answers[0].ttl, 300, "{t}");
+            assert!(
+                m.authorities.is_empty(),
+                "{t}: positive answers carry no authority"
+            );
+        },
+    );
+    both(
+        &s,
+        &ip4_name("192.0.2.1", "bl.test"),
+        RecordType::TXT,
+        |m, t| {
+            assert_eq!(
+                txt_records(m),
+                ["Spam from 192.0.2.1, see https://bl.test/192.0.2.1"],
+                "{t}"
+            );
+        },
+    );
+    both(
+        &s,
+        &ip4_name("192.0.2.77", "bl.test"),
+        RecordType::TXT,
+        |m, t| {
+            assert_eq!(txt_records(m), ["Range listing for 192.0.2.77"], "{t}");
+        },
+    );
 }
 
 #[test]
 fn several_matches_give_several_records() {
     let s = server();
-    both(&s, &ip4_name("198.51.100.7", "bl.test"), RecordType::A, |m, t| {
-        assert_eq!(a_records(m), ["127.0.0.4", "127.0.0.5"], "{t}");
-    });
-    both(&s, &ip4_name("198.51.100.7", "bl.test"), RecordType::TXT, |m, t| {
-        assert_eq!(
-            txt_records(m),
-            ["Open relay", "Spam from 198.51.100.7, see https://bl.test/198.51.100.7"],
-            "{t}"
-        );
-    });
+    both(
+        &s,
+        &ip4_name("198.51.100.7", "bl.test"),
+        RecordType::A,
+        |m, t| {
+            assert_eq!(a_records(m), ["127.0.0.4", "127.0.0.5"], "{t}");
+        },
+    );
+    both(
+        &s,
+        &ip4_name("198.51.100.7", "bl.test"),
+        RecordType::TXT,
+        |m, t| {
+            assert_eq!(
+                txt_records(m),
+                [
+                    "Open relay",
+                    "Spam from 198.51.100.7, see https://bl.test/198.51.100.7"
+                ],
+                "{t}"
+            );
+        },
+    );
     // Two entries with the same answer give it once: an RRset has no duplicates.
-    both(&s, &ip4_name("198.51.100.8", "bl.test"), RecordType::ANY, |m, t| {
-        assert_eq!(a_records(m), ["127.0.0.4"], "{t}");
-        assert_eq!(txt_records(m).len(), 1, "{t}");
-    });
+    both(
+        &s,
+        &ip4_name("198.51.100.8", "bl.test"),
+        RecordType::ANY,
+        |m, t| {
+            assert_eq!(a_records(m), ["127.0.0.4"], "{t}");
+            assert_eq!(txt_records(m).len(), 1, "{t}");
+        },
+    );
     // Separate datasets of one zone add up (rbldnsd's behaviour).
-    both(&s, &ip4_name("10.0.0.1", "multi.test"), RecordType::TXT, |m, t| {
-        assert_eq!(txt_records(m), ["from a", "from b"], "{t}");
-    });
-    both(&s, &ip4_name("10.0.0.1", "multi.test"), RecordType::A, |m, t| {
-        assert_eq!(a_records(m), ["127.0.0.2", "127.0.0.3"], "{t}");
-    });
+    both(
+        &s,
+        &ip4_name("10.0.0.1", "multi.test"),
+        RecordType::TXT,
+        |m, t| {
+            assert_eq!(txt_records(m), ["from a", "from b"], "{t}");
+        },
+    );
+    both(
+        &s,
+        &ip4_name("10.0.0.1", "multi.test"),
+        RecordType::A,
+        |m, t| {
+            assert_eq!(a_records(m), ["127.0.0.2", "127.0.0.3"], "{t}");
+        },
+    );
 }
 
 #[test]
 fn not_listed_is_nxdomain_with_soa() {
     let s = server();
-    for name in [ip4_name("192.0.2.99", "bl.test"), ip4_name("203.0.113.1", "bl.test"), "nothing.bl.test.".into()] {
+    for name in [
+        ip4_name("192.0.2.99", "bl.test"),
+        ip4_name("203.0.113.1", "bl.test"),
+        "nothing.bl.test.".into(),
+    ] {
         both(&s, &name, RecordType::A, |m, t| {
             assert_eq!(rcode(m), ResponseCode::NXDomain, "{t} {name}");
             assert!(m.metadata.authoritative, "{t}");
@@ -112,10 +172,26 @@ fn other_types_and_empty_non_terminals_are_nodata() {
         assert!(authority_soa(m).is_some(), "{t}");
         assert!(m.metadata.authoritative, "{t}");
     };
-    both(&s, &ip4_name("192.0.2.1", "bl.test"), RecordType::AAAA, nodata);
-    both(&s, &ip4_name("192.0.2.1", "bl.test"), RecordType::MX, nodata);
+    both(
+        &s,
+        &ip4_name("192.0.2.1", "bl.test"),
+        RecordType::AAAA,
+        nodata,
+    );
+    both(
+        &s,
+        &ip4_name("192.0.2.1", "bl.test"),
+        RecordType::MX,
+        nodata,
+    );
     // QNAME minimisation walks down through these.
-    for partial in ["2.0.192.bl.test.", "0.192.bl.test.", "192.bl.test.", "example.bl.test.", "example.dn.test."] {
+    for partial in [
+        "2.0.192.bl.test.",
+        "0.192.bl.test.",
+        "192.bl.test.",
+        "example.bl.test.",
+        "example.dn.test.",
+    ] {
         both(&s, partial, RecordType::A, nodata);
         both(&s, partial, RecordType::NS, nodata);
     }
@@ -134,7 +210,9 @@ fn apex_answers_soa_ns_and_nodata() {
     both(&s, "bl.test.", RecordType::SOA, |m, t| {
         assert_eq!(rcode(m), ResponseCode::NoError);
         assert_eq!(m.answers.len(), 1, "{t}");
-        let RData::SOA(soa) = &m.answers[0].data else { panic!("{t}: not SOA") };
+        let RData::SOA(soa) = &m.answers[0].data else {
+            panic!("{t}: not SOA")
+        };
         assert_eq!(soa.mname.to_ascii(), "ns1.bl.test.");
         assert_eq!(soa.minimum, 120);
         assert_eq!(m.answers[0].ttl, 600);
@@ -160,7 +238,10 @@ fn apex_answers_soa_ns_and_nodata() {
     }
     both(&s, "bl.test.", RecordType::ANY, |m, t| {
         let types: Vec<RecordType> = m.answers.iter().map(|r| r.record_type()).collect();
-        assert!(types.contains(&RecordType::SOA) && types.contains(&RecordType::NS), "{t} {types:?}");
+        assert!(
+            types.contains(&RecordType::SOA) && types.contains(&RecordType::NS),
+            "{t} {types:?}"
+        );
     });
     // A zone without $SOA still answers with one (negative caching needs it).
     both(&s, "multi.test.", RecordType::SOA, |m, t| {
@@ -171,10 +252,15 @@ fn apex_answers_soa_ns_and_nodata() {
 #[test]
 fn any_returns_a_and_txt() {
     let s = server();
-    both(&s, &ip4_name("192.0.2.1", "bl.test"), RecordType::ANY, |m, t| {
-        assert_eq!(a_records(m), ["127.0.0.4"], "{t}");
-        assert_eq!(txt_records(m).len(), 1, "{t}");
-    });
+    both(
+        &s,
+        &ip4_name("192.0.2.1", "bl.test"),
+        RecordType::ANY,
+        |m, t| {
+            assert_eq!(a_records(m), ["127.0.0.4"], "{t}");
+            assert_eq!(txt_records(m).len(), 1, "{t}");
+        },
+    );
 }
 
 #[test]
@@ -193,12 +279,21 @@ fn names_match_case_insensitively() {
     let s = server();
     both(&s, "1.2.0.192.BL.Test.", RecordType::A, |m, t| {
         assert_eq!(a_records(m), ["127.0.0.4"], "{t}");
-        assert_eq!(m.queries[0].name().to_ascii(), "1.2.0.192.BL.Test.", "{t}: question echoed as asked");
+        assert_eq!(
+            m.queries[0].name().to_ascii(),
+            "1.2.0.192.BL.Test.",
+            "{t}: question echoed as asked"
+        );
     });
     both(&s, "X.SPAM.Example.bl.test.", RecordType::A, |m, t| {
         assert_eq!(a_records(m), ["127.0.0.5"], "{t}");
     });
-    both(&s, &ip4_name("10.0.0.1", "multi.test"), RecordType::A, |_, _| {});
+    both(
+        &s,
+        &ip4_name("10.0.0.1", "multi.test"),
+        RecordType::A,
+        |_, _| {},
+    );
     // Numeric labels with leading zeros are the same address (rbldnsd compatible).
     both(&s, "1.002.0.192.bl.test.", RecordType::A, |m, t| {
         assert_eq!(a_records(m), ["127.0.0.4"], "{t}");
@@ -208,15 +303,30 @@ fn names_match_case_insensitively() {
 #[test]
 fn rfc5782_test_points() {
     let s = server();
-    both(&s, &ip4_name("127.0.0.2", "bl.test"), RecordType::A, |m, t| {
-        assert_eq!(a_records(m), ["127.0.0.2"], "{t}");
-    });
-    both(&s, &ip4_name("127.0.0.1", "bl.test"), RecordType::A, |m, t| {
-        assert_eq!(rcode(m), ResponseCode::NXDomain, "{t}");
-    });
-    both(&s, &ip6_name("::ffff:127.0.0.2", "bl.test"), RecordType::A, |m, t| {
-        assert_eq!(a_records(m), ["127.0.0.2"], "{t}");
-    });
+    both(
+        &s,
+        &ip4_name("127.0.0.2", "bl.test"),
+        RecordType::A,
+        |m, t| {
+            assert_eq!(a_records(m), ["127.0.0.2"], "{t}");
+        },
+    );
+    both(
+        &s,
+        &ip4_name("127.0.0.1", "bl.test"),
+        RecordType::A,
+        |m, t| {
+            assert_eq!(rcode(m), ResponseCode::NXDomain, "{t}");
+        },
+    );
+    both(
+        &s,
+        &ip6_name("::ffff:127.0.0.2", "bl.test"),
+        RecordType::A,
+        |m, t| {
+            assert_eq!(a_records(m), ["127.0.0.2"], "{t}");
+        },
+    );
     both(&s, "test.dn.test.", RecordType::A, |m, t| {
         assert_eq!(a_records(m), ["127.0.0.2"], "{t}");
     });
@@ -224,9 +334,14 @@ fn rfc5782_test_points() {
         assert_eq!(rcode(m), ResponseCode::NXDomain, "{t}");
     });
     // The zone's own entries win over the test points.
-    both(&s, &ip4_name("127.0.0.2", "own.test"), RecordType::TXT, |m, t| {
-        assert_eq!(txt_records(m), ["own data wins"], "{t}");
-    });
+    both(
+        &s,
+        &ip4_name("127.0.0.2", "own.test"),
+        RecordType::TXT,
+        |m, t| {
+            assert_eq!(txt_records(m), ["own data wins"], "{t}");
+        },
+    );
     both(&s, "test.own.test.", RecordType::A, |m, t| {
         assert_eq!(a_records(m), ["127.0.0.9"], "{t}");
     });
@@ -243,30 +358,68 @@ fn test_points_can_be_switched_off() {
         },
     );
     let s = TestServer::with_files_and(&[("bl.test.zone", "192.0.2.1\n")], options);
-    both(&s, &ip4_name("127.0.0.2", "bl.test"), RecordType::A, |m, t| {
-        assert_eq!(rcode(m), ResponseCode::NXDomain, "{t}");
-    });
+    both(
+        &s,
+        &ip4_name("127.0.0.2", "bl.test"),
+        RecordType::A,
+        |m, t| {
+            assert_eq!(rcode(m), ResponseCode::NXDomain, "{t}");
+        },
+    );
 }
 
 #[test]
 fn ipv6_and_mapped_addresses() {
     let s = server();
-    both(&s, &ip6_name("2001:db8::1", "bl.test"), RecordType::TXT, |m, t| {
-        assert_eq!(txt_records(m), ["Spam from 2001:db8::1, see https://bl.test/2001:db8::1"], "{t}");
-    });
-    both(&s, &ip6_name("2001:db8:bad:1::5", "bl.test"), RecordType::A, |m, t| {
-        assert_eq!(a_records(m), ["127.0.0.5"], "{t}");
-    });
-    both(&s, &ip6_name("2001:db8:1::5", "bl.test"), RecordType::A, |m, t| {
-        assert_eq!(rcode(m), ResponseCode::NXDomain, "{t}");
-    });
+    both(
+        &s,
+        &ip6_name("2001:db8::1", "bl.test"),
+        RecordType::TXT,
+        |m, t| {
+            assert_eq!(
+                txt_records(m),
+                ["Spam from 2001:db8::1, see https://bl.test/2001:db8::1"],
+                "{t}"
+            );
+        },
+    );
+    both(
+        &s,
+        &ip6_name("2001:db8:bad:1::5", "bl.test"),
+        RecordType::A,
+        |m, t| {
+            assert_eq!(a_records(m), ["127.0.0.5"], "{t}");
+        },
+    );
+    both(
+        &s,
+        &ip6_name("2001:db8:1::5", "bl.test"),
+        RecordType::A,
+        |m, t| {
+            assert_eq!(rcode(m), ResponseCode::NXDomain, "{t}");
+        },
+    );
     // IPv4-mapped and 6to4 names answer from the IPv4 data, `$` being the IPv4.
-    both(&s, &ip6_name("::ffff:192.0.2.1", "bl.test"), RecordType::TXT, |m, t| {
-        assert_eq!(txt_records(m), ["Spam from 192.0.2.1, see https://bl.test/192.0.2.1"], "{t}");
-    });
-    both(&s, &ip6_name("2002:c000:0201::1", "bl.test"), RecordType::A, |m, t| {
-        assert_eq!(a_records(m), ["127.0.0.4"], "{t}");
-    });
+    both(
+        &s,
+        &ip6_name("::ffff:192.0.2.1", "bl.test"),
+        RecordType::TXT,
+        |m, t| {
+            assert_eq!(
+                txt_records(m),
+                ["Spam from 192.0.2.1, see https://bl.test/192.0.2.1"],
+                "{t}"
+            );
+        },
+    );
+    both(
+        &s,
+        &ip6_name("2002:c000:0201::1", "bl.test"),
+        RecordType::A,
+        |m, t| {
+            assert_eq!(a_records(m), ["127.0.0.4"], "{t}");
+        },
+    );
 }
 
 #[test]
@@ -285,14 +438,19 @@ fn edns_is_echoed_and_badvers_for_unknown_versions() {
     let mut edns = Edns::new();
     edns.set_version(1);
     request.set_edns(edns);
-    for reply in [s.exchange_udp(&request).unwrap(), s.exchange_tcp(&request).unwrap()] {
+    for reply in [
+        s.exchange_udp(&request).unwrap(),
+        s.exchange_tcp(&request).unwrap(),
+    ] {
         // 16 is BADVERS in a reply to a query without TSIG (hickory calls it BADSIG).
         assert_eq!(u16::from(rcode(&reply)), 16);
         assert!(reply.edns.is_some(), "BADVERS travels in the OPT record");
         assert!(reply.answers.is_empty());
     }
     // Without EDNS in the query, none in the reply.
-    let plain = s.exchange_udp(&query_message(&name, RecordType::A, false)).unwrap();
+    let plain = s
+        .exchange_udp(&query_message(&name, RecordType::A, false))
+        .unwrap();
     assert!(plain.edns.is_none());
 }
 
@@ -300,18 +458,27 @@ fn edns_is_echoed_and_badvers_for_unknown_versions() {
 fn large_answers_set_tc_on_udp_and_come_whole_over_tcp() {
     let mut zone = String::new();
     for i in 0..12 {
-        zone.push_str(&format!("192.0.2.1 :127.0.0.{}:{i} {}\n", i + 2, "x".repeat(200)));
+        zone.push_str(&format!(
+            "192.0.2.1 :127.0.0.{}:{i} {}\n",
+            i + 2,
+            "x".repeat(200)
+        ));
     }
     let s = TestServer::with_files(&[("big.test.zone", &zone)]);
     let name = ip4_name("192.0.2.1", "big.test");
-    let plain = s.exchange_udp(&query_message(&name, RecordType::TXT, false)).unwrap();
+    let plain = s
+        .exchange_udp(&query_message(&name, RecordType::TXT, false))
+        .unwrap();
     assert!(plain.metadata.truncation, "does not fit in 512 bytes");
     assert!(plain.answers.is_empty());
     let small = s.udp(&name, RecordType::A);
     assert!(!small.metadata.truncation, "the A records fit");
     assert_eq!(a_records(&small).len(), 12);
     let edns = s.udp(&name, RecordType::TXT);
-    assert!(edns.metadata.truncation, "2.4 kB does not fit in 1232 bytes either");
+    assert!(
+        edns.metadata.truncation,
+        "2.4 kB does not fit in 1232 bytes either"
+    );
     let tcp = s.tcp(&name, RecordType::TXT);
     assert!(!tcp.metadata.truncation);
     assert_eq!(txt_records(&tcp).len(), 12);
@@ -321,25 +488,42 @@ fn large_answers_set_tc_on_udp_and_come_whole_over_tcp() {
 fn long_texts_are_split_into_255_byte_strings() {
     let long = "y".repeat(400);
     let s = TestServer::with_files(&[("long.test.zone", &format!("192.0.2.1 :2:{long}\n"))]);
-    both(&s, &ip4_name("192.0.2.1", "long.test"), RecordType::TXT, |m, t| {
-        let RData::TXT(txt) = &m.answers[0].data else { panic!("{t}") };
-        let lengths: Vec<usize> = txt.txt_data.iter().map(|s| s.len()).collect();
-        assert_eq!(lengths, [255, 145], "{t}");
-    });
+    both(
+        &s,
+        &ip4_name("192.0.2.1", "long.test"),
+        RecordType::TXT,
+        |m, t| {
+            let RData::TXT(txt) = &m.answers[0].data else {
+                panic!("{t}")
+            };
+            let lengths: Vec<usize> = txt.txt_data.iter().map(|s| s.len()).collect();
+            assert_eq!(lengths, [255, 145], "{t}");
+        },
+    );
 }
 
 #[test]
 fn classes_and_opcodes() {
     let s = server();
     let name = ip4_name("192.0.2.1", "bl.test");
-    let chaos = s.exchange_udp(&query_class(&name, RecordType::A, DNSClass::CH)).unwrap();
+    let chaos = s
+        .exchange_udp(&query_class(&name, RecordType::A, DNSClass::CH))
+        .unwrap();
     assert_eq!(rcode(&chaos), ResponseCode::Refused);
-    let any_class = s.exchange_udp(&query_class(&name, RecordType::A, DNSClass::ANY)).unwrap();
+    let any_class = s
+        .exchange_udp(&query_class(&name, RecordType::A, DNSClass::ANY))
+        .unwrap();
     assert_eq!(a_records(&any_class), ["127.0.0.4"]);
-    assert!(!any_class.metadata.authoritative, "QCLASS * answers are not authoritative");
+    assert!(
+        !any_class.metadata.authoritative,
+        "QCLASS * answers are not authoritative"
+    );
     let mut status = query_message(&name, RecordType::A, false);
     status.metadata.op_code = OpCode::Status;
-    for reply in [s.exchange_udp(&status).unwrap(), s.exchange_tcp(&status).unwrap()] {
+    for reply in [
+        s.exchange_udp(&status).unwrap(),
+        s.exchange_tcp(&status).unwrap(),
+    ] {
         assert_eq!(rcode(&reply), ResponseCode::NotImp);
         assert_eq!(reply.metadata.op_code, OpCode::Status, "opcode is kept");
     }
@@ -353,7 +537,10 @@ fn rd_is_copied_and_ra_never_set() {
     let s = server();
     let mut request = query_message(&ip4_name("192.0.2.1", "bl.test"), RecordType::A, true);
     request.metadata.recursion_desired = true;
-    for reply in [s.exchange_udp(&request).unwrap(), s.exchange_tcp(&request).unwrap()] {
+    for reply in [
+        s.exchange_udp(&request).unwrap(),
+        s.exchange_tcp(&request).unwrap(),
+    ] {
         assert!(reply.metadata.recursion_desired);
         assert!(!reply.metadata.recursion_available);
         assert_eq!(reply.metadata.id, request.metadata.id);
@@ -375,11 +562,24 @@ fn hot_path_and_hickory_path_agree() {
         "example.org.".to_string(),
     ];
     for name in &names {
-        for rtype in [RecordType::A, RecordType::TXT, RecordType::AAAA, RecordType::SOA, RecordType::NS, RecordType::ANY] {
+        for rtype in [
+            RecordType::A,
+            RecordType::TXT,
+            RecordType::AAAA,
+            RecordType::SOA,
+            RecordType::NS,
+            RecordType::ANY,
+        ] {
             let udp = s.udp(name, rtype);
             let tcp = s.tcp(name, rtype);
-            assert_eq!(udp.metadata.response_code, tcp.metadata.response_code, "{name} {rtype}");
-            assert_eq!(udp.metadata.authoritative, tcp.metadata.authoritative, "{name} {rtype}");
+            assert_eq!(
+                udp.metadata.response_code, tcp.metadata.response_code,
+                "{name} {rtype}"
+            );
+            assert_eq!(
+                udp.metadata.authoritative, tcp.metadata.authoritative,
+                "{name} {rtype}"
+            );
             assert_eq!(udp.answers, tcp.answers, "{name} {rtype}");
             assert_eq!(udp.authorities, tcp.authorities, "{name} {rtype}");
         }
@@ -394,5 +594,8 @@ fn hot_path_compresses_better_than_hickory() {
     let udp = s.raw_udp(&request).unwrap();
     let tcp = s.raw_tcp(&request).unwrap();
     assert!(udp.len() < tcp.len(), "udp {} tcp {}", udp.len(), tcp.len());
-    assert_eq!(Message::from_vec(&udp).unwrap().answers, Message::from_vec(&tcp).unwrap().answers);
+    assert_eq!(
+        Message::from_vec(&udp).unwrap().answers,
+        Message::from_vec(&tcp).unwrap().answers
+    );
 }

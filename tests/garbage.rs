@@ -27,7 +27,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u32 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 33) as u32
     }
 
@@ -69,10 +72,16 @@ fn truncated_and_odd_headers() {
     let s = server();
     let silence = Duration::from_millis(150);
     for len in 0..12 {
-        assert_eq!(raw_udp(s.addr, &vec![0u8; len], silence), None, "a {len}-byte packet gets no reply");
+        assert_eq!(
+            raw_udp(s.addr, &vec![0u8; len], silence),
+            None,
+            "a {len}-byte packet gets no reply"
+        );
     }
     // A response (QR set) is never answered: no reflection loops.
-    let mut response = query_message("1.2.0.192.bl.test.", RecordType::A, false).to_vec().unwrap();
+    let mut response = query_message("1.2.0.192.bl.test.", RecordType::A, false)
+        .to_vec()
+        .unwrap();
     response[2] |= 0x80;
     assert_eq!(raw_udp(s.addr, &response, silence), None);
     // A readable header with a broken question: FORMERR, id kept.
@@ -99,7 +108,11 @@ fn huge_label_counts_and_long_names() {
     }
     packet.extend_from_slice(&[0, 0, 1, 0, 1]);
     let reply = Message::from_vec(&s.raw_udp(&packet).expect("a reply")).unwrap();
-    assert_eq!(reply.metadata.response_code, ResponseCode::Refused, "legal, but in no zone");
+    assert_eq!(
+        reply.metadata.response_code,
+        ResponseCode::Refused,
+        "legal, but in no zone"
+    );
     // 200 labels: longer than 255 bytes, not a name.
     let mut packet = header([0x00, 0x00], [1, 0, 0, 0]);
     for _ in 0..200 {
@@ -133,7 +146,9 @@ fn compression_loops() {
     let mut outside = header([0x00, 0x00], [1, 0, 0, 0]);
     outside.extend_from_slice(&[0xc3, 0xff, 0, 1, 0, 1]);
     // An OPT record whose length runs past the packet.
-    let mut bad_opt = query_message("1.2.0.192.bl.test.", RecordType::A, true).to_vec().unwrap();
+    let mut bad_opt = query_message("1.2.0.192.bl.test.", RecordType::A, true)
+        .to_vec()
+        .unwrap();
     let last = bad_opt.len() - 1;
     bad_opt[last - 1] = 0xff;
     for packet in [&self_loop, &mutual, &outside, &bad_opt] {
@@ -152,7 +167,9 @@ fn tcp_garbage_and_lying_lengths() {
     let mut rng = Lcg(11);
     for _ in 0..50 {
         let mut stream = TcpStream::connect(s.addr).unwrap();
-        stream.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
+        stream
+            .set_write_timeout(Some(Duration::from_secs(1)))
+            .unwrap();
         let len = (rng.next() % 300) as usize;
         let mut frame = (len as u16).to_be_bytes().to_vec();
         frame.extend(rng.bytes(len));
@@ -168,7 +185,9 @@ fn tcp_garbage_and_lying_lengths() {
     zero.write_all(&[0, 0]).unwrap();
     // Several queries pipelined on one connection all get answers.
     let mut pipelined = TcpStream::connect(s.addr).unwrap();
-    pipelined.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    pipelined
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
     for i in 0..5 {
         let name = ip4_name(&format!("192.0.2.{i}"), "bl.test");
         let packet = query_message(&name, RecordType::A, false).to_vec().unwrap();

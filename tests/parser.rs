@@ -32,7 +32,10 @@ fn assert_error(kind: DatasetKind, text: &str, line: u32, column: u32, fragment:
     assert_eq!(errors.len(), 1, "{kind} {text:?}: {errors:#?}");
     let (l, c, message) = &errors[0];
     assert_eq!((*l, *c), (line, column), "{kind} {text:?}: {message}");
-    assert!(message.contains(fragment), "{kind} {text:?}: `{message}` lacks `{fragment}`");
+    assert!(
+        message.contains(fragment),
+        "{kind} {text:?}: `{message}` lacks `{fragment}`"
+    );
 }
 
 #[test]
@@ -45,8 +48,18 @@ fn ward_format_bad_lines() {
         ("10.0.0.1/8", 1, 1, "host bits"),
         ("10.0.0.9-10.0.0.1", 1, 1, "start is above its end"),
         ("10.0.0.1-10.0.0.x", 1, 10, "expected an IPv4 address"),
-        ("192.0.2.1   nosuchreason", 1, 13, "unknown reason `nosuchreason`"),
-        ("192.0.2.1 two words", 1, 11, "expected a reason name or an :A:TXT value"),
+        (
+            "192.0.2.1   nosuchreason",
+            1,
+            13,
+            "unknown reason `nosuchreason`",
+        ),
+        (
+            "192.0.2.1 two words",
+            1,
+            11,
+            "expected a reason name or an :A:TXT value",
+        ),
         ("192.0.2.1 :0:x", 1, 12, "expected an A value"),
         ("192.0.2.1 :2 junk", 1, 14, "expected `:` between"),
         ("192.0.2.1 expires=tomorrow", 1, 19, "RFC 3339"),
@@ -63,7 +76,12 @@ fn ward_format_bad_lines() {
         ("$TTL abc", 1, 6, "expected a time"),
         ("$REASON x 127.0.0.1 \"t\"", 1, 11, "127.0.0.1 is reserved"),
         ("$REASON x 127.0.0.5 \"unterminated", 1, 21, "unterminated"),
-        ("$SOA 1h ns1.bl.test. host.bl.test. 1 2 3", 1, 41, "SOA expire field"),
+        (
+            "$SOA 1h ns1.bl.test. host.bl.test. 1 2 3",
+            1,
+            41,
+            "SOA expire field",
+        ),
         ("$DATASET ip4set @", 1, 2, "rbldnsd dataset files"),
         ("1.2.3.4 :2:\"open quote", 1, 12, "unterminated"),
     ];
@@ -76,14 +94,32 @@ fn ward_format_bad_lines() {
 fn rbldnsd_bad_lines() {
     use DatasetKind::*;
     let cases: &[(DatasetKind, &str, u32, u32, &str)] = &[
-        (Ip4Set, "10.0.0.1x", 1, 9, "expected a blank, a comment or a value"),
+        (
+            Ip4Set,
+            "10.0.0.1x",
+            1,
+            9,
+            "expected a blank, a comment or a value",
+        ),
         (Ip4Set, "10", 1, 1, "bare number"),
         (Ip4Set, "10.0.0.0/33", 1, 10, "prefix length 0-32"),
         (Ip4Set, "1.2.3.4/16", 1, 1, "did you mean 1.2.0.0/16"),
         (Ip4Set, "127-127.0.0", 1, 5, "as many octets"),
         (Ip4Set, "10.0.0.1 :300:x", 1, 11, "expected an A value"),
-        (Ip4Set, "$MAXRANGE4 /24\n10.0.0.0/16", 2, 1, "above $MAXRANGE4"),
-        (Ip4Set, "$MAXRANGE4 /24\n$MAXRANGE4 /16", 2, 2, "only shrink"),
+        (
+            Ip4Set,
+            "$MAXRANGE4 /24\n10.0.0.0/16",
+            2,
+            1,
+            "above $MAXRANGE4",
+        ),
+        (
+            Ip4Set,
+            "$MAXRANGE4 /24\n$MAXRANGE4 /16",
+            2,
+            2,
+            "only shrink",
+        ),
         (Ip4Set, "$TIMESTAMP 2037:01:01", 1, 2, "in the future"),
         (Ip4Tset, "10.0.0.0/24", 1, 1, "complete IPv4 address"),
         (Ip4Tset, "!10.0.0.1", 1, 1, "no exclusions"),
@@ -94,7 +130,13 @@ fn rbldnsd_bad_lines() {
         (Ip6Trie, "2001:db8::/129", 1, 12, "prefix length 0-128"),
         (Dnset, "bad..example", 1, 1, "empty label"),
         (Dnset, "!.", 1, 3, "expected a domain name"),
-        (Generic, "www AAAA ::1", 1, 5, "expected a record type A, TXT or MX"),
+        (
+            Generic,
+            "www AAAA ::1",
+            1,
+            5,
+            "expected a record type A, TXT or MX",
+        ),
         (Generic, "www A 300.1.1.1", 1, 7, "complete IPv4 address"),
         (Generic, "mx MX x host.example", 1, 7, "MX preference"),
         (Combined, "10.0.0.1", 1, 1, "before the first data line"),
@@ -118,7 +160,12 @@ fn every_line_is_reported_not_just_the_first_few() {
 
 #[test]
 fn diagnostics_print_as_file_line_column() {
-    let parsed = parse_bytes(b"10.0.0.1\n10.0.0.1x\n", "zones/x.ip4set", DatasetKind::Ip4Set, &ParseOptions::default());
+    let parsed = parse_bytes(
+        b"10.0.0.1\n10.0.0.1x\n",
+        "zones/x.ip4set",
+        DatasetKind::Ip4Set,
+        &ParseOptions::default(),
+    );
     let shown = parsed.diagnostics.errors[0].to_string();
     assert!(shown.starts_with("zones/x.ip4set:2:9: expected"), "{shown}");
 }
@@ -148,7 +195,10 @@ fn zones(files: &[(&str, &[u8])]) -> Zones {
     for (path, contents) in files {
         let path = dir.path().join(path);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::File::create(path).unwrap().write_all(contents).unwrap();
+        std::fs::File::create(path)
+            .unwrap()
+            .write_all(contents)
+            .unwrap();
     }
     let mut options = LoadOptions {
         test_points: false,
@@ -207,14 +257,20 @@ fn ask(zones: &Zones, name: &str) -> (u16, Vec<String>, Vec<String>) {
 
 fn listed(zones: &Zones, name: &str) -> Vec<String> {
     let (code, a, _) = ask(zones, name);
-    assert!(code == rcode::NOERROR || code == rcode::NXDOMAIN, "{name}: rcode {code}");
+    assert!(
+        code == rcode::NOERROR || code == rcode::NXDOMAIN,
+        "{name}: rcode {code}"
+    );
     a
 }
 
 #[test]
 fn ward_format_forms() {
     let z = zones(&[
-        ("reasons.conf", b"$1 https://help.test/t?q=\n$REASON spam 127.0.0.4 \"Spam from $. $1$\"\n"),
+        (
+            "reasons.conf",
+            b"$1 https://help.test/t?q=\n$REASON spam 127.0.0.4 \"Spam from $. $1$\"\n",
+        ),
         (
             "w.test.zone",
             b"$REASON local 127.0.0.7 \"Local reason for $\"\n\
@@ -234,22 +290,45 @@ fn ward_format_forms() {
               5.6.7.8\n",
         ),
     ]);
-    assert_eq!(ask(&z, "7.113.0.203.w.test").2, ["Spam from 203.0.113.7. https://help.test/t?q=203.0.113.7"]);
+    assert_eq!(
+        ask(&z, "7.113.0.203.w.test").2,
+        ["Spam from 203.0.113.7. https://help.test/t?q=203.0.113.7"]
+    );
     assert_eq!(ask(&z, "1.100.51.198.w.test").2, ["Listed for abuse"]);
-    assert_eq!(listed(&z, "12.100.51.198.w.test"), ["127.0.0.7"], "the range is more specific");
+    assert_eq!(
+        listed(&z, "12.100.51.198.w.test"),
+        ["127.0.0.7"],
+        "the range is more specific"
+    );
     assert!(listed(&z, "15.100.51.198.w.test").is_empty(), "exclusion");
     assert_eq!(listed(&z, "21.100.51.198.w.test"), ["127.0.0.3"]);
     let v6 = "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.a.b.0.8.b.d.0.1.0.0.2.w.test";
     assert_eq!(listed(&z, v6), ["127.0.0.4"]);
     assert_eq!(listed(&z, "spam.example.w.test"), ["127.0.0.4"]);
-    assert_eq!(ask(&z, "a.spam.example.w.test").2, ["Local reason for spam.example"]);
+    assert_eq!(
+        ask(&z, "a.spam.example.w.test").2,
+        ["Local reason for spam.example"]
+    );
     assert_eq!(listed(&z, "both.example.w.test"), ["127.0.0.4"]);
     assert_eq!(listed(&z, "x.both.example.w.test"), ["127.0.0.4"]);
-    assert_eq!(ask(&z, "root.localhost.w.test").2, ["Spam from root@localhost. https://help.test/t?q=root@localhost"]);
-    assert_eq!(listed(&z, "first\\.last.example.com.w.test"), ["127.0.0.7"], "dotted local part is one label");
+    assert_eq!(
+        ask(&z, "root.localhost.w.test").2,
+        ["Spam from root@localhost. https://help.test/t?q=root@localhost"]
+    );
+    assert_eq!(
+        listed(&z, "first\\.last.example.com.w.test"),
+        ["127.0.0.7"],
+        "dotted local part is one label"
+    );
     assert!(listed(&z, "first.last.example.com.w.test").is_empty());
-    assert_eq!(listed(&z, "5d41402abc4b2a76b9719d911017c592ab2c0d9f.w.test"), ["127.0.0.4"]);
-    assert_eq!(listed(&z, "5D41402ABC4B2A76B9719D911017C592AB2C0D9F._email.w.test"), ["127.0.0.4"]);
+    assert_eq!(
+        listed(&z, "5d41402abc4b2a76b9719d911017c592ab2c0d9f.w.test"),
+        ["127.0.0.4"]
+    );
+    assert_eq!(
+        listed(&z, "5D41402ABC4B2A76B9719D911017C592AB2C0D9F._email.w.test"),
+        ["127.0.0.4"]
+    );
     assert_eq!(ask(&z, "4.3.2.1.w.test").2, ["quoted # text, a=b"]);
     assert_eq!(ask(&z, "8.7.6.5.w.test").2, ["default value"]);
     assert_eq!(listed(&z, "8.7.6.5.w.test"), ["127.0.0.9"]);
@@ -286,10 +365,17 @@ fn rbldnsd_forms() {
         ),
         ("crlf.test.ip4set", b":2:crlf text\r\n10.0.0.1\r\n"),
     ]);
-    assert_eq!(ask(&z, "1.2.1.10.s.test").2, ["Listed 10.1.2.1 see http://bl.test/"]);
+    assert_eq!(
+        ask(&z, "1.2.1.10.s.test").2,
+        ["Listed 10.1.2.1 see http://bl.test/"]
+    );
     assert!(listed(&z, "201.2.1.10.s.test").is_empty());
     assert_eq!(listed(&z, "9.9.2.10.s.test"), ["127.0.0.3"]);
-    assert_eq!(ask(&z, "9.9.2.10.s.test").2, ["Listed 10.2.9.9 see http://bl.test/"], "`:A` keeps the default TXT");
+    assert_eq!(
+        ask(&z, "9.9.2.10.s.test").2,
+        ["Listed 10.2.9.9 see http://bl.test/"],
+        "`:A` keeps the default TXT"
+    );
     assert_eq!(listed(&z, "5.0.0.127.s.test"), ["127.0.0.4"]);
     assert!(ask(&z, "5.0.0.127.s.test").2.is_empty(), "`:A:` has no TXT");
     assert_eq!(ask(&z, "5.0.3.10.s.test").2, ["plain text"]);
@@ -310,18 +396,30 @@ fn rbldnsd_forms() {
 
     let v6 = |addr: &str, zone: &str| {
         let value = u128::from(addr.parse::<std::net::Ipv6Addr>().unwrap());
-        let nibbles: Vec<String> = (0..32).map(|i| format!("{:x}", (value >> (4 * i)) & 0xf)).collect();
+        let nibbles: Vec<String> = (0..32)
+            .map(|i| format!("{:x}", (value >> (4 * i)) & 0xf))
+            .collect();
         format!("{}.{zone}", nibbles.join("."))
     };
-    assert_eq!(ask(&z, &v6("2001:db8:2:3::9", "v6.test")).2, ["v6 2001:db8:2:3::9"]);
+    assert_eq!(
+        ask(&z, &v6("2001:db8:2:3::9", "v6.test")).2,
+        ["v6 2001:db8:2:3::9"]
+    );
     assert!(listed(&z, &v6("2001:db8:2:3::5", "v6.test")).is_empty());
     assert_eq!(listed(&z, &v6("2001:db8::1", "v6.test")), ["127.0.0.3"]);
-    assert_eq!(listed(&z, &v6("2001:db8:0:1:ffff::1", "v6s.test")), ["127.0.0.4"]);
+    assert_eq!(
+        listed(&z, &v6("2001:db8:0:1:ffff::1", "v6s.test")),
+        ["127.0.0.4"]
+    );
     assert!(listed(&z, &v6("2001:db8:0:1::5", "v6s.test")).is_empty());
 
     assert_eq!(ask(&z, "bad.example.d.test").2, ["domain bad.example"]);
     assert!(listed(&z, "wild.example.d.test").is_empty());
-    assert_eq!(ask(&z, "a.b.wild.example.d.test").2, ["domain wild.example"], "`$` is the wildcard's base");
+    assert_eq!(
+        ask(&z, "a.b.wild.example.d.test").2,
+        ["domain wild.example"],
+        "`$` is the wildcard's base"
+    );
     assert!(listed(&z, "ok.wild.example.d.test").is_empty());
     assert_eq!(listed(&z, "both.example.d.test"), ["127.0.0.3"]);
     assert_eq!(listed(&z, "x.both.example.d.test"), ["127.0.0.3"]);
@@ -332,7 +430,10 @@ fn rbldnsd_forms() {
     assert_eq!(ask(&z, "about.g.test").2, ["combined list"]);
 
     assert_eq!(listed(&z, "1.0.0.10.c.test"), ["127.0.0.2", "127.0.0.3"]);
-    assert_eq!(ask(&z, "1.0.0.10.proxies.c.test").2, ["Proxy 10.0.0.1 common"]);
+    assert_eq!(
+        ask(&z, "1.0.0.10.proxies.c.test").2,
+        ["Proxy 10.0.0.1 common"]
+    );
     assert!(listed(&z, "2.0.0.10.proxies.c.test").is_empty());
     assert_eq!(listed(&z, "2.0.0.10.relays.c.test"), ["127.0.0.3"]);
     assert_eq!(listed(&z, "spam.example.names.c.test"), ["127.0.0.2"]);

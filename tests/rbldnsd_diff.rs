@@ -53,15 +53,30 @@ $1 see http://bl.test/
 192.0.2.103 :13 :spaced value
 ",
     ),
-    ("multi.test", "ip4set", "a.ip4set", ":2:from a\n10.0.0.1\n10.0.0.3\n!10.0.0.4\n10.0.0.0/24 :4:block a\n"),
-    ("multi.test", "ip4set", "b.ip4set", ":3:from b\n10.0.0.1\n10.0.0.2\n10.0.0.4\n"),
+    (
+        "multi.test",
+        "ip4set",
+        "a.ip4set",
+        ":2:from a\n10.0.0.1\n10.0.0.3\n!10.0.0.4\n10.0.0.0/24 :4:block a\n",
+    ),
+    (
+        "multi.test",
+        "ip4set",
+        "b.ip4set",
+        ":3:from b\n10.0.0.1\n10.0.0.2\n10.0.0.4\n",
+    ),
     (
         "base.test",
         "ip4set",
         "base.ip4set",
         "$= See http://bl.test/?$= ($) for details\n127.0.0.2\tr123\n127.0.0.3\n127.0.0.4\t=Other lists explain $\n127.0.0.5 :5:\n",
     ),
-    ("tset.test", "ip4tset", "tset.ip4tset", "10.0.0.1 ignored text\n:5:shared $\n10.0.0.2\n:6:later ignored\n10.0.0.3\n"),
+    (
+        "tset.test",
+        "ip4tset",
+        "tset.ip4tset",
+        "10.0.0.1 ignored text\n:5:shared $\n10.0.0.2\n:6:later ignored\n10.0.0.3\n",
+    ),
     (
         "trie.test",
         "ip4trie",
@@ -74,7 +89,12 @@ $1 see http://bl.test/
         "v6.ip6trie",
         ":2:v6 $\n2001:db8:2:3\n2001:DB8::1/128 :3:\n!2001:db8:2:3::5\n2001:db8:ff00::/40 :4:forty\n::1 :5:loopback\n",
     ),
-    ("v6s.test", "ip6tset", "v6s.ip6tset", ":4:tset $\n2001:db8:0:1\n2001:db8:0:2\n!2001:db8:0:1::5\n"),
+    (
+        "v6s.test",
+        "ip6tset",
+        "v6s.ip6tset",
+        ":4:tset $\n2001:db8:0:1\n2001:db8:0:2\n!2001:db8:0:1::5\n",
+    ),
     (
         "dn.test",
         "dnset",
@@ -104,15 +124,58 @@ $DATASET generic:common proxies relays @\nwww A 127.0.0.8\n",
 fn ip4_probes() -> Vec<String> {
     let mut probes: BTreeSet<u32> = BTreeSet::new();
     let edges = [
-        "10.1.2.0", "10.1.2.255", "10.1.2.201", "10.2.0.0", "10.2.255.255", "127.0.0.0", "127.0.0.255",
-        "127.0.0.2", "127.0.0.1", "10.3.0.1", "10.3.0.9", "10.4.0.1", "10.4.0.3", "10.5.0.0",
-        "10.7.255.255", "192.0.2.8", "10.9.0.1", "172.16.0.0", "172.16.1.255", "172.16.15.255",
-        "172.17.0.0", "10.23.5.7", "10.23.5.8", "10.0.0.0", "10.255.255.255", "10.200.5.5",
-        "10.200.5.6", "192.0.2.16", "192.0.2.31", "192.0.2.20", "192.0.2.100", "192.0.2.101",
-        "192.0.2.102", "192.0.2.103", "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4",
-        "10.20.0.0", "10.20.1.0", "10.20.1.127", "10.20.1.128", "10.20.1.255", "127.255.255.255",
-        "128.0.0.0", "192.168.1.0", "192.168.1.255", "10.30.0.0", "10.30.255.255", "127.0.0.3",
-        "127.0.0.4", "127.0.0.5",
+        "10.1.2.0",
+        "10.1.2.255",
+        "10.1.2.201",
+        "10.2.0.0",
+        "10.2.255.255",
+        "127.0.0.0",
+        "127.0.0.255",
+        "127.0.0.2",
+        "127.0.0.1",
+        "10.3.0.1",
+        "10.3.0.9",
+        "10.4.0.1",
+        "10.4.0.3",
+        "10.5.0.0",
+        "10.7.255.255",
+        "192.0.2.8",
+        "10.9.0.1",
+        "172.16.0.0",
+        "172.16.1.255",
+        "172.16.15.255",
+        "172.17.0.0",
+        "10.23.5.7",
+        "10.23.5.8",
+        "10.0.0.0",
+        "10.255.255.255",
+        "10.200.5.5",
+        "10.200.5.6",
+        "192.0.2.16",
+        "192.0.2.31",
+        "192.0.2.20",
+        "192.0.2.100",
+        "192.0.2.101",
+        "192.0.2.102",
+        "192.0.2.103",
+        "10.0.0.1",
+        "10.0.0.2",
+        "10.0.0.3",
+        "10.0.0.4",
+        "10.20.0.0",
+        "10.20.1.0",
+        "10.20.1.127",
+        "10.20.1.128",
+        "10.20.1.255",
+        "127.255.255.255",
+        "128.0.0.0",
+        "192.168.1.0",
+        "192.168.1.255",
+        "10.30.0.0",
+        "10.30.255.255",
+        "127.0.0.3",
+        "127.0.0.4",
+        "127.0.0.5",
     ];
     for edge in edges {
         let a = u32::from(edge.parse::<std::net::Ipv4Addr>().unwrap());
@@ -121,12 +184,24 @@ fn ip4_probes() -> Vec<String> {
         }
     }
     let hoods: [u32; 12] = [
-        0x0a01_0200, 0x0a02_0000, 0x0a03_0000, 0x0a05_0000, 0x0a17_0500, 0x0ac8_0500, 0x0a14_0000,
-        0x7f00_0000, 0xac10_0000, 0xac11_0000, 0xc000_0200, 0xc0a8_0100,
+        0x0a01_0200,
+        0x0a02_0000,
+        0x0a03_0000,
+        0x0a05_0000,
+        0x0a17_0500,
+        0x0ac8_0500,
+        0x0a14_0000,
+        0x7f00_0000,
+        0xac10_0000,
+        0xac11_0000,
+        0xc000_0200,
+        0xc0a8_0100,
     ];
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     for i in 0..1500 {
-        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         let random = (seed >> 32) as u32;
         let address = match i % 3 {
             0 => hoods[(random as usize) % hoods.len()] | (random >> 24),
@@ -146,31 +221,80 @@ fn ip4_probes() -> Vec<String> {
 
 fn ip6_probes() -> Vec<String> {
     [
-        "2001:db8:2:3::", "2001:db8:2:3::5", "2001:db8:2:3::6", "2001:db8:2:3:ffff:ffff:ffff:ffff",
-        "2001:db8:2:4::", "2001:db8::1", "2001:db8::2", "2001:db8:ff00::", "2001:db8:ffff:ffff::1",
-        "2001:db8:fe00::1", "::1", "::2", "2001:db8:0:1::", "2001:db8:0:1::5", "2001:db8:0:1::6",
-        "2001:db8:0:2:abcd::1", "2001:db8:0:3::1", "::ffff:10.0.0.1", "::ffff:10.0.0.9",
-        "::ffff:127.0.0.2", "2002:0a00:0001::1", "2002:0a00:0009::1", "::10.0.0.1",
+        "2001:db8:2:3::",
+        "2001:db8:2:3::5",
+        "2001:db8:2:3::6",
+        "2001:db8:2:3:ffff:ffff:ffff:ffff",
+        "2001:db8:2:4::",
+        "2001:db8::1",
+        "2001:db8::2",
+        "2001:db8:ff00::",
+        "2001:db8:ffff:ffff::1",
+        "2001:db8:fe00::1",
+        "::1",
+        "::2",
+        "2001:db8:0:1::",
+        "2001:db8:0:1::5",
+        "2001:db8:0:1::6",
+        "2001:db8:0:2:abcd::1",
+        "2001:db8:0:3::1",
+        "::ffff:10.0.0.1",
+        "::ffff:10.0.0.9",
+        "::ffff:127.0.0.2",
+        "2002:0a00:0001::1",
+        "2002:0a00:0009::1",
+        "::10.0.0.1",
     ]
     .iter()
     .map(|ip| {
         let value = u128::from(ip.parse::<std::net::Ipv6Addr>().unwrap());
-        let nibbles: Vec<String> = (0..32).map(|i| format!("{:x}", (value >> (4 * i)) & 0xf)).collect();
+        let nibbles: Vec<String> = (0..32)
+            .map(|i| format!("{:x}", (value >> (4 * i)) & 0xf))
+            .collect();
         nibbles.join(".")
     })
     .collect()
 }
 
 const NAME_PROBES: &[&str] = &[
-    "bad.example", "a.bad.example", "wild.example", "a.wild.example", "b.a.wild.example",
-    "both.example", "x.both.example", "ok.wild.example", "a.ok.wild.example", "y.wild.example",
-    "q.y.wild.example", "x.y.wild.example", "upper.example", "UPPER.EXAMPLE", "multi.example",
-    "other.example", "example", "www", "about", "mail", "nothing", "sub.deep", "deep", "x.www",
+    "bad.example",
+    "a.bad.example",
+    "wild.example",
+    "a.wild.example",
+    "b.a.wild.example",
+    "both.example",
+    "x.both.example",
+    "ok.wild.example",
+    "a.ok.wild.example",
+    "y.wild.example",
+    "q.y.wild.example",
+    "x.y.wild.example",
+    "upper.example",
+    "UPPER.EXAMPLE",
+    "multi.example",
+    "other.example",
+    "example",
+    "www",
+    "about",
+    "mail",
+    "nothing",
+    "sub.deep",
+    "deep",
+    "x.www",
 ];
 
 fn queries() -> Vec<String> {
     let mut names = Vec::new();
-    for zone in ["set.test", "multi.test", "base.test", "tset.test", "trie.test", "comb.test", "proxies.comb.test", "relays.comb.test"] {
+    for zone in [
+        "set.test",
+        "multi.test",
+        "base.test",
+        "tset.test",
+        "trie.test",
+        "comb.test",
+        "proxies.comb.test",
+        "relays.comb.test",
+    ] {
         for ip in ip4_probes() {
             names.push(format!("{ip}.{zone}."));
         }
@@ -180,7 +304,12 @@ fn queries() -> Vec<String> {
             names.push(format!("{ip}.{zone}."));
         }
     }
-    for zone in ["dn.test", "gen.test", "names.comb.test", "proxies.comb.test"] {
+    for zone in [
+        "dn.test",
+        "gen.test",
+        "names.comb.test",
+        "proxies.comb.test",
+    ] {
         for name in NAME_PROBES {
             names.push(format!("{name}.{zone}."));
         }
@@ -204,14 +333,22 @@ impl Drop for Rbldnsd {
 }
 
 fn rbldnsd_binary() -> Option<PathBuf> {
-    ["/usr/sbin/rbldnsd", "/usr/bin/rbldnsd", "/usr/local/sbin/rbldnsd"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+    [
+        "/usr/sbin/rbldnsd",
+        "/usr/bin/rbldnsd",
+        "/usr/local/sbin/rbldnsd",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
 }
 
 fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn start_rbldnsd(binary: &Path, dir: &Path) -> Rbldnsd {
@@ -260,7 +397,11 @@ fn seen(message: &Message) -> Seen {
                 RData::A(a) => format!("A {}", a.0),
                 RData::TXT(t) => format!(
                     "TXT {}",
-                    t.txt_data.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect::<Vec<_>>().join("")
+                    t.txt_data
+                        .iter()
+                        .map(|s| String::from_utf8_lossy(s).into_owned())
+                        .collect::<Vec<_>>()
+                        .join("")
                 ),
                 RData::MX(mx) => format!("MX {} {}", mx.preference, mx.exchange),
                 _ => return None,
@@ -279,7 +420,9 @@ fn seen(message: &Message) -> Seen {
 fn same_answers_as_rbldnsd() {
     let Some(binary) = rbldnsd_binary() else {
         if std::env::var_os("CI").is_some() {
-            panic!("rbldnsd is not installed (apt-get install rbldnsd): the differential test cannot run");
+            panic!(
+                "rbldnsd is not installed (apt-get install rbldnsd): the differential test cannot run"
+            );
         }
         eprintln!("SKIPPED: rbldnsd is not installed (apt-get install rbldnsd)");
         return;
@@ -316,8 +459,12 @@ fn same_answers_as_rbldnsd() {
                 continue;
             }
             let request = query_message(&name, rtype, true);
-            let theirs = raw_udp(rbldnsd.addr, &request.to_vec().unwrap(), Duration::from_secs(1))
-                .map(|b| seen(&Message::from_vec(&b).unwrap()));
+            let theirs = raw_udp(
+                rbldnsd.addr,
+                &request.to_vec().unwrap(),
+                Duration::from_secs(1),
+            )
+            .map(|b| seen(&Message::from_vec(&b).unwrap()));
             let ours = ward.exchange_udp(&request).map(|m| seen(&m));
             compared += 1;
             if let Some(t) = &theirs {
@@ -341,15 +488,26 @@ fn same_answers_as_rbldnsd() {
     }
     assert!(compared > 4000, "only {compared} queries");
     // A comparison of nothing proves nothing: both outcomes must be well represented.
-    assert!(listed > 2000 && nxdomain > 2000, "{listed} listed, {nxdomain} NXDOMAIN of {compared}");
+    assert!(
+        listed > 2000 && nxdomain > 2000,
+        "{listed} listed, {nxdomain} NXDOMAIN of {compared}"
+    );
     assert!(
         differences.is_empty(),
         "{} of {compared} answers differ (first 25):\n{}",
         differences.len(),
-        differences.iter().take(25).cloned().collect::<Vec<_>>().join("\n")
+        differences
+            .iter()
+            .take(25)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     // The deliberate differences must stay rare: only names above listed names.
-    assert!(deliberate < compared / 20, "{deliberate} NXDOMAIN/NODATA differences");
+    assert!(
+        deliberate < compared / 20,
+        "{deliberate} NXDOMAIN/NODATA differences"
+    );
     eprintln!(
         "{compared} answers compared ({listed} listed, {nxdomain} NXDOMAIN), {deliberate} empty non-terminals answered NODATA by ward"
     );

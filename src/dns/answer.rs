@@ -114,7 +114,12 @@ impl<'s> Answer<'s> {
 }
 
 /// Answers `question` from `snapshot` for a client at `client`; `now` is Unix seconds.
-pub fn resolve<'s>(snapshot: &'s Snapshot, question: &Question, client: IpAddr, now: i64) -> Answer<'s> {
+pub fn resolve<'s>(
+    snapshot: &'s Snapshot,
+    question: &Question,
+    client: IpAddr,
+    now: i64,
+) -> Answer<'s> {
     let authoritative = match question.qclass {
         CLASS_IN => true,
         // QCLASS * asks every class: we only have IN, but may not claim authority.
@@ -160,7 +165,9 @@ pub fn resolve<'s>(snapshot: &'s Snapshot, question: &Question, client: IpAddr, 
                 presence = Presence::Absent;
             }
         }
-        Some(AclAction::Answer(value, txt)) if presence != Presence::Apex && is_listing_name(zone, relative) => {
+        Some(AclAction::Answer(value, txt))
+            if presence != Presence::Apex && is_listing_name(zone, relative) =>
+        {
             found.clear();
             found.push(Found::Listing {
                 value,
@@ -233,13 +240,22 @@ fn collect<'s>(qtype: u16, found: &FoundList<'s>, out: &mut Records<'s>) {
     let start = out.len();
     for item in found {
         let rr = match *item {
-            Found::Listing { value, txt, ttl, subject } => {
+            Found::Listing {
+                value,
+                txt,
+                ttl,
+                subject,
+            } => {
                 if wants(qtype, rtype::A) {
-                    push_unique(out, start, Rr {
-                        owner: Owner::QName,
-                        ttl,
-                        data: RData::A(value.a),
-                    });
+                    push_unique(
+                        out,
+                        start,
+                        Rr {
+                            owner: Owner::QName,
+                            ttl,
+                            data: RData::A(value.a),
+                        },
+                    );
                 }
                 match txt {
                     Some(template) if wants(qtype, rtype::TXT) => Rr {
@@ -285,7 +301,9 @@ fn collect<'s>(qtype: u16, found: &FoundList<'s>, out: &mut Records<'s>) {
 
 /// Adds `rr` unless an identical record is already there (an RRset has no duplicates).
 fn push_unique<'s>(out: &mut Records<'s>, start: usize, rr: Rr<'s>) {
-    let duplicate = out[start..].iter().any(|existing| same_data(&existing.data, &rr.data));
+    let duplicate = out[start..]
+        .iter()
+        .any(|existing| same_data(&existing.data, &rr.data));
     if !duplicate {
         out.push(rr);
     }

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use hickory_server::net::NetError;
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
-use hickory_server::proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
+use hickory_server::proto::op::{
+    Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode,
+};
 use hickory_server::proto::rr::rdata::{A, MX, NS, SOA, TXT};
 use hickory_server::proto::rr::{Name as HName, RData as HRData, Record};
 use hickory_server::proto::serialize::binary::{BinDecodable, BinDecoder, BinEncoder};
@@ -59,17 +61,21 @@ impl WardHandler {
             Err(_) => return Some(formerr(&header.metadata)),
         };
         let max_size = match &request.edns {
-            Some(edns) => edns.max_payload().clamp(512, self.settings.udp_payload.max(512)),
+            Some(edns) => edns
+                .max_payload()
+                .clamp(512, self.settings.udp_payload.max(512)),
             None => 512,
         };
         let capture = Capture {
             max_size,
             bytes: Arc::new(Mutex::new(None)),
         };
-        pollster::block_on(self.handle_request::<_, hickory_server::net::runtime::TokioTime>(
-            &request,
-            capture.clone(),
-        ));
+        pollster::block_on(
+            self.handle_request::<_, hickory_server::net::runtime::TokioTime>(
+                &request,
+                capture.clone(),
+            ),
+        );
         capture.bytes.lock().ok()?.take()
     }
 
@@ -79,7 +85,9 @@ impl WardHandler {
             let mut edns = Edns::new();
             // On UDP, hickory's encoder limits the reply to this size.
             let payload = match request.protocol() {
-                Protocol::Udp => client.max_payload().clamp(512, self.settings.udp_payload.max(512)),
+                Protocol::Udp => client
+                    .max_payload()
+                    .clamp(512, self.settings.udp_payload.max(512)),
                 _ => self.settings.udp_payload,
             };
             edns.set_max_payload(payload);
@@ -108,7 +116,12 @@ pub fn to_hickory_name(wire: &[u8]) -> HName {
 }
 
 /// Turns an [`Answer`]'s records into hickory records for `qname`.
-fn to_records(records: &answer::Records<'_>, qname: NameRef<'_>, apex_skip: usize, original: &HName) -> Vec<Record> {
+fn to_records(
+    records: &answer::Records<'_>,
+    qname: NameRef<'_>,
+    apex_skip: usize,
+    original: &HName,
+) -> Vec<Record> {
     let apex = to_hickory_name(qname.suffix(apex_skip).wire());
     let mut txt = Vec::new();
     let mut out: Vec<Record> = Vec::with_capacity(records.len());
@@ -195,7 +208,8 @@ impl RequestHandler for WardHandler {
             }
         }
         let snapshot = self.store.load();
-        let answer: Answer<'_> = answer::resolve(&snapshot, &question, request.src().ip(), unix_now());
+        let answer: Answer<'_> =
+            answer::resolve(&snapshot, &question, request.src().ip(), unix_now());
         if answer.drop {
             return ResponseInfo::from(Header {
                 metadata,
@@ -203,10 +217,8 @@ impl RequestHandler for WardHandler {
             });
         }
         metadata.authoritative = answer.authoritative;
-        metadata.response_code = ResponseCode::from(
-            (answer.rcode >> 4) as u8,
-            (answer.rcode & 0xf) as u8,
-        );
+        metadata.response_code =
+            ResponseCode::from((answer.rcode >> 4) as u8, (answer.rcode & 0xf) as u8);
         let qname = question.name.view();
         let answers = to_records(&answer.answers, qname, answer.apex_skip, &original);
         let authority = to_records(&answer.authority, qname, answer.apex_skip, &original);

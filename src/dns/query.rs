@@ -8,21 +8,12 @@ pub const HEADER_LEN: usize = 12;
 pub const TYPE_OPT: u16 = 41;
 
 /// What the answer logic needs to know about the question.
+#[derive(Default)]
 pub struct Question {
     /// Lowercased, with label offsets (same layout as in the packet).
     pub name: NameBuf,
     pub qtype: u16,
     pub qclass: u16,
-}
-
-impl Default for Question {
-    fn default() -> Self {
-        Question {
-            name: NameBuf::default(),
-            qtype: 0,
-            qclass: 0,
-        }
-    }
 }
 
 /// EDNS(0) as the client sent it.
@@ -119,9 +110,11 @@ pub fn parse(packet: &[u8], query: &mut Query) -> Parsed {
         if packet.get(at) != Some(&0) || u16_at(packet, at + 1) != Some(TYPE_OPT) {
             return Parsed::Fallback;
         }
-        let (Some(payload), Some(&version), Some(rdlen)) =
-            (u16_at(packet, at + 3), packet.get(at + 6), u16_at(packet, at + 9))
-        else {
+        let (Some(payload), Some(&version), Some(rdlen)) = (
+            u16_at(packet, at + 3),
+            packet.get(at + 6),
+            u16_at(packet, at + 9),
+        ) else {
             return Parsed::Fallback;
         };
         if version != 0 {
@@ -141,7 +134,20 @@ mod tests {
     use super::*;
 
     fn packet(name: &[&[u8]], qtype: u16, opt: Option<(u16, u8)>) -> Vec<u8> {
-        let mut p = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, u8::from(opt.is_some())];
+        let mut p = vec![
+            0x12,
+            0x34,
+            0x01,
+            0x00,
+            0,
+            1,
+            0,
+            0,
+            0,
+            0,
+            0,
+            u8::from(opt.is_some()),
+        ];
         for label in name {
             p.push(label.len() as u8);
             p.extend_from_slice(label);
@@ -167,7 +173,13 @@ mod tests {
         assert!(query.recursion_desired);
         assert_eq!(query.question.qtype, 16);
         assert_eq!(query.question.name.view().label(2), b"ips");
-        assert_eq!(query.edns, Some(ClientEdns { payload: 1232, version: 0 }));
+        assert_eq!(
+            query.edns,
+            Some(ClientEdns {
+                payload: 1232,
+                version: 0
+            })
+        );
         assert_eq!(query.question_end, p.len() - 11);
     }
 

@@ -81,14 +81,17 @@ impl Running {
         let mut addrs = Vec::new();
         let mut udp_threads = Vec::new();
         for &requested in &config.listen {
-            let (udp_sockets, tcp_listener, addr) = bind_address(requested, config.udp_workers.max(1))?;
+            let (udp_sockets, tcp_listener, addr) =
+                bind_address(requested, config.udp_workers.max(1))?;
             addrs.push(addr);
             let listener = {
                 let _guard = runtime.enter();
-                tokio::net::TcpListener::from_std(tcp_listener).map_err(|source| ServerError::Bind {
-                    addr,
-                    protocol: "TCP",
-                    source,
+                tokio::net::TcpListener::from_std(tcp_listener).map_err(|source| {
+                    ServerError::Bind {
+                        addr,
+                        protocol: "TCP",
+                        source,
+                    }
                 })?
             };
             {
@@ -170,9 +173,7 @@ fn try_bind(
         source,
     };
     let first = udp_socket(requested).map_err(|e| udp_error(requested, e))?;
-    let addr = first
-        .local_addr()
-        .map_err(|e| udp_error(requested, e))?;
+    let addr = first.local_addr().map_err(|e| udp_error(requested, e))?;
     let mut sockets = vec![first];
     for _ in 1..workers {
         sockets.push(udp_socket(addr).map_err(|e| udp_error(addr, e))?);
@@ -231,7 +232,9 @@ impl UdpWorker {
                 Err(error) => {
                     if !matches!(
                         error.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
                     ) {
                         tracing::warn!(%error, "UDP receive failed");
                         std::thread::sleep(Duration::from_millis(10));
@@ -248,7 +251,8 @@ impl UdpWorker {
                 tracing::error!("internal error while answering a batch; it was dropped");
                 ready.clear();
             }
-            let out: Vec<(usize, &[u8])> = ready.iter().map(|&i| (i, replies[i].as_slice())).collect();
+            let out: Vec<(usize, &[u8])> =
+                ready.iter().map(|&i| (i, replies[i].as_slice())).collect();
             batch.send(&self.socket, &out);
         }
     }
@@ -263,7 +267,7 @@ impl UdpWorker {
     ) {
         let snapshot = self.store.load();
         let now = unix_now();
-        for i in 0..batch.len() {
+        for (i, reply) in replies.iter_mut().enumerate().take(batch.len()) {
             let (Some(packet), Some(peer)) = (batch.packet(i), batch.peer(i)) else {
                 continue;
             };
@@ -274,13 +278,13 @@ impl UdpWorker {
                         continue;
                     }
                     let limit = wire::udp_limit(query, self.payload);
-                    wire::encode(packet, query, &answer, limit, self.payload, &mut replies[i], scratch);
+                    wire::encode(packet, query, &answer, limit, self.payload, reply, scratch);
                     ready.push(i);
                 }
                 Parsed::Drop => {}
                 Parsed::Fallback => {
                     if let Some(bytes) = self.handler.answer_udp_fallback(packet, peer) {
-                        replies[i] = bytes;
+                        *reply = bytes;
                         ready.push(i);
                     }
                 }

@@ -95,7 +95,8 @@ impl Batch {
         match i32::from(storage.ss_family) {
             libc::AF_INET => {
                 // SAFETY: the family says this storage holds a sockaddr_in.
-                let sin: &libc::sockaddr_in = unsafe { &*(storage as *const _ as *const libc::sockaddr_in) };
+                let sin: &libc::sockaddr_in =
+                    unsafe { &*(storage as *const _ as *const libc::sockaddr_in) };
                 Some(SocketAddr::V4(SocketAddrV4::new(
                     Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
                     u16::from_be(sin.sin_port),
@@ -103,7 +104,8 @@ impl Batch {
             }
             libc::AF_INET6 => {
                 // SAFETY: the family says this storage holds a sockaddr_in6.
-                let sin6: &libc::sockaddr_in6 = unsafe { &*(storage as *const _ as *const libc::sockaddr_in6) };
+                let sin6: &libc::sockaddr_in6 =
+                    unsafe { &*(storage as *const _ as *const libc::sockaddr_in6) };
                 Some(SocketAddr::V6(SocketAddrV6::new(
                     Ipv6Addr::from(sin6.sin6_addr.s6_addr),
                     u16::from_be(sin6.sin6_port),
@@ -129,7 +131,8 @@ impl Batch {
             for (j, &(i, bytes)) in chunk.iter().enumerate() {
                 iovecs[j].iov_base = bytes.as_ptr() as *mut libc::c_void;
                 iovecs[j].iov_len = bytes.len();
-                messages[j].msg_hdr.msg_name = (&self.addrs[i] as *const libc::sockaddr_storage) as *mut libc::c_void;
+                messages[j].msg_hdr.msg_name =
+                    (&self.addrs[i] as *const libc::sockaddr_storage) as *mut libc::c_void;
                 messages[j].msg_hdr.msg_namelen = self.addr_lens[i];
                 messages[j].msg_hdr.msg_iov = &mut iovecs[j];
                 messages[j].msg_hdr.msg_iovlen = 1;

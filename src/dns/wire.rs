@@ -32,7 +32,8 @@ pub fn encode(
     out.extend_from_slice(&[0; HEADER_LEN]);
     out.extend_from_slice(question);
     let qname = query.question.name.view();
-    let apex_offset = HEADER_LEN + qname.label_offset(answer.apex_skip.min(qname.label_count().saturating_sub(1)));
+    let apex_offset = HEADER_LEN
+        + qname.label_offset(answer.apex_skip.min(qname.label_count().saturating_sub(1)));
     let mut writer = RecordWriter {
         out,
         qname,

@@ -108,8 +108,14 @@ mod tests {
         let (acl, _) = builder.build(2100);
         assert_eq!(acl.check("127.0.0.1".parse().unwrap()), &AclAction::Pass);
         assert_eq!(acl.check("127.0.0.2".parse().unwrap()), &AclAction::Refuse);
-        assert_eq!(acl.check("::ffff:127.0.0.2".parse().unwrap()), &AclAction::Refuse);
+        assert_eq!(
+            acl.check("::ffff:127.0.0.2".parse().unwrap()),
+            &AclAction::Refuse
+        );
         assert_eq!(acl.check("192.0.2.1".parse().unwrap()), &AclAction::Pass);
-        assert_eq!(acl.check("2001:db8::1".parse().unwrap()), &AclAction::Ignore);
+        assert_eq!(
+            acl.check("2001:db8::1".parse().unwrap()),
+            &AclAction::Ignore
+        );
     }
 }

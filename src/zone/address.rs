@@ -35,7 +35,7 @@ impl DigestKind {
     }
 
     /// Digest length in bytes.
-    pub fn len(self) -> usize {
+    pub fn digest_len(self) -> usize {
         match self {
             DigestKind::Md5 => 16,
             DigestKind::Sha1 => 20,
@@ -43,8 +43,14 @@ impl DigestKind {
         }
     }
 
-    fn from_hex_len(len: usize) -> Option<Self> {
-        DigestKind::ALL.into_iter().find(|k| k.len() * 2 == len)
+    /// How the digest is written in a query name: whole for md5 and sha1, the first
+    /// 32 hex digits for sha256.
+    pub fn query_label(self, digest: &[u8]) -> String {
+        let hex = hex::encode(digest);
+        match self {
+            DigestKind::Sha256 => hex[..32].to_string(),
+            _ => hex,
+        }
     }
 
     fn index(self) -> usize {
@@ -84,8 +90,9 @@ pub fn normalise(address: &str) -> Option<String> {
     Some(format!("{local}@{domain}"))
 }
 
-/// Only the first 16 bytes of a digest are kept: as a lookup key that is as unique
-/// as the whole digest, and it keeps a million addresses to a few tens of megabytes.
+/// Only the first 16 bytes of a digest are kept: as a lookup key that is as unique as
+/// the whole digest, it keeps a million addresses to a few tens of megabytes, and it
+/// is what a sha256 cut to fit a DNS label still carries.
 fn key(digest: &[u8]) -> u128 {
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
@@ -107,7 +114,9 @@ impl DigestIndex {
         self.maps.iter().map(HashMap::len).sum()
     }
 
-    /// `<hex>` or `<hex>._email`, hex of an md5, sha1 or sha256 digest in any case.
+    /// `<hex>` or `<hex>._email`: an md5 (32 hex digits) or sha1 (40) digest, or a
+    /// sha256 cut to 32-63 digits — whole it is 64, one more than a DNS label holds
+    /// (rspamd: `hash_len`). Any case.
     pub fn lookup(&self, name: NameRef<'_>) -> Option<ResultId> {
         match name.label_count() {
             1 => {}
@@ -115,10 +124,23 @@ impl DigestIndex {
             _ => return None,
         }
         let hex_label = name.label(0);
-        let kind = DigestKind::from_hex_len(hex_label.len())?;
-        let mut digest = [0u8; 32];
-        hex::decode_to_slice(hex_label, &mut digest[..kind.len()]).ok()?;
-        self.maps[kind.index()].get(&key(&digest)).copied()
+        if hex_label.len() < 32 {
+            return None;
+        }
+        let mut prefix = [0u8; 16];
+        hex::decode_to_slice(&hex_label[..32], &mut prefix).ok()?;
+        if !hex_label[32..].iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        let key = u128::from_be_bytes(prefix);
+        let exact = match hex_label.len() {
+            32 => self.maps[DigestKind::Md5.index()].get(&key),
+            40 => self.maps[DigestKind::Sha1.index()].get(&key),
+            _ => None,
+        };
+        exact
+            .or_else(|| self.maps[DigestKind::Sha256.index()].get(&key))
+            .copied()
     }
 
     pub fn heap_bytes(&self) -> usize {
@@ -146,10 +168,7 @@ impl DigestIndexBuilder {
             .sort_by_key(|&(kind, key, _)| (kind.index(), key));
         let mut index = DigestIndex::default();
         let mut values = Vec::new();
-        for group in self
-            .pending
-            .chunk_by(|a, b| a.0 == b.0 && a.1 == b.1)
-        {
+        for group in self.pending.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
             let (kind, key, _) = group[0];
             if group.iter().any(|g| g.2 == Listing::Excluded) {
                 continue;
@@ -173,9 +192,18 @@ mod tests {
 
     #[test]
     fn normalisation_vectors() {
-        assert_eq!(normalise("Bad.Guy+x@GoogleMail.com").as_deref(), Some("badguy@gmail.com"));
-        assert_eq!(normalise("badguy@gmail.com").as_deref(), Some("badguy@gmail.com"));
-        assert_eq!(normalise("First.Last+news@Example.ORG").as_deref(), Some("first.last@example.org"));
+        assert_eq!(
+            normalise("Bad.Guy+x@GoogleMail.com").as_deref(),
+            Some("badguy@gmail.com")
+        );
+        assert_eq!(
+            normalise("badguy@gmail.com").as_deref(),
+            Some("badguy@gmail.com")
+        );
+        assert_eq!(
+            normalise("First.Last+news@Example.ORG").as_deref(),
+            Some("first.last@example.org")
+        );
         assert_eq!(normalise("+only@example.org"), None);
         assert_eq!(normalise("no-at-sign"), None);
     }
@@ -186,6 +214,9 @@ mod tests {
             hex::encode(DigestKind::Sha1.digest(b"hello")),
             "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d"
         );
-        assert_eq!(hex::encode(DigestKind::Md5.digest(b"hello")), "5d41402abc4b2a76b9719d911017c592");
+        assert_eq!(
+            hex::encode(DigestKind::Md5.digest(b"hello")),
+            "5d41402abc4b2a76b9719d911017c592"
+        );
     }
 }

@@ -101,7 +101,9 @@ fn decimal_octet(label: &[u8]) -> Option<u8> {
     if label.is_empty() || label.len() > 3 || !label.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let value = label.iter().fold(0u32, |acc, &c| acc * 10 + u32::from(c - b'0'));
+    let value = label
+        .iter()
+        .fold(0u32, |acc, &c| acc * 10 + u32::from(c - b'0'));
     u8::try_from(value).ok()
 }
 
@@ -124,9 +126,15 @@ pub enum Subject {
     Ip4(u32),
     Ip6(u128),
     /// Labels `from..to` of the query name (counted from the left) as a domain name.
-    Name { from: u8, to: u8 },
+    Name {
+        from: u8,
+        to: u8,
+    },
     /// Labels `from..to` as an email address: the first label is the local part.
-    Address { from: u8, to: u8 },
+    Address {
+        from: u8,
+        to: u8,
+    },
 }
 
 /// One dataset's verdict on one name.
@@ -192,7 +200,10 @@ impl Dataset {
             && let Some(result) = self.digests.lookup(name)
         {
             // `$` is the hex digest as queried.
-            found(DatasetMatch::Listed(result, Subject::Name { from: 0, to: 1 }));
+            found(DatasetMatch::Listed(
+                result,
+                Subject::Name { from: 0, to: 1 },
+            ));
         }
         match self.generic.lookup(name.wire()) {
             GenericMatch::Records(records) => found(DatasetMatch::Records(records)),
@@ -356,7 +367,10 @@ mod tests {
         assert_eq!(classify("500.4.3.2.1"), IpName::NotIp);
         assert!(matches!(classify("5.4.3.2.1"), IpName::V6Block(..)));
         let v6 = "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2";
-        assert_eq!(classify(v6), IpName::V6(0x2001_0db8_0000_0000_0000_0000_0000_0001));
+        assert_eq!(
+            classify(v6),
+            IpName::V6(0x2001_0db8_0000_0000_0000_0000_0000_0001)
+        );
         assert_eq!(
             classify("8.b.d.0.1.0.0.2"),
             IpName::V6Block(0x2001_0db8 << 96, (0x2001_0db8 << 96) | (u128::MAX >> 32))
@@ -365,9 +379,15 @@ mod tests {
 
     #[test]
     fn embedded_ipv4() {
-        let mapped: u128 = "::ffff:127.0.0.2".parse::<std::net::Ipv6Addr>().unwrap().into();
+        let mapped: u128 = "::ffff:127.0.0.2"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .into();
         assert_eq!(embedded_ip4(mapped), Some(0x7f00_0002));
-        let six_to_four: u128 = "2002:c000:0201::1".parse::<std::net::Ipv6Addr>().unwrap().into();
+        let six_to_four: u128 = "2002:c000:0201::1"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .into();
         assert_eq!(embedded_ip4(six_to_four), Some(0xc000_0201));
         let compat: u128 = "::127.0.0.2".parse::<std::net::Ipv6Addr>().unwrap().into();
         assert_eq!(embedded_ip4(compat), None);

@@ -602,7 +602,12 @@ mod tests {
     #[test]
     fn adjacent_equal_intervals_merge() {
         let mut builder = PrefixMapBuilder::default();
-        builder.add_range(ip("198.51.100.10"), ip("198.51.100.20"), Listing::Value(0), 1);
+        builder.add_range(
+            ip("198.51.100.10"),
+            ip("198.51.100.20"),
+            Listing::Value(0),
+            1,
+        );
         let (map, _) = builder.build(SamePrefix::Union, |v| v[0]);
         assert_eq!(map.len(), 1);
         assert_eq!(map.get(ip("198.51.100.15")), Some(0));

@@ -337,7 +337,10 @@ mod tests {
 
     #[test]
     fn exclusion_beats_listing_of_same_name() {
-        let index = index(&[("a.example", Listing::Value(1)), ("a.example", Listing::Excluded)]);
+        let index = index(&[
+            ("a.example", Listing::Value(1)),
+            ("a.example", Listing::Excluded),
+        ]);
         assert_eq!(lookup(&index, "a.example"), NameMatch::Absent);
     }
 }

@@ -153,23 +153,47 @@ impl Catalogue {
 
     /// The reason using return code `code`, other than `name`, if any.
     pub fn code_user(&self, code: [u8; 4], name: &str) -> Option<&Reason> {
-        self.reasons.values().find(|r| r.code == code && r.name != name)
+        self.reasons
+            .values()
+            .find(|r| r.code == code && r.name != name)
+    }
+}
+
+/// A `$REASON` line's content.
+#[derive(Debug)]
+pub struct ParsedReason {
+    pub name: String,
+    pub code: [u8; 4],
+    pub text: Box<[u8]>,
+}
+
+/// A syntax error inside a reason line: offset and what was expected.
+#[derive(Debug)]
+pub struct ReasonError {
+    pub at: usize,
+    pub message: String,
+}
+
+fn reason_error(at: usize, message: impl Into<String>) -> ReasonError {
+    ReasonError {
+        at,
+        message: message.into(),
     }
 }
 
 /// Parses the arguments of `$REASON`: `name code "text"`. `vars` are expanded into the
 /// text now (with `$` in their values escaped), so the result no longer depends on
 /// the file it came from.
-pub(crate) fn parse_reason(args: &[u8], vars: &Vars) -> Result<(String, [u8; 4], Box<[u8]>), (usize, String)> {
+pub fn parse_reason(args: &[u8], vars: &Vars) -> Result<ParsedReason, ReasonError> {
     let name_end = args
         .iter()
         .position(|c| c.is_ascii_whitespace())
         .unwrap_or(args.len());
     let name = &args[..name_end];
     if !is_reason_name(name) {
-        return Err((
+        return Err(reason_error(
             0,
-            "expected a reason name (lowercase letters, digits, `-`, `_`)".to_string(),
+            "expected a reason name (lowercase letters, digits, `-`, `_`)",
         ));
     }
     let mut i = skip_blank(args, name_end);
@@ -177,16 +201,20 @@ pub(crate) fn parse_reason(args: &[u8], vars: &Vars) -> Result<(String, [u8; 4],
         .iter()
         .position(|c| c.is_ascii_whitespace())
         .map_or(args.len(), |p| i + p);
-    let code = parse_code(&args[i..code_end]).ok_or((
-        i,
-        "expected a return code in 127.0.0.0/8 such as 127.0.0.4 (127.0.0.1 is reserved by RFC 5782)"
-            .to_string(),
-    ))?;
+    let code = parse_code(&args[i..code_end]).ok_or_else(|| {
+        reason_error(
+            i,
+            "expected a return code in 127.0.0.0/8 such as 127.0.0.4 (127.0.0.1 is reserved by RFC 5782)",
+        )
+    })?;
     i = skip_blank(args, code_end);
     let (text, end) = parse_quoted(args, i)?;
     let end = skip_blank(args, end);
     if end < args.len() {
-        return Err((end, "expected the end of the line after the quoted text".to_string()));
+        return Err(reason_error(
+            end,
+            "expected the end of the line after the quoted text",
+        ));
     }
     let mut expanded = Vec::with_capacity(text.len());
     let mut j = 0;
@@ -212,15 +240,16 @@ pub(crate) fn parse_reason(args: &[u8], vars: &Vars) -> Result<(String, [u8; 4],
             }
         }
     }
-    Ok((
-        String::from_utf8_lossy(name).into_owned(),
+    Ok(ParsedReason {
+        name: String::from_utf8_lossy(name).into_owned(),
         code,
-        expanded.into_boxed_slice(),
-    ))
+        text: expanded.into_boxed_slice(),
+    })
 }
 
 pub(crate) fn is_reason_name(name: &[u8]) -> bool {
-    name.first().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    name.first()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         && name
             .iter()
             .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_')
@@ -246,9 +275,9 @@ fn parse_code(text: &[u8]) -> Option<[u8; 4]> {
 
 /// A double-quoted string with `\"` and `\\` escapes; returns the text and the offset
 /// after the closing quote.
-pub(crate) fn parse_quoted(text: &[u8], at: usize) -> Result<(Vec<u8>, usize), (usize, String)> {
+pub(crate) fn parse_quoted(text: &[u8], at: usize) -> Result<(Vec<u8>, usize), ReasonError> {
     if text.get(at) != Some(&b'"') {
-        return Err((at, "expected a double-quoted text".to_string()));
+        return Err(reason_error(at, "expected a double-quoted text"));
     }
     let mut out = Vec::new();
     let mut i = at + 1;
@@ -265,7 +294,10 @@ pub(crate) fn parse_quoted(text: &[u8], at: usize) -> Result<(Vec<u8>, usize), (
             }
         }
     }
-    Err((at, "unterminated quoted text: expected a closing `\"`".to_string()))
+    Err(reason_error(
+        at,
+        "unterminated quoted text: expected a closing `\"`",
+    ))
 }
 
 #[cfg(test)]
@@ -287,23 +319,35 @@ mod tests {
             render(&t, "203.0.113.7"),
             "203.0.113.7 listed, see https://block.example/l/203.0.113.7 ($5, $2)"
         );
-        assert_eq!(t.display(), "$ listed, see https://block.example/l/$ ($$5, $$2)");
+        assert_eq!(
+            t.display(),
+            "$ listed, see https://block.example/l/$ ($$5, $$2)"
+        );
     }
 
     #[test]
     fn reason_lines() {
         let mut vars: Vars = Default::default();
         vars[1] = Some(b"https://block.example/d".as_slice().into());
-        let (name, code, text) =
-            parse_reason(br#"compromised 127.0.0.4 "Hacked form; see $1/$ (\"now\")""#, &vars).unwrap();
-        assert_eq!(name, "compromised");
-        assert_eq!(code, [127, 0, 0, 4]);
-        assert_eq!(&*text, br#"Hacked form; see https://block.example/d/$ ("now")"#);
-        assert_eq!(parse_reason(b"x 5 \"t\"", &vars).unwrap().1, [127, 0, 0, 5]);
+        let reason = parse_reason(
+            br#"compromised 127.0.0.4 "Hacked form; see $1/$ (\"now\")""#,
+            &vars,
+        )
+        .unwrap();
+        assert_eq!(reason.name, "compromised");
+        assert_eq!(reason.code, [127, 0, 0, 4]);
+        assert_eq!(
+            &*reason.text,
+            br#"Hacked form; see https://block.example/d/$ ("now")"#
+        );
+        assert_eq!(
+            parse_reason(b"x 5 \"t\"", &vars).unwrap().code,
+            [127, 0, 0, 5]
+        );
         assert!(parse_reason(b"x 127.0.0.1 \"t\"", &vars).is_err());
         assert!(parse_reason(b"x 10.0.0.2 \"t\"", &vars).is_err());
         assert!(parse_reason(b"Bad 127.0.0.2 \"t\"", &vars).is_err());
-        assert_eq!(parse_reason(b"x 127.0.0.2 \"t", &vars).unwrap_err().0, 12);
+        assert_eq!(parse_reason(b"x 127.0.0.2 \"t", &vars).unwrap_err().at, 12);
         assert!(parse_reason(b"x 127.0.0.2 \"t\" junk", &vars).is_err());
     }
 

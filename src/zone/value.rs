@@ -67,7 +67,11 @@ impl ValueTable {
 
     pub fn heap_bytes(&self) -> usize {
         self.values.capacity() * std::mem::size_of::<Value>()
-            + self.templates.iter().map(|t| t.rendered_len(0) + 32).sum::<usize>()
+            + self
+                .templates
+                .iter()
+                .map(|t| t.rendered_len(0) + 32)
+                .sum::<usize>()
             + (self.result_starts.capacity() + self.result_values.capacity()) * 4
     }
 }
@@ -183,7 +187,10 @@ mod tests {
         let mut builder = ValueTableBuilder::default();
         let a = builder.intern(RawValue::new([127, 0, 0, 2], Some(b"spam")));
         let b = builder.intern(RawValue::new([127, 0, 0, 3], None));
-        assert_eq!(builder.intern(RawValue::new([127, 0, 0, 2], Some(b"spam"))), a);
+        assert_eq!(
+            builder.intern(RawValue::new([127, 0, 0, 2], Some(b"spam"))),
+            a
+        );
         let r1 = builder.intern_result(&[a]);
         let r2 = builder.intern_result(&[a, b]);
         assert_eq!(builder.intern_result(&[a, b]), r2);

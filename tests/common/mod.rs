@@ -231,6 +231,8 @@ pub fn ip4_name(ip: &str, zone: &str) -> String {
 pub fn ip6_name(ip: &str, zone: &str) -> String {
     let ip: std::net::Ipv6Addr = ip.parse().unwrap();
     let value = u128::from(ip);
-    let nibbles: Vec<String> = (0..32).map(|i| format!("{:x}", (value >> (4 * i)) & 0xf)).collect();
+    let nibbles: Vec<String> = (0..32)
+        .map(|i| format!("{:x}", (value >> (4 * i)) & 0xf))
+        .collect();
     format!("{}.{zone}.", nibbles.join("."))
 }

@@ -33,7 +33,11 @@ fn ip4_prefix(line: &[u8], at: usize) -> Option<(u32, u8, usize)> {
 }
 
 fn mask(bits: u8) -> u32 {
-    if bits == 0 { 0 } else { u32::MAX << (32 - bits) }
+    if bits == 0 {
+        0
+    } else {
+        u32::MAX << (32 - bits)
+    }
 }
 
 /// Prefix length after `/`, at most `max`.
@@ -59,7 +63,8 @@ pub(crate) struct Ip4Key {
     pub end: usize,
 }
 
-const IP4_EXPECTED: &str = "expected an IPv4 address, prefix (10.1.2), CIDR (10.1.2.0/24) or range (10.1.2.3-10.1.2.9)";
+const IP4_EXPECTED: &str =
+    "expected an IPv4 address, prefix (10.1.2), CIDR (10.1.2.0/24) or range (10.1.2.3-10.1.2.9)";
 
 /// rbldnsd `ip4set` keys: prefixes, CIDRs and ranges (`a.b.c.d-e.f.g.h`, `a.b-c`,
 /// `a.b.c.d-h`; both ends with the same number of octets, or a single last octet).
@@ -131,7 +136,10 @@ pub(crate) fn ip4_cidr(line: &[u8], at: usize) -> Result<Ip4Key, LineError> {
 pub(crate) fn ip4_full(line: &[u8], at: usize) -> Result<(u32, usize), LineError> {
     match ip4_prefix(line, at) {
         Some((addr, 32, i)) if !matches!(line.get(i), Some(b'/' | b'-' | b'.')) => Ok((addr, i)),
-        _ => Err(LineError::new(at, "expected a complete IPv4 address a.b.c.d")),
+        _ => Err(LineError::new(
+            at,
+            "expected a complete IPv4 address a.b.c.d",
+        )),
     }
 }
 
@@ -157,7 +165,8 @@ pub(crate) struct Ip6Key {
     pub end: usize,
 }
 
-const IP6_EXPECTED: &str = "expected an IPv6 address (2001:db8::1), CIDR (2001:db8::/32) or 2-7 groups (2001:db8:1 = /48)";
+const IP6_EXPECTED: &str =
+    "expected an IPv6 address (2001:db8::1), CIDR (2001:db8::/32) or 2-7 groups (2001:db8:1 = /48)";
 
 /// rbldnsd's IPv6 forms: `addr/len`; `addr` with `::` = /128; 2–7 groups without `::` =
 /// /16 per group; 8 groups = /128.
@@ -197,7 +206,12 @@ pub(crate) fn ip6_prefix(line: &[u8], at: usize) -> Result<Ip6Key, LineError> {
     } else {
         (natural, i)
     };
-    let masked = addr & if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+    let masked = addr
+        & if bits == 0 {
+            0
+        } else {
+            u128::MAX << (128 - bits)
+        };
     Ok(Ip6Key {
         addr: masked,
         bits,
@@ -226,10 +240,19 @@ mod tests {
         assert_eq!(range("10.1.2"), Some((ip("10.1.2.0"), ip("10.1.2.255"))));
         assert_eq!(range("10.1"), Some((ip("10.1.0.0"), ip("10.1.255.255"))));
         assert_eq!(range("127/24"), Some((ip("127.0.0.0"), ip("127.0.0.255"))));
-        assert_eq!(range("10.1.2.3-10.1.2.9"), Some((ip("10.1.2.3"), ip("10.1.2.9"))));
-        assert_eq!(range("127.16-31"), Some((ip("127.16.0.0"), ip("127.31.255.255"))));
+        assert_eq!(
+            range("10.1.2.3-10.1.2.9"),
+            Some((ip("10.1.2.3"), ip("10.1.2.9")))
+        );
+        assert_eq!(
+            range("127.16-31"),
+            Some((ip("127.16.0.0"), ip("127.31.255.255")))
+        );
         assert_eq!(range("10.1.2.3-9"), Some((ip("10.1.2.3"), ip("10.1.2.9"))));
-        assert_eq!(range("10.1-10.3"), Some((ip("10.1.0.0"), ip("10.3.255.255"))));
+        assert_eq!(
+            range("10.1-10.3"),
+            Some((ip("10.1.0.0"), ip("10.3.255.255")))
+        );
         assert_eq!(range("010.0.0.1"), Some((ip("10.0.0.1"), ip("10.0.0.1"))));
         assert_eq!(range("10"), None);
         assert_eq!(range("127-127.0.0"), None);

@@ -194,16 +194,38 @@ pub struct Entry {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryKey {
-    Ip4 { first: u32, last: u32 },
-    Ip6 { first: u128, last: u128 },
+    Ip4 {
+        first: u32,
+        last: u32,
+    },
+    Ip6 {
+        first: u128,
+        last: u128,
+    },
     /// A domain name: `exact` covers the name itself, `wild` the names below it.
-    Name { name: super::name::Name, exact: bool, wild: bool },
-    Address { address: String, name: super::name::Name },
-    Digest { kind: super::address::DigestKind, digest: Vec<u8> },
+    Name {
+        name: super::name::Name,
+        exact: bool,
+        wild: bool,
+    },
+    Address {
+        address: String,
+        name: super::name::Name,
+    },
+    Digest {
+        kind: super::address::DigestKind,
+        digest: Vec<u8>,
+    },
     /// A generic record's owner name.
-    Record { name: super::name::Name },
+    Record {
+        name: super::name::Name,
+    },
     /// An ACL entry.
-    Client { first: u128, last: u128, v4: bool },
+    Client {
+        first: u128,
+        last: u128,
+        v4: bool,
+    },
 }
 
 impl ParsedFile {

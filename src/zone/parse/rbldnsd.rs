@@ -8,8 +8,8 @@ use std::sync::Arc;
 use super::addr::{Ip4Key, ip4_cidr, ip4_full, ip4_range, ip6_prefix};
 use super::specials::{NsSpec, SoaSpec, Special, parse_a_txt, parse_special, special_start};
 use super::{
-    DatasetKind, Entry, EntryKey, LineError, LineReader, ParseOptions, ParsedFile, is_space,
-    shown, skip_space, token_end, trim_end,
+    DatasetKind, Entry, EntryKey, LineError, LineReader, ParseOptions, ParsedFile, is_space, shown,
+    skip_space, token_end, trim_end,
 };
 use crate::zone::acl::{AclAction, AclBuilder};
 use crate::zone::dataset::DatasetBuilder;
@@ -19,13 +19,23 @@ use crate::zone::name::Name;
 use crate::zone::reason::{Template, Vars};
 use crate::zone::value::{RawValue, ValueId};
 
-pub(super) fn parse(lines: &mut LineReader<'_>, kind: DatasetKind, options: &ParseOptions) -> ParsedFile {
+pub(super) fn parse(
+    lines: &mut LineReader<'_>,
+    kind: DatasetKind,
+    options: &ParseOptions,
+) -> ParsedFile {
     match kind {
         DatasetKind::Combined => parse_combined(lines, options),
         DatasetKind::Acl => parse_acl(lines, options),
         _ => {
             let mut file = FileState::default();
-            let mut parser = DatasetParser::new(lines.file().clone(), kind, None, vec![Name::root()], options);
+            let mut parser = DatasetParser::new(
+                lines.file().clone(),
+                kind,
+                None,
+                vec![Name::root()],
+                options,
+            );
             loop {
                 let number = lines.line_number() + 1;
                 let Some(line) = lines.next_line() else { break };
@@ -108,7 +118,9 @@ impl<'o> DatasetParser<'o> {
         }
         match line[at] {
             b'#' | b';' => Ok(None),
-            b':' if !(self.is_ip6() && line.get(at + 1) == Some(&b':')) => self.default_line(line, at),
+            b':' if !(self.is_ip6() && line.get(at + 1) == Some(&b':')) => {
+                self.default_line(line, at)
+            }
             _ => self.entry(line, at, number),
         }
     }
@@ -161,15 +173,24 @@ impl<'o> DatasetParser<'o> {
                 }
             }
             Special::Dataset(..) => {
-                return Err(LineError::new(at, "$DATASET is only allowed in combined files"));
+                return Err(LineError::new(
+                    at,
+                    "$DATASET is only allowed in combined files",
+                ));
             }
             Special::Reason(..) => {
-                return Err(LineError::new(at, "$REASON belongs in .zone files or reasons.conf"));
+                return Err(LineError::new(
+                    at,
+                    "$REASON belongs in .zone files or reasons.conf",
+                ));
             }
             Special::Unknown(name) => {
                 return Ok(Some(LineError::new(
                     at,
-                    format!("unrecognised special ${}, line ignored", String::from_utf8_lossy(name)),
+                    format!(
+                        "unrecognised special ${}, line ignored",
+                        String::from_utf8_lossy(name)
+                    ),
                 )));
             }
         }
@@ -228,22 +249,34 @@ impl<'o> DatasetParser<'o> {
                 let listing = self.listing(line, key.end, excluded)?;
                 let bits = key.bits.unwrap_or(32);
                 self.builder.ip4.add(key.first, bits, listing, number);
-                EntryKey::Ip4 { first: key.first, last: key.last }
+                EntryKey::Ip4 {
+                    first: key.first,
+                    last: key.last,
+                }
             }
             DatasetKind::Ip4Tset => {
                 if excluded {
-                    return Err(LineError::new(at, "ip4tset has no exclusions: expected an address"));
+                    return Err(LineError::new(
+                        at,
+                        "ip4tset has no exclusions: expected an address",
+                    ));
                 }
                 let (addr, end) = ip4_full(line, key_at)?;
                 check_key_end(line, end, true)?;
                 self.builder.ip4.add(addr, 32, Listing::Value(0), number);
-                EntryKey::Ip4 { first: addr, last: addr }
+                EntryKey::Ip4 {
+                    first: addr,
+                    last: addr,
+                }
             }
             DatasetKind::Ip6Trie => {
                 let key = ip6_prefix(line, key_at)?;
                 check_key_end(line, key.end, false)?;
                 if key.host_bits {
-                    warning = Some(LineError::new(key_at, "host bits set below the prefix length; masked"));
+                    warning = Some(LineError::new(
+                        key_at,
+                        "host bits set below the prefix length; masked",
+                    ));
                 }
                 let listing = self.listing(line, key.end, excluded)?;
                 self.builder.ip6.add(key.addr, key.bits, listing, number);
@@ -260,7 +293,9 @@ impl<'o> DatasetParser<'o> {
                             "ip6tset exclusions are single addresses (2001:db8:0:1::5)",
                         ));
                     }
-                    self.builder.ip6.add(key.addr, 128, Listing::Excluded, number);
+                    self.builder
+                        .ip6
+                        .add(key.addr, 128, Listing::Excluded, number);
                 } else {
                     if has_slash || key.compressed || key.groups != 4 {
                         return Err(LineError::new(
@@ -268,7 +303,9 @@ impl<'o> DatasetParser<'o> {
                             "ip6tset entries are /64 prefixes written as exactly 4 groups (2001:db8:0:1)",
                         ));
                     }
-                    self.builder.ip6.add(key.addr, 64, Listing::Value(0), number);
+                    self.builder
+                        .ip6
+                        .add(key.addr, 64, Listing::Value(0), number);
                 }
                 ip6_entry(key.addr, if excluded { 128 } else { 64 })
             }
@@ -298,7 +335,12 @@ impl<'o> DatasetParser<'o> {
         Ok(warning)
     }
 
-    fn listing(&mut self, line: &[u8], after_key: usize, excluded: bool) -> Result<Listing, LineError> {
+    fn listing(
+        &mut self,
+        line: &[u8],
+        after_key: usize,
+        excluded: bool,
+    ) -> Result<Listing, LineError> {
         if excluded {
             Ok(Listing::Excluded)
         } else {
@@ -307,12 +349,17 @@ impl<'o> DatasetParser<'o> {
     }
 
     fn host_bits_warning(&self, key: &Ip4Key, at: usize) -> Option<LineError> {
-        key.host_bits.then(|| {
-            LineError::new(at, "host bits set below the prefix length; masked")
-        })
+        key.host_bits
+            .then(|| LineError::new(at, "host bits set below the prefix length; masked"))
     }
 
-    fn ip4set_entry(&mut self, line: &[u8], at: usize, excluded: bool, number: u32) -> Result<EntryKey, LineError> {
+    fn ip4set_entry(
+        &mut self,
+        line: &[u8],
+        at: usize,
+        excluded: bool,
+        number: u32,
+    ) -> Result<EntryKey, LineError> {
         let key = ip4_range(line, at)?;
         check_key_end(line, key.end, true)?;
         if key.host_bits && !self.options.accept_host_bits {
@@ -329,17 +376,28 @@ impl<'o> DatasetParser<'o> {
         if size > self.max_range4 {
             return Err(LineError::new(
                 at,
-                format!("range of {size} addresses is above $MAXRANGE4 {}", self.max_range4),
+                format!(
+                    "range of {size} addresses is above $MAXRANGE4 {}",
+                    self.max_range4
+                ),
             ));
         }
         let listing = self.listing(line, key.end, excluded)?;
         for (start, len) in range_to_ip4set_blocks(key.first, key.last) {
             self.builder.ip4.add(start, len, listing, number);
         }
-        Ok(EntryKey::Ip4 { first: key.first, last: key.last })
+        Ok(EntryKey::Ip4 {
+            first: key.first,
+            last: key.last,
+        })
     }
 
-    fn dnset_entry(&mut self, line: &[u8], at: usize, excluded: bool) -> Result<EntryKey, LineError> {
+    fn dnset_entry(
+        &mut self,
+        line: &[u8],
+        at: usize,
+        excluded: bool,
+    ) -> Result<EntryKey, LineError> {
         let (exact, wild, name_at) = if line.get(at) == Some(&b'.') {
             (true, true, at + 1)
         } else if line[at..].starts_with(b"*.") {
@@ -462,9 +520,16 @@ impl<'o> DatasetParser<'o> {
 }
 
 fn ip6_entry(addr: u128, bits: u8) -> EntryKey {
-    let host = if bits == 0 { u128::MAX } else { u128::MAX >> bits.min(127) };
+    let host = if bits == 0 {
+        u128::MAX
+    } else {
+        u128::MAX >> bits.min(127)
+    };
     let host = if bits == 128 { 0 } else { host };
-    EntryKey::Ip6 { first: addr, last: addr | host }
+    EntryKey::Ip6 {
+        first: addr,
+        last: addr | host,
+    }
 }
 
 /// After a key: the end, a blank, a comment, or (IPv4 only) `:` starting the value.
@@ -488,7 +553,10 @@ fn check_end(line: &[u8], at: usize) -> Result<(), LineError> {
     if at < trim_end(line) {
         Err(LineError::new(
             at,
-            format!("expected the end of the line, found {}", shown(&line[at..trim_end(line)])),
+            format!(
+                "expected the end of the line, found {}",
+                shown(&line[at..trim_end(line)])
+            ),
         ))
     } else {
         Ok(())
@@ -582,7 +650,10 @@ impl Common {
             Special::Unknown(name) => {
                 return Ok(Some(LineError::new(
                     at,
-                    format!("unrecognised special ${}, line ignored", String::from_utf8_lossy(name)),
+                    format!(
+                        "unrecognised special ${}, line ignored",
+                        String::from_utf8_lossy(name)
+                    ),
                 )));
             }
             _ => {
@@ -626,7 +697,10 @@ fn start_section<'o>(
         if &args[i..end] == b"@" {
             attach.push(Name::root());
         } else {
-            attach.push(parse_domain(args, i, end).map_err(|e| LineError::new(args_at + e.at, e.message))?);
+            attach.push(
+                parse_domain(args, i, end)
+                    .map_err(|e| LineError::new(args_at + e.at, e.message))?,
+            );
         }
         i = skip_space(args, end);
     }
@@ -636,7 +710,13 @@ fn start_section<'o>(
             "expected at least one subzone (`@` for the zone itself) after the dataset type",
         ));
     }
-    Ok(DatasetParser::new(file.clone(), kind, label, attach, options))
+    Ok(DatasetParser::new(
+        file.clone(),
+        kind,
+        label,
+        attach,
+        options,
+    ))
 }
 
 /// `acl`: client prefixes and what they get.
@@ -648,7 +728,14 @@ fn parse_acl(lines: &mut LineReader<'_>, options: &ParseOptions) -> ParsedFile {
     loop {
         let number = lines.line_number() + 1;
         let Some(line) = lines.next_line() else { break };
-        let outcome = acl_line(line, number, &mut builder, &mut default_action, &mut ttl, &mut file);
+        let outcome = acl_line(
+            line,
+            number,
+            &mut builder,
+            &mut default_action,
+            &mut ttl,
+            &mut file,
+        );
         lines.report(outcome);
     }
     let mut parsed = file.into_parsed(lines);
@@ -734,10 +821,16 @@ fn acl_action(line: &[u8], at: usize) -> Result<AclAction, LineError> {
             let value = parse_a_txt(line, at, &RawValue::default()).map_err(|e| {
                 LineError::new(
                     at,
-                    format!("expected :ignore, :refuse, :empty, :pass or an :A:TXT answer ({})", e.message),
+                    format!(
+                        "expected :ignore, :refuse, :empty, :pass or an :A:TXT answer ({})",
+                        e.message
+                    ),
                 )
             })?;
-            let txt = value.txt.as_deref().map(|t| Template::parse(t, &Vars::default()));
+            let txt = value
+                .txt
+                .as_deref()
+                .map(|t| Template::parse(t, &Vars::default()));
             AclAction::Answer(
                 crate::zone::value::Value {
                     a: value.a,

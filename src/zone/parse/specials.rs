@@ -76,7 +76,10 @@ pub(crate) fn parse_special(line: &[u8], at: usize) -> Result<Special<'_>, LineE
         b"=" => Ok(Special::BaseTemplate(&line[args..end])),
         [d @ b'0'..=b'9'] => {
             if args >= end {
-                return Err(LineError::new(args, "expected the variable's text after `$n`"));
+                return Err(LineError::new(
+                    args,
+                    "expected the variable's text after `$n`",
+                ));
             }
             Ok(Special::Var(usize::from(d - b'0'), &line[args..end]))
         }
@@ -93,7 +96,10 @@ fn expect_end(line: &[u8], at: usize, end: usize) -> Result<(), LineError> {
     if at < end {
         Err(LineError::new(
             at,
-            format!("expected the end of the line, found {}", super::shown(&line[at..end])),
+            format!(
+                "expected the end of the line, found {}",
+                super::shown(&line[at..end])
+            ),
         ))
     } else {
         Ok(())
@@ -146,10 +152,13 @@ fn parse_name(line: &[u8], at: usize, what: &str) -> Result<(Name, usize), LineE
     }
     let text = std::str::from_utf8(&line[at..end])
         .map_err(|_| LineError::new(at, format!("expected {what}, found non-UTF-8 bytes")))?;
-    let name = Name::parse(text)
-        .map_err(|e| LineError::new(at, format!("expected {what}: {e}")))?;
+    let name =
+        Name::parse(text).map_err(|e| LineError::new(at, format!("expected {what}: {e}")))?;
     if name.is_root() {
-        return Err(LineError::new(at, format!("expected {what}, found the root")));
+        return Err(LineError::new(
+            at,
+            format!("expected {what}, found the root"),
+        ));
     }
     Ok((name, end))
 }
@@ -164,7 +173,10 @@ fn parse_soa(line: &[u8], at: usize) -> Result<SoaSpec, LineError> {
     for (slot, field) in numbers.iter_mut().zip(fields) {
         let start = skip_space(line, i);
         let (value, next) = parse_time(line, start).map_err(|e| {
-            LineError::new(e.at, format!("expected the SOA {field} field: {}", e.message))
+            LineError::new(
+                e.at,
+                format!("expected the SOA {field} field: {}", e.message),
+            )
         })?;
         *slot = value;
         i = next;
@@ -238,14 +250,20 @@ fn parse_timestamp(line: &[u8], at: usize, end: usize) -> Result<Special<'_>, Li
         let (rel, after) = parse_time(line, next + 1)?;
         expect_end(line, after, end)?;
         let base = stamp.ok_or_else(|| {
-            LineError::new(next, "a relative expiry (+time) needs a timestamp to count from")
+            LineError::new(
+                next,
+                "a relative expiry (+time) needs a timestamp to count from",
+            )
         })?;
         Some(base + i64::from(rel))
     } else {
         let expires_end = token_end(line, next).min(end);
         expect_end(line, expires_end, end)?;
         parse_stamp(&line[next..expires_end]).ok_or_else(|| {
-            LineError::new(next, "expected an expiry yyyy:mm:dd[:hh[:mi[:ss]]], +time, 0 or -")
+            LineError::new(
+                next,
+                "expected an expiry yyyy:mm:dd[:hh[:mi[:ss]]], +time, 0 or -",
+            )
         })?
     };
     Ok(Special::Timestamp { stamp, expires })
@@ -264,9 +282,9 @@ fn parse_stamp(text: &[u8]) -> Option<Option<i64>> {
         return None;
     }
     let field = |from: usize, len: usize| -> i64 {
-        digits
-            .get(from..from + len)
-            .map_or(0, |d| d.iter().fold(0, |acc, &c| acc * 10 + i64::from(c - b'0')))
+        digits.get(from..from + len).map_or(0, |d| {
+            d.iter().fold(0, |acc, &c| acc * 10 + i64::from(c - b'0'))
+        })
     };
     let (year, month, day) = (field(0, 4), field(4, 2), field(6, 2));
     let (hour, minute, second) = (field(8, 2), field(10, 2), field(12, 2));
@@ -386,15 +404,30 @@ mod tests {
 
     #[test]
     fn a_txt_forms() {
-        assert_eq!(value(":3:listed").unwrap(), RawValue::new([127, 0, 0, 3], Some(b"listed")));
+        assert_eq!(
+            value(":3:listed").unwrap(),
+            RawValue::new([127, 0, 0, 3], Some(b"listed"))
+        );
         assert_eq!(value(":3:").unwrap(), RawValue::new([127, 0, 0, 3], None));
-        assert_eq!(value(":3").unwrap(), RawValue::new([127, 0, 0, 3], Some(b"default")));
-        assert_eq!(value("just text").unwrap(), RawValue::new([127, 0, 0, 2], Some(b"just text")));
-        assert_eq!(value(":13 :text").unwrap(), RawValue::new([127, 0, 0, 13], Some(b"text")));
+        assert_eq!(
+            value(":3").unwrap(),
+            RawValue::new([127, 0, 0, 3], Some(b"default"))
+        );
+        assert_eq!(
+            value("just text").unwrap(),
+            RawValue::new([127, 0, 0, 2], Some(b"just text"))
+        );
+        assert_eq!(
+            value(":13 :text").unwrap(),
+            RawValue::new([127, 0, 0, 13], Some(b"text"))
+        );
         assert_eq!(value(":1.2:x").unwrap().a, [1, 0, 0, 2]);
         assert_eq!(value(":127.0.0.0:x").unwrap().a, [127, 0, 0, 0]);
         assert_eq!(value(":192.0.2.99").unwrap().a, [192, 0, 2, 99]);
-        assert_eq!(value(":2:  # text").unwrap().txt.as_deref(), Some(&b"# text"[..]));
+        assert_eq!(
+            value(":2:  # text").unwrap().txt.as_deref(),
+            Some(&b"# text"[..])
+        );
         assert!(value(":0:x").is_err());
         assert!(value(":300:x").is_err());
         assert!(value(":x").is_err());
@@ -404,19 +437,36 @@ mod tests {
     #[test]
     fn specials() {
         let line = b"$SOA 1h ns1.bl.test. hostmaster.bl.test 0 2h 30m 1w 300";
-        let Special::Soa(soa) = parse_special(line, 1).unwrap() else { panic!() };
+        let Special::Soa(soa) = parse_special(line, 1).unwrap() else {
+            panic!()
+        };
         assert_eq!(soa.ttl, Some(3600));
         assert_eq!(soa.mname.to_string(), "ns1.bl.test");
         assert_eq!(soa.serial, None);
-        assert_eq!((soa.refresh, soa.retry, soa.expire, soa.minimum), (7200, 1800, 604_800, 300));
-        let Special::Ns(ns) = parse_special(b"$NS 0 ns1.bl.test -ns2.bl.test ns3.bl.test", 1)
-            .unwrap() else { panic!() };
+        assert_eq!(
+            (soa.refresh, soa.retry, soa.expire, soa.minimum),
+            (7200, 1800, 604_800, 300)
+        );
+        let Special::Ns(ns) =
+            parse_special(b"$NS 0 ns1.bl.test -ns2.bl.test ns3.bl.test", 1).unwrap()
+        else {
+            panic!()
+        };
         assert_eq!(ns.ttl, None);
         assert_eq!(ns.names.len(), 2);
         assert_eq!(parse_special(b"$TTL 35m", 1).unwrap(), Special::Ttl(2100));
-        assert_eq!(parse_special(b"$1 hello", 1).unwrap(), Special::Var(1, b"hello"));
-        assert_eq!(parse_special(b"$MAXRANGE4 /24", 1).unwrap(), Special::MaxRange4(256));
-        assert!(matches!(parse_special(b"$FOO bar", 1).unwrap(), Special::Unknown(b"FOO")));
+        assert_eq!(
+            parse_special(b"$1 hello", 1).unwrap(),
+            Special::Var(1, b"hello")
+        );
+        assert_eq!(
+            parse_special(b"$MAXRANGE4 /24", 1).unwrap(),
+            Special::MaxRange4(256)
+        );
+        assert!(matches!(
+            parse_special(b"$FOO bar", 1).unwrap(),
+            Special::Unknown(b"FOO")
+        ));
         assert!(parse_special(b"$TTL 1x", 1).is_err());
         assert!(parse_special(b"$SOA 1h ns1 host 1 2 3 4", 1).is_err());
     }

@@ -22,19 +22,26 @@ use std::sync::Arc;
 use super::rbldnsd::parse_domain;
 use super::specials::{NsSpec, SoaSpec, Special, parse_a_txt, parse_special, special_start};
 use super::{
-    DatasetKind, Entry, EntryKey, LineError, LineReader, ParseOptions, ParsedFile, is_space,
-    shown, skip_space, token_end,
+    DatasetKind, Entry, EntryKey, LineError, LineReader, ParseOptions, ParsedFile, is_space, shown,
+    skip_space, token_end,
 };
 use crate::zone::address::{DigestKind, normalise, split_address};
 use crate::zone::dataset::DatasetBuilder;
 use crate::zone::ip::Listing;
 use crate::zone::name::Name;
-use crate::zone::reason::{Catalogue, Reason, is_reason_name, parse_quoted, parse_reason};
+use crate::zone::reason::{
+    Catalogue, ParsedReason, Reason, is_reason_name, parse_quoted, parse_reason,
+};
 use crate::zone::value::{RawValue, ValueId};
 
 pub(super) fn parse(lines: &mut LineReader<'_>, options: &ParseOptions) -> ParsedFile {
     let mut parser = WardParser {
-        builder: DatasetBuilder::new(lines.file().clone(), DatasetKind::Ward, None, vec![Name::root()]),
+        builder: DatasetBuilder::new(
+            lines.file().clone(),
+            DatasetKind::Ward,
+            None,
+            vec![Name::root()],
+        ),
         options,
         catalogue: None,
         default: RawValue::default(),
@@ -115,7 +122,13 @@ impl<'o> WardParser<'o> {
         }
     }
 
-    fn special(&mut self, line: &[u8], at: usize, number: u32, file: &Arc<std::path::Path>) -> LineOutcome {
+    fn special(
+        &mut self,
+        line: &[u8],
+        at: usize,
+        number: u32,
+        file: &Arc<std::path::Path>,
+    ) -> LineOutcome {
         match parse_special(line, at)? {
             Special::Soa(mut soa) => {
                 soa.ttl = soa.ttl.or(self.builder.ttl);
@@ -132,8 +145,8 @@ impl<'o> WardParser<'o> {
                 }
             }
             Special::Reason(args, args_at) => {
-                let (name, code, text) = parse_reason(args, &self.builder.vars)
-                    .map_err(|(offset, message)| LineError::new(args_at + offset, message))?;
+                let ParsedReason { name, code, text } = parse_reason(args, &self.builder.vars)
+                    .map_err(|e| LineError::new(args_at + e.at, e.message))?;
                 let catalogue = self
                     .catalogue
                     .get_or_insert_with(|| (*self.options.catalogue).clone());
@@ -181,11 +194,11 @@ impl<'o> WardParser<'o> {
 
         let (value_end, attributes) = split_attributes(line, key_end)?;
         let mut expires = None;
-        for (name, value, value_at) in &attributes {
-            if name == "expires" {
-                expires = Some(parse_rfc3339(value).ok_or_else(|| {
+        for attribute in &attributes {
+            if attribute.name == "expires" {
+                expires = Some(parse_rfc3339(&attribute.value).ok_or_else(|| {
                     LineError::new(
-                        *value_at,
+                        attribute.at,
                         "expected an RFC 3339 time such as 2026-12-01T00:00:00Z (or a date 2026-12-01)",
                     )
                 })?);
@@ -222,10 +235,7 @@ impl<'o> WardParser<'o> {
                 excluded,
                 text: String::from_utf8_lossy(&line[at..]).trim_end().to_string(),
                 expires,
-                attributes: attributes
-                    .into_iter()
-                    .map(|(name, value, _)| (name, value))
-                    .collect(),
+                attributes: attributes.into_iter().map(|a| (a.name, a.value)).collect(),
             });
         }
         Ok(None)
@@ -262,7 +272,9 @@ impl<'o> WardParser<'o> {
                 }
                 for form in &forms {
                     for kind in DigestKind::ALL {
-                        self.builder.digests.add(kind, &kind.digest(form.as_bytes()), listing);
+                        self.builder
+                            .digests
+                            .add(kind, &kind.digest(form.as_bytes()), listing);
                     }
                 }
                 EntryKey::Address { address, name }
@@ -275,7 +287,13 @@ impl<'o> WardParser<'o> {
     }
 
     /// The value id for the text in `line[at..end]` (empty: the default).
-    fn value_id(&mut self, line: &[u8], at: usize, end: usize, expires: Option<i64>) -> Result<ValueId, LineError> {
+    fn value_id(
+        &mut self,
+        line: &[u8],
+        at: usize,
+        end: usize,
+        expires: Option<i64>,
+    ) -> Result<ValueId, LineError> {
         let text = &line[at.min(end)..end];
         if let Some(&(_, _, id)) = self
             .value_cache
@@ -316,12 +334,24 @@ impl<'o> WardParser<'o> {
         let name = String::from_utf8_lossy(word);
         let reason = self.catalogue().get(&name).ok_or_else(|| {
             let known: Vec<&str> = self.catalogue().iter().map(|r| r.name.as_str()).collect();
+            let closest = known
+                .iter()
+                .map(|k| (edit_distance(k, &name), *k))
+                .min()
+                .filter(|(distance, _)| *distance <= 2);
             LineError::new(
                 at,
-                if known.is_empty() {
-                    format!("unknown reason `{name}`: no reasons are defined (reasons.conf or $REASON)")
-                } else {
-                    format!("unknown reason `{name}`: expected one of {}", known.join(", "))
+                match (closest, known.is_empty()) {
+                    (_, true) => format!(
+                        "unknown reason `{name}`: no reasons are defined (reasons.conf or $REASON)"
+                    ),
+                    (Some((_, guess)), _) => {
+                        format!("unknown reason `{name}`: did you mean `{guess}`?")
+                    }
+                    (None, _) => format!(
+                        "unknown reason `{name}`: expected one of {}",
+                        known.join(", ")
+                    ),
                 },
             )
         })?;
@@ -333,9 +363,9 @@ impl<'o> WardParser<'o> {
         if let Some(txt) = &value.txt
             && txt.first() == Some(&b'"')
         {
-            let (text, after) = parse_quoted(txt, 0).map_err(|(offset, message)| {
+            let (text, after) = parse_quoted(txt, 0).map_err(|e| {
                 let txt_at = line.len() - txt.len();
-                LineError::new(txt_at + offset, message)
+                LineError::new(txt_at + e.at, e.message)
             })?;
             if after != txt.len() {
                 return Err(LineError::new(
@@ -347,6 +377,24 @@ impl<'o> WardParser<'o> {
         }
         Ok(value)
     }
+}
+
+/// Levenshtein distance, to suggest the reason a typo meant.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// End of the line's content: before a `#` comment that follows a blank (outside
@@ -370,9 +418,17 @@ fn content_end(line: &[u8], from: usize) -> usize {
     end
 }
 
+/// A trailing `name=value` word of an entry.
+struct Attribute {
+    name: String,
+    value: String,
+    /// Offset of the value in the line, for errors.
+    at: usize,
+}
+
 /// Splits trailing `name=value` words off the value part (outside quotes). Returns the
-/// end of the value text and the attributes (name, value, offset of value).
-fn split_attributes(line: &[u8], from: usize) -> Result<(usize, Vec<(String, String, usize)>), LineError> {
+/// end of the value text and the attributes.
+fn split_attributes(line: &[u8], from: usize) -> Result<(usize, Vec<Attribute>), LineError> {
     let mut attributes = Vec::new();
     let mut end = line.len();
     loop {
@@ -410,11 +466,11 @@ fn split_attributes(line: &[u8], from: usize) -> Result<(usize, Vec<(String, Str
         if eq + 1 == word.len() {
             return Err(LineError::new(start + eq + 1, "expected a value after `=`"));
         }
-        attributes.push((
-            String::from_utf8_lossy(name).into_owned(),
-            String::from_utf8_lossy(&word[eq + 1..]).into_owned(),
-            start + eq + 1,
-        ));
+        attributes.push(Attribute {
+            name: String::from_utf8_lossy(name).into_owned(),
+            value: String::from_utf8_lossy(&word[eq + 1..]).into_owned(),
+            at: start + eq + 1,
+        });
         end = start;
     }
     attributes.reverse();
@@ -424,7 +480,8 @@ fn split_attributes(line: &[u8], from: usize) -> Result<(usize, Vec<(String, Str
 const KEY_EXPECTED: &str = "expected an IP address, CIDR or range, a domain name, *.domain, local@domain or sha1:/md5:/sha256: digest";
 
 fn parse_key(line: &[u8], at: usize, end: usize) -> Result<Key, LineError> {
-    let token = std::str::from_utf8(&line[at..end]).map_err(|_| LineError::new(at, KEY_EXPECTED))?;
+    let token =
+        std::str::from_utf8(&line[at..end]).map_err(|_| LineError::new(at, KEY_EXPECTED))?;
     if token.is_empty() {
         return Err(LineError::new(at, KEY_EXPECTED));
     }
@@ -433,11 +490,15 @@ fn parse_key(line: &[u8], at: usize, end: usize) -> Result<Key, LineError> {
     {
         let digest = hex::decode(hex_text)
             .ok()
-            .filter(|d| d.len() == kind.len())
+            .filter(|d| d.len() == kind.digest_len())
             .ok_or_else(|| {
                 LineError::new(
                     at + kind.name().len() + 1,
-                    format!("expected {} hex digits of a {} digest", kind.len() * 2, kind.name()),
+                    format!(
+                        "expected {} hex digits of a {} digest",
+                        kind.digest_len() * 2,
+                        kind.name()
+                    ),
                 )
             })?;
         return Ok(Key::Digest(kind, digest));
@@ -448,11 +509,16 @@ fn parse_key(line: &[u8], at: usize, end: usize) -> Result<Key, LineError> {
         let domain_at = at + local.len() + 1;
         parse_domain(line, domain_at, end)?;
         if local.len() > crate::zone::name::MAX_LABEL {
-            return Err(LineError::new(at, "local part longer than 63 bytes cannot be a DNS label"));
+            return Err(LineError::new(
+                at,
+                "local part longer than 63 bytes cannot be a DNS label",
+            ));
         }
         return Ok(Key::Address(token.to_string()));
     }
-    if let Some(key) = parse_ip_key(token).map_err(|(offset, message)| LineError::new(at + offset, message))? {
+    if let Some(key) =
+        parse_ip_key(token).map_err(|(offset, message)| LineError::new(at + offset, message))?
+    {
         return Ok(key);
     }
     let (exact, wild, name_at) = if let Some(rest) = token.strip_prefix("*.") {
@@ -470,7 +536,10 @@ fn parse_key(line: &[u8], at: usize, end: usize) -> Result<Key, LineError> {
 fn parse_ip_key(token: &str) -> Result<Option<Key>, (usize, String)> {
     // All-numeric dotted tokens are meant as addresses (a domain name never is); so is
     // anything starting with a dotted quad and a dash, a range with a typo in its end.
-    let looks_v4 = (token.bytes().all(|c| c.is_ascii_digit() || b"./-".contains(&c)) && token.contains('.'))
+    let looks_v4 = (token
+        .bytes()
+        .all(|c| c.is_ascii_digit() || b"./-".contains(&c))
+        && token.contains('.'))
         || token
             .split_once('-')
             .is_some_and(|(first, _)| first.parse::<std::net::Ipv4Addr>().is_ok());
@@ -520,7 +589,9 @@ fn parse_ip4(text: &str) -> Option<u32> {
 
 fn ip4_expected(text: &str) -> String {
     if text.split('.').count() < 4 && text.split('.').all(|p| p.parse::<u8>().is_ok()) {
-        format!("expected an IPv4 address a.b.c.d: this format needs all four octets (for a network write {text}.0/…)")
+        format!(
+            "expected an IPv4 address a.b.c.d: this format needs all four octets (for a network write {text}.0/…)"
+        )
     } else {
         "expected an IPv4 address a.b.c.d".to_string()
     }
@@ -566,9 +637,10 @@ pub(crate) fn parse_rfc3339(text: &str) -> Option<i64> {
     let bytes = text.as_bytes();
     let number = |from: usize, len: usize| -> Option<i64> {
         let part = bytes.get(from..from + len)?;
-        part.iter()
-            .all(u8::is_ascii_digit)
-            .then(|| part.iter().fold(0i64, |acc, &c| acc * 10 + i64::from(c - b'0')))
+        part.iter().all(u8::is_ascii_digit).then(|| {
+            part.iter()
+                .fold(0i64, |acc, &c| acc * 10 + i64::from(c - b'0'))
+        })
     };
     if bytes.get(4) != Some(&b'-') || bytes.get(7) != Some(&b'-') {
         return None;
@@ -602,7 +674,11 @@ pub(crate) fn parse_rfc3339(text: &str) -> Option<i64> {
         Some(b'Z' | b'z') if i + 1 == bytes.len() => 0,
         Some(&sign @ (b'+' | b'-')) if i + 6 == bytes.len() && bytes[i + 3] == b':' => {
             let minutes = number(i + 1, 2)? * 60 + number(i + 4, 2)?;
-            if sign == b'+' { minutes * 60 } else { -minutes * 60 }
+            if sign == b'+' {
+                minutes * 60
+            } else {
+                -minutes * 60
+            }
         }
         _ => return None,
     };
@@ -614,11 +690,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn edit_distances() {
+        assert_eq!(edit_distance("compromized-host", "compromised-host"), 1);
+        assert_eq!(edit_distance("spam", "spam-source"), 7);
+        assert_eq!(edit_distance("", "ab"), 2);
+    }
+
+    #[test]
     fn rfc3339_times() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_rfc3339("2026-12-01T00:00:00Z"), Some(1_796_083_200));
         assert_eq!(parse_rfc3339("2026-12-01"), Some(1_796_083_200));
-        assert_eq!(parse_rfc3339("2026-12-01T02:00:00.5+02:00"), Some(1_796_083_200));
+        assert_eq!(
+            parse_rfc3339("2026-12-01T02:00:00.5+02:00"),
+            Some(1_796_083_200)
+        );
         assert_eq!(parse_rfc3339("2026-12-01T00:00:00"), None);
         assert_eq!(parse_rfc3339("2026-13-01T00:00:00Z"), None);
         assert_eq!(parse_rfc3339("tomorrow"), None);
@@ -630,9 +716,12 @@ mod tests {
         let (end, attrs) = split_attributes(line, 11).unwrap();
         assert_eq!(&line[..end], b"a@b.example  rate-evasion");
         assert_eq!(attrs.len(), 2);
-        assert_eq!(attrs[1].0, "by");
+        assert_eq!(attrs[1].name, "by");
         let line = b"1.2.3.4  :2:\"quoted # not a comment\"   # comment";
-        assert_eq!(&line[..content_end(line, 0)], b"1.2.3.4  :2:\"quoted # not a comment\"");
+        assert_eq!(
+            &line[..content_end(line, 0)],
+            b"1.2.3.4  :2:\"quoted # not a comment\""
+        );
         assert_eq!(content_end(b"a.example#x", 0), 11);
     }
 

@@ -1,0 +1,116 @@
+//! The README's examples run against the shipped zones and print what it shows.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::TestServer;
+
+/// `(command, expected output)` for every `$ <program> ...` line in the README's code
+/// blocks, the output being the lines up to the next command or the end of the block.
+fn examples(program: &str) -> Vec<(String, String)> {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let mut examples: Vec<(String, String)> = Vec::new();
+    let mut in_block = false;
+    let mut current: Option<(String, Vec<&str>)> = None;
+    for line in readme.lines() {
+        if line.starts_with("```") {
+            in_block = !in_block;
+            if let Some((command, output)) = current.take() {
+                examples.push((command, output.join("\n")));
+            }
+            continue;
+        }
+        if !in_block {
+            continue;
+        }
+        if let Some(command) = line.strip_prefix("$ ") {
+            if let Some((command, output)) = current.take() {
+                examples.push((command, output.join("\n")));
+            }
+            current = Some((command.to_string(), Vec::new()));
+        } else if let Some((_, output)) = current.as_mut() {
+            output.push(line);
+        }
+    }
+    examples
+        .into_iter()
+        .filter(|(command, _)| command.split_whitespace().next() == Some(program))
+        .collect()
+}
+
+/// The SOA serial is the time of the load: compare everything but it.
+fn without_serial(text: &str) -> String {
+    text.lines()
+        .map(|line| match line.find("hostmaster.block.example. ") {
+            Some(at) => {
+                let rest = &line[at + "hostmaster.block.example. ".len()..];
+                let after = rest.split_once(' ').map_or("", |(_, r)| r);
+                format!(
+                    "{}SERIAL {after}",
+                    &line[..at + "hostmaster.block.example. ".len()]
+                )
+            }
+            None => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn dig_examples_print_what_the_readme_shows() {
+    if Command::new("dig").arg("-v").output().is_err() {
+        if std::env::var_os("CI").is_some() {
+            panic!("dig is not installed (apt-get install dnsutils)");
+        }
+        eprintln!("SKIPPED: dig is not installed (apt-get install dnsutils)");
+        return;
+    }
+    let server = TestServer::shipped();
+    let examples = examples("dig");
+    assert!(examples.len() >= 5, "README dig examples: {examples:?}");
+    for (command, expected) in examples {
+        let args: Vec<String> = command
+            .split_whitespace()
+            .skip(1)
+            .map(|arg| {
+                if arg == "5353" {
+                    server.addr.port().to_string()
+                } else {
+                    arg.to_string()
+                }
+            })
+            .collect();
+        let output = Command::new("dig").args(&args).output().expect("dig runs");
+        let printed = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(
+            without_serial(printed.trim_end()),
+            without_serial(expected.trim_end()),
+            "`{command}`"
+        );
+    }
+}
+
+#[test]
+fn lookup_example_prints_what_the_readme_shows() {
+    let examples = examples("ward");
+    let lookups: Vec<_> = examples
+        .iter()
+        .filter(|(c, _)| c.starts_with("ward lookup"))
+        .collect();
+    assert!(!lookups.is_empty());
+    for (command, expected) in lookups {
+        let output = Command::new(env!("CARGO_BIN_EXE_ward"))
+            .args(command.split_whitespace().skip(1))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("ward runs");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout).trim_end(),
+            expected.trim_end(),
+            "`{command}`"
+        );
+    }
+}
