@@ -94,5 +94,10 @@ if ((hits_after > hits_before)); then
 else
     check_failed "unbound cache hits did not rise ($hits_before -> $hits_after)"
 fi
-expect_eq "$(ustatus 10.113.0.203.ips.block.example A)" SERVFAIL "control: an uncached name with ward stopped gives SERVFAIL"
+# control: a name unbound has not cached gets no answer now (SERVFAIL, or a timeout)
+st=$(ustatus 10.113.0.203.ips.block.example A)
+case "$st" in
+NXDOMAIN | NOERROR) check_failed "control: uncached name answered $st with ward stopped: the cache proof above is void" ;;
+*) ok "control: an uncached name with ward stopped gets no answer (${st:-timeout})" ;;
+esac
 finish
