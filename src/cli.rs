@@ -2,12 +2,14 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::FileConfig;
 use crate::dns::handler::DnsSettings;
 use crate::dns::server::ServerConfig;
+use crate::reload::ReloadSettings;
 use crate::store::LoadOptions;
 
 #[derive(Debug, Parser)]
@@ -68,6 +70,17 @@ pub struct ServeArgs {
     /// EDNS UDP payload size ward advertises and sends up to [default: 1232].
     #[arg(long, value_name = "BYTES")]
     pub udp_payload: Option<u16>,
+    /// Seconds between checks for changed files, for filesystems without change
+    /// events (NFS, some container mounts); 0 turns it off [default: 2].
+    #[arg(long, value_name = "SECONDS")]
+    pub poll_interval: Option<u64>,
+    /// Milliseconds files must be quiet before they are reloaded [default: 200].
+    #[arg(long, value_name = "MS")]
+    pub debounce: Option<u64>,
+    /// Do not watch the zones directory for file events (polling and SIGHUP still
+    /// reload).
+    #[arg(long)]
+    pub no_watch: bool,
     /// Log filter, e.g. `info` or `ward=debug` [default: info].
     #[arg(long, value_name = "FILTER")]
     pub log: Option<String>,
@@ -94,6 +107,7 @@ pub struct ServeSettings {
     pub load: LoadOptions,
     pub lenient: bool,
     pub server: ServerConfig,
+    pub reload: ReloadSettings,
     pub log: String,
 }
 
@@ -147,6 +161,14 @@ impl ServeArgs {
                         .max(512),
                 },
                 tcp_idle_timeout: defaults.tcp_idle_timeout,
+            },
+            reload: ReloadSettings {
+                debounce: Duration::from_millis(self.debounce.or(file.debounce).unwrap_or(200)),
+                poll_interval: Some(self.poll_interval.or(file.poll_interval).unwrap_or(2))
+                    .filter(|&s| s > 0)
+                    .map(Duration::from_secs),
+                watch: !self.no_watch && file.watch.unwrap_or(true),
+                sighup: true,
             },
             log: self
                 .log

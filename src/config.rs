@@ -8,6 +8,8 @@
 //! udp_payload = 1232
 //! default_ttl = 2100
 //! test_points = true
+//! poll_interval = 2          # seconds; 0 turns polling off
+//! debounce = 200             # milliseconds
 //!
 //! [zone."ips.block.example"]
 //! allow = ["127.0.0.0/8", "::1/128"]
@@ -34,6 +36,12 @@ pub struct FileConfig {
     pub normalise_addresses: Option<bool>,
     pub accept_host_bits: Option<bool>,
     pub lenient: Option<bool>,
+    /// Seconds between checks for changed files when no event arrives; 0 = off.
+    pub poll_interval: Option<u64>,
+    /// Milliseconds files must be quiet before they are reloaded.
+    pub debounce: Option<u64>,
+    /// Watch the zones directory for file events.
+    pub watch: Option<bool>,
     pub log: Option<String>,
     #[serde(default)]
     pub zone: HashMap<String, ZoneSettings>,

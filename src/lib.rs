@@ -6,5 +6,6 @@ pub mod cli;
 pub mod config;
 pub mod dns;
 pub mod lookup;
+pub mod reload;
 pub mod store;
 pub mod zone;

@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 use ward::cli::{CheckArgs, Cli, Command, LookupArgs, ServeArgs, ZoneArgs};
 use ward::config::FileConfig;
 use ward::dns::server::Running;
+use ward::reload::Reloader;
 use ward::store::{DirectoryLoad, Loader, Store, into_snapshot};
 
 fn main() -> ExitCode {
@@ -39,7 +40,9 @@ fn file_config(args: &ZoneArgs) -> Result<FileConfig> {
 fn init_logging(filter: &str) {
     // hickory-server logs every query at INFO; keep it to warnings.
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(format!("{filter},hickory_server=warn,hickory_proto=warn"))
+        EnvFilter::new(format!(
+            "{filter},hickory_server=warn,hickory_proto=warn,notify=warn"
+        ))
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -85,14 +88,17 @@ fn serve(args: &ServeArgs) -> Result<ExitCode> {
             "loaded"
         );
     }
+    let reloader = Reloader::new(loader, &load, settings.reload.clone());
     let store = Arc::new(Store::new(into_snapshot(&mut load)));
     let running = Running::start(&settings.server, store.clone())?;
     for addr in &running.addrs {
         tracing::info!(%addr, "serving on UDP and TCP");
     }
     let runtime = running.runtime().context("server runtime")?;
+    let reloads = reloader.spawn(runtime.handle(), store);
     runtime.block_on(wait_for_shutdown())?;
     tracing::info!("shutting down");
+    reloads.abort();
     running.shutdown();
     Ok(ExitCode::SUCCESS)
 }

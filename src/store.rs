@@ -220,12 +220,10 @@ pub fn scan(dir: &Path) -> Result<Scan, StoreError> {
         if is_scratch(&file_name) {
             continue;
         }
-        let Ok(meta) = fs::metadata(&path) else {
-            // A dangling symlink, or a file removed while scanning.
-            result.ignored.push(path);
-            continue;
-        };
-        if meta.is_dir() {
+        // A dangling or looping symlink has no metadata: if its name says data, it is
+        // kept, so that loading it fails loudly instead of the data quietly vanishing.
+        let is_dir = fs::metadata(&path).is_ok_and(|m| m.is_dir());
+        if is_dir {
             let name = match zone_name(&path, &file_name) {
                 Ok(name) => name,
                 Err(problem) => {
@@ -238,7 +236,7 @@ pub fn scan(dir: &Path) -> Result<Scan, StoreError> {
                 let Some(inner_name) = inner.file_name().and_then(|n| n.to_str()) else {
                     continue;
                 };
-                if is_scratch(inner_name) || !fs::metadata(&inner).is_ok_and(|m| m.is_file()) {
+                if is_scratch(inner_name) || fs::metadata(&inner).is_ok_and(|m| m.is_dir()) {
                     continue;
                 }
                 match DatasetKind::from_file_name(inner_name) {
@@ -378,6 +376,8 @@ pub struct ZoneLoad {
     pub duration: Duration,
     /// Entries as written, when asked for.
     pub kept: KeptEntries,
+    /// Hash of each file's bytes as parsed, in the order of the source's files.
+    pub file_hashes: Vec<Option<u64>>,
 }
 
 /// Unix seconds now.
@@ -498,6 +498,7 @@ fn assemble(
     let mut expired = 0;
     let mut next_expiry: Option<i64> = None;
     let mut kept = Vec::new();
+    let file_hashes = parsed.iter().map(|p| p.content_hash).collect();
     for (file, (path, _)) in parsed.into_iter().zip(&source.files) {
         diagnostics.extend(file.diagnostics);
         soa_spec = soa_spec.or(file.soa);
@@ -533,6 +534,7 @@ fn assemble(
         next_expiry,
         duration: Duration::ZERO,
         kept,
+        file_hashes,
     };
     if !load.diagnostics.is_clean() && !lenient {
         return load;
@@ -550,12 +552,18 @@ fn assemble(
             _ => candidate,
         }
     };
+    let serial_is_auto = soa_spec.as_ref().is_none_or(|spec| spec.serial.is_none());
     let soa = match soa_spec {
         Some(spec) => Soa {
             ttl: spec.ttl.unwrap_or(default_ttl),
             mname: spec.mname,
             rname: spec.rname,
-            serial: spec.serial.unwrap_or(auto_serial),
+            // A written serial is the admin's, but it must still rise.
+            serial: match (spec.serial, serial_floor) {
+                (Some(serial), Some(floor)) if serial <= floor => floor.wrapping_add(1),
+                (Some(serial), _) => serial,
+                (None, _) => auto_serial,
+            },
             refresh: spec.refresh,
             retry: spec.retry,
             expire: spec.expire,
@@ -587,6 +595,7 @@ fn assemble(
         datasets,
         test_points,
         acl,
+        serial_is_auto,
     });
     load
 }

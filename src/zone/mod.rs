@@ -54,6 +54,8 @@ pub struct Zone {
     /// RFC 5782 test points, consulted only when the zone's own data is silent.
     pub test_points: Option<Dataset>,
     pub acl: Option<Acl>,
+    /// The serial is ward's (the time of the load), not written in the data.
+    pub serial_is_auto: bool,
 }
 
 /// How a name relates to the zone.

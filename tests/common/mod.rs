@@ -14,6 +14,7 @@ use hickory_server::proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use ward::dns::handler::DnsSettings;
 use ward::dns::server::{Running, ServerConfig};
+use ward::reload::{ReloadHandle, ReloadSettings, Reloader};
 use ward::store::{LoadOptions, Loader, Store, into_snapshot};
 
 pub struct TestServer {
@@ -21,6 +22,7 @@ pub struct TestServer {
     pub store: Arc<Store>,
     pub dir: Option<tempfile::TempDir>,
     pub zones: PathBuf,
+    pub reloads: Option<ReloadHandle>,
     running: Option<Running>,
 }
 
@@ -46,6 +48,29 @@ impl TestServer {
 
     /// Serves an existing zones directory (strict: errors fail the test).
     pub fn serve(zones: &Path, options: LoadOptions) -> TestServer {
+        Self::serve_with(zones, options, None)
+    }
+
+    /// Serves `zones` and reloads it as `ward serve` does (SIGHUP aside).
+    pub fn reloading(files: &[(&str, &str)], settings: ReloadSettings) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let zones = dir.path().join("zones");
+        std::fs::create_dir_all(&zones).unwrap();
+        for (path, contents) in files {
+            let path = zones.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, contents).unwrap();
+        }
+        let mut server = Self::serve_with(&zones, LoadOptions::default(), Some(settings));
+        server.dir = Some(dir);
+        server
+    }
+
+    fn serve_with(
+        zones: &Path,
+        options: LoadOptions,
+        reload: Option<ReloadSettings>,
+    ) -> TestServer {
         let loader = Loader {
             dir: zones.to_path_buf(),
             options,
@@ -54,6 +79,7 @@ impl TestServer {
         let mut load = loader.load_all().expect("zones load");
         let errors: Vec<String> = load.errors().map(|e| e.to_string()).collect();
         assert!(errors.is_empty(), "zone errors: {errors:#?}");
+        let reloader = reload.map(|settings| Reloader::new(loader, &load, settings));
         let store = Arc::new(Store::new(into_snapshot(&mut load)));
         let config = ServerConfig {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
@@ -62,11 +88,13 @@ impl TestServer {
             tcp_idle_timeout: Duration::from_secs(5),
         };
         let running = Running::start(&config, store.clone()).expect("server starts");
+        let reloads = reloader.map(|r| r.spawn(running.runtime().unwrap().handle(), store.clone()));
         TestServer {
             addr: running.addrs[0],
             store,
             dir: None,
             zones: zones.to_path_buf(),
+            reloads,
             running: Some(running),
         }
     }
@@ -125,6 +153,9 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
+        if let Some(reloads) = self.reloads.take() {
+            reloads.abort();
+        }
         if let Some(running) = self.running.take() {
             running.shutdown();
         }
@@ -235,4 +266,17 @@ pub fn ip6_name(ip: &str, zone: &str) -> String {
         .map(|i| format!("{:x}", (value >> (4 * i)) & 0xf))
         .collect();
     format!("{}.{zone}.", nibbles.join("."))
+}
+
+/// Polls `check` until it holds, for at most `limit`: liveness, not speed.
+#[track_caller]
+pub fn eventually(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("{what}: not seen within {limit:?}");
 }

@@ -4,7 +4,8 @@
 # start_postfix, ...). Everything started here is stopped by the EXIT trap, and the
 # scenario's scratch directory ($WORK) is removed unless KEEP_WORK=1 (kept on failure).
 #
-# Exit codes of a scenario: 0 passed, 1 failed, 77 documented skip (see run.sh).
+# Exit code of a scenario: 0 passed, anything else failed. There is no skip: a program
+# that is missing or cannot start is a failure.
 
 set -euo pipefail
 
@@ -13,7 +14,6 @@ REPO_ROOT=$(cd "$INTEROP_DIR/../.." && pwd)
 SNIPPETS=$INTEROP_DIR/snippets
 WARD_BIN=${WARD_BIN:-$REPO_ROOT/target/release/ward}
 SCENARIO=${SCENARIO:-$(basename "${0%.sh}")}
-EXIT_SKIP=77
 
 # ---------------------------------------------------------------------------------
 # reporting
@@ -23,11 +23,6 @@ ok() { printf '[%s] ok: %s\n' "$SCENARIO" "$*" >&2; }
 fail() {
     printf '[%s] FAIL: %s\n' "$SCENARIO" "$*" >&2
     exit 1
-}
-# A documented skip: only for a program that cannot run on this system at all.
-skip_documented() {
-    printf '[%s] SKIP (documented): %s\n' "$SCENARIO" "$*" >&2
-    exit "$EXIT_SKIP"
 }
 
 # Checks: a failed check is reported and counted, the scenario goes on (so one run
@@ -114,7 +109,7 @@ stop_pid() { # PID: TERM, wait up to 5 s, then KILL. Only ever our own PIDs.
 _cleanup() {
     local rc=$? i
     set +e
-    trap - EXIT
+    trap - EXIT ERR
     if [[ $rc -eq 0 && $FAILURES -gt 0 ]]; then rc=1; fi
     for ((i = ${#_ON_EXIT[@]} - 1; i >= 0; i--)); do
         eval "${_ON_EXIT[i]}" >/dev/null 2>&1
@@ -122,7 +117,7 @@ _cleanup() {
     for ((i = ${#_PIDS[@]} - 1; i >= 0; i--)); do
         stop_pid "${_PIDS[i]}"
     done
-    if [[ $rc -ne 0 && $rc -ne $EXIT_SKIP ]]; then
+    if [[ $rc -ne 0 ]]; then
         local f
         for f in "${_LOGS[@]}"; do
             [[ -s "$f" ]] || continue
@@ -138,26 +133,36 @@ _cleanup() {
     exit "$rc"
 }
 trap _cleanup EXIT
+# an unexpected command failure (set -e) says where, instead of ending silently
+set -E
+trap 'printf "[%s] FAIL: unexpected error (exit %s) at %s:%s: %s\n" "$SCENARIO" "$?" "${BASH_SOURCE[0]##*/}" "$LINENO" "$BASH_COMMAND" >&2' ERR
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# wait_until SECONDS WHAT CMD...: poll CMD every 0.1 s until it succeeds.
+# wait_until SECONDS WHAT CMD...: poll CMD every 0.1 s until it succeeds. With
+# WAIT_PID set, give up at once when that process has exited.
 wait_until() {
     local secs=$1 what=$2 deadline
     shift 2
     deadline=$((SECONDS + secs))
     until "$@" >/dev/null 2>&1; do
         ((SECONDS < deadline)) || fail "timed out after ${secs}s waiting for: $what"
+        if [[ -n "${WAIT_PID:-}" ]] && ! kill -0 "$WAIT_PID" 2>/dev/null; then
+            fail "process $WAIT_PID exited while waiting for: $what"
+        fi
         sleep 0.1
     done
 }
 
-# A TCP+UDP port nobody listens on (loopback only).
+# A TCP+UDP port nobody uses, below the kernel's ephemeral range (so that an outgoing
+# query or connection of some other program cannot take it before our daemon binds it).
 free_port() {
-    local p i used
+    local lo p i used
+    read -r lo _ </proc/sys/net/ipv4/ip_local_port_range || lo=32768
+    ((lo > 12000)) || lo=32768
     used=$(ss -Htanu 2>/dev/null | awk '{print $5}' | sed -n 's/.*:\([0-9][0-9]*\)$/\1/p' | sort -u)
     for ((i = 0; i < 200; i++)); do
-        p=$((20000 + RANDOM % 40000))
+        p=$((10000 + RANDOM % (lo - 10000)))
         grep -qx "$p" <<<"$used" || {
             echo "$p"
             return 0
@@ -175,11 +180,11 @@ random_loopback() {
 # ---------------------------------------------------------------------------------
 # DNS
 
-# dns ADDR PORT DIG-ARGS...: one query, short timeouts.
+# dns ADDR PORT DIG-ARGS...: one query, short timeouts. No reply = empty output, not an error.
 dns() {
     local addr=$1 port=$2
     shift 2
-    dig +time=2 +tries=1 -p "$port" @"$addr" "$@"
+    dig +time=2 +tries=1 -p "$port" @"$addr" "$@" || true
 }
 dns_status() { # ADDR PORT NAME [TYPE] -> NOERROR / NXDOMAIN / ...
     dns "$1" "$2" "$3" "${4:-A}" +noall +comments | sed -n 's/.*status: \([A-Z]*\),.*/\1/p'
@@ -192,9 +197,9 @@ _status_is() { [[ "$(dns_status "$1" "$2" "$3" "$4")" == "$5" ]]; }
 # ---------------------------------------------------------------------------------
 # test data: small zones of our own, documentation ranges only
 
-# write_zones DIR [NEGATIVE_TTL]
+# write_zones DIR [NEGATIVE_TTL [TTL]]
 write_zones() {
-    local dir=$1 neg=${2:-60}
+    local dir=$1 neg=${2:-60} ttl=${3:-300}
     mkdir -p "$dir"
     cat >"$dir/reasons.conf" <<'EOF'
 # shared reason catalogue of the interop tests
@@ -206,7 +211,7 @@ EOF
     cat >"$dir/ips.block.example.zone" <<EOF
 \$SOA 3600 ns1.block.example. hostmaster.block.example. 0 600 300 86400 $neg
 \$NS 3600 ns1.block.example.
-\$TTL 300
+\$TTL $ttl
 \$REASON compromised 127.0.0.4 "Compromised host \$; dispute at https://help.example/t?q=\$"
 203.0.113.7                 compromised
 203.0.113.50                trap-hit
@@ -216,7 +221,7 @@ EOF
     cat >"$dir/domains.block.example.zone" <<EOF
 \$SOA 3600 ns1.block.example. hostmaster.block.example. 0 600 300 86400 $neg
 \$NS 3600 ns1.block.example.
-\$TTL 300
+\$TTL $ttl
 spam.example                spam-domain
 *.spam.example              spam-domain
 sms.example                 sms-gateway
@@ -226,7 +231,7 @@ EOF
     cat >"$dir/senders.block.example.zone" <<EOF
 \$SOA 3600 ns1.block.example. hostmaster.block.example. 0 600 300 86400 $neg
 \$NS 3600 ns1.block.example.
-\$TTL 300
+\$TTL $ttl
 sender1@bulk.example.com    rate-evasion
 john.doe@gmail.com          rate-evasion
 EOF
@@ -245,7 +250,7 @@ start_ward() {
     bg "$WARD_LOG" "$WARD_BIN" serve --zones "$zones" \
         --listen "127.0.0.1:$WARD_PORT" --listen "[::1]:$WARD_PORT" "$@"
     WARD_PID=$BG_PID
-    wait_until 15 "ward to answer on 127.0.0.1:$WARD_PORT" _status_is 127.0.0.1 "$WARD_PORT" ips.block.example SOA NOERROR
+    WAIT_PID=$WARD_PID wait_until 15 "ward to answer on 127.0.0.1:$WARD_PORT" _status_is 127.0.0.1 "$WARD_PORT" ips.block.example SOA NOERROR
     kill -0 "$WARD_PID" 2>/dev/null || fail "ward exited"
     say "ward pid $WARD_PID on 127.0.0.1:$WARD_PORT and [::1]:$WARD_PORT, zones $zones"
 }
@@ -288,8 +293,7 @@ EOF
     unbound-checkconf "$UNBOUND_CONF" >/dev/null || fail "unbound-checkconf rejected $UNBOUND_CONF"
     bg "$WORK/unbound.log" unbound -d -c "$UNBOUND_CONF"
     UNBOUND_PID=$BG_PID
-    UNBOUND_ADDR=$addr UNBOUND_PORT=$port
-    wait_until 15 "unbound to answer on $addr:$port" _status_is "$addr" "$port" ips.block.example SOA NOERROR
+    WAIT_PID=$UNBOUND_PID wait_until 15 "unbound to answer on $addr:$port" _status_is "$addr" "$port" ips.block.example SOA NOERROR
     say "unbound pid $UNBOUND_PID on $addr:$port, stub zones -> 127.0.0.1:$WARD_PORT"
 }
 
@@ -373,7 +377,7 @@ launch_postfix() {
         sh -c 'mount --bind "$0" /etc/resolv.conf && exec postfix -c "$1" start-fg' "$WORK/resolv.conf" "$PF_ETC"
     PF_PID=$BG_PID
     on_exit "postfix -c '$PF_ETC' stop"
-    wait_until 30 "postfix to listen on 127.0.0.1:$SMTP_PORT" smtp_banner
+    WAIT_PID=$PF_PID wait_until 30 "postfix to listen on 127.0.0.1:$SMTP_PORT" smtp_banner
     say "postfix pid $PF_PID on 127.0.0.1:$SMTP_PORT and [::1]:$SMTP_PORT (resolver $PF_RESOLVER:53)"
 }
 smtp_banner() { exec 3<>"/dev/tcp/127.0.0.1/$SMTP_PORT" && head -c 3 <&3 | grep -q 220 && exec 3>&-; }

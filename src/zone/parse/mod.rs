@@ -10,10 +10,13 @@ mod rbldnsd;
 mod specials;
 mod ward;
 
+use std::cell::Cell;
 use std::fmt;
 use std::fs::File;
+use std::hash::{BuildHasher, Hasher};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 
 pub use addr::{parse_ip4_exact, parse_ip6_exact};
@@ -175,6 +178,9 @@ pub struct ParsedFile {
     pub next_expiry: Option<i64>,
     /// Entries as written, when [`ParseOptions::keep_entries`] is set.
     pub entries: Vec<Entry>,
+    /// Hash of the file's bytes as read ([`content_hash`]): whoever reloads it can tell
+    /// whether the file still is what was parsed.
+    pub content_hash: Option<u64>,
 }
 
 /// One entry as written, kept for `ward lookup`.
@@ -238,8 +244,13 @@ impl ParsedFile {
 /// Parses one data file. I/O problems become a line-0 error, never a panic.
 pub fn parse_file(path: &Path, kind: DatasetKind, options: &ParseOptions) -> ParsedFile {
     let file: Arc<Path> = path.into();
-    match open_lines(path) {
-        Ok(reader) => parse_reader(reader, file, kind, options),
+    let hash = Rc::new(Cell::new(None));
+    match open_lines(path, hash.clone()) {
+        Ok(reader) => {
+            let mut parsed = parse_reader(reader, file, kind, options);
+            parsed.content_hash = hash.get();
+            parsed
+        }
         Err(error) => {
             let mut parsed = ParsedFile::empty();
             parsed.diagnostics.errors.push(Diagnostic {
@@ -250,6 +261,82 @@ pub fn parse_file(path: &Path, kind: DatasetKind, options: &ParseOptions) -> Par
             });
             parsed
         }
+    }
+}
+
+/// Hashes a byte stream in fixed blocks, so the result does not depend on how the
+/// stream was cut into reads.
+pub struct ContentHasher {
+    block: Vec<u8>,
+    hasher: foldhash::quality::FoldHasher<'static>,
+}
+
+const HASH_BLOCK: usize = 64 * 1024;
+
+impl Default for ContentHasher {
+    fn default() -> Self {
+        static SEED: foldhash::quality::FixedState =
+            foldhash::quality::FixedState::with_seed(0x7761_7264);
+        ContentHasher {
+            block: Vec::with_capacity(HASH_BLOCK),
+            hasher: SEED.build_hasher(),
+        }
+    }
+}
+
+impl ContentHasher {
+    pub fn update(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let take = (HASH_BLOCK - self.block.len()).min(bytes.len());
+            self.block.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.block.len() == HASH_BLOCK {
+                self.hasher.write(&self.block);
+                self.block.clear();
+            }
+        }
+    }
+
+    pub fn finish(mut self) -> u64 {
+        self.hasher.write(&self.block);
+        self.hasher.write_u64(self.block.len() as u64);
+        self.hasher.finish()
+    }
+}
+
+/// The hash of a file's bytes, as [`ParsedFile::content_hash`] computes it.
+pub fn content_hash(path: &Path) -> Option<u64> {
+    let mut file = File::open(path).ok()?;
+    let mut hasher = ContentHasher::default();
+    let mut buf = vec![0u8; HASH_BLOCK];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Some(hasher.finish()),
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Passes a file's bytes through, hashing them; at the end of the file the hash is
+/// left in `out`.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Option<ContentHasher>,
+    out: Rc<Cell<Option<u64>>>,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 {
+            if let Some(hasher) = self.hasher.take() {
+                self.out.set(Some(hasher.finish()));
+            }
+        } else if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..n]);
+        }
+        Ok(n)
     }
 }
 
@@ -288,23 +375,28 @@ impl ParsedFile {
             expired: 0,
             next_expiry: None,
             entries: Vec::new(),
+            content_hash: None,
         }
     }
 }
 
-fn open_lines(path: &Path) -> std::io::Result<Box<dyn BufRead>> {
+fn open_lines(path: &Path, hash: Rc<Cell<Option<u64>>>) -> std::io::Result<Box<dyn BufRead>> {
     const BUFFER: usize = 256 * 1024;
     let mut file = File::open(path)?;
     let mut magic = [0u8; 2];
     let gzip = file.read(&mut magic)? == 2 && magic == [0x1f, 0x8b];
-    let file = File::open(path)?;
+    let raw = HashingReader {
+        inner: File::open(path)?,
+        hasher: Some(ContentHasher::default()),
+        out: hash,
+    };
     Ok(if gzip {
         Box::new(BufReader::with_capacity(
             BUFFER,
-            flate2::read::MultiGzDecoder::new(BufReader::with_capacity(BUFFER, file)),
+            flate2::read::MultiGzDecoder::new(BufReader::with_capacity(BUFFER, raw)),
         ))
     } else {
-        Box::new(BufReader::with_capacity(BUFFER, file))
+        Box::new(BufReader::with_capacity(BUFFER, raw))
     })
 }
 
