@@ -280,3 +280,35 @@ pub fn eventually(limit: Duration, what: &str, mut check: impl FnMut() -> bool) 
     }
     panic!("{what}: not seen within {limit:?}");
 }
+
+/// Like [`raw_udp`], sent from another loopback address (all of 127.0.0.0/8 is local).
+pub fn raw_udp_from(
+    source: &str,
+    addr: SocketAddr,
+    packet: &[u8],
+    wait: Duration,
+) -> Option<Vec<u8>> {
+    let socket = UdpSocket::bind(format!("{source}:0")).unwrap();
+    socket.set_read_timeout(Some(wait)).unwrap();
+    socket.send_to(packet, addr).unwrap();
+    let mut buf = vec![0; 65535];
+    let (len, _) = socket.recv_from(&mut buf).ok()?;
+    buf.truncate(len);
+    Some(buf)
+}
+
+/// One TCP exchange from another loopback address.
+pub fn raw_tcp_from(source: &str, addr: SocketAddr, packet: &[u8]) -> Option<Vec<u8>> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).ok()?;
+    let local: SocketAddr = format!("{source}:0").parse().ok()?;
+    socket.bind(&local.into()).ok()?;
+    socket
+        .connect_timeout(&addr.into(), Duration::from_secs(2))
+        .ok()?;
+    let mut stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let mut framed = (packet.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(packet);
+    stream.write_all(&framed).ok()?;
+    read_tcp_message(&mut stream)
+}
