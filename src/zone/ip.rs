@@ -300,8 +300,12 @@ impl<K: IpKey> PrefixMapBuilder<K> {
         rule: SamePrefix,
         mut intern: impl FnMut(&[u32]) -> ResultId,
     ) -> (PrefixMap<K>, Vec<Duplicate>) {
-        // Outer prefixes first at equal starts; stable, so file order decides FirstWins.
-        self.entries.sort_by_key(|e| (e.start, e.len));
+        // Outer prefixes first at equal starts. Only FirstWins needs file order among
+        // equal prefixes (a stable sort); a union does not care, and unstable is faster.
+        match rule {
+            SamePrefix::FirstWins => self.entries.sort_by_key(|e| (e.start, e.len)),
+            SamePrefix::Union => self.entries.sort_unstable_by_key(|e| (e.start, e.len)),
+        }
         let mut duplicates = Vec::new();
         let mut resolved: Vec<(K, K, Option<ResultId>)> = Vec::with_capacity(self.entries.len());
         let mut values: Vec<u32> = Vec::new();
@@ -467,23 +471,24 @@ pub fn range_to_cidrs<K: IpKey>(first: K, last: K) -> impl Iterator<Item = (K, u
 /// rbldnsd's `ip4set` storage: a range becomes aligned blocks of /32, /24, /16 and /8
 /// only (a /20 is 16 /24 blocks, a /26 is 64 /32s). The level a block sits at decides
 /// which entries it competes with, so this expansion is part of the semantics.
-pub fn range_to_ip4set_blocks(first: u32, last: u32) -> Vec<(u32, u8)> {
-    let mut blocks = Vec::new();
-    let mut start = u64::from(first);
+pub fn range_to_ip4set_blocks(first: u32, last: u32) -> impl Iterator<Item = (u32, u8)> {
     let end = u64::from(last);
-    while start <= end {
-        let mut chosen = 32u8;
-        for len in [8u8, 16, 24] {
-            let size = 1u64 << (32 - len);
-            if start % size == 0 && start + size - 1 <= end {
-                chosen = len;
-                break;
-            }
+    let mut next = u64::from(first);
+    std::iter::from_fn(move || {
+        if next > end {
+            return None;
         }
-        blocks.push((start as u32, chosen));
-        start += 1u64 << (32 - chosen);
-    }
-    blocks
+        let start = next;
+        let chosen = [8u8, 16, 24]
+            .into_iter()
+            .find(|&len| {
+                let size = 1u64 << (32 - len);
+                start % size == 0 && start + size - 1 <= end
+            })
+            .unwrap_or(32);
+        next = start + (1u64 << (32 - chosen));
+        Some((start as u32, chosen))
+    })
 }
 
 #[cfg(test)]
@@ -634,13 +639,14 @@ mod tests {
 
     #[test]
     fn ip4set_blocks_follow_rbldnsd_levels() {
-        let blocks = range_to_ip4set_blocks(ip("172.16.0.0"), ip("172.16.15.255"));
+        let blocks: Vec<_> =
+            range_to_ip4set_blocks(ip("172.16.0.0"), ip("172.16.15.255")).collect();
         assert_eq!(blocks.len(), 16);
         assert!(blocks.iter().all(|&(_, len)| len == 24));
-        let blocks = range_to_ip4set_blocks(ip("10.0.0.0"), ip("10.0.0.63"));
+        let blocks: Vec<_> = range_to_ip4set_blocks(ip("10.0.0.0"), ip("10.0.0.63")).collect();
         assert_eq!(blocks.len(), 64);
         assert!(blocks.iter().all(|&(_, len)| len == 32));
-        let blocks = range_to_ip4set_blocks(0, u32::MAX);
+        let blocks: Vec<_> = range_to_ip4set_blocks(0, u32::MAX).collect();
         assert_eq!(blocks.len(), 256);
     }
 }

@@ -106,6 +106,9 @@ pub struct ValueTableBuilder {
     raws: Vec<RawValue>,
     index: HashMap<RawValue, ValueId>,
     results: HashMap<Box<[ValueId]>, ResultId>,
+    /// The result holding just value `i`: nearly every result is one value, and
+    /// indexes intern one per prefix or name.
+    single: Vec<Option<ResultId>>,
     result_starts: Vec<u32>,
     result_values: Vec<ValueId>,
 }
@@ -127,6 +130,11 @@ impl ValueTableBuilder {
 
     /// Interns a set of values (sorted and deduplicated by the caller).
     pub fn intern_result(&mut self, values: &[ValueId]) -> ResultId {
+        if let [value] = values
+            && let Some(Some(id)) = self.single.get(*value as usize)
+        {
+            return *id;
+        }
         if let Some(&id) = self.results.get(values) {
             return id;
         }
@@ -137,6 +145,13 @@ impl ValueTableBuilder {
         self.result_values.extend_from_slice(values);
         self.result_starts.push(self.result_values.len() as u32);
         self.results.insert(values.into(), id);
+        if let [value] = values {
+            let slot = *value as usize;
+            if self.single.len() <= slot {
+                self.single.resize(slot + 1, None);
+            }
+            self.single[slot] = Some(id);
+        }
         id
     }
 

@@ -1,0 +1,135 @@
+//! Microbenchmarks without sockets, so regressions show up without a load generator:
+//! the IP and name indexes, the parser, and one packet through the hot path
+//! (parse → resolve → encode). `cargo bench`.
+
+use std::hint::black_box;
+use std::io::Write;
+use std::net::IpAddr;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use ward::dns::answer;
+use ward::dns::query::{self, Parsed, Query};
+use ward::dns::wire;
+use ward::store::{LoadOptions, Loader, Snapshot, into_snapshot};
+use ward::zone::parse::{DatasetKind, ParseOptions, parse_bytes};
+
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 32) as u32
+    }
+}
+
+fn ip4set(entries: usize) -> Vec<u8> {
+    let mut rng = Lcg(1);
+    let mut text = Vec::with_capacity(entries * 16);
+    text.extend_from_slice(b":127.0.0.2:Listed: see https://bl.example/?$\n");
+    for i in 0..entries {
+        let a = rng.next().to_be_bytes();
+        if i % 50 == 0 {
+            writeln!(text, "{}.{}.{}.0/24", a[0], a[1], a[2]).unwrap();
+        } else {
+            writeln!(text, "{}.{}.{}.{}", a[0], a[1], a[2], a[3]).unwrap();
+        }
+    }
+    text
+}
+
+fn snapshot(files: &[(&str, Vec<u8>)]) -> (Snapshot, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, contents) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+    }
+    let loader = Loader {
+        dir: dir.path().to_path_buf(),
+        options: LoadOptions::default(),
+        lenient: false,
+    };
+    let mut load = loader.load_all().unwrap();
+    (into_snapshot(&mut load), dir)
+}
+
+fn query_packet(name: &str, qtype: u16) -> Vec<u8> {
+    let mut packet = vec![0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1];
+    for label in name.split('.') {
+        packet.push(label.len() as u8);
+        packet.extend_from_slice(label.as_bytes());
+    }
+    packet.push(0);
+    packet.extend_from_slice(&qtype.to_be_bytes());
+    packet.extend_from_slice(&1u16.to_be_bytes());
+    packet.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]);
+    packet
+}
+
+fn bench(c: &mut Criterion) {
+    let data = ip4set(1_000_000);
+    let mut rng = Lcg(1);
+    let listed: Vec<String> = (0..1000)
+        .map(|_| {
+            let a = rng.next().to_be_bytes();
+            format!("{}.{}.{}.{}.bl.example", a[3], a[2], a[1], a[0])
+        })
+        .collect();
+    let (snap, _dir) = snapshot(&[
+        ("bl.example.ip4set", data.clone()),
+        (
+            "dn.example.dnset",
+            b":2:domain $\nspam.example\n*.wild.example\n".to_vec(),
+        ),
+    ]);
+
+    let mut group = c.benchmark_group("hot_path");
+    group.throughput(Throughput::Elements(1));
+    let client = IpAddr::from([127, 0, 0, 1]);
+    for (label, name, qtype) in [
+        ("ip4_hit_a", listed[7].clone(), 1u16),
+        ("ip4_hit_txt", listed[9].clone(), 16u16),
+        ("ip4_miss_a", "9.9.9.9.bl.example".to_string(), 1u16),
+        (
+            "name_wildcard_txt",
+            "a.b.wild.example.dn.example".to_string(),
+            16u16,
+        ),
+    ] {
+        let packet = query_packet(&name, qtype);
+        let mut query = Query::default();
+        let mut out = Vec::with_capacity(1500);
+        let mut scratch = Vec::with_capacity(512);
+        group.bench_function(label, |b| {
+            b.iter(|| {
+                assert_eq!(query::parse(black_box(&packet), &mut query), Parsed::Query);
+                let answer = answer::resolve(&snap, &query.question, client, 0);
+                wire::encode(&packet, &query, &answer, 1232, 1232, &mut out, &mut scratch);
+                black_box(out.len())
+            })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("parse");
+    group.throughput(Throughput::Bytes(data.len() as u64));
+    group.sample_size(10);
+    group.bench_function("ip4set_1m_lines", |b| {
+        b.iter(|| {
+            let parsed = parse_bytes(
+                &data,
+                "bench.ip4set",
+                DatasetKind::Ip4Set,
+                &ParseOptions::default(),
+            );
+            black_box(parsed.datasets.len())
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
