@@ -33,14 +33,7 @@ impl TestServer {
     }
 
     pub fn with_files_and(files: &[(&str, &str)], options: LoadOptions) -> TestServer {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let zones = dir.path().join("zones");
-        std::fs::create_dir_all(&zones).unwrap();
-        for (path, contents) in files {
-            let path = zones.join(path);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, contents).unwrap();
-        }
+        let (dir, zones) = write_zones(files);
         let mut server = Self::serve(&zones, options);
         server.dir = Some(dir);
         server
@@ -53,14 +46,7 @@ impl TestServer {
 
     /// Serves `zones` and reloads it as `ward serve` does (SIGHUP aside).
     pub fn reloading(files: &[(&str, &str)], settings: ReloadSettings) -> TestServer {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let zones = dir.path().join("zones");
-        std::fs::create_dir_all(&zones).unwrap();
-        for (path, contents) in files {
-            let path = zones.join(path);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, contents).unwrap();
-        }
+        let (dir, zones) = write_zones(files);
         let mut server = Self::serve_with(&zones, LoadOptions::default(), Some(settings));
         server.dir = Some(dir);
         server
@@ -149,6 +135,19 @@ impl TestServer {
         let mut load = loader.load_all().expect("zones load");
         self.store.swap(into_snapshot(&mut load));
     }
+}
+
+/// A temp dir with a `zones` directory holding `files` (path, contents).
+fn write_zones(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let zones = dir.path().join("zones");
+    std::fs::create_dir_all(&zones).unwrap();
+    for (path, contents) in files {
+        let path = zones.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+    }
+    (dir, zones)
 }
 
 impl Drop for TestServer {

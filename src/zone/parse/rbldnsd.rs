@@ -57,6 +57,21 @@ struct FileState {
 }
 
 impl FileState {
+    /// Keeps the first `$SOA` and `$NS`; a TTL written as 0 is the dataset's `ttl`.
+    fn take_zone_special(&mut self, special: Special<'_>, ttl: Option<u32>) {
+        match special {
+            Special::Soa(mut soa) => {
+                soa.ttl = soa.ttl.or(ttl);
+                self.soa.get_or_insert(soa);
+            }
+            Special::Ns(mut ns) => {
+                ns.ttl = ns.ttl.or(ttl);
+                self.ns.get_or_insert(ns);
+            }
+            _ => {}
+        }
+    }
+
     fn into_parsed(self, lines: &mut LineReader<'_>) -> ParsedFile {
         let mut parsed = ParsedFile::empty();
         parsed.soa = self.soa;
@@ -131,18 +146,7 @@ impl<'o> DatasetParser<'o> {
 
     fn special(&mut self, special: Special<'_>, at: usize, file: &mut FileState) -> LineOutcome {
         match special {
-            Special::Soa(mut soa) => {
-                if soa.ttl.is_none() {
-                    soa.ttl = self.builder.ttl;
-                }
-                file.soa.get_or_insert(soa);
-            }
-            Special::Ns(mut ns) => {
-                if ns.ttl.is_none() {
-                    ns.ttl = self.builder.ttl;
-                }
-                file.ns.get_or_insert(ns);
-            }
+            Special::Soa(..) | Special::Ns(..) => file.take_zone_special(special, self.builder.ttl),
             Special::Ttl(ttl) => self.builder.ttl = Some(ttl),
             Special::Var(n, text) => {
                 if self.kind != DatasetKind::Generic && self.builder.vars[n].is_none() {
@@ -184,15 +188,7 @@ impl<'o> DatasetParser<'o> {
                     "$REASON belongs in .zone files or reasons.conf",
                 ));
             }
-            Special::Unknown(name) => {
-                return Ok(Some(LineError::new(
-                    at,
-                    format!(
-                        "unrecognised special ${}, line ignored",
-                        String::from_utf8_lossy(name)
-                    ),
-                )));
-            }
+            Special::Unknown(name) => return Ok(Some(unknown_special(at, name))),
         }
         Ok(None)
     }
@@ -519,6 +515,17 @@ impl<'o> DatasetParser<'o> {
     }
 }
 
+/// rbldnsd skips specials it does not know with a warning; so does ward.
+fn unknown_special(at: usize, name: &[u8]) -> LineError {
+    LineError::new(
+        at,
+        format!(
+            "unrecognised special ${}, line ignored",
+            String::from_utf8_lossy(name)
+        ),
+    )
+}
+
 fn ip6_entry(addr: u128, bits: u8) -> EntryKey {
     let host = if bits == 0 {
         u128::MAX
@@ -639,23 +646,8 @@ impl Common {
                     self.vars[n] = Some(text.into());
                 }
             }
-            Special::Soa(mut soa) => {
-                soa.ttl = soa.ttl.or(self.ttl);
-                file.soa.get_or_insert(soa);
-            }
-            Special::Ns(mut ns) => {
-                ns.ttl = ns.ttl.or(self.ttl);
-                file.ns.get_or_insert(ns);
-            }
-            Special::Unknown(name) => {
-                return Ok(Some(LineError::new(
-                    at,
-                    format!(
-                        "unrecognised special ${}, line ignored",
-                        String::from_utf8_lossy(name)
-                    ),
-                )));
-            }
+            Special::Soa(..) | Special::Ns(..) => file.take_zone_special(special, self.ttl),
+            Special::Unknown(name) => return Ok(Some(unknown_special(at, name))),
             _ => {
                 return Err(LineError::new(
                     at,
@@ -771,12 +763,8 @@ fn acl_line(
                 *ttl = Some(value);
                 Ok(None)
             }
-            Special::Soa(soa) => {
-                file.soa.get_or_insert(soa);
-                Ok(None)
-            }
-            Special::Ns(ns) => {
-                file.ns.get_or_insert(ns);
+            special @ (Special::Soa(..) | Special::Ns(..)) => {
+                file.take_zone_special(special, *ttl);
                 Ok(None)
             }
             _ => Ok(Some(LineError::new(key, "special ignored in an acl file"))),
