@@ -251,9 +251,7 @@ impl UdpWorker {
                 tracing::error!("internal error while answering a batch; it was dropped");
                 ready.clear();
             }
-            let out: Vec<(usize, &[u8])> =
-                ready.iter().map(|&i| (i, replies[i].as_slice())).collect();
-            batch.send(&self.socket, &out);
+            batch.send(&self.socket, &replies, &ready);
         }
     }
 

@@ -117,18 +117,19 @@ impl Batch {
         }
     }
 
-    /// Sends `replies` (batch index, bytes) back to the senders of those datagrams.
+    /// Sends `replies[i]` back to the sender of datagram `i`, for each `i` in `ready`.
     /// A reply the kernel refuses (unreachable sender, …) is skipped, never retried
     /// forever.
-    pub fn send(&self, socket: &UdpSocket, replies: &[(usize, &[u8])]) {
+    pub fn send(&self, socket: &UdpSocket, replies: &[Vec<u8>], ready: &[usize]) {
         let mut sent = 0;
         let mut attempts = 0;
-        while sent < replies.len() && attempts < 8 {
-            let chunk = &replies[sent..replies.len().min(sent + BATCH)];
+        while sent < ready.len() && attempts < 8 {
+            let chunk = &ready[sent..ready.len().min(sent + BATCH)];
             // SAFETY: as in `receive`; the kernel only reads these buffers.
             let mut iovecs: [libc::iovec; BATCH] = unsafe { zeroed() };
             let mut messages: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
-            for (j, &(i, bytes)) in chunk.iter().enumerate() {
+            for (j, &i) in chunk.iter().enumerate() {
+                let bytes = &replies[i];
                 iovecs[j].iov_base = bytes.as_ptr() as *mut libc::c_void;
                 iovecs[j].iov_len = bytes.len();
                 messages[j].msg_hdr.msg_name =
