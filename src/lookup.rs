@@ -9,7 +9,7 @@ use crate::dns::answer::{self, Answer, RData, rcode, rtype};
 use crate::dns::query::Question;
 use crate::store::{DirectoryLoad, KeptEntries, Snapshot, unix_now};
 use crate::zone::Zone;
-use crate::zone::address::{DigestKind, normalise, split_address};
+use crate::zone::address::{DigestKind, normalise, plain_names, split_address};
 use crate::zone::name::{Name, NameBuf};
 use crate::zone::parse::{Entry, EntryKey};
 
@@ -224,23 +224,29 @@ fn candidates(input: &str, snapshot: &Snapshot) -> Result<Vec<Candidate>, Lookup
         return Ok(out);
     }
     if input.contains('@') {
-        let (local, domain) =
-            split_address(input).ok_or_else(|| LookupError::BadQuery(input.to_string()))?;
-        let domain_name =
-            Name::parse(domain).map_err(|_| LookupError::BadQuery(input.to_string()))?;
-        let plain = Name::from_labels([local.as_bytes()])
-            .ok()
-            .and_then(|l| l.join(&domain_name).ok())
-            .ok_or_else(|| LookupError::BadQuery(input.to_string()))?;
+        if split_address(input).is_none() {
+            return Err(LookupError::BadQuery(input.to_string()));
+        }
+        let plains = plain_names(input, true);
+        if plains.is_empty() {
+            return Err(LookupError::BadQuery(input.to_string()));
+        }
         let normalised = normalise(input).unwrap_or_else(|| input.to_ascii_lowercase());
         for zone in snapshot.zones().iter().filter(|z| zone_has_names(z)) {
-            if let Some(qname) = under(&plain, zone) {
-                out.push(Candidate {
-                    zone: zone.clone(),
-                    qname,
-                    how: "plain".to_string(),
-                    probe: Probe::Address(plain.clone()),
-                });
+            for (i, plain) in plains.iter().enumerate() {
+                let how = match (i, plain.local_is_one_label) {
+                    (0, _) => "plain",
+                    (_, true) => "plain, normalised",
+                    (_, false) => "plain, local part split at dots (rspamd)",
+                };
+                if let Some(qname) = under(&plain.name, zone) {
+                    out.push(Candidate {
+                        zone: zone.clone(),
+                        qname,
+                        how: how.to_string(),
+                        probe: Probe::Address(plain.name.clone()),
+                    });
+                }
             }
             for kind in DigestKind::ALL {
                 let digest = kind.digest(normalised.as_bytes());
@@ -329,7 +335,9 @@ fn matches(key: &EntryKey, probe: &Probe) -> bool {
         (EntryKey::Name { name, exact, wild }, Probe::Name(query)) => {
             (*exact && name == query) || (*wild && query != name && query.ends_with(name))
         }
-        (EntryKey::Address { name, .. }, Probe::Address(query)) => name == query,
+        (EntryKey::Address { address, .. }, Probe::Address(query)) => {
+            plain_names(address, true).iter().any(|p| p.name == *query)
+        }
         (EntryKey::Address { address, .. }, Probe::Digest(kind, digest)) => {
             let forms = [Some(address.to_ascii_lowercase()), normalise(address)];
             forms

@@ -586,7 +586,11 @@ fn assemble(
     let test_points = settings
         .test_points
         .unwrap_or(options.test_points)
-        .then(|| test_points_dataset(&datasets, default_ttl));
+        .then(|| {
+            // The zone's own TTL (its shortest), as the data would have it.
+            let ttl = datasets.iter().map(|d| d.ttl).min().unwrap_or(default_ttl);
+            test_points_dataset(&datasets, ttl)
+        });
     load.zone = Some(Zone {
         name,
         soa,

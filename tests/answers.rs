@@ -202,6 +202,22 @@ fn other_types_and_empty_non_terminals_are_nodata() {
     });
     // An IPv6 prefix with listings below it.
     both(&s, "8.b.d.0.1.0.0.2.bl.test.", RecordType::A, nodata);
+    // Regression: nibble labels that also read as IPv4 octets are IPv6 prefixes too
+    // (`2.Z` is above 2001:db8::1); a strict QNAME-minimising resolver starts there.
+    for partial in [
+        "2.bl.test.",
+        "0.2.bl.test.",
+        "0.0.2.bl.test.",
+        "1.0.0.2.bl.test.",
+    ] {
+        both(&s, partial, RecordType::A, nodata);
+    }
+    // Regression: the names above an IPv4-mapped address of a listed IPv4 exist.
+    let mapped = ip6_name("::ffff:192.0.2.1", "bl.test");
+    let labels: Vec<&str> = mapped.split('.').collect();
+    for skip in [1, 8, 20, 31] {
+        both(&s, &labels[skip..].join("."), RecordType::A, nodata);
+    }
 }
 
 #[test]
@@ -309,6 +325,7 @@ fn rfc5782_test_points() {
         RecordType::A,
         |m, t| {
             assert_eq!(a_records(m), ["127.0.0.2"], "{t}");
+            assert_eq!(m.answers[0].ttl, 300, "{t}: the zone's TTL");
         },
     );
     both(

@@ -66,9 +66,36 @@ fn plain_address_queries() {
         Name::from_labels([&b"first.last"[..], b"example", b"com", b"senders", b"test"]).unwrap();
     let reply = s.udp(&dotted.to_ascii(), RecordType::A);
     assert_eq!(a_records(&reply), ["127.0.0.9"]);
-    // Four separate labels are another name.
-    let reply = s.udp("first.last.example.com.senders.test.", RecordType::A);
-    assert_eq!(rcode(&reply), ResponseCode::NXDomain);
+    // Regression: rspamd joins strings, so the dots of the local part arrive as label
+    // separators; and it normalises before the plain lookup too.
+    let reply = s.udp("first.last.example.com.senders.test.", RecordType::TXT);
+    assert_eq!(
+        txt_records(&reply),
+        ["first.last.example.com sent marketing mail"]
+    );
+    let reply = s.udp("badguy.gmail.com.senders.test.", RecordType::TXT);
+    assert_eq!(
+        txt_records(&reply),
+        ["badguy@gmail.com dodged the hourly limit. https://help.test/t?q=badguy@gmail.com"]
+    );
+    let plus = Name::from_labels([
+        &b"bad"[..],
+        b"guy+x",
+        b"googlemail",
+        b"com",
+        b"senders",
+        b"test",
+    ])
+    .unwrap();
+    let reply = s
+        .exchange_udp(&query_for(plus, RecordType::A, false))
+        .unwrap();
+    assert_eq!(a_records(&reply), ["127.0.0.8"]);
+    // An address of the same labels is another address.
+    assert_eq!(
+        rcode(&s.udp("first.other.example.com.senders.test.", RecordType::A)),
+        ResponseCode::NXDomain
+    );
 }
 
 #[test]

@@ -320,7 +320,12 @@ fn ward_format_forms() {
         ["127.0.0.7"],
         "dotted local part is one label"
     );
-    assert!(listed(&z, "first.last.example.com.w.test").is_empty());
+    assert_eq!(
+        listed(&z, "first.last.example.com.w.test"),
+        ["127.0.0.7"],
+        "and as rspamd asks, split at the dots"
+    );
+    assert!(listed(&z, "last.example.com.w.test").is_empty());
     assert_eq!(
         listed(&z, "5d41402abc4b2a76b9719d911017c592ab2c0d9f.w.test"),
         ["127.0.0.4"]

@@ -203,7 +203,7 @@ pub fn resolve<'s>(
 /// Names a forced ACL answer applies to: what a client would ask about (a full IP, or
 /// any name in a zone that lists names), not empty non-terminals of IP zones.
 fn is_listing_name(zone: &Zone, relative: NameRef<'_>) -> bool {
-    matches!(IpName::classify(relative), IpName::V4(_) | IpName::V6(_))
+    IpName::classify(relative).is_address()
         || zone
             .datasets
             .iter()

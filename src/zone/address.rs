@@ -8,7 +8,7 @@ use sha1::{Digest, Sha1};
 use sha2::Sha256;
 
 use super::ip::{Listing, ResultId};
-use super::name::NameRef;
+use super::name::{Name, NameRef};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DigestKind {
@@ -88,6 +88,52 @@ pub fn normalise(address: &str) -> Option<String> {
         return None;
     }
     Some(format!("{local}@{domain}"))
+}
+
+/// A plain (unhashed) query name for an address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlainName {
+    pub name: Name,
+    /// The local part is the first label (`$` renders `local@domain`); otherwise the
+    /// local part's dots were label separators and `$` renders the name.
+    pub local_is_one_label: bool,
+}
+
+/// The plain names `address` is asked for: as written (the local part one label,
+/// lowercased), normalised as for hashing (rspamd normalises before its plain lookup
+/// too), and with the local part's dots as label separators (rspamd builds the name by
+/// joining strings, so `first.last@example.org` arrives as four labels).
+pub fn plain_names(address: &str, normalised: bool) -> Vec<PlainName> {
+    let lower = address.to_ascii_lowercase();
+    let mut forms = vec![lower.clone()];
+    if normalised
+        && let Some(form) = normalise(address)
+        && form != lower
+    {
+        forms.push(form);
+    }
+    let mut names: Vec<PlainName> = Vec::new();
+    for form in &forms {
+        let Some((local, domain)) = split_address(form) else {
+            continue;
+        };
+        let Ok(domain) = Name::parse(domain) else {
+            continue;
+        };
+        let one_label = Name::from_labels([local.as_bytes()]).and_then(|l| l.join(&domain));
+        let split = Name::parse(local).and_then(|l| l.join(&domain));
+        for (name, local_is_one_label) in [(one_label, true), (split, false)] {
+            if let Ok(name) = name
+                && !names.iter().any(|n| n.name == name)
+            {
+                names.push(PlainName {
+                    name,
+                    local_is_one_label,
+                });
+            }
+        }
+    }
+    names
 }
 
 /// Only the first 16 bytes of a digest are kept: as a lookup key that is as unique as
@@ -206,6 +252,34 @@ mod tests {
         );
         assert_eq!(normalise("+only@example.org"), None);
         assert_eq!(normalise("no-at-sign"), None);
+    }
+
+    #[test]
+    fn plain_name_forms() {
+        let shown = |address, normalised| -> Vec<String> {
+            plain_names(address, normalised)
+                .iter()
+                .map(|n| n.name.to_string())
+                .collect()
+        };
+        assert_eq!(
+            shown("sender1@bulk.example", true),
+            ["sender1.bulk.example"]
+        );
+        assert_eq!(
+            shown("First.Last@Example.org", true),
+            [r"first\.last.example.org", "first.last.example.org"]
+        );
+        assert_eq!(
+            shown("Bad.Guy+x@GoogleMail.com", true),
+            [
+                r"bad\.guy+x.googlemail.com",
+                "bad.guy+x.googlemail.com",
+                "badguy.gmail.com"
+            ]
+        );
+        assert_eq!(shown("Bad.Guy+x@GoogleMail.com", false).len(), 2);
+        assert!(plain_names("root@localhost", true)[0].local_is_one_label);
     }
 
     #[test]

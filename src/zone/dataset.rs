@@ -38,62 +38,72 @@ pub struct Dataset {
     pub entries: usize,
 }
 
-/// How a query name reads as an IP address (reversed octets or nibbles).
+/// How a query name reads as IP addresses: as reversed decimal octets, and as reversed
+/// hex nibbles. A name like `2.0.0.1` is both (an IPv4 address, and the top of an IPv6
+/// prefix), so each reading is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IpName {
+    pub v4: Option<IpRead<u32>>,
+    pub v6: Option<IpRead<u128>>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IpName {
-    V4(u32),
-    V6(u128),
-    /// Fewer labels than a full address: the block of addresses below it.
-    V4Block(u32, u32),
-    V6Block(u128, u128),
-    NotIp,
+pub enum IpRead<K> {
+    /// A whole address.
+    Address(K),
+    /// Fewer labels than a whole address: the block of addresses below the name.
+    Block(K, K),
 }
 
 impl IpName {
     pub fn classify(name: NameRef<'_>) -> IpName {
-        let labels = name.label_count();
-        if (1..=4).contains(&labels) {
-            let mut addr = 0u32;
-            let mut ok = true;
-            for i in 0..labels {
-                match decimal_octet(name.label(labels - 1 - i)) {
-                    Some(octet) => addr |= u32::from(octet) << (24 - 8 * i),
-                    None => {
-                        ok = false;
-                        break;
-                    }
-                }
-            }
-            if ok {
-                return if labels == 4 {
-                    IpName::V4(addr)
-                } else {
-                    let host = u32::MAX >> (8 * labels);
-                    IpName::V4Block(addr, addr | host)
-                };
-            }
+        IpName {
+            v4: read_ip4(name),
+            v6: read_ip6(name),
         }
-        if (1..=32).contains(&labels) {
-            let mut addr = 0u128;
-            for i in 0..labels {
-                let label = name.label(labels - 1 - i);
-                let [nibble] = label else {
-                    return IpName::NotIp;
-                };
-                let Some(value) = (*nibble as char).to_digit(16) else {
-                    return IpName::NotIp;
-                };
-                addr |= u128::from(value) << (124 - 4 * i);
-            }
-            return if labels == 32 {
-                IpName::V6(addr)
-            } else {
-                let host = u128::MAX >> (4 * labels);
-                IpName::V6Block(addr, addr | host)
-            };
-        }
-        IpName::NotIp
     }
+
+    /// A whole IPv4 or IPv6 address.
+    pub fn is_address(&self) -> bool {
+        matches!(self.v4, Some(IpRead::Address(_))) || matches!(self.v6, Some(IpRead::Address(_)))
+    }
+}
+
+fn read_ip4(name: NameRef<'_>) -> Option<IpRead<u32>> {
+    let labels = name.label_count();
+    if !(1..=4).contains(&labels) {
+        return None;
+    }
+    let mut addr = 0u32;
+    for i in 0..labels {
+        let octet = decimal_octet(name.label(labels - 1 - i))?;
+        addr |= u32::from(octet) << (24 - 8 * i);
+    }
+    Some(if labels == 4 {
+        IpRead::Address(addr)
+    } else {
+        IpRead::Block(addr, addr | (u32::MAX >> (8 * labels)))
+    })
+}
+
+fn read_ip6(name: NameRef<'_>) -> Option<IpRead<u128>> {
+    let labels = name.label_count();
+    if !(1..=32).contains(&labels) {
+        return None;
+    }
+    let mut addr = 0u128;
+    for i in 0..labels {
+        let [nibble] = name.label(labels - 1 - i) else {
+            return None;
+        };
+        let value = (*nibble as char).to_digit(16)?;
+        addr |= u128::from(value) << (124 - 4 * i);
+    }
+    Some(if labels == 32 {
+        IpRead::Address(addr)
+    } else {
+        IpRead::Block(addr, addr | (u128::MAX >> (4 * labels)))
+    })
 }
 
 /// rbldnsd accepts 1–3 digits (leading zeros allowed), at most 255.
@@ -117,6 +127,20 @@ pub fn embedded_ip4(addr: u128) -> Option<u32> {
     } else {
         None
     }
+}
+
+/// The IPv4 addresses that IPv6 addresses in `[lo, hi]` stand for, per embedding
+/// (mapped, 6to4): names above listed mapped addresses exist too.
+fn embedded_ip4_blocks(lo: u128, hi: u128) -> impl Iterator<Item = (u32, u32)> {
+    const MAPPED: (u128, u128, u32) = (0xffff << 32, (0xffff << 32) | 0xffff_ffff, 0);
+    const SIX_TO_FOUR: (u128, u128, u32) = (0x2002 << 112, (0x2002 << 112) | (u128::MAX >> 16), 80);
+    [MAPPED, SIX_TO_FOUR]
+        .into_iter()
+        .filter(move |&(start, end, _)| lo <= end && hi >= start)
+        .map(move |(start, end, shift)| {
+            let (from, to) = (lo.max(start), hi.min(end));
+            ((from >> shift) as u32, (to >> shift) as u32)
+        })
 }
 
 /// The queried thing a TXT `$` stands for.
@@ -157,13 +181,17 @@ impl Dataset {
         found: &mut impl FnMut(DatasetMatch<'d>),
     ) -> bool {
         let mut exists = false;
-        match ip {
-            IpName::V4(addr) => {
+        match ip.v4 {
+            Some(IpRead::Address(addr)) => {
                 if let Some(result) = self.ip4.get(addr) {
                     found(DatasetMatch::Listed(result, Subject::Ip4(addr)));
                 }
             }
-            IpName::V6(addr) => {
+            Some(IpRead::Block(lo, hi)) => exists |= self.ip4.any_in(lo, hi),
+            None => {}
+        }
+        match ip.v6 {
+            Some(IpRead::Address(addr)) => {
                 if let Some(result) = self.ip6.get(addr) {
                     found(DatasetMatch::Listed(result, Subject::Ip6(addr)));
                 }
@@ -173,9 +201,12 @@ impl Dataset {
                     found(DatasetMatch::Listed(result, Subject::Ip4(v4)));
                 }
             }
-            IpName::V4Block(lo, hi) => exists |= self.ip4.any_in(lo, hi),
-            IpName::V6Block(lo, hi) => exists |= self.ip6.any_in(lo, hi),
-            IpName::NotIp => {}
+            Some(IpRead::Block(lo, hi)) => {
+                exists |= self.ip6.any_in(lo, hi)
+                    || (!self.ip4.is_empty()
+                        && embedded_ip4_blocks(lo, hi).any(|(a, b)| self.ip4.any_in(a, b)));
+            }
+            None => {}
         }
         if !self.names.is_empty() {
             match self.names.lookup(name) {
@@ -359,22 +390,46 @@ mod tests {
 
     #[test]
     fn query_names_as_ips() {
-        assert_eq!(classify("7.113.0.203"), IpName::V4(0xcb00_7107));
-        assert_eq!(classify("1.0.0.010"), IpName::V4(0x0a00_0001));
-        assert_eq!(classify("0.203"), IpName::V4Block(0xcb00_0000, 0xcb00_ffff));
-        assert_eq!(classify("1.0.0.0010"), IpName::NotIp);
-        assert_eq!(classify("1.0.0.256"), IpName::NotIp);
-        assert_eq!(classify("500.4.3.2.1"), IpName::NotIp);
-        assert!(matches!(classify("5.4.3.2.1"), IpName::V6Block(..)));
+        assert_eq!(
+            classify("7.113.0.203").v4,
+            Some(IpRead::Address(0xcb00_7107))
+        );
+        assert_eq!(classify("7.113.0.203").v6, None);
+        assert_eq!(classify("1.0.0.010").v4, Some(IpRead::Address(0x0a00_0001)));
+        assert_eq!(
+            classify("0.203").v4,
+            Some(IpRead::Block(0xcb00_0000, 0xcb00_ffff))
+        );
+        assert_eq!(classify("1.0.0.0010"), IpName::default());
+        assert_eq!(classify("1.0.0.256").v4, None);
+        assert_eq!(classify("500.4.3.2.1"), IpName::default());
+        // Single digits read both ways.
+        let both = classify("2.0.0.1");
+        assert_eq!(both.v4, Some(IpRead::Address(0x0100_0002)));
+        assert!(matches!(both.v6, Some(IpRead::Block(..))));
+        assert!(matches!(classify("5.4.3.2.1").v6, Some(IpRead::Block(..))));
         let v6 = "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2";
         assert_eq!(
-            classify(v6),
-            IpName::V6(0x2001_0db8_0000_0000_0000_0000_0000_0001)
+            classify(v6).v6,
+            Some(IpRead::Address(0x2001_0db8_0000_0000_0000_0000_0000_0001))
         );
         assert_eq!(
-            classify("8.b.d.0.1.0.0.2"),
-            IpName::V6Block(0x2001_0db8 << 96, (0x2001_0db8 << 96) | (u128::MAX >> 32))
+            classify("8.b.d.0.1.0.0.2").v6,
+            Some(IpRead::Block(
+                0x2001_0db8 << 96,
+                (0x2001_0db8 << 96) | (u128::MAX >> 32)
+            ))
         );
+    }
+
+    #[test]
+    fn mapped_blocks() {
+        let mapped_top: u128 = 0xffff << 32;
+        let blocks: Vec<_> = embedded_ip4_blocks(mapped_top, mapped_top | 0x7fff_ffff).collect();
+        assert_eq!(blocks, [(0, 0x7fff_ffff)]);
+        let all: Vec<_> = embedded_ip4_blocks(0, u128::MAX).collect();
+        assert_eq!(all, [(0, u32::MAX), (0, u32::MAX)]);
+        assert_eq!(embedded_ip4_blocks(1 << 127, u128::MAX).count(), 0);
     }
 
     #[test]

@@ -181,8 +181,13 @@ pub fn raw_udp(addr: SocketAddr, packet: &[u8], wait: Duration) -> Option<Vec<u8
 
 /// A query as a stub resolver sends it: RD off (we ask an authority), EDNS optional.
 pub fn query_message(name: &str, rtype: RecordType, edns: bool) -> Message {
+    query_for(Name::from_ascii(name).unwrap(), rtype, edns)
+}
+
+/// A query for a name with any bytes in its labels (`+`, `.` inside a label).
+pub fn query_for(name: Name, rtype: RecordType, edns: bool) -> Message {
     let mut message = Message::new(rand_id(), MessageType::Query, OpCode::Query);
-    message.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
+    message.add_query(Query::query(name, rtype));
     if edns {
         let mut e = Edns::new();
         e.set_max_payload(1232);

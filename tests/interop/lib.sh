@@ -305,6 +305,7 @@ EOF
 # after the harness settings; "/etc/postfix/" in them is replaced by our config dir.
 # Sets SMTP_PORT, PF_ETC. Same as configure_postfix followed by launch_postfix (use
 # those two when files must be put into $PF_ETC before Postfix starts).
+# PF_SMTPD_OPTS: extra "-o name=value" for the smtpd services in master.cf.
 start_postfix() {
     configure_postfix "$@"
     launch_postfix
@@ -348,8 +349,8 @@ EOF
         done
     } >"$PF_ETC/main.cf"
     cat >"$PF_ETC/master.cf" <<EOF
-127.0.0.1:$SMTP_PORT inet n - n - - smtpd
-[::1]:$SMTP_PORT inet n - n - - smtpd
+127.0.0.1:$SMTP_PORT inet n - n - - smtpd ${PF_SMTPD_OPTS:-}
+[::1]:$SMTP_PORT inet n - n - - smtpd ${PF_SMTPD_OPTS:-}
 postlog   unix-dgram n - n - 1 postlogd
 cleanup   unix n - n - 0 cleanup
 qmgr      unix n - n 300 1 qmgr

@@ -145,7 +145,7 @@ for s in "${ALL[@]}"; do
 done
 ((${#SELECTED[@]} > 0)) || die "no scenario matches: $*"
 
-log "ward: $WARD_BIN ($("$WARD_BIN" --version 2>/dev/null || echo '?'))"
+log "ward: $WARD_BIN ($(timeout 10 "$WARD_BIN" --version 2>/dev/null || echo '?'))"
 log "running ${#SELECTED[@]} scenario(s), at most ${SCENARIO_TIMEOUT}s each"
 declare -a NAMES RESULTS TIMES
 suite_start=$SECONDS

@@ -25,7 +25,7 @@ use super::{
     DatasetKind, Entry, EntryKey, LineError, LineReader, ParseOptions, ParsedFile, is_space, shown,
     skip_space, token_end,
 };
-use crate::zone::address::{DigestKind, normalise, split_address};
+use crate::zone::address::{DigestKind, normalise, plain_names, split_address};
 use crate::zone::dataset::DatasetBuilder;
 use crate::zone::ip::Listing;
 use crate::zone::name::Name;
@@ -261,10 +261,14 @@ impl<'o> WardParser<'o> {
                 EntryKey::Name { name, exact, wild }
             }
             Key::Address(address) => {
-                let name = address_name(&address);
-                self.builder.names.add(&name, false, true, listing);
+                let normalise_addresses = self.options.normalise_addresses;
+                for plain in plain_names(&address, normalise_addresses) {
+                    self.builder
+                        .names
+                        .add(&plain.name, false, plain.local_is_one_label, listing);
+                }
                 let mut forms = vec![address.to_ascii_lowercase()];
-                if self.options.normalise_addresses
+                if normalise_addresses
                     && let Some(normalised) = normalise(&address)
                     && normalised != forms[0]
                 {
@@ -277,6 +281,11 @@ impl<'o> WardParser<'o> {
                             .add(kind, &kind.digest(form.as_bytes()), listing);
                     }
                 }
+                let name = plain_names(&address, false)
+                    .into_iter()
+                    .next()
+                    .map(|p| p.name)
+                    .unwrap_or_default();
                 EntryKey::Address { address, name }
             }
             Key::Digest(kind, digest) => {
@@ -623,14 +632,6 @@ fn cidr_bounds(addr: u128, len: u8, bits: u8) -> Result<(u128, u128), String> {
     Ok((first, addr | host))
 }
 
-/// The name an address is listed under: the local part as one label, then the domain.
-pub(crate) fn address_name(address: &str) -> Name {
-    let (local, domain) = split_address(address).unwrap_or((address, ""));
-    let domain = Name::parse(domain).unwrap_or_default();
-    let local = Name::from_labels([local.as_bytes()]).unwrap_or_default();
-    local.join(&domain).unwrap_or_default()
-}
-
 /// RFC 3339 date-time (`2026-12-01T00:00:00Z`, `…+02:00`, fractions ignored), or a
 /// bare date meaning its midnight UTC. Unix seconds.
 pub(crate) fn parse_rfc3339(text: &str) -> Option<i64> {
@@ -723,12 +724,5 @@ mod tests {
             b"1.2.3.4  :2:\"quoted # not a comment\""
         );
         assert_eq!(content_end(b"a.example#x", 0), 11);
-    }
-
-    #[test]
-    fn address_names_keep_dotted_local_parts() {
-        let name = address_name("First.Last@Example.com");
-        assert_eq!(name.label_count(), 3);
-        assert_eq!(name.labels().next().unwrap(), b"first.last");
     }
 }
