@@ -114,3 +114,22 @@ fn lookup_example_prints_what_the_readme_shows() {
         );
     }
 }
+
+#[test]
+fn client_snippets_are_the_ones_the_interop_suite_runs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let snippets = std::fs::read_dir(root.join("tests/interop/snippets")).unwrap();
+    let mut count = 0;
+    for entry in snippets {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            readme.contains(text.trim_end()),
+            "README does not show {} as the interop suite runs it",
+            path.display()
+        );
+        count += 1;
+    }
+    assert!(count >= 6, "{count} snippets");
+}

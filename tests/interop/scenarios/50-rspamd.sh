@@ -103,14 +103,15 @@ scan() { # IP FILE
 
 out=$(scan 203.0.113.7 "$WORK/msg.eml")
 expect_contains "$out" "Symbol: WARD_IPS_COMPROMISED (6.00)[203.0.113.7:from]" "IPv4 203.0.113.7 (127.0.0.4): WARD_IPS_COMPROMISED"
-expect_contains "$out" "Symbol: WARD_SENDERS (5.00)[sender1.bulk.example.com:email]" "plain emails rule: sender1@bulk.example.com listed"
+expect_contains "$out" "Symbol: WARD_SENDERS (" "plain emails rule fired"
+plain_line=$(grep 'Symbol: WARD_SENDERS ' <<<"$out" || true)
+expect_contains "$plain_line" "sender1.bulk.example.com:email" "plain emails rule: sender1@bulk.example.com listed"
 expect_contains "$out" "Symbol: WARD_SENDERS_SHA1 (" "sha1 emails rule fired"
 sha1_line=$(grep 'Symbol: WARD_SENDERS_SHA1' <<<"$out" || true)
 expect_contains "$sha1_line" "sender1@bulk.example.com" "sha1 emails rule: sender1@bulk.example.com listed"
 # John.Doe+promo@googlemail.com is listed as john.doe@gmail.com: rspamd normalises it to
 # johndoe@gmail.com (dots, +tag, googlemail) before hashing and before the plain lookup
 expect_contains "$sha1_line" "johndoe@gmail.com" "sha1 emails rule: John.Doe+promo@googlemail.com matches the listed john.doe@gmail.com"
-plain_line=$(grep 'Symbol: WARD_SENDERS ' <<<"$out" || true)
 expect_contains "$plain_line" "johndoe.gmail.com" "plain emails rule: John.Doe+promo@googlemail.com (queried as johndoe.gmail.com) matches the listed john.doe@gmail.com"
 
 out=$(scan 2001:db8:bad::25 "$WORK/clean.eml")
