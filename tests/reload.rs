@@ -255,7 +255,15 @@ fn slow_in_place_writer_is_never_served_half_written() {
             .map(|i| format!("10.0.{}.{} :2:{version}\n", i / 256, i % 256))
             .collect()
     };
-    let s = TestServer::reloading(&[("slow.test.zone", &lines("v1"))], settings());
+    // The writer pauses 30 ms between chunks; the quiet period is far longer, so that
+    // scheduling delays on a busy machine cannot make a pause look like the end.
+    let s = TestServer::reloading(
+        &[("slow.test.zone", &lines("v1"))],
+        ReloadSettings {
+            debounce: Duration::from_millis(500),
+            ..settings()
+        },
+    );
     let path = s.zones.join("slow.test.zone");
     let last = "10.0.7.207";
     let stop = Arc::new(AtomicBool::new(false));
