@@ -90,6 +90,8 @@ fn serve(args: &ServeArgs) -> Result<ExitCode> {
     }
     let reloader = Reloader::new(loader, &load, settings.reload.clone());
     let store = Arc::new(Store::new(into_snapshot(&mut load)));
+    drop(load);
+    ward::store::release_freed_memory();
     let running = Running::start(&settings.server, store.clone())?;
     for addr in &running.addrs {
         tracing::info!(%addr, "serving on UDP and TCP");

@@ -18,8 +18,8 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use crate::store::{
-    DirectoryLoad, Loader, Scan, Snapshot, Store, ZoneSource, load_catalogue, load_zones, scan,
-    unix_now,
+    DirectoryLoad, Loader, Scan, Snapshot, Store, ZoneSource, load_catalogue, load_zones,
+    release_freed_memory, scan, unix_now,
 };
 use crate::zone::Zone;
 use crate::zone::name::Name;
@@ -477,6 +477,10 @@ impl Reloader {
             .collect();
         zones.extend(replaced.into_values());
         store.swap(Snapshot::new(zones));
+        // The replaced zones go when the last query holding the old snapshot is done;
+        // that is within one batch, so by the next round at the latest.
+        drop(current);
+        release_freed_memory();
         if let Ok(mut swaps) = self.stats.swaps.lock() {
             *swaps += 1;
         }

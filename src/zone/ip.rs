@@ -15,10 +15,6 @@ use std::hash::Hash;
 /// An address as an unsigned integer (IPv4: `u32`, IPv6: `u128`).
 pub trait IpKey: Copy + Ord + Eq + Hash + Debug + Send + Sync + 'static {
     const BITS: u8;
-    /// Addresses are bucketed by their top 16 bits before the binary search when there
-    /// are enough of them to matter (IPv4). IPv6 lists cluster in a few /32s, where the
-    /// top bits would not spread them, so IPv6 uses one bucket.
-    const BUCKET_BITS: u8;
     fn zero() -> Self;
     fn max_value() -> Self;
     /// The network mask with `len` leading ones.
@@ -28,7 +24,10 @@ pub trait IpKey: Copy + Ord + Eq + Hash + Debug + Send + Sync + 'static {
     fn not(self) -> Self;
     fn add_one(self) -> Option<Self>;
     fn sub_one(self) -> Self;
-    fn bucket(self) -> usize;
+    /// The 16 bits after the first `skip` bits.
+    fn bits_after(self, skip: u32) -> usize;
+    /// Leading bits `self` and `other` share.
+    fn common_bits(self, other: Self) -> u32;
     /// Number of trailing zero bits (alignment of a block starting here).
     fn trailing_zeros(self) -> u32;
     fn from_u128(v: u128) -> Self;
@@ -36,10 +35,9 @@ pub trait IpKey: Copy + Ord + Eq + Hash + Debug + Send + Sync + 'static {
 }
 
 macro_rules! ip_key {
-    ($t:ty, $bits:expr, $bucket_bits:expr) => {
+    ($t:ty, $bits:expr) => {
         impl IpKey for $t {
             const BITS: u8 = $bits;
-            const BUCKET_BITS: u8 = $bucket_bits;
             fn zero() -> Self {
                 0
             }
@@ -68,12 +66,11 @@ macro_rules! ip_key {
             fn sub_one(self) -> Self {
                 self.wrapping_sub(1)
             }
-            fn bucket(self) -> usize {
-                if $bucket_bits == 0 {
-                    0
-                } else {
-                    (self >> ($bits - $bucket_bits)) as usize
-                }
+            fn bits_after(self, skip: u32) -> usize {
+                ((self << skip) >> ($bits - 16)) as usize
+            }
+            fn common_bits(self, other: Self) -> u32 {
+                (self ^ other).leading_zeros()
             }
             fn trailing_zeros(self) -> u32 {
                 <$t>::trailing_zeros(self)
@@ -88,22 +85,31 @@ macro_rules! ip_key {
     };
 }
 
-ip_key!(u32, 32, 16);
-ip_key!(u128, 128, 0);
+ip_key!(u32, 32);
+ip_key!(u128, 128);
 
 /// Index of an interned result (a set of values) in a dataset's value table.
 pub type ResultId = u32;
 
 /// Disjoint address intervals, each with the result that applies there; addresses in
 /// no interval are not listed.
+///
+/// A lookup first finds its bucket: the 16 bits after the prefix every listed address
+/// shares (for IPv4 usually the top 16 bits; for an IPv6 list inside 2001:db8::/32,
+/// bits 32-47). One index entry gives where both the bucket's single addresses and its
+/// ranges start, so a miss costs one index read and two short binary searches.
 pub struct PrefixMap<K: IpKey> {
     singles: Vec<K>,
     single_results: Vec<ResultId>,
-    single_buckets: Vec<u32>,
     starts: Vec<K>,
     ends: Vec<K>,
     range_results: Vec<ResultId>,
-    range_buckets: Vec<u32>,
+    /// Per bucket b: [first single, first range] in bucket ≥ b; empty for small maps.
+    buckets: Vec<[u32; 2]>,
+    /// Bits shared by every listed address, skipped when bucketing.
+    shared: u32,
+    /// Lowest and highest listed address.
+    span: Option<(K, K)>,
 }
 
 impl<K: IpKey> Default for PrefixMap<K> {
@@ -111,43 +117,73 @@ impl<K: IpKey> Default for PrefixMap<K> {
         PrefixMap {
             singles: Vec::new(),
             single_results: Vec::new(),
-            single_buckets: Vec::new(),
             starts: Vec::new(),
             ends: Vec::new(),
             range_results: Vec::new(),
-            range_buckets: Vec::new(),
+            buckets: Vec::new(),
+            shared: 0,
+            span: None,
         }
     }
 }
 
-/// For each bucket b, the index of the first key whose bucket is ≥ b (plus a final
-/// entry = len), so bucket b's keys are `keys[index[b]..index[b+1]]`.
-fn bucket_index<K: IpKey>(keys: &[K]) -> Vec<u32> {
-    if K::BUCKET_BITS == 0 || keys.len() < 1024 {
-        return Vec::new();
-    }
-    let buckets = 1usize << K::BUCKET_BITS;
-    let mut index = Vec::with_capacity(buckets + 1);
-    let mut i = 0;
-    for b in 0..buckets {
-        while i < keys.len() && keys[i].bucket() < b {
-            i += 1;
-        }
-        index.push(i as u32);
-    }
-    index.push(keys.len() as u32);
-    index
-}
-
-fn bucket_bounds(index: &[u32], key_bucket: usize, len: usize) -> (usize, usize) {
-    if index.is_empty() {
-        (0, len)
-    } else {
-        (index[key_bucket] as usize, index[key_bucket + 1] as usize)
-    }
-}
+/// Maps with fewer intervals than this are searched whole.
+const BUCKETED_FROM: usize = 1024;
 
 impl<K: IpKey> PrefixMap<K> {
+    /// Computes the span and the bucket index once the intervals are in.
+    fn index(&mut self) {
+        let first = [self.singles.first(), self.starts.first()]
+            .into_iter()
+            .flatten()
+            .min()
+            .copied();
+        let last = [self.singles.last(), self.ends.last()]
+            .into_iter()
+            .flatten()
+            .max()
+            .copied();
+        self.span = first.zip(last);
+        self.buckets = Vec::new();
+        let Some((first, last)) = self.span else { return };
+        if self.len() < BUCKETED_FROM {
+            return;
+        }
+        self.shared = first.common_bits(last).min(u32::from(K::BITS) - 16);
+        let shared = self.shared;
+        let mut index = Vec::with_capacity((1 << 16) + 1);
+        let (mut s, mut r) = (0, 0);
+        for b in 0..1usize << 16 {
+            while s < self.singles.len() && self.singles[s].bits_after(shared) < b {
+                s += 1;
+            }
+            while r < self.starts.len() && self.starts[r].bits_after(shared) < b {
+                r += 1;
+            }
+            index.push([s as u32, r as u32]);
+        }
+        index.push([self.singles.len() as u32, self.starts.len() as u32]);
+        self.buckets = index;
+    }
+
+    /// The single addresses and ranges that may hold `addr`, as index ranges; `None`
+    /// when `addr` lies outside every interval's span.
+    fn candidates(&self, addr: K) -> Option<((usize, usize), (usize, usize))> {
+        let (first, last) = self.span?;
+        if addr < first || addr > last {
+            return None;
+        }
+        if self.buckets.is_empty() {
+            return Some(((0, self.singles.len()), (0, self.starts.len())));
+        }
+        let b = addr.bits_after(self.shared);
+        let (from, to) = (self.buckets[b], self.buckets[b + 1]);
+        Some((
+            (from[0] as usize, to[0] as usize),
+            (from[1] as usize, to[1] as usize),
+        ))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.singles.is_empty() && self.starts.is_empty()
     }
@@ -158,20 +194,13 @@ impl<K: IpKey> PrefixMap<K> {
     }
 
     pub fn get(&self, addr: K) -> Option<ResultId> {
-        let bucket = addr.bucket();
-        if !self.singles.is_empty() {
-            let (lo, hi) = bucket_bounds(&self.single_buckets, bucket, self.singles.len());
-            if let Ok(i) = self.singles[lo..hi].binary_search(&addr) {
-                return Some(self.single_results[lo + i]);
-            }
-        }
-        if self.starts.is_empty() {
-            return None;
+        let ((lo, hi), (range_lo, range_hi)) = self.candidates(addr)?;
+        if let Ok(i) = self.singles[lo..hi].binary_search(&addr) {
+            return Some(self.single_results[lo + i]);
         }
         // The interval holding `addr`, if any, is the last one starting at or before it;
         // it may start in an earlier bucket, hence the look one slot back.
-        let (lo, hi) = bucket_bounds(&self.range_buckets, bucket, self.starts.len());
-        let after = lo + self.starts[lo..hi].partition_point(|&s| s <= addr);
+        let after = range_lo + self.starts[range_lo..range_hi].partition_point(|&s| s <= addr);
         let i = after.checked_sub(1)?;
         (self.ends[i] >= addr).then(|| self.range_results[i])
     }
@@ -214,10 +243,9 @@ impl<K: IpKey> PrefixMap<K> {
         let k = std::mem::size_of::<K>();
         self.singles.capacity() * k
             + self.single_results.capacity() * 4
-            + self.single_buckets.capacity() * 4
+            + self.buckets.capacity() * 8
             + (self.starts.capacity() + self.ends.capacity()) * k
             + self.range_results.capacity() * 4
-            + self.range_buckets.capacity() * 4
     }
 }
 
@@ -241,9 +269,21 @@ pub enum Listing {
 struct PrefixEntry<K> {
     start: K,
     len: u8,
-    listing: Listing,
+    /// A value id, or [`EXCLUDED`]: packed, since a zone has millions of these.
+    listing: u32,
     /// Source line, to name duplicates.
     line: u32,
+}
+
+const EXCLUDED: u32 = u32::MAX;
+
+impl Listing {
+    fn pack(self) -> u32 {
+        match self {
+            Listing::Value(v) => v,
+            Listing::Excluded => EXCLUDED,
+        }
+    }
 }
 
 /// A prefix given twice where only the first counts.
@@ -281,7 +321,7 @@ impl<K: IpKey> PrefixMapBuilder<K> {
         self.entries.push(PrefixEntry {
             start: start.and(K::netmask(len)),
             len,
-            listing,
+            listing: listing.pack(),
             line,
         });
     }
@@ -307,63 +347,57 @@ impl<K: IpKey> PrefixMapBuilder<K> {
             SamePrefix::Union => self.entries.sort_unstable_by_key(|e| (e.start, e.len)),
         }
         let mut duplicates = Vec::new();
-        let mut resolved: Vec<(K, K, Option<ResultId>)> = Vec::with_capacity(self.entries.len());
         let mut values: Vec<u32> = Vec::new();
+        let entries = &self.entries;
         let mut i = 0;
-        while i < self.entries.len() {
-            let first = self.entries[i];
+        // One (first, last, result) per distinct prefix, straight into the sweep.
+        let prefixes = std::iter::from_fn(|| {
+            let first = *entries.get(i)?;
             let mut j = i + 1;
-            while j < self.entries.len()
-                && self.entries[j].start == first.start
-                && self.entries[j].len == first.len
-            {
+            while j < entries.len() && entries[j].start == first.start && entries[j].len == first.len {
                 j += 1;
             }
-            let group = &self.entries[i..j];
+            let group = &entries[i..j];
+            i = j;
             let result = match rule {
                 SamePrefix::FirstWins => {
                     duplicates.extend(group[1..].iter().map(|e| Duplicate {
                         line: e.line,
                         first_line: first.line,
                     }));
-                    match first.listing {
-                        Listing::Value(v) => Some(intern(&[v])),
-                        Listing::Excluded => None,
-                    }
+                    (first.listing != EXCLUDED).then(|| intern(&[first.listing]))
                 }
                 SamePrefix::Union => {
-                    if group.iter().any(|e| e.listing == Listing::Excluded) {
+                    if group.iter().any(|e| e.listing == EXCLUDED) {
                         None
                     } else {
                         values.clear();
-                        values.extend(group.iter().filter_map(|e| match e.listing {
-                            Listing::Value(v) => Some(v),
-                            Listing::Excluded => None,
-                        }));
+                        values.extend(group.iter().map(|e| e.listing));
                         values.sort_unstable();
                         values.dedup();
                         Some(intern(&values))
                     }
                 }
             };
-            let last = first.start.or(K::netmask(first.len).not());
-            resolved.push((first.start, last, result));
-            i = j;
-        }
-        drop(self.entries);
-        (flatten(&resolved), duplicates)
+            Some((first.start, first.start.or(K::netmask(first.len).not()), result))
+        });
+        let map = flatten(prefixes, self.entries.len());
+        (map, duplicates)
     }
 }
 
 /// Sweeps prefixes sorted by (start, outer first) — a laminar family: any two are nested
 /// or disjoint — and emits where each one is the innermost, skipping exclusions.
-fn flatten<K: IpKey>(prefixes: &[(K, K, Option<ResultId>)]) -> PrefixMap<K> {
-    let mut out = IntervalSink::default();
+fn flatten<K: IpKey>(
+    prefixes: impl Iterator<Item = (K, K, Option<ResultId>)>,
+    expected: usize,
+) -> PrefixMap<K> {
+    let mut out = IntervalSink::with_capacity(expected);
     // Open prefixes, innermost last: (last address, result).
     let mut stack: Vec<(K, Option<ResultId>)> = Vec::with_capacity(8);
     // First address not yet emitted; `None` once the whole space is done.
     let mut cursor: Option<K> = Some(K::zero());
-    for &(start, last, result) in prefixes {
+    for (start, last, result) in prefixes {
         while let Some(&(top_last, top_result)) = stack.last() {
             if top_last >= start {
                 break;
@@ -395,53 +429,59 @@ fn flatten<K: IpKey>(prefixes: &[(K, K, Option<ResultId>)]) -> PrefixMap<K> {
     out.finish()
 }
 
+/// Collects the flattened intervals straight into a [`PrefixMap`]'s vectors, merging
+/// adjacent intervals of the same result.
 struct IntervalSink<K: IpKey> {
-    intervals: Vec<(K, K, ResultId)>,
-}
-
-impl<K: IpKey> Default for IntervalSink<K> {
-    fn default() -> Self {
-        IntervalSink {
-            intervals: Vec::new(),
-        }
-    }
+    map: PrefixMap<K>,
+    /// The last interval, not yet stored: the next one may extend it.
+    pending: Option<(K, K, ResultId)>,
 }
 
 impl<K: IpKey> IntervalSink<K> {
-    fn push(&mut self, first: K, last: K, result: Option<ResultId>) {
-        let Some(result) = result else { return };
-        if let Some(prev) = self.intervals.last_mut()
-            && prev.2 == result
-            && prev.1.add_one() == Some(first)
-        {
-            prev.1 = last;
-            return;
-        }
-        self.intervals.push((first, last, result));
+    fn with_capacity(prefixes: usize) -> Self {
+        let mut map = PrefixMap::default();
+        // Nearly all intervals of a real list are single addresses.
+        map.singles.reserve(prefixes);
+        map.single_results.reserve(prefixes);
+        IntervalSink { map, pending: None }
     }
 
-    fn finish(self) -> PrefixMap<K> {
-        let singles_count = self.intervals.iter().filter(|i| i.0 == i.1).count();
-        let mut map = PrefixMap {
-            singles: Vec::with_capacity(singles_count),
-            single_results: Vec::with_capacity(singles_count),
-            starts: Vec::with_capacity(self.intervals.len() - singles_count),
-            ends: Vec::with_capacity(self.intervals.len() - singles_count),
-            range_results: Vec::with_capacity(self.intervals.len() - singles_count),
-            ..PrefixMap::default()
-        };
-        for (first, last, result) in self.intervals {
-            if first == last {
-                map.singles.push(first);
-                map.single_results.push(result);
-            } else {
-                map.starts.push(first);
-                map.ends.push(last);
-                map.range_results.push(result);
-            }
+    fn push(&mut self, first: K, last: K, result: Option<ResultId>) {
+        let Some(result) = result else { return };
+        if let Some(pending) = &mut self.pending
+            && pending.2 == result
+            && pending.1.add_one() == Some(first)
+        {
+            pending.1 = last;
+            return;
         }
-        map.single_buckets = bucket_index(&map.singles);
-        map.range_buckets = bucket_index(&map.starts);
+        self.store();
+        self.pending = Some((first, last, result));
+    }
+
+    fn store(&mut self) {
+        let Some((first, last, result)) = self.pending.take() else { return };
+        let map = &mut self.map;
+        if first == last {
+            map.singles.push(first);
+            map.single_results.push(result);
+        } else {
+            map.starts.push(first);
+            map.ends.push(last);
+            map.range_results.push(result);
+        }
+    }
+
+    fn finish(mut self) -> PrefixMap<K> {
+        self.store();
+        let mut map = self.map;
+        for v in [&mut map.single_results, &mut map.range_results] {
+            v.shrink_to_fit();
+        }
+        map.singles.shrink_to_fit();
+        map.starts.shrink_to_fit();
+        map.ends.shrink_to_fit();
+        map.index();
         map
     }
 }
@@ -594,6 +634,31 @@ mod tests {
         }
         assert!(map.get(ip("10.200.1.1")).is_some());
         assert!(map.any_in(ip("10.0.0.0"), ip("10.0.0.255")));
+    }
+
+    #[test]
+    fn clustered_ipv6_lists_use_buckets_below_their_shared_prefix() {
+        let base: u128 = 0x2001_0db8 << 96;
+        let mut builder = PrefixMapBuilder::default();
+        let mut listed = Vec::new();
+        for i in 0..5000u128 {
+            let addr = base | (i.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835) >> 32);
+            listed.push(addr);
+            builder.add(addr, 128, Listing::Value((i % 3) as u32), 0);
+        }
+        builder.add(base | (0xffff << 80), 48, Listing::Value(9), 0);
+        let (map, _) = builder.build(SamePrefix::Union, |v| v[0]);
+        assert!(!map.buckets.is_empty());
+        assert_eq!(map.shared, 32);
+        for (i, &addr) in listed.iter().enumerate() {
+            if addr >> 80 != (base | (0xffff << 80)) >> 80 {
+                assert_eq!(map.get(addr), Some((i % 3) as u32));
+            }
+        }
+        assert_eq!(map.get(base | (0xffff << 80) | 5), Some(9));
+        assert_eq!(map.get(0x2001_0db9 << 96), None, "outside the span");
+        assert_eq!(map.get(1), None);
+        assert_eq!(map.get(u128::MAX), None);
     }
 
     #[test]
