@@ -1,13 +1,11 @@
 //! Email addresses: the normalisation mail filters apply before hashing, the digests,
 //! and the index of hashed entries (`<hex>.Z`, `<hex>._email.Z`).
 
-use std::collections::HashMap;
-
 use md5::Md5;
 use sha1::{Digest, Sha1};
 use sha2::Sha256;
 
-use super::ip::{Listing, ResultId};
+use super::ip::{Listing, PrefixMap, PrefixMapBuilder, ResultId, SamePrefix};
 use super::name::{Name, NameRef};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -136,28 +134,29 @@ pub fn plain_names(address: &str, normalised: bool) -> Vec<PlainName> {
     names
 }
 
-/// Only the first 16 bytes of a digest are kept: as a lookup key that is as unique as
-/// the whole digest, it keeps a million addresses to a few tens of megabytes, and it
-/// is what a sha256 cut to fit a DNS label still carries.
-fn key(digest: &[u8]) -> u128 {
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    u128::from_be_bytes(bytes)
+/// Digests are keyed by their first 8 bytes: against a million listed addresses a
+/// random query collides with probability 2^-44, the index costs 12 bytes an address,
+/// and a sha256 cut to fit a DNS label still carries them.
+fn key(digest: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(bytes)
 }
 
-/// Hashed addresses, per digest kind.
+/// Hashed addresses, per digest kind: the same flat, bucketed index as IP addresses
+/// (digests spread evenly, so their top 16 bits bucket them well).
 #[derive(Default)]
 pub struct DigestIndex {
-    maps: [HashMap<u128, ResultId>; 3],
+    maps: [PrefixMap<u64>; 3],
 }
 
 impl DigestIndex {
     pub fn is_empty(&self) -> bool {
-        self.maps.iter().all(HashMap::is_empty)
+        self.maps.iter().all(PrefixMap::is_empty)
     }
 
     pub fn len(&self) -> usize {
-        self.maps.iter().map(HashMap::len).sum()
+        self.maps.iter().map(PrefixMap::len).sum()
     }
 
     /// `<hex>` or `<hex>._email`: an md5 (32 hex digits) or sha1 (40) digest, or a
@@ -170,65 +169,45 @@ impl DigestIndex {
             _ => return None,
         }
         let hex_label = name.label(0);
-        if hex_label.len() < 32 {
+        if hex_label.len() < 32 || !hex_label.iter().all(u8::is_ascii_hexdigit) {
             return None;
         }
-        let mut prefix = [0u8; 16];
-        hex::decode_to_slice(&hex_label[..32], &mut prefix).ok()?;
-        if !hex_label[32..].iter().all(u8::is_ascii_hexdigit) {
-            return None;
-        }
-        let key = u128::from_be_bytes(prefix);
+        let mut prefix = [0u8; 8];
+        hex::decode_to_slice(&hex_label[..16], &mut prefix).ok()?;
+        let key = u64::from_be_bytes(prefix);
         let exact = match hex_label.len() {
-            32 => self.maps[DigestKind::Md5.index()].get(&key),
-            40 => self.maps[DigestKind::Sha1.index()].get(&key),
+            32 => self.maps[DigestKind::Md5.index()].get(key),
+            40 => self.maps[DigestKind::Sha1.index()].get(key),
             _ => None,
         };
-        exact
-            .or_else(|| self.maps[DigestKind::Sha256.index()].get(&key))
-            .copied()
+        exact.or_else(|| self.maps[DigestKind::Sha256.index()].get(key))
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.maps.iter().map(|m| m.capacity() * 21).sum()
+        self.maps.iter().map(PrefixMap::heap_bytes).sum()
     }
 }
 
 #[derive(Default)]
 pub struct DigestIndexBuilder {
-    pending: Vec<(DigestKind, u128, Listing)>,
+    maps: [PrefixMapBuilder<u64>; 3],
 }
 
 impl DigestIndexBuilder {
     pub fn add(&mut self, kind: DigestKind, digest: &[u8], listing: Listing) {
-        self.pending.push((kind, key(digest), listing));
+        self.maps[kind.index()].add(key(digest), 64, listing, 0);
     }
 
     pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
+        self.maps.iter().all(PrefixMapBuilder::is_empty)
     }
 
     /// All listings of one digest answer together; an exclusion beats them.
-    pub fn build(mut self, mut intern: impl FnMut(&[u32]) -> ResultId) -> DigestIndex {
-        self.pending
-            .sort_by_key(|&(kind, key, _)| (kind.index(), key));
-        let mut index = DigestIndex::default();
-        let mut values = Vec::new();
-        for group in self.pending.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
-            let (kind, key, _) = group[0];
-            if group.iter().any(|g| g.2 == Listing::Excluded) {
-                continue;
-            }
-            values.clear();
-            values.extend(group.iter().filter_map(|g| match g.2 {
-                Listing::Value(v) => Some(v),
-                Listing::Excluded => None,
-            }));
-            values.sort_unstable();
-            values.dedup();
-            index.maps[kind.index()].insert(key, intern(&values));
-        }
-        index
+    pub fn build(self, mut intern: impl FnMut(&[u32]) -> ResultId) -> DigestIndex {
+        let maps = self
+            .maps
+            .map(|builder| builder.build(SamePrefix::Union, &mut intern).0);
+        DigestIndex { maps }
     }
 }
 

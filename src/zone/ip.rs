@@ -12,7 +12,7 @@
 use std::fmt::Debug;
 use std::hash::Hash;
 
-/// An address as an unsigned integer (IPv4: `u32`, IPv6: `u128`).
+/// An address as an unsigned integer (IPv4: `u32`, IPv6: `u128`; digest keys: `u64`).
 pub trait IpKey: Copy + Ord + Eq + Hash + Debug + Send + Sync + 'static {
     const BITS: u8;
     fn zero() -> Self;
@@ -86,6 +86,7 @@ macro_rules! ip_key {
 }
 
 ip_key!(u32, 32);
+ip_key!(u64, 64);
 ip_key!(u128, 128);
 
 /// Index of an interned result (a set of values) in a dataset's value table.
