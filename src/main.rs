@@ -64,6 +64,7 @@ fn print_diagnostics(load: &DirectoryLoad) -> usize {
 }
 
 fn serve(args: &ServeArgs) -> Result<ExitCode> {
+    ward::store::return_large_allocations();
     let file = file_config(&args.zone)?;
     let settings = args.settings(&file);
     init_logging(&settings.log);

@@ -758,6 +758,16 @@ impl Loader {
     }
 }
 
+/// Makes glibc serve large allocations (index vectors, read buffers) from their own
+/// mappings, returned to the system when freed: otherwise its threshold for that grows
+/// with the first large free, and a reload leaves RSS several times the zone's size.
+pub fn return_large_allocations() {
+    // SAFETY: mallopt only sets a glibc tuning parameter.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
 /// Gives memory freed by a load or reload back to the system: glibc keeps it otherwise,
 /// and a reload frees about as much as the zone it replaced, plus the parse buffers.
 pub fn release_freed_memory() {

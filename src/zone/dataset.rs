@@ -309,6 +309,23 @@ impl DatasetBuilder {
         }
     }
 
+    /// Sizes the indexes for a file of `bytes` bytes, so that large lists load without
+    /// growing (and copying, and rehashing) them step by step.
+    pub fn reserve_for(&mut self, bytes: u64) {
+        let bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+        match self.origin.kind {
+            DatasetKind::Ip4Set | DatasetKind::Ip4Tset | DatasetKind::Ip4Trie => {
+                self.ip4.reserve(bytes / 14);
+            }
+            DatasetKind::Ip6Tset | DatasetKind::Ip6Trie => {
+                self.ip6.reserve(bytes / 20);
+            }
+            // Names, and the addresses of ward zones (several names each).
+            DatasetKind::Dnset | DatasetKind::Ward => self.names.reserve(bytes / 16, bytes),
+            DatasetKind::Generic | DatasetKind::Combined | DatasetKind::Acl => {}
+        }
+    }
+
     /// Freezes the dataset; reports prefixes given twice where only the first counts.
     pub fn finish(mut self, default_ttl: u32) -> (Dataset, Vec<Duplicate>) {
         let ttl = self.ttl.unwrap_or(default_ttl);

@@ -312,6 +312,10 @@ impl<K: IpKey> PrefixMapBuilder<K> {
         self.entries.len()
     }
 
+    pub fn reserve(&mut self, entries: usize) {
+        self.entries.reserve(entries);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -445,6 +445,16 @@ impl<T> NameTable<T> {
         self.find(wire).map(|slot| &self.payloads[slot as usize])
     }
 
+    /// Makes room for `names` more names of about `bytes` bytes in all.
+    pub fn reserve(&mut self, names: usize, bytes: usize) {
+        self.arena.reserve(bytes);
+        self.offsets.reserve(names);
+        self.payloads.reserve(names);
+        let (arena, offsets, hasher) = (&self.arena, &self.offsets, self.hasher);
+        self.index
+            .reserve(names, |&s| hasher.hash(arena_name(arena, offsets[s as usize])));
+    }
+
     /// The slot of `wire`, inserting `make()` first when absent.
     pub fn slot(&mut self, wire: &[u8], make: impl FnOnce() -> T) -> u32 {
         if let Some(slot) = self.find(wire) {

@@ -185,6 +185,12 @@ impl NameIndexBuilder {
         self.listings.is_empty()
     }
 
+    /// Makes room for about `names` names taking `bytes` in all.
+    pub fn reserve(&mut self, names: usize, bytes: usize) {
+        self.table.reserve(names, bytes);
+        self.listings.reserve(names);
+    }
+
     /// Adds `name` (a wildcard covers the names below it) with its listing. `address`
     /// marks an email-address entry.
     pub fn add(&mut self, name: &Name, wild: bool, address: bool, listing: Listing) {

@@ -36,6 +36,7 @@ pub(super) fn parse(
                 vec![Name::root()],
                 options,
             );
+            parser.builder.reserve_for(lines.size);
             loop {
                 let number = lines.line_number() + 1;
                 let Some(line) = lines.next_line() else { break };

@@ -52,6 +52,7 @@ pub(super) fn parse(lines: &mut LineReader<'_>, options: &ParseOptions) -> Parse
         entries: Vec::new(),
         value_cache: Vec::new(),
     };
+    parser.builder.reserve_for(lines.size);
     let file = lines.file().clone();
     loop {
         let number = lines.line_number() + 1;
