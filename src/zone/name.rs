@@ -451,8 +451,9 @@ impl<T> NameTable<T> {
         self.offsets.reserve(names);
         self.payloads.reserve(names);
         let (arena, offsets, hasher) = (&self.arena, &self.offsets, self.hasher);
-        self.index
-            .reserve(names, |&s| hasher.hash(arena_name(arena, offsets[s as usize])));
+        self.index.reserve(names, |&s| {
+            hasher.hash(arena_name(arena, offsets[s as usize]))
+        });
     }
 
     /// The slot of `wire`, inserting `make()` first when absent.

@@ -348,7 +348,13 @@ pub fn parse_bytes(
     options: &ParseOptions,
 ) -> ParsedFile {
     let path: PathBuf = file.into();
-    parse_reader(Box::new(data), data.len() as u64, path.as_path().into(), kind, options)
+    parse_reader(
+        Box::new(data),
+        data.len() as u64,
+        path.as_path().into(),
+        kind,
+        options,
+    )
 }
 
 fn parse_reader(
@@ -383,7 +389,10 @@ impl ParsedFile {
 }
 
 /// The lines of a file (gunzipped when it is gzip), and about how many bytes they are.
-fn open_lines(path: &Path, hash: Rc<Cell<Option<u64>>>) -> std::io::Result<(Box<dyn BufRead>, u64)> {
+fn open_lines(
+    path: &Path,
+    hash: Rc<Cell<Option<u64>>>,
+) -> std::io::Result<(Box<dyn BufRead>, u64)> {
     const BUFFER: usize = 256 * 1024;
     let mut file = File::open(path)?;
     let size = file.metadata().map_or(0, |m| m.len());
