@@ -114,6 +114,24 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
 
+    // Lookups spread over the whole index, as real traffic is: cache and TLB misses
+    // included (the hot-path group above repeats one query).
+    let zone = snap
+        .zones()
+        .iter()
+        .find(|z| z.name.to_string() == "bl.example")
+        .unwrap();
+    let map = &zone.datasets[0].ip4;
+    let mut rng = Lcg(7);
+    let probes: Vec<u32> = (0..1 << 20).map(|_| rng.next()).collect();
+    let mut group = c.benchmark_group("index");
+    group.throughput(Throughput::Elements(probes.len() as u64));
+    group.sample_size(20);
+    group.bench_function("ip4_1m_random_lookups", |b| {
+        b.iter(|| probes.iter().filter(|&&a| map.get(a).is_some()).count())
+    });
+    group.finish();
+
     let mut group = c.benchmark_group("parse");
     group.throughput(Throughput::Bytes(data.len() as u64));
     group.sample_size(10);

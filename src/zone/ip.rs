@@ -106,6 +106,8 @@ pub struct PrefixMap<K: IpKey> {
     ends: Vec<K>,
     range_results: Vec<ResultId>,
     /// Per bucket b: [first single, first range] in bucket ≥ b; empty for small maps.
+    /// The top bit of the range entry says a range starting in an earlier bucket reaches
+    /// into this one; without it, a bucket without ranges needs no range check at all.
     buckets: Vec<[u32; 2]>,
     /// Bits shared by every listed address, skipped when bucketing.
     shared: u32,
@@ -128,8 +130,46 @@ impl<K: IpKey> Default for PrefixMap<K> {
     }
 }
 
+/// Where in a [`PrefixMap`] an address can be listed: a window of singles, and a window of
+/// ranges to search, or none when no range starts in its bucket or reaches into it.
+struct Candidates {
+    singles: (usize, usize),
+    ranges: Option<(usize, usize)>,
+}
+
 /// Maps with fewer intervals than this are searched whole.
 const BUCKETED_FROM: usize = 1024;
+
+/// See [`PrefixMap::buckets`].
+const REACHED: u32 = 1 << 31;
+
+/// Moves a large vector into memory the kernel backs with 2 MB pages where it can
+/// (THP in `madvise` mode): lookups jump around megabytes of index, and in a virtual
+/// machine every TLB miss is a nested page walk.
+fn on_huge_pages<T: Copy>(v: Vec<T>) -> Vec<T> {
+    const HUGE: usize = 2 << 20;
+    let bytes = v.len() * std::mem::size_of::<T>();
+    if bytes < 2 * HUGE {
+        return v;
+    }
+    let mut moved: Vec<T> = Vec::with_capacity(v.len());
+    let start = moved.as_ptr() as usize;
+    let aligned = start.next_multiple_of(HUGE);
+    let end = (start + bytes) / HUGE * HUGE;
+    if end > aligned {
+        // SAFETY: the range lies inside `moved`'s allocation, not yet touched; madvise
+        // only changes how the kernel backs it.
+        unsafe {
+            libc::madvise(
+                aligned as *mut libc::c_void,
+                end - aligned,
+                libc::MADV_HUGEPAGE,
+            );
+        }
+    }
+    moved.extend_from_slice(&v);
+    moved
+}
 
 impl<K: IpKey> PrefixMap<K> {
     /// Computes the span and the bucket index once the intervals are in.
@@ -146,7 +186,9 @@ impl<K: IpKey> PrefixMap<K> {
             .copied();
         self.span = first.zip(last);
         self.buckets = Vec::new();
-        let Some((first, last)) = self.span else { return };
+        let Some((first, last)) = self.span else {
+            return;
+        };
         if self.len() < BUCKETED_FROM {
             return;
         }
@@ -154,14 +196,23 @@ impl<K: IpKey> PrefixMap<K> {
         let shared = self.shared;
         let mut index = Vec::with_capacity((1 << 16) + 1);
         let (mut s, mut r) = (0, 0);
+        // The furthest bucket reached by a range started so far.
+        let mut reach: Option<usize> = None;
         for b in 0..1usize << 16 {
             while s < self.singles.len() && self.singles[s].bits_after(shared) < b {
                 s += 1;
             }
             while r < self.starts.len() && self.starts[r].bits_after(shared) < b {
+                let end_bucket = if self.ends[r].common_bits(first) >= shared {
+                    self.ends[r].bits_after(shared)
+                } else {
+                    usize::MAX
+                };
+                reach = Some(reach.map_or(end_bucket, |e| e.max(end_bucket)));
                 r += 1;
             }
-            index.push([s as u32, r as u32]);
+            let reached = reach.is_some_and(|e| e >= b);
+            index.push([s as u32, r as u32 | if reached { REACHED } else { 0 }]);
         }
         index.push([self.singles.len() as u32, self.starts.len() as u32]);
         self.buckets = index;
@@ -169,20 +220,25 @@ impl<K: IpKey> PrefixMap<K> {
 
     /// The single addresses and ranges that may hold `addr`, as index ranges; `None`
     /// when `addr` lies outside every interval's span.
-    fn candidates(&self, addr: K) -> Option<((usize, usize), (usize, usize))> {
+    fn candidates(&self, addr: K) -> Option<Candidates> {
         let (first, last) = self.span?;
         if addr < first || addr > last {
             return None;
         }
         if self.buckets.is_empty() {
-            return Some(((0, self.singles.len()), (0, self.starts.len())));
+            return Some(Candidates {
+                singles: (0, self.singles.len()),
+                ranges: Some((0, self.starts.len())),
+            });
         }
         let b = addr.bits_after(self.shared);
         let (from, to) = (self.buckets[b], self.buckets[b + 1]);
-        Some((
-            (from[0] as usize, to[0] as usize),
-            (from[1] as usize, to[1] as usize),
-        ))
+        let (range_from, range_to) = ((from[1] & !REACHED) as usize, (to[1] & !REACHED) as usize);
+        let reached = from[1] & REACHED != 0;
+        Some(Candidates {
+            singles: (from[0] as usize, to[0] as usize),
+            ranges: (range_from != range_to || reached).then_some((range_from, range_to)),
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -195,13 +251,15 @@ impl<K: IpKey> PrefixMap<K> {
     }
 
     pub fn get(&self, addr: K) -> Option<ResultId> {
-        let ((lo, hi), (range_lo, range_hi)) = self.candidates(addr)?;
+        let Candidates { singles, ranges } = self.candidates(addr)?;
+        let (lo, hi) = singles;
         if let Ok(i) = self.singles[lo..hi].binary_search(&addr) {
             return Some(self.single_results[lo + i]);
         }
         // The interval holding `addr`, if any, is the last one starting at or before it;
         // it may start in an earlier bucket, hence the look one slot back.
-        let after = range_lo + self.starts[range_lo..range_hi].partition_point(|&s| s <= addr);
+        let (lo, hi) = ranges?;
+        let after = lo + self.starts[lo..hi].partition_point(|&s| s <= addr);
         let i = after.checked_sub(1)?;
         (self.ends[i] >= addr).then(|| self.range_results[i])
     }
@@ -359,7 +417,10 @@ impl<K: IpKey> PrefixMapBuilder<K> {
         let prefixes = std::iter::from_fn(|| {
             let first = *entries.get(i)?;
             let mut j = i + 1;
-            while j < entries.len() && entries[j].start == first.start && entries[j].len == first.len {
+            while j < entries.len()
+                && entries[j].start == first.start
+                && entries[j].len == first.len
+            {
                 j += 1;
             }
             let group = &entries[i..j];
@@ -384,7 +445,11 @@ impl<K: IpKey> PrefixMapBuilder<K> {
                     }
                 }
             };
-            Some((first.start, first.start.or(K::netmask(first.len).not()), result))
+            Some((
+                first.start,
+                first.start.or(K::netmask(first.len).not()),
+                result,
+            ))
         });
         let map = flatten(prefixes, self.entries.len());
         (map, duplicates)
@@ -465,7 +530,9 @@ impl<K: IpKey> IntervalSink<K> {
     }
 
     fn store(&mut self) {
-        let Some((first, last, result)) = self.pending.take() else { return };
+        let Some((first, last, result)) = self.pending.take() else {
+            return;
+        };
         let map = &mut self.map;
         if first == last {
             map.singles.push(first);
@@ -479,7 +546,16 @@ impl<K: IpKey> IntervalSink<K> {
 
     fn finish(mut self) -> PrefixMap<K> {
         self.store();
-        let mut map = self.map;
+        let map = self.map;
+        // Copied once into place, exact size: shrinks and moves to huge pages.
+        let mut map = PrefixMap {
+            singles: on_huge_pages(map.singles),
+            single_results: on_huge_pages(map.single_results),
+            starts: on_huge_pages(map.starts),
+            ends: on_huge_pages(map.ends),
+            range_results: on_huge_pages(map.range_results),
+            ..PrefixMap::default()
+        };
         for v in [&mut map.single_results, &mut map.range_results] {
             v.shrink_to_fit();
         }
@@ -487,6 +563,7 @@ impl<K: IpKey> IntervalSink<K> {
         map.starts.shrink_to_fit();
         map.ends.shrink_to_fit();
         map.index();
+        map.buckets = on_huge_pages(std::mem::take(&mut map.buckets));
         map
     }
 }
@@ -664,6 +741,60 @@ mod tests {
         assert_eq!(map.get(0x2001_0db9 << 96), None, "outside the span");
         assert_eq!(map.get(1), None);
         assert_eq!(map.get(u128::MAX), None);
+    }
+
+    /// Ranges that span many buckets, start before a bucket or end inside one, checked
+    /// against a plain longest-prefix search on every probe.
+    #[test]
+    fn bucketed_lookups_match_a_linear_longest_prefix_search() {
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut entries = Vec::new();
+        let mut builder = PrefixMapBuilder::default();
+        for i in 0..4000u32 {
+            let len: u8 = [32, 32, 32, 28, 24, 20, 16, 12, 9][(next() % 9) as usize];
+            let start = (next() as u32) & !(u32::MAX.checked_shr(u32::from(len)).unwrap_or(0));
+            let listing = if i % 11 == 0 {
+                Listing::Excluded
+            } else {
+                Listing::Value(i % 5)
+            };
+            builder.add(start, len, listing, i);
+            entries.push((start, len, listing));
+        }
+        let (map, _) = builder.build(SamePrefix::FirstWins, |v| v[0]);
+        assert!(!map.buckets.is_empty());
+        let linear = |addr: u32| {
+            let mut best: Option<(u8, Listing)> = None;
+            for &(start, len, listing) in &entries {
+                let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+                if addr & mask == start && best.is_none_or(|(l, _)| len > l) {
+                    best = Some((len, listing));
+                }
+            }
+            match best {
+                Some((_, Listing::Value(v))) => Some(v),
+                _ => None,
+            }
+        };
+        let edges = entries.iter().flat_map(|&(start, len, _)| {
+            let last = start | u32::MAX.checked_shr(u32::from(len)).unwrap_or(0);
+            [start.wrapping_sub(1), start, last, last.wrapping_add(1)]
+        });
+        let probes: Vec<u32> = edges.chain((0..20_000).map(|_| next() as u32)).collect();
+        for addr in probes {
+            assert_eq!(
+                map.get(addr),
+                linear(addr),
+                "addr {}",
+                std::net::Ipv4Addr::from(addr)
+            );
+        }
     }
 
     #[test]
