@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use smallvec::SmallVec;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::answer;
@@ -18,6 +19,8 @@ use super::query::{self, Parsed, Query};
 use super::udp::{BATCH, Batch};
 use super::wire;
 use crate::store::{Store, unix_now};
+use crate::zone::Prefetch;
+use crate::zone::ip::Warm;
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -223,7 +226,7 @@ impl UdpWorker {
     fn run(self) {
         let mut batch = Batch::default();
         let mut replies: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(1500)).collect();
-        let mut query = Query::default();
+        let mut queries: Vec<Query> = (0..BATCH).map(|_| Query::default()).collect();
         let mut scratch = Vec::with_capacity(1024);
         let mut ready: Vec<usize> = Vec::with_capacity(BATCH);
         while !self.stop.load(Ordering::Relaxed) {
@@ -245,7 +248,7 @@ impl UdpWorker {
             ready.clear();
             // A bug must cost one batch of replies, never the worker.
             let answered = catch_unwind(AssertUnwindSafe(|| {
-                self.answer_batch(&batch, &mut replies, &mut query, &mut scratch, &mut ready)
+                self.answer_batch(&batch, &mut replies, &mut queries, &mut scratch, &mut ready)
             }));
             if answered.is_err() {
                 tracing::error!("internal error while answering a batch; it was dropped");
@@ -259,17 +262,40 @@ impl UdpWorker {
         &self,
         batch: &Batch,
         replies: &mut [Vec<u8>],
-        query: &mut Query,
+        queries: &mut [Query],
         scratch: &mut Vec<u8>,
         ready: &mut Vec<usize>,
     ) {
         let snapshot = self.store.load();
         let now = unix_now();
-        for (i, reply) in replies.iter_mut().enumerate().take(batch.len()) {
+        let count = batch.len().min(queries.len());
+        // Parse the whole batch first and start fetching the index entries its lookups
+        // will read: their cache misses then overlap instead of following one another.
+        let mut parsed = [Parsed::Drop; BATCH];
+        let mut plans: SmallVec<[Prefetch<'_>; BATCH]> = SmallVec::new();
+        for (i, query) in queries.iter_mut().enumerate().take(count) {
+            let Some(packet) = batch.packet(i) else {
+                continue;
+            };
+            parsed[i] = query::parse(packet, query);
+            let qname = query.question.name.view();
+            if parsed[i] == Parsed::Query
+                && let Some((zone, relative_labels)) = snapshot.find_zone(qname)
+            {
+                let plan = zone.prefetch_targets(qname.prefix(relative_labels));
+                plan.warm(Warm::Bucket);
+                plans.push(plan);
+            }
+        }
+        for plan in &plans {
+            plan.warm(Warm::Entries);
+        }
+        for (i, reply) in replies.iter_mut().enumerate().take(count) {
             let (Some(packet), Some(peer)) = (batch.packet(i), batch.peer(i)) else {
                 continue;
             };
-            match query::parse(packet, query) {
+            let query = &queries[i];
+            match parsed[i] {
                 Parsed::Query => {
                     let answer = answer::resolve(&snapshot, &query.question, peer.ip(), now);
                     if answer.drop {

@@ -137,35 +137,58 @@ struct Candidates {
     ranges: Option<(usize, usize)>,
 }
 
+/// The two steps of [`PrefixMap::prefetch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Warm {
+    Bucket,
+    Entries,
+}
+
+/// Asks the CPU to start loading `value`'s cache line; never faults, never waits.
+#[inline(always)]
+fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it reads nothing into the program and cannot fault.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>((value as *const T).cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
+}
+
 /// Maps with fewer intervals than this are searched whole.
 const BUCKETED_FROM: usize = 1024;
 
 /// See [`PrefixMap::buckets`].
 const REACHED: u32 = 1 << 31;
 
-/// Moves a large vector into memory the kernel backs with 2 MB pages where it can
-/// (THP in `madvise` mode): lookups jump around megabytes of index, and in a virtual
-/// machine every TLB miss is a nested page walk.
-fn on_huge_pages<T: Copy>(v: Vec<T>) -> Vec<T> {
+/// Copies a vector into memory of exactly its size, on 2 MB pages where it is large
+/// enough (THP in `madvise` mode): lookups jump around megabytes of index, and in a
+/// virtual machine every TLB miss is a nested page walk. A 1M-entry list reads two
+/// such vectors of 4 MB each.
+fn on_huge_pages<T: Copy>(mut v: Vec<T>) -> Vec<T> {
     const HUGE: usize = 2 << 20;
-    let bytes = v.len() * std::mem::size_of::<T>();
-    if bytes < 2 * HUGE {
+    let bytes = std::mem::size_of_val(v.as_slice());
+    if bytes < HUGE {
+        v.shrink_to_fit();
         return v;
     }
-    let mut moved: Vec<T> = Vec::with_capacity(v.len());
+    // Room to start the data's huge pages on a 2 MB boundary; the slack past the data is
+    // never touched, so it costs address space, not memory.
+    let slack = HUGE / std::mem::size_of::<T>().max(1);
+    let mut moved: Vec<T> = Vec::with_capacity(v.len() + slack);
     let start = moved.as_ptr() as usize;
     let aligned = start.next_multiple_of(HUGE);
-    let end = (start + bytes) / HUGE * HUGE;
-    if end > aligned {
-        // SAFETY: the range lies inside `moved`'s allocation, not yet touched; madvise
-        // only changes how the kernel backs it.
-        unsafe {
-            libc::madvise(
-                aligned as *mut libc::c_void,
-                end - aligned,
-                libc::MADV_HUGEPAGE,
-            );
-        }
+    let end = (start + bytes).next_multiple_of(HUGE);
+    // SAFETY: [aligned, end) lies inside `moved`'s allocation (it has `slack` more than
+    // `bytes`), which nothing has touched yet; madvise only changes how the kernel backs it.
+    unsafe {
+        libc::madvise(
+            aligned as *mut libc::c_void,
+            end - aligned,
+            libc::MADV_HUGEPAGE,
+        );
     }
     moved.extend_from_slice(&v);
     moved
@@ -241,6 +264,48 @@ impl<K: IpKey> PrefixMap<K> {
         })
     }
 
+    /// Starts fetching the memory a [`get`](Self::get) of `addr` will read, so that a
+    /// batch of lookups waits for memory once, not once each: between two batches the
+    /// kernel's network stack has evicted the index from the caches, and a lookup is
+    /// otherwise three dependent cache (and TLB) misses. [`Warm::Bucket`] first, for
+    /// every address of the batch, then [`Warm::Entries`], which reads the bucket.
+    pub fn prefetch(&self, addr: K, warm: Warm) {
+        if self.buckets.is_empty() {
+            return;
+        }
+        let Some((first, last)) = self.span else {
+            return;
+        };
+        if addr < first || addr > last {
+            return;
+        }
+        let b = addr.bits_after(self.shared);
+        match warm {
+            Warm::Bucket => prefetch(&self.buckets[b]),
+            Warm::Entries => {
+                let Some(Candidates { singles, ranges }) = self.candidates(addr) else {
+                    return;
+                };
+                let (lo, hi) = singles;
+                if lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    prefetch(&self.singles[lo]);
+                    prefetch(&self.singles[mid]);
+                    prefetch(&self.singles[hi - 1]);
+                    prefetch(&self.single_results[mid]);
+                }
+                if let Some((lo, hi)) = ranges {
+                    let near = lo.saturating_sub(1);
+                    prefetch(&self.starts[near]);
+                    prefetch(&self.ends[near]);
+                    if hi > lo {
+                        prefetch(&self.starts[hi - 1]);
+                    }
+                }
+            }
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.singles.is_empty() && self.starts.is_empty()
     }
@@ -300,11 +365,12 @@ impl<K: IpKey> PrefixMap<K> {
 
     pub fn heap_bytes(&self) -> usize {
         let k = std::mem::size_of::<K>();
-        self.singles.capacity() * k
-            + self.single_results.capacity() * 4
-            + self.buckets.capacity() * 8
-            + (self.starts.capacity() + self.ends.capacity()) * k
-            + self.range_results.capacity() * 4
+        // Lengths, not capacities: a huge-page vector's slack is never touched.
+        self.singles.len() * k
+            + self.single_results.len() * 4
+            + self.buckets.len() * 8
+            + (self.starts.len() + self.ends.len()) * k
+            + self.range_results.len() * 4
     }
 }
 
@@ -547,7 +613,7 @@ impl<K: IpKey> IntervalSink<K> {
     fn finish(mut self) -> PrefixMap<K> {
         self.store();
         let map = self.map;
-        // Copied once into place, exact size: shrinks and moves to huge pages.
+        // Copied once into place: exact size, large ones on huge pages.
         let mut map = PrefixMap {
             singles: on_huge_pages(map.singles),
             single_results: on_huge_pages(map.single_results),
@@ -556,12 +622,6 @@ impl<K: IpKey> IntervalSink<K> {
             range_results: on_huge_pages(map.range_results),
             ..PrefixMap::default()
         };
-        for v in [&mut map.single_results, &mut map.range_results] {
-            v.shrink_to_fit();
-        }
-        map.singles.shrink_to_fit();
-        map.starts.shrink_to_fit();
-        map.ends.shrink_to_fit();
         map.index();
         map.buckets = on_huge_pages(std::mem::take(&mut map.buckets));
         map
@@ -788,6 +848,9 @@ mod tests {
         });
         let probes: Vec<u32> = edges.chain((0..20_000).map(|_| next() as u32)).collect();
         for addr in probes {
+            // Warming reads the same windows as `get`: it must not index out of them.
+            map.prefetch(addr, Warm::Bucket);
+            map.prefetch(addr, Warm::Entries);
             assert_eq!(
                 map.get(addr),
                 linear(addr),

@@ -19,7 +19,9 @@ pub use dataset::{Dataset, IpName, Subject};
 
 use acl::Acl;
 use dataset::DatasetMatch;
+use dataset::IpRead;
 use generic::Record;
+use ip::{PrefixMap, Warm};
 use name::{Name, NameRef};
 use reason::Template;
 use value::Value;
@@ -85,6 +87,26 @@ pub enum Found<'z> {
 
 pub type FoundList<'z> = SmallVec<[Found<'z>; 8]>;
 
+/// Where one lookup will read; see [`Zone::prefetch_targets`].
+#[derive(Default)]
+pub struct Prefetch<'z>(SmallVec<[PrefetchTarget<'z>; 2]>);
+
+enum PrefetchTarget<'z> {
+    V4(&'z PrefixMap<u32>, u32),
+    V6(&'z PrefixMap<u128>, u128),
+}
+
+impl Prefetch<'_> {
+    pub fn warm(&self, warm: Warm) {
+        for target in &self.0 {
+            match *target {
+                PrefetchTarget::V4(map, addr) => map.prefetch(addr, warm),
+                PrefetchTarget::V6(map, addr) => map.prefetch(addr, warm),
+            }
+        }
+    }
+}
+
 impl Zone {
     /// Looks up `relative`, the query name without the zone apex. `now` (Unix seconds)
     /// hides listings whose expiry has passed.
@@ -123,6 +145,36 @@ impl Zone {
         } else {
             Presence::Absent
         }
+    }
+
+    /// The index entries a [`lookup`](Self::lookup) of `relative` will read, to be
+    /// warmed ahead of it (see [`PrefixMap::prefetch`]).
+    pub fn prefetch_targets(&self, relative: NameRef<'_>) -> Prefetch<'_> {
+        let mut targets = Prefetch::default();
+        let labels = relative.label_count();
+        for dataset in &self.datasets {
+            for attach in &dataset.attach {
+                let attach_labels = attach.label_count();
+                if attach_labels > 0
+                    && (labels <= attach_labels
+                        || relative.suffix(labels - attach_labels).wire() != attach.wire())
+                {
+                    continue;
+                }
+                let ip = IpName::classify(relative.prefix(labels - attach_labels));
+                if let Some(IpRead::Address(addr)) = ip.v4
+                    && !dataset.ip4.is_empty()
+                {
+                    targets.0.push(PrefetchTarget::V4(&dataset.ip4, addr));
+                }
+                if let Some(IpRead::Address(addr)) = ip.v6
+                    && !dataset.ip6.is_empty()
+                {
+                    targets.0.push(PrefetchTarget::V6(&dataset.ip6, addr));
+                }
+            }
+        }
+        targets
     }
 
     /// True when some dataset's values can expire.
