@@ -91,12 +91,18 @@ fn read_ip6(name: NameRef<'_>) -> Option<IpRead<u128>> {
     if !(1..=32).contains(&labels) {
         return None;
     }
+    // Every label one hex digit: the wire form is exactly (1, digit) pairs, read straight
+    // from the bytes (this runs for every query of an IPv6 list).
+    let wire = name.wire();
+    if wire.len() != 2 * labels {
+        return None;
+    }
     let mut addr = 0u128;
-    for i in 0..labels {
-        let [nibble] = name.label(labels - 1 - i) else {
+    for (i, pair) in wire.rchunks_exact(2).enumerate() {
+        let value = HEX_DIGITS[usize::from(pair[1])];
+        if value > 0xf {
             return None;
-        };
-        let value = (*nibble as char).to_digit(16)?;
+        }
         addr |= u128::from(value) << (124 - 4 * i);
     }
     Some(if labels == 32 {
@@ -105,6 +111,22 @@ fn read_ip6(name: NameRef<'_>) -> Option<IpRead<u128>> {
         IpRead::Block(addr, addr | (u128::MAX >> (4 * labels)))
     })
 }
+
+/// The value of each byte as a hex digit, or 0xff.
+const HEX_DIGITS: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut c = 0;
+    while c < 256 {
+        table[c] = match c as u8 {
+            d @ b'0'..=b'9' => d - b'0',
+            d @ b'a'..=b'f' => d - b'a' + 10,
+            d @ b'A'..=b'F' => d - b'A' + 10,
+            _ => 0xff,
+        };
+        c += 1;
+    }
+    table
+};
 
 /// rbldnsd accepts 1–3 digits (leading zeros allowed), at most 255.
 fn decimal_octet(label: &[u8]) -> Option<u8> {
@@ -429,6 +451,13 @@ mod tests {
         assert_eq!(
             classify(v6).v6,
             Some(IpRead::Address(0x2001_0db8_0000_0000_0000_0000_0000_0001))
+        );
+        assert_eq!(classify("8.g.d.0.1.0.0.2").v6, None, "not a hex digit");
+        assert_eq!(classify("8.bd.0.1.0.0.2").v6, None, "two digits in a label");
+        assert_eq!(
+            classify("8.B.D.0.1.0.0.2").v6,
+            classify("8.b.d.0.1.0.0.2").v6,
+            "hex in either case"
         );
         assert_eq!(
             classify("8.b.d.0.1.0.0.2").v6,
