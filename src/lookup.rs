@@ -265,7 +265,7 @@ fn candidates(input: &str, snapshot: &Snapshot) -> Result<Vec<Candidate>, Lookup
                             zone: zone.clone(),
                             qname,
                             how: format!("{} of {normalised}{sha256_cut}{style}", kind.name()),
-                            probe: Probe::Digest(kind, digest.clone()),
+                            probe: Probe::Digest(kind, digest.to_vec()),
                         });
                     }
                 }
@@ -343,7 +343,7 @@ fn matches(key: &EntryKey, probe: &Probe) -> bool {
             forms
                 .iter()
                 .flatten()
-                .any(|form| kind.digest(form.as_bytes()) == *digest)
+                .any(|form| kind.digest(form.as_bytes()).as_slice() == digest.as_slice())
         }
         (EntryKey::Digest { kind, digest }, Probe::Digest(probe_kind, probe_digest)) => {
             kind == probe_kind && digest == probe_digest

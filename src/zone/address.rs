@@ -4,6 +4,7 @@
 use md5::Md5;
 use sha1::{Digest, Sha1};
 use sha2::Sha256;
+use smallvec::SmallVec;
 
 use super::ip::{Listing, PrefixMap, PrefixMapBuilder, ResultId, SamePrefix};
 use super::name::{Name, NameRef};
@@ -55,11 +56,12 @@ impl DigestKind {
         self as usize
     }
 
-    pub fn digest(self, data: &[u8]) -> Vec<u8> {
+    /// On the stack: a million-address list computes three million of these.
+    pub fn digest(self, data: &[u8]) -> SmallVec<[u8; 32]> {
         match self {
-            DigestKind::Md5 => Md5::digest(data).to_vec(),
-            DigestKind::Sha1 => Sha1::digest(data).to_vec(),
-            DigestKind::Sha256 => Sha256::digest(data).to_vec(),
+            DigestKind::Md5 => SmallVec::from_slice(&Md5::digest(data)),
+            DigestKind::Sha1 => SmallVec::from_slice(&Sha1::digest(data)),
+            DigestKind::Sha256 => SmallVec::from_slice(&Sha256::digest(data)),
         }
     }
 }
@@ -102,16 +104,27 @@ pub struct PlainName {
 /// too), and with the local part's dots as label separators (rspamd builds the name by
 /// joining strings, so `first.last@example.org` arrives as four labels).
 pub fn plain_names(address: &str, normalised: bool) -> Vec<PlainName> {
+    plain_names_of(&address_forms(address, normalised))
+}
+
+/// The forms of `address` that are listed: lowercased, and normalised (when asked and
+/// different).
+pub fn address_forms(address: &str, normalised: bool) -> SmallVec<[String; 2]> {
     let lower = address.to_ascii_lowercase();
-    let mut forms = vec![lower.clone()];
-    if normalised
-        && let Some(form) = normalise(address)
-        && form != lower
-    {
-        forms.push(form);
-    }
+    let normal = normalised
+        .then(|| normalise(&lower))
+        .flatten()
+        .filter(|form| *form != lower);
+    let mut forms = SmallVec::new();
+    forms.push(lower);
+    forms.extend(normal);
+    forms
+}
+
+/// [`plain_names`] of forms already made by [`address_forms`].
+pub fn plain_names_of(forms: &[String]) -> Vec<PlainName> {
     let mut names: Vec<PlainName> = Vec::new();
-    for form in &forms {
+    for form in forms {
         let Some((local, domain)) = split_address(form) else {
             continue;
         };

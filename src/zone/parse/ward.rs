@@ -25,7 +25,7 @@ use super::{
     DatasetKind, Entry, EntryKey, LineError, LineReader, ParseOptions, ParsedFile, is_space, shown,
     skip_space, token_end,
 };
-use crate::zone::address::{DigestKind, normalise, plain_names, split_address};
+use crate::zone::address::{DigestKind, address_forms, plain_names_of, split_address};
 use crate::zone::dataset::DatasetBuilder;
 use crate::zone::ip::Listing;
 use crate::zone::name::Name;
@@ -262,18 +262,12 @@ impl<'o> WardParser<'o> {
                 EntryKey::Name { name, exact, wild }
             }
             Key::Address(address) => {
-                let normalise_addresses = self.options.normalise_addresses;
-                for plain in plain_names(&address, normalise_addresses) {
+                let forms = address_forms(&address, self.options.normalise_addresses);
+                let plains = plain_names_of(&forms);
+                for plain in &plains {
                     self.builder
                         .names
                         .add(&plain.name, false, plain.local_is_one_label, listing);
-                }
-                let mut forms = vec![address.to_ascii_lowercase()];
-                if normalise_addresses
-                    && let Some(normalised) = normalise(&address)
-                    && normalised != forms[0]
-                {
-                    forms.push(normalised);
                 }
                 for form in &forms {
                     for kind in DigestKind::ALL {
@@ -282,7 +276,9 @@ impl<'o> WardParser<'o> {
                             .add(kind, &kind.digest(form.as_bytes()), listing);
                     }
                 }
-                let name = plain_names(&address, false)
+                // The first form is the address as written, and its first name the
+                // one-label form: the name `ward lookup` shows.
+                let name = plains
                     .into_iter()
                     .next()
                     .map(|p| p.name)
