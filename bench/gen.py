@@ -93,6 +93,14 @@ def make_dirs(out):
         os.chmod(d, 0o755)
 
 
+def link_as_dnhash(out, fname, hname):
+    """The fork's dnhash reads dnset files unchanged: the same bytes under another name."""
+    hpath = os.path.join(out, "rbldnsd", hname)
+    if os.path.exists(hpath):
+        os.unlink(hpath)
+    os.link(os.path.join(out, "rbldnsd", fname), hpath)
+
+
 def ward_link(out, zone, src_name, ward_dir="ward"):
     """ward/<zone>/<src_name> as a hard link to rbldnsd/<src_name> (same bytes)."""
     zdir = os.path.join(out, ward_dir, zone)
@@ -358,7 +366,7 @@ def gen_dom(out, name, n, nq, seed, fork_dnhash=True):
     names = set()
     while len(names) < n:
         names.add(rand_domain(rng))
-    names = list(names)
+    names = sorted(names)  # not list(): a set of strings iterates in a per-process order
     rng.shuffle(names)
     wild = names[:n_wild]     # listed as *.name
     plain = names[n_wild:]    # listed as name
@@ -378,10 +386,7 @@ def gen_dom(out, name, n, nq, seed, fork_dnhash=True):
     w.close()
     # the fork's dnhash reads the dnset syntax unchanged: same bytes, other name
     hname = "data.dnhash"
-    hpath = os.path.join(out, "rbldnsd", hname)
-    if os.path.exists(hpath):
-        os.unlink(hpath)
-    os.link(os.path.join(out, "rbldnsd", fname), hpath)
+    link_as_dnhash(out, fname, hname)
     ward_link(out, zone, fname)
     t_data = time.time() - t0
 
@@ -457,7 +462,7 @@ def gen_addr(out, name, n, nq, seed):
     while len(addrs) < n:
         d = rng.choice(MAIL_DOMAINS) if rng.random() < 0.4 else rng.choice(own_domains)
         addrs.add(rand_local(rng) + "@" + d)
-    addrs = list(addrs)
+    addrs = sorted(addrs)  # not list(): a set of strings iterates in a per-process order
     rng.shuffle(addrs)
     sha = [hashlib.sha1(a.encode()).hexdigest() for a in addrs]
     sha_set = set(sha)
@@ -479,10 +484,7 @@ def gen_addr(out, name, n, nq, seed):
         w.add(h)
     w.close()
     hname = "sha1.dnhash"
-    hpath = os.path.join(out, "rbldnsd", hname)
-    if os.path.exists(hpath):
-        os.unlink(hpath)
-    os.link(os.path.join(out, "rbldnsd", fname), hpath)
+    link_as_dnhash(out, fname, hname)
     ward_link(out, zone, fname, ward_dir="ward-dnset")
     t_data = time.time() - t0
 
