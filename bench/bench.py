@@ -243,7 +243,41 @@ def server_cmd(cfg, kind, meta, setdir, port, threads=1):
         zones = os.path.join(setdir, meta["ward_dnset" if kind == "ward-dnset" else "ward"])
         return ["taskset", "-c", cfg.server_cpu, cfg.ward, "serve", "--zones", zones,
                 "--listen", f"127.0.0.1:{port}", "--threads", str(threads), "--log", "info"]
+    if kind == "knot":
+        return ["taskset", "-c", cfg.server_cpu, "knotd", "-c", knot_config(cfg, meta, setdir, port)]
     raise ValueError(kind)
+
+
+def knot_config(cfg, meta, setdir, port):
+    """A Knot DNS configuration serving the set's zone file on `port` with one UDP
+    worker: the general-purpose authoritative server, next to the list servers."""
+    run = os.path.join(cfg.work, "knot", str(port))
+    os.makedirs(run, exist_ok=True)
+    path = os.path.join(run, "knot.conf")
+    with open(path, "w") as f:
+        f.write(f"""server:
+    listen: 127.0.0.1@{port}
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+    rundir: {run}
+database:
+    storage: {run}
+log:
+  - target: stderr
+    any: notice
+template:
+  - id: default
+    storage: {os.path.join(setdir, meta["knot"])}
+    semantic-checks: off
+    journal-content: none
+    zonefile-sync: -1
+    zonefile-load: whole
+zone:
+  - domain: {meta["zone"]}
+    file: {meta["zone"]}.zone
+""")
+    return path
 
 
 def servers_for(meta, cfg):
@@ -254,6 +288,8 @@ def servers_for(meta, cfg):
         if k == "ward-dnset" and "ward_dnset" not in meta:
             continue
         if k in ("fork", "fork-dnhash") and not cfg.fork:
+            continue
+        if k == "knot" and ("knot" not in meta or not shutil.which("knotd")):
             continue
         kinds.append(k)
     return kinds
@@ -748,7 +784,7 @@ def report(cfg, results):
             L.append(f"\n{rep_runs} run(s) repeated because other work on the machine used the CPU meanwhile; "
                      f"{noisy} kept although disturbed (see the JSON).")
         ward = sres["servers"].get("ward", {}).get("summary")
-        for other in ("rbldnsd", "fork", "fork-dnhash"):
+        for other in ("rbldnsd", "fork", "fork-dnhash", "knot"):
             o = sres["servers"].get(other, {}).get("summary")
             if ward and o:
                 headline.append(
@@ -813,7 +849,7 @@ def main():
     ap.add_argument("--rbldnsd", default="/usr/sbin/rbldnsd")
     ap.add_argument("--loadgen", required=True)
     ap.add_argument("--sets", default=None)
-    ap.add_argument("--servers", default="rbldnsd,fork,fork-dnhash,ward,ward-dnset")
+    ap.add_argument("--servers", default="rbldnsd,fork,fork-dnhash,ward,ward-dnset,knot")
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--seconds", type=float, default=None)
     ap.add_argument("--rate", type=int, default=50_000)
@@ -841,7 +877,7 @@ def main():
     ap.add_argument("--command", default=" ".join(sys.argv))
     cfg = ap.parse_args()
     q = cfg.quick
-    cfg.sets = (cfg.sets or ("ip4-1m" if q else "ip4-1m,ip4-10m,ip6-1m,dom-1m,addr-1m")).split(",")
+    cfg.sets = (cfg.sets or ("ip4-1m" if q else "ip4-1m,ip4-10m,ip6-1m,dom-1m,addr-1m,ip4-100k")).split(",")
     cfg.servers = cfg.servers.split(",")
     cfg.repeats = cfg.repeats or (2 if q else 3)
     cfg.seconds = cfg.seconds or (3.0 if q else 5.0)

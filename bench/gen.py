@@ -34,7 +34,7 @@ import sys
 import time
 from bisect import bisect_right
 
-ALL_SETS = ["ip4-1m", "ip4-10m", "ip6-1m", "dom-1m", "addr-1m"]
+ALL_SETS = ["ip4-1m", "ip4-10m", "ip6-1m", "dom-1m", "addr-1m", "ip4-100k"]
 HIT_RATIO = 0.30
 A_RATIO = 0.70
 SOA = "$SOA 3600 ns1.bench. hostmaster.bench. 0 600 300 86400 60\n$NS 3600 ns1.bench.\n"
@@ -243,6 +243,66 @@ def gen_ip4(out, name, n, nq, seed):
         "fork": [[zone, "ip4set", fname]],
         "ward": "ward",
         "probe": probe,
+        "sample_hits": [f"{h}.{zone}" for h in hits[:20]],
+        "sample_misses": [f"{m}.{zone}" for m in misses[:20]],
+        "data_seconds": round(t_data, 1),
+    }
+
+
+def gen_ip4_zonefile(out, name, n, nq, seed):
+    """n random /32s, also as a plain zone file (an A and a TXT record each) for a
+    general-purpose authoritative server (Knot) beside rbldnsd and ward: the same names
+    and answers, rbldnsd's TTL (2100 s) and texts."""
+    rng = set_rng(seed, name)
+    zone = "ip4.bench"
+    fname = "data.ip4set"
+    t0 = time.time()
+    listed = set()
+    while len(listed) < n:
+        listed.add(rand_ip4(rng))
+    singles = sorted(listed)
+    rng.shuffle(singles)
+    alt_every = 100
+    make_dirs(out)
+    os.makedirs(os.path.join(out, "knot"), exist_ok=True)
+    w = Writer(os.path.join(out, "rbldnsd", fname))
+    w.add(SOA + ":127.0.0.2:Listed: see https://bench.example/lookup?ip=$")
+    zf = Writer(os.path.join(out, "knot", zone + ".zone"))
+    zf.add(f"$ORIGIN {zone}.\n$TTL 2100\n"
+           "@ 3600 IN SOA ns1.bench. hostmaster.bench. 1 600 300 86400 60\n@ 3600 IN NS ns1.bench.")
+    for i, x in enumerate(singles):
+        ip = ip4_str(x)
+        if i % alt_every == 0:
+            w.add(f"{ip} :127.0.0.3:Compromised host $")
+            zf.add(f'{ip4_rev(x)} A 127.0.0.3\n{ip4_rev(x)} TXT "Compromised host {ip}"')
+        else:
+            w.add(ip)
+            zf.add(f'{ip4_rev(x)} A 127.0.0.2\n{ip4_rev(x)} TXT "Listed: see https://bench.example/lookup?ip={ip}"')
+    w.close()
+    zf.close()
+    ward_link(out, zone, fname)
+    t_data = time.time() - t0
+
+    n_hit = int(nq * HIT_RATIO)
+    hits = [ip4_rev(singles[rng.randrange(n)]) for _ in range(n_hit)]
+    misses = []
+    while len(misses) < nq - n_hit:
+        if rng.random() < 0.3:
+            x = (singles[rng.randrange(n)] & 0xFFFFFF00) | rng.randrange(256)
+        else:
+            x = rand_ip4(rng)
+        if x not in listed:
+            misses.append(ip4_rev(x))
+    write_queries(os.path.join(out, "queries.txt"), hits, misses, rng, zone)
+    return {
+        "zone": zone,
+        "entries": n,
+        "entries_detail": {"single": n, "own_value": (n + alt_every - 1) // alt_every},
+        "rbldnsd": [[zone, "ip4set", fname]],
+        "fork": [[zone, "ip4set", fname]],
+        "ward": "ward",
+        "knot": "knot",
+        "probe": ip4_rev(singles[1]) + "." + zone,
         "sample_hits": [f"{h}.{zone}" for h in hits[:20]],
         "sample_misses": [f"{m}.{zone}" for m in misses[:20]],
         "data_seconds": round(t_data, 1),
@@ -527,6 +587,8 @@ def generate(outdir, name, nq, seed):
         meta = gen_dom(out, name, 1_000_000, nq, seed)
     elif name == "addr-1m":
         meta = gen_addr(out, name, 1_000_000, nq, seed)
+    elif name == "ip4-100k":
+        meta = gen_ip4_zonefile(out, name, 100_000, nq, seed)
     else:
         raise SystemExit(f"unknown set {name}; known: {', '.join(ALL_SETS)}")
     return meta

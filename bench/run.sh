@@ -32,6 +32,7 @@ command -v dnsperf >/dev/null || missing+=(dnsperf)
 [ -x /usr/sbin/rbldnsd ] || missing+=(rbldnsd)
 command -v taskset >/dev/null || missing+=(util-linux)
 command -v python3 >/dev/null || missing+=(python3)
+command -v knotd >/dev/null || missing+=(knot)   # the general-purpose server beside rbldnsd (ip4-100k)
 if [ -z "${NO_FORK:-}" ]; then
   command -v cmake >/dev/null || missing+=(cmake)
   { [ -f /usr/include/ev.h ] || [ -f /usr/include/libev/ev.h ]; } || missing+=(libev-dev)
@@ -88,7 +89,7 @@ if [ -z "${NO_FORK:-}" ]; then
 fi
 
 # ---- data (cached; regenerated when gen.py changes)
-if [ $QUICK = 1 ]; then SETS=ip4-1m; else SETS=ip4-1m,ip4-10m,ip6-1m,dom-1m,addr-1m; fi
+if [ $QUICK = 1 ]; then SETS=ip4-1m; else SETS=ip4-1m,ip4-10m,ip6-1m,dom-1m,addr-1m,ip4-100k; fi
 prev=""
 for a in "$@"; do
   case $a in --sets=*) SETS=${a#--sets=};; esac
