@@ -575,23 +575,21 @@ def gen_addr(out, name, n, nq, seed):
 
 # ---------------------------------------------------------------- main
 
+GENERATORS = {
+    "ip4-1m": (gen_ip4, 1_000_000),
+    "ip4-10m": (gen_ip4, 10_000_000),
+    "ip6-1m": (gen_ip6, 1_000_000),
+    "dom-1m": (gen_dom, 1_000_000),
+    "addr-1m": (gen_addr, 1_000_000),
+    "ip4-100k": (gen_ip4_zonefile, 100_000),
+}
+
+
 def generate(outdir, name, nq, seed):
-    out = os.path.join(outdir, name)
-    if name == "ip4-1m":
-        meta = gen_ip4(out, name, 1_000_000, nq, seed)
-    elif name == "ip4-10m":
-        meta = gen_ip4(out, name, 10_000_000, nq, seed)
-    elif name == "ip6-1m":
-        meta = gen_ip6(out, name, 1_000_000, nq, seed)
-    elif name == "dom-1m":
-        meta = gen_dom(out, name, 1_000_000, nq, seed)
-    elif name == "addr-1m":
-        meta = gen_addr(out, name, 1_000_000, nq, seed)
-    elif name == "ip4-100k":
-        meta = gen_ip4_zonefile(out, name, 100_000, nq, seed)
-    else:
+    if name not in GENERATORS:
         raise SystemExit(f"unknown set {name}; known: {', '.join(ALL_SETS)}")
-    return meta
+    gen, entries = GENERATORS[name]
+    return gen(os.path.join(outdir, name), name, entries, nq, seed)
 
 
 def main():
