@@ -54,7 +54,9 @@ impl Opts {
                 args.push((a.clone(), None));
                 i += 1;
             } else {
-                let v = raw.get(i + 1).unwrap_or_else(|| die(&format!("{a} needs a value")));
+                let v = raw
+                    .get(i + 1)
+                    .unwrap_or_else(|| die(&format!("{a} needs a value")));
                 args.push((a.clone(), Some(v.clone())));
                 i += 2;
             }
@@ -62,7 +64,11 @@ impl Opts {
         Opts { args }
     }
     fn get(&self, name: &str) -> Option<&str> {
-        self.args.iter().rev().find(|(k, _)| k == name).and_then(|(_, v)| v.as_deref())
+        self.args
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.as_deref())
     }
     fn flag(&self, name: &str) -> bool {
         self.args.iter().any(|(k, _)| k == name)
@@ -70,7 +76,9 @@ impl Opts {
     fn num<T: std::str::FromStr>(&self, name: &str, default: T) -> T {
         match self.get(name) {
             None => default,
-            Some(v) => v.parse().unwrap_or_else(|_| die(&format!("bad value for {name}: {v}"))),
+            Some(v) => v
+                .parse()
+                .unwrap_or_else(|_| die(&format!("bad value for {name}: {v}"))),
         }
     }
     fn check_known(&self, known: &[&str]) {
@@ -96,13 +104,19 @@ fn loopback_addr(s: &str) -> SocketAddr {
         IpAddr::V6(v6) => v6.is_loopback(),
     };
     if !ok {
-        die(&format!("refusing {addr}: only 127.0.0.0/8 and ::1 may be targets"));
+        die(&format!(
+            "refusing {addr}: only 127.0.0.0/8 and ::1 may be targets"
+        ));
     }
     addr
 }
 
 fn local_for(addr: &SocketAddr) -> &'static str {
-    if addr.is_ipv4() { "127.0.0.1:0" } else { "[::1]:0" }
+    if addr.is_ipv4() {
+        "127.0.0.1:0"
+    } else {
+        "[::1]:0"
+    }
 }
 
 // ------------------------------------------------------------------ DNS encoding
@@ -157,7 +171,10 @@ struct Queries {
 impl Queries {
     fn load(path: &str, edns: bool) -> Queries {
         let text = fs::read_to_string(path).unwrap_or_else(|e| die(&format!("{path}: {e}")));
-        let mut q = Queries { buf: Vec::new(), idx: Vec::new() };
+        let mut q = Queries {
+            buf: Vec::new(),
+            idx: Vec::new(),
+        };
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
@@ -166,11 +183,13 @@ impl Queries {
             let mut it = line.split_whitespace();
             let name = it.next().unwrap();
             let t = it.next().unwrap_or("A");
-            let code = qtype_code(t).unwrap_or_else(|| die(&format!("{path}:{}: unknown type {t}", n + 1)));
+            let code = qtype_code(t)
+                .unwrap_or_else(|| die(&format!("{path}:{}: unknown type {t}", n + 1)));
             let Some((p, qlen)) = encode_query(name, code, edns) else {
                 die(&format!("{path}:{}: bad name {name}", n + 1));
             };
-            q.idx.push((q.buf.len() as u32, p.len() as u16, qlen as u16));
+            q.idx
+                .push((q.buf.len() as u32, p.len() as u16, qlen as u16));
             q.buf.extend_from_slice(&p);
         }
         if q.idx.is_empty() {
@@ -204,7 +223,12 @@ const SUB: u64 = 1 << SUB_BITS;
 
 impl Histogram {
     fn new() -> Histogram {
-        Histogram { counts: vec![0; (2 * SUB + 40 * SUB) as usize], total: 0, sum: 0, max: 0 }
+        Histogram {
+            counts: vec![0; (2 * SUB + 40 * SUB) as usize],
+            total: 0,
+            sum: 0,
+            max: 0,
+        }
     }
     fn index(v: u64) -> usize {
         if v < 2 * SUB {
@@ -275,14 +299,21 @@ fn proc_sched_ns(pid: u32) -> Option<u64> {
 
 fn clk_tck() -> u64 {
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 { t as u64 } else { 100 }
+    if t > 0 {
+        t as u64
+    } else {
+        100
+    }
 }
 
 // ------------------------------------------------------------------ sockets
 
 fn set_bufs(sock: &UdpSocket, bytes: i32) {
     let fd = sock.as_raw_fd();
-    for (force, plain) in [(libc::SO_RCVBUFFORCE, libc::SO_RCVBUF), (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF)] {
+    for (force, plain) in [
+        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+    ] {
         let v = bytes;
         let p = &v as *const i32 as *const libc::c_void;
         let l = std::mem::size_of::<i32>() as libc::socklen_t;
@@ -313,8 +344,10 @@ struct Conn {
 
 impl Conn {
     fn new(server: SocketAddr, bufsize: i32) -> Conn {
-        let sock = UdpSocket::bind(local_for(&server)).unwrap_or_else(|e| die(&format!("bind: {e}")));
-        sock.connect(server).unwrap_or_else(|e| die(&format!("connect: {e}")));
+        let sock =
+            UdpSocket::bind(local_for(&server)).unwrap_or_else(|e| die(&format!("bind: {e}")));
+        sock.connect(server)
+            .unwrap_or_else(|e| die(&format!("connect: {e}")));
         sock.set_nonblocking(true).unwrap();
         set_bufs(&sock, bufsize);
         Conn {
@@ -341,7 +374,10 @@ struct Batch {
 
 impl Batch {
     fn new(n: usize) -> Batch {
-        let zero_iov = libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 };
+        let zero_iov = libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        };
         let mut b = Batch {
             hdrs: (0..n).map(|_| unsafe { std::mem::zeroed() }).collect(),
             iovs: vec![zero_iov; n],
@@ -378,11 +414,27 @@ const RCODES: [&str; 16] = [
 
 fn cmd_run(o: &Opts) {
     o.check_known(&[
-        "--server", "--queries", "--seconds", "--max-queries", "--window", "--sockets", "--batch",
-        "--timeout-ms", "--rate", "--edns", "--pid", "--bufsize", "--spin",
+        "--server",
+        "--queries",
+        "--seconds",
+        "--max-queries",
+        "--window",
+        "--sockets",
+        "--batch",
+        "--timeout-ms",
+        "--rate",
+        "--edns",
+        "--pid",
+        "--bufsize",
+        "--spin",
     ]);
-    let server = loopback_addr(o.get("--server").unwrap_or_else(|| die("--server is required")));
-    let qfile = o.get("--queries").unwrap_or_else(|| die("--queries is required"));
+    let server = loopback_addr(
+        o.get("--server")
+            .unwrap_or_else(|| die("--server is required")),
+    );
+    let qfile = o
+        .get("--queries")
+        .unwrap_or_else(|| die("--queries is required"));
     let seconds: f64 = o.num("--seconds", 5.0);
     if !(seconds > 0.0 && seconds <= 3600.0) {
         die("--seconds must be in (0, 3600]");
@@ -396,7 +448,9 @@ fn cmd_run(o: &Opts) {
     let edns = o.flag("--edns");
     let spin = o.flag("--spin");
     let bufsize: i32 = o.num("--bufsize", 4 << 20);
-    let pid: Option<u32> = o.get("--pid").map(|v| v.parse().unwrap_or_else(|_| die("bad --pid")));
+    let pid: Option<u32> = o
+        .get("--pid")
+        .map(|v| v.parse().unwrap_or_else(|_| die("bad --pid")));
     if window == 0 || nsock == 0 || batch == 0 || batch > 1024 || nsock > 64 {
         die("--window, --sockets (<=64), --batch (<=1024) must be positive");
     }
@@ -411,7 +465,8 @@ fn cmd_run(o: &Opts) {
     let mut b = Batch::new(batch);
     let mut hist = Histogram::new();
     let mut rcodes = [0u64; 16];
-    let (mut answers, mut nodata, mut truncated, mut mismatched, mut lost) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let (mut answers, mut nodata, mut truncated, mut mismatched, mut lost) =
+        (0u64, 0u64, 0u64, 0u64, 0u64);
     let (mut sent, mut received, mut received_in_window) = (0u64, 0u64, 0u64);
     let mut send_errors = 0u64;
     let mut window_full_waits = 0u64;
@@ -435,7 +490,8 @@ fn cmd_run(o: &Opts) {
         let outstanding: usize = conns.iter().map(|c| c.outstanding).sum();
         if let Some(s) = stop_ns {
             // drain: wait for replies, at most the timeout (and never past the hard limit)
-            if outstanding == 0 || now > s + timeout_ns || now > run_ns + timeout_ns + 1_000_000_000 {
+            if outstanding == 0 || now > s + timeout_ns || now > run_ns + timeout_ns + 1_000_000_000
+            {
                 break;
             }
         }
@@ -457,7 +513,10 @@ fn cmd_run(o: &Opts) {
                 }
                 let ci = (rr + k) % nsock;
                 let c = &mut conns[ci];
-                let room = per_sock.saturating_sub(c.outstanding).min(batch).min(allowance as usize);
+                let room = per_sock
+                    .saturating_sub(c.outstanding)
+                    .min(batch)
+                    .min(allowance as usize);
                 if room == 0 {
                     continue;
                 }
@@ -472,7 +531,10 @@ fn cmd_run(o: &Opts) {
                     let sb = &mut b.sbufs[n * RBUF..n * RBUF + pkt.len()];
                     sb.copy_from_slice(pkt);
                     sb[0..2].copy_from_slice(&b.ids[n]);
-                    b.iovs[n] = libc::iovec { iov_base: sb.as_mut_ptr() as *mut libc::c_void, iov_len: pkt.len() };
+                    b.iovs[n] = libc::iovec {
+                        iov_base: sb.as_mut_ptr() as *mut libc::c_void,
+                        iov_len: pkt.len(),
+                    };
                     let h = &mut b.hdrs[n].msg_hdr;
                     h.msg_name = std::ptr::null_mut();
                     h.msg_namelen = 0;
@@ -492,7 +554,12 @@ fn cmd_run(o: &Opts) {
                     continue;
                 }
                 let r = unsafe {
-                    libc::sendmmsg(c.sock.as_raw_fd(), b.hdrs.as_mut_ptr(), n as libc::c_uint, libc::MSG_DONTWAIT)
+                    libc::sendmmsg(
+                        c.sock.as_raw_fd(),
+                        b.hdrs.as_mut_ptr(),
+                        n as libc::c_uint,
+                        libc::MSG_DONTWAIT,
+                    )
                 };
                 let done = if r < 0 {
                     let e = io::Error::last_os_error();
@@ -558,7 +625,11 @@ fn cmd_run(o: &Opts) {
                     let id = u16::from_be_bytes([p[0], p[1]]);
                     let slot = c.slots[id as usize];
                     let q = queries.question(slot.query as usize);
-                    if !slot.active || p[2] & 0x80 == 0 || len < 12 + q.len() || &p[12..12 + q.len()] != q {
+                    if !slot.active
+                        || p[2] & 0x80 == 0
+                        || len < 12 + q.len()
+                        || &p[12..12 + q.len()] != q
+                    {
                         mismatched += 1;
                         continue;
                     }
@@ -577,7 +648,11 @@ fn cmd_run(o: &Opts) {
                     }
                     let ancount = u16::from_be_bytes([p[6], p[7]]);
                     if rcode == 0 {
-                        if ancount > 0 { answers += 1 } else { nodata += 1 }
+                        if ancount > 0 {
+                            answers += 1
+                        } else {
+                            nodata += 1
+                        }
                     }
                 }
                 if (r as usize) < batch {
@@ -619,11 +694,23 @@ fn cmd_run(o: &Opts) {
             if wait_ns > 0 {
                 let mut fds: Vec<libc::pollfd> = conns
                     .iter()
-                    .map(|c| libc::pollfd { fd: c.sock.as_raw_fd(), events: libc::POLLIN, revents: 0 })
+                    .map(|c| libc::pollfd {
+                        fd: c.sock.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    })
                     .collect();
-                let ts = libc::timespec { tv_sec: 0, tv_nsec: wait_ns as libc::c_long };
+                let ts = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: wait_ns as libc::c_long,
+                };
                 unsafe {
-                    libc::ppoll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, &ts, std::ptr::null());
+                    libc::ppoll(
+                        fds.as_mut_ptr(),
+                        fds.len() as libc::nfds_t,
+                        &ts,
+                        std::ptr::null(),
+                    );
                 }
             }
         }
@@ -668,7 +755,11 @@ fn cmd_run(o: &Opts) {
         cpu.push_str(&format!(
             ",\"server_sched_s\":{:.4},\"q_per_sched_s\":{:.0}",
             ns as f64 / 1e9,
-            if ns > 0 { received as f64 / (ns as f64 / 1e9) } else { 0.0 }
+            if ns > 0 {
+                received as f64 / (ns as f64 / 1e9)
+            } else {
+                0.0
+            }
         ));
     }
     println!(
@@ -692,17 +783,30 @@ fn cmd_run(o: &Opts) {
 // ------------------------------------------------------------------ probe
 
 fn cmd_probe(o: &Opts) {
-    o.check_known(&["--server", "--name", "--type", "--timeout-s", "--pid", "--interval-ms"]);
-    let server = loopback_addr(o.get("--server").unwrap_or_else(|| die("--server is required")));
+    o.check_known(&[
+        "--server",
+        "--name",
+        "--type",
+        "--timeout-s",
+        "--pid",
+        "--interval-ms",
+    ]);
+    let server = loopback_addr(
+        o.get("--server")
+            .unwrap_or_else(|| die("--server is required")),
+    );
     let name = o.get("--name").unwrap_or_else(|| die("--name is required"));
     let qtype = qtype_code(o.get("--type").unwrap_or("A")).unwrap_or_else(|| die("bad --type"));
     let timeout: f64 = o.num("--timeout-s", 120.0);
     let interval: u64 = o.num("--interval-ms", 5);
-    let pid: Option<u32> = o.get("--pid").map(|v| v.parse().unwrap_or_else(|_| die("bad --pid")));
+    let pid: Option<u32> = o
+        .get("--pid")
+        .map(|v| v.parse().unwrap_or_else(|_| die("bad --pid")));
     let (pkt, _) = encode_query(name, qtype, false).unwrap_or_else(|| die("bad --name"));
     let sock = UdpSocket::bind(local_for(&server)).unwrap();
     sock.connect(server).unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(interval.max(1)))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(interval.max(1))))
+        .unwrap();
     let t0 = Instant::now();
     let mut id: u16 = 1;
     let mut buf = [0u8; 4096];
@@ -727,7 +831,10 @@ fn cmd_probe(o: &Opts) {
                     let rcode = buf[3] & 0x0f;
                     let an = u16::from_be_bytes([buf[6], buf[7]]);
                     if rcode == 0 && an > 0 && rid <= id && id - rid < 1000 {
-                        let epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64();
+                        let epoch = SystemTime::now()
+                            .duration_since(UNIX_EPOCH)
+                            .unwrap()
+                            .as_secs_f64();
                         println!(
                             "{{\"ready\":true,\"epoch\":{epoch:.6},\"waited_s\":{:.3},\"tries\":{tries}}}",
                             t0.elapsed().as_secs_f64()
@@ -740,7 +847,10 @@ fn cmd_probe(o: &Opts) {
             }
         }
     }
-    println!("{{\"ready\":false,\"error\":\"timeout\",\"waited_s\":{:.3}}}", t0.elapsed().as_secs_f64());
+    println!(
+        "{{\"ready\":false,\"error\":\"timeout\",\"waited_s\":{:.3}}}",
+        t0.elapsed().as_secs_f64()
+    );
     exit(1);
 }
 
@@ -748,20 +858,28 @@ fn cmd_probe(o: &Opts) {
 
 fn cmd_echo(o: &Opts) {
     o.check_known(&["--listen", "--seconds", "--batch"]);
-    let listen = loopback_addr(o.get("--listen").unwrap_or_else(|| die("--listen is required")));
+    let listen = loopback_addr(
+        o.get("--listen")
+            .unwrap_or_else(|| die("--listen is required")),
+    );
     let seconds: f64 = o.num("--seconds", 10.0);
     if !(seconds > 0.0 && seconds <= 3600.0) {
         die("--seconds must be in (0, 3600]");
     }
     let batch: usize = o.num("--batch", 64);
     let sock = UdpSocket::bind(listen).unwrap_or_else(|e| die(&format!("bind {listen}: {e}")));
-    sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     set_bufs(&sock, 4 << 20);
     let fd = sock.as_raw_fd();
     let mut bufs = vec![0u8; batch * RBUF];
-    let mut names: Vec<libc::sockaddr_storage> = (0..batch).map(|_| unsafe { std::mem::zeroed() }).collect();
+    let mut names: Vec<libc::sockaddr_storage> =
+        (0..batch).map(|_| unsafe { std::mem::zeroed() }).collect();
     let mut iovs: Vec<libc::iovec> = (0..batch)
-        .map(|i| libc::iovec { iov_base: bufs[i * RBUF..].as_mut_ptr() as *mut libc::c_void, iov_len: RBUF })
+        .map(|i| libc::iovec {
+            iov_base: bufs[i * RBUF..].as_mut_ptr() as *mut libc::c_void,
+            iov_len: RBUF,
+        })
         .collect();
     let mut hdrs: Vec<libc::mmsghdr> = (0..batch).map(|_| unsafe { std::mem::zeroed() }).collect();
     let t0 = Instant::now();
@@ -777,7 +895,15 @@ fn cmd_echo(o: &Opts) {
             hdrs[i].msg_len = 0;
         }
         // blocks for the first datagram (100 ms receive timeout), then takes what is queued
-        let r = unsafe { libc::recvmmsg(fd, hdrs.as_mut_ptr(), batch as libc::c_uint, libc::MSG_WAITFORONE, std::ptr::null_mut()) };
+        let r = unsafe {
+            libc::recvmmsg(
+                fd,
+                hdrs.as_mut_ptr(),
+                batch as libc::c_uint,
+                libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        };
         if r <= 0 {
             continue;
         }
@@ -793,7 +919,10 @@ fn cmd_echo(o: &Opts) {
             answered += s as u64;
         }
     }
-    println!("{{\"echo_answered\":{answered},\"seconds\":{:.3}}}", t0.elapsed().as_secs_f64());
+    println!(
+        "{{\"echo_answered\":{answered},\"seconds\":{:.3}}}",
+        t0.elapsed().as_secs_f64()
+    );
 }
 
 fn main() {
