@@ -117,12 +117,7 @@ impl TestServer {
 
     /// Sends one length-prefixed message over a fresh TCP connection.
     pub fn raw_tcp(&self, packet: &[u8]) -> Option<Vec<u8>> {
-        let mut stream = TcpStream::connect(self.addr).ok()?;
-        stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-        let mut framed = (packet.len() as u16).to_be_bytes().to_vec();
-        framed.extend_from_slice(packet);
-        stream.write_all(&framed).ok()?;
-        read_tcp_message(&mut stream)
+        tcp_exchange(TcpStream::connect(self.addr).ok()?, packet)
     }
 
     /// Reloads the zones directory into the running server, as a reload would.
@@ -170,13 +165,7 @@ pub fn read_tcp_message(stream: &mut TcpStream) -> Option<Vec<u8>> {
 }
 
 pub fn raw_udp(addr: SocketAddr, packet: &[u8], wait: Duration) -> Option<Vec<u8>> {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket.set_read_timeout(Some(wait)).unwrap();
-    socket.send_to(packet, addr).unwrap();
-    let mut buf = vec![0; 65535];
-    let (len, _) = socket.recv_from(&mut buf).ok()?;
-    buf.truncate(len);
-    Some(buf)
+    raw_udp_from("127.0.0.1", addr, packet, wait)
 }
 
 /// A query as a stub resolver sends it: RD off (we ask an authority), EDNS optional.
@@ -309,7 +298,11 @@ pub fn raw_tcp_from(source: &str, addr: SocketAddr, packet: &[u8]) -> Option<Vec
     socket
         .connect_timeout(&addr.into(), Duration::from_secs(2))
         .ok()?;
-    let mut stream: TcpStream = socket.into();
+    tcp_exchange(socket.into(), packet)
+}
+
+/// Sends one length-prefixed DNS message and reads the reply.
+fn tcp_exchange(mut stream: TcpStream, packet: &[u8]) -> Option<Vec<u8>> {
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     let mut framed = (packet.len() as u16).to_be_bytes().to_vec();
     framed.extend_from_slice(packet);
