@@ -9,7 +9,7 @@ use crate::dns::answer::{self, Answer, RData, rcode, rtype};
 use crate::dns::query::Question;
 use crate::store::{DirectoryLoad, KeptEntries, Snapshot, unix_now};
 use crate::zone::Zone;
-use crate::zone::address::{DigestKind, normalise, plain_names, split_address};
+use crate::zone::address::{DigestKind, address_forms, normalise, plain_names, split_address};
 use crate::zone::name::{Name, NameBuf};
 use crate::zone::parse::{Entry, EntryKey};
 
@@ -339,10 +339,8 @@ fn matches(key: &EntryKey, probe: &Probe) -> bool {
             plain_names(address, true).iter().any(|p| p.name == *query)
         }
         (EntryKey::Address { address, .. }, Probe::Digest(kind, digest)) => {
-            let forms = [Some(address.to_ascii_lowercase()), normalise(address)];
-            forms
+            address_forms(address, true)
                 .iter()
-                .flatten()
                 .any(|form| kind.digest(form.as_bytes()).as_slice() == digest.as_slice())
         }
         (EntryKey::Digest { kind, digest }, Probe::Digest(probe_kind, probe_digest)) => {

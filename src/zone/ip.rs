@@ -241,11 +241,16 @@ impl<K: IpKey> PrefixMap<K> {
         self.buckets = index;
     }
 
+    /// Whether `addr` lies between the lowest and the highest listed address.
+    fn spans(&self, addr: K) -> bool {
+        self.span
+            .is_some_and(|(first, last)| first <= addr && addr <= last)
+    }
+
     /// The single addresses and ranges that may hold `addr`, as index ranges; `None`
     /// when `addr` lies outside every interval's span.
     fn candidates(&self, addr: K) -> Option<Candidates> {
-        let (first, last) = self.span?;
-        if addr < first || addr > last {
+        if !self.spans(addr) {
             return None;
         }
         if self.buckets.is_empty() {
@@ -270,18 +275,11 @@ impl<K: IpKey> PrefixMap<K> {
     /// otherwise three dependent cache (and TLB) misses. [`Warm::Bucket`] first, for
     /// every address of the batch, then [`Warm::Entries`], which reads the bucket.
     pub fn prefetch(&self, addr: K, warm: Warm) {
-        if self.buckets.is_empty() {
+        if self.buckets.is_empty() || !self.spans(addr) {
             return;
         }
-        let Some((first, last)) = self.span else {
-            return;
-        };
-        if addr < first || addr > last {
-            return;
-        }
-        let b = addr.bits_after(self.shared);
         match warm {
-            Warm::Bucket => prefetch(&self.buckets[b]),
+            Warm::Bucket => prefetch(&self.buckets[addr.bits_after(self.shared)]),
             Warm::Entries => {
                 let Some(Candidates { singles, ranges }) = self.candidates(addr) else {
                     return;
@@ -622,8 +620,8 @@ impl<K: IpKey> IntervalSink<K> {
             range_results: on_huge_pages(map.range_results),
             ..PrefixMap::default()
         };
+        // The bucket index (65,537 entries, 512 KiB) is built at its exact size.
         map.index();
-        map.buckets = on_huge_pages(std::mem::take(&mut map.buckets));
         map
     }
 }

@@ -152,7 +152,11 @@ impl Zone {
     pub fn prefetch_targets(&self, relative: NameRef<'_>) -> Prefetch<'_> {
         let mut targets = Prefetch::default();
         let labels = relative.label_count();
-        for dataset in &self.datasets {
+        let with_ips = self
+            .datasets
+            .iter()
+            .filter(|d| !d.ip4.is_empty() || !d.ip6.is_empty());
+        for dataset in with_ips {
             for attach in &dataset.attach {
                 let attach_labels = attach.label_count();
                 if attach_labels > 0
