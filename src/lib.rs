@@ -5,7 +5,10 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod dns;
+#[cfg(feature = "fault-injection")]
+mod faults;
 pub mod lookup;
+mod panics;
 pub mod reload;
 pub mod store;
 pub mod zone;

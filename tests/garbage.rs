@@ -201,3 +201,78 @@ fn tcp_garbage_and_lying_lengths() {
     }
     still_answers(&s);
 }
+
+/// Regression: a UDP query for the root name panicked the encoder (no label to point
+/// the SOA owner at), which dropped its whole batch. It is outside every zone: REFUSED.
+#[test]
+fn root_name_is_refused_over_udp_and_tcp() {
+    let s = server();
+    for rtype in [
+        RecordType::SOA,
+        RecordType::A,
+        RecordType::NS,
+        RecordType::ANY,
+    ] {
+        for edns in [false, true] {
+            let request = query_message(".", rtype, edns);
+            let udp = s.exchange_udp(&request).expect("UDP reply to a root query");
+            assert_eq!(rcode(&udp), ResponseCode::Refused, "{rtype} over UDP");
+            assert_eq!(udp.queries, request.queries);
+            let tcp = s.exchange_tcp(&request).expect("TCP reply to a root query");
+            assert_eq!(rcode(&tcp), ResponseCode::Refused, "{rtype} over TCP");
+        }
+    }
+    assert_eq!(s.internal_errors(), 0);
+    still_answers(&s);
+}
+
+/// A query that makes answering panic (a test-only fault) costs that query alone: the
+/// queries around it, sent back to back so that they share `recvmmsg` batches, are all
+/// answered, and the failure is counted.
+#[test]
+fn a_query_that_panics_costs_only_itself() {
+    let s = server();
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let good = query_message(&ip4_name("192.0.2.1", "bl.test"), RecordType::A, false);
+    let bad = query_message(
+        "ward-fault-injection-panic.1.2.0.192.bl.test.",
+        RecordType::A,
+        false,
+    );
+    let mut expected = std::collections::HashSet::new();
+    for round in 0..8u16 {
+        for i in 0..8u16 {
+            let mut message = if i % 4 == 2 {
+                bad.clone()
+            } else {
+                good.clone()
+            };
+            let id = round * 100 + i;
+            message.metadata.id = id;
+            if i % 4 != 2 {
+                expected.insert(id);
+            }
+            socket.send_to(&message.to_vec().unwrap(), s.addr).unwrap();
+        }
+    }
+    let mut buf = vec![0; 4096];
+    while !expected.is_empty() {
+        let (len, _) = socket
+            .recv_from(&mut buf)
+            .unwrap_or_else(|_| panic!("no reply for {} queries: {expected:?}", expected.len()));
+        let reply = Message::from_vec(&buf[..len]).unwrap();
+        assert!(
+            expected.remove(&reply.metadata.id),
+            "unexpected reply {}",
+            reply.metadata.id
+        );
+        assert_eq!(a_records(&reply), ["127.0.0.2"]);
+    }
+    eventually(Duration::from_secs(5), "16 failures counted", || {
+        s.internal_errors() == 16
+    });
+    still_answers(&s);
+}

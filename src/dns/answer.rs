@@ -127,6 +127,8 @@ pub fn resolve<'s>(
         _ => return Answer::error(rcode::REFUSED),
     };
     let qname = question.name.view();
+    #[cfg(feature = "fault-injection")]
+    crate::faults::query(qname.labels().next());
     let Some((zone, relative_labels)) = snapshot.find_zone(qname) else {
         return Answer::error(rcode::REFUSED);
     };

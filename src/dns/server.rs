@@ -6,7 +6,7 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -63,6 +63,8 @@ pub struct Running {
     stop: Arc<AtomicBool>,
     udp_threads: Vec<JoinHandle<()>>,
     tcp: Option<hickory_server::Server<WardHandler>>,
+    /// Per UDP worker: queries lost to an internal error.
+    failures: Vec<Arc<AtomicU64>>,
     /// The addresses actually bound (port 0 resolved).
     pub addrs: Vec<SocketAddr>,
 }
@@ -72,6 +74,7 @@ const POLL: Duration = Duration::from_millis(200);
 
 impl Running {
     pub fn start(config: &ServerConfig, store: Arc<Store>) -> Result<Running, ServerError> {
+        crate::panics::install_hook();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("ward-tcp")
@@ -83,6 +86,7 @@ impl Running {
         let stop = Arc::new(AtomicBool::new(false));
         let mut addrs = Vec::new();
         let mut udp_threads = Vec::new();
+        let mut failures = Vec::new();
         for &requested in &config.listen {
             let (udp_sockets, tcp_listener, addr) =
                 bind_address(requested, config.udp_workers.max(1))?;
@@ -108,7 +112,9 @@ impl Running {
                     handler: handler.clone(),
                     payload: config.settings.udp_payload,
                     stop: stop.clone(),
+                    failures: Arc::new(AtomicU64::new(0)),
                 };
+                failures.push(worker.failures.clone());
                 let thread = std::thread::Builder::new()
                     .name(format!("ward-udp-{n}"))
                     .spawn(move || worker.run())
@@ -121,8 +127,17 @@ impl Running {
             stop,
             udp_threads,
             tcp: Some(tcp),
+            failures,
             addrs,
         })
+    }
+
+    /// Queries that got no answer because answering them hit an internal error.
+    pub fn internal_errors(&self) -> u64 {
+        self.failures
+            .iter()
+            .map(|f| f.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// The runtime TCP runs on, for other background work (reloading).
@@ -220,6 +235,8 @@ struct UdpWorker {
     handler: WardHandler,
     payload: u16,
     stop: Arc<AtomicBool>,
+    /// Queries that hit an internal error (a panic) and got no answer.
+    failures: Arc<AtomicU64>,
 }
 
 impl UdpWorker {
@@ -246,18 +263,13 @@ impl UdpWorker {
                 }
             }
             ready.clear();
-            // A bug must cost one batch of replies, never the worker.
-            let answered = catch_unwind(AssertUnwindSafe(|| {
-                self.answer_batch(&batch, &mut replies, &mut queries, &mut scratch, &mut ready)
-            }));
-            if answered.is_err() {
-                tracing::error!("internal error while answering a batch; it was dropped");
-                ready.clear();
-            }
+            self.answer_batch(&batch, &mut replies, &mut queries, &mut scratch, &mut ready);
             batch.send(&self.socket, &replies, &ready);
         }
     }
 
+    /// Answers one batch. A bug costs the one query that triggers it — it gets no
+    /// answer and is counted — never the other queries of its batch, nor the worker.
     fn answer_batch(
         &self,
         batch: &Batch,
@@ -277,14 +289,25 @@ impl UdpWorker {
             let Some(packet) = batch.packet(i) else {
                 continue;
             };
-            parsed[i] = query::parse(packet, query);
-            let qname = query.question.name.view();
-            if parsed[i] == Parsed::Query
-                && let Some((zone, relative_labels)) = snapshot.find_zone(qname)
-            {
-                let plan = zone.prefetch_targets(qname.prefix(relative_labels));
-                plan.warm(Warm::Bucket);
-                plans.push(plan);
+            let step = catch_unwind(AssertUnwindSafe(|| {
+                let kind = query::parse(packet, query);
+                let qname = query.question.name.view();
+                let plan = match snapshot.find_zone(qname) {
+                    Some((zone, relative_labels)) if kind == Parsed::Query => {
+                        let plan = zone.prefetch_targets(qname.prefix(relative_labels));
+                        plan.warm(Warm::Bucket);
+                        Some(plan)
+                    }
+                    _ => None,
+                };
+                (kind, plan)
+            }));
+            match step {
+                Ok((kind, plan)) => {
+                    parsed[i] = kind;
+                    plans.extend(plan);
+                }
+                Err(_) => self.count_failure(),
             }
         }
         for plan in &plans {
@@ -295,24 +318,37 @@ impl UdpWorker {
                 continue;
             };
             let query = &queries[i];
-            match parsed[i] {
+            let answered = catch_unwind(AssertUnwindSafe(|| match parsed[i] {
                 Parsed::Query => {
                     let answer = answer::resolve(&snapshot, &query.question, peer.ip(), now);
                     if answer.drop {
-                        continue;
+                        return false;
                     }
                     let limit = wire::udp_limit(query, self.payload);
                     wire::encode(packet, query, &answer, limit, self.payload, reply, scratch);
-                    ready.push(i);
+                    true
                 }
-                Parsed::Drop => {}
-                Parsed::Fallback => {
-                    if let Some(bytes) = self.handler.answer_udp_fallback(packet, peer) {
+                Parsed::Drop => false,
+                Parsed::Fallback => match self.handler.answer_udp_fallback(packet, peer) {
+                    Some(bytes) => {
                         *reply = bytes;
-                        ready.push(i);
+                        true
                     }
-                }
+                    None => false,
+                },
+            }));
+            match answered {
+                Ok(true) => ready.push(i),
+                Ok(false) => {}
+                Err(_) => self.count_failure(),
             }
         }
+    }
+
+    /// One more query lost to an internal error. The panic hook has logged it.
+    fn count_failure(&self) {
+        // Only this worker writes its counter: no read-modify-write race to lock.
+        let failures = self.failures.load(Ordering::Relaxed);
+        self.failures.store(failures + 1, Ordering::Relaxed);
     }
 }

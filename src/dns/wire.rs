@@ -32,8 +32,8 @@ pub fn encode(
     out.extend_from_slice(&[0; HEADER_LEN]);
     out.extend_from_slice(question);
     let qname = query.question.name.view();
-    let apex_offset = HEADER_LEN
-        + qname.label_offset(answer.apex_skip.min(qname.label_count().saturating_sub(1)));
+    // The root name (`.`) has no label to point at: its zero byte is the apex then.
+    let apex_offset = HEADER_LEN + qname.suffix_offset(answer.apex_skip);
     let mut writer = RecordWriter {
         out,
         qname,

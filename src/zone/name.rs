@@ -273,6 +273,15 @@ impl<'a> NameRef<'a> {
         &self.buf[start + 1..start + 1 + len]
     }
 
+    /// Byte offset (as [`label_offset`](Self::label_offset)) of the name left after
+    /// skipping `skip` labels: label `skip`'s length byte, or, when nothing is left,
+    /// the root's terminating zero byte. Never out of bounds, whatever `skip` is.
+    pub fn suffix_offset(&self, skip: usize) -> usize {
+        self.starts
+            .get(skip)
+            .map_or(self.end, |&start| usize::from(start))
+    }
+
     /// The name without its `skip` leftmost labels.
     pub fn suffix(&self, skip: usize) -> NameRef<'a> {
         NameRef {

@@ -120,6 +120,11 @@ impl TestServer {
         tcp_exchange(TcpStream::connect(self.addr).ok()?, packet)
     }
 
+    /// Queries that got no answer because of an internal error (a panic).
+    pub fn internal_errors(&self) -> u64 {
+        self.running.as_ref().map_or(0, |r| r.internal_errors())
+    }
+
     /// Reloads the zones directory into the running server, as a reload would.
     pub fn reload(&self, options: LoadOptions) {
         let loader = Loader {

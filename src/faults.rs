@@ -1,0 +1,13 @@
+//! Test-only faults, compiled in with the `fault-injection` feature (which only the
+//! test suite turns on): inputs that make ward panic where a bug would, so the tests
+//! can check that a bug costs one query or one zone load and nothing more.
+
+/// A query whose first label is this panics while it is being answered.
+pub(crate) const PANIC_LABEL: &[u8] = b"ward-fault-injection-panic";
+
+/// Panics when the query name starts with [`PANIC_LABEL`].
+pub(crate) fn query(first_label: Option<&[u8]>) {
+    if first_label.is_some_and(|label| label.eq_ignore_ascii_case(PANIC_LABEL)) {
+        panic!("fault injection: this query panics");
+    }
+}
