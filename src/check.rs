@@ -3,9 +3,9 @@
 
 use std::fmt;
 
-use crate::store::DirectoryLoad;
+use crate::load::DirectoryLoad;
 use crate::zone::name::{Name, NameBuf};
-use crate::zone::{FoundList, Presence, Zone};
+use crate::zone::{FoundList, IpName, Presence, Visibility, Zone};
 
 /// Postfix cuts DNSBL TXT replies at 500 characters; leave room for the subject.
 pub const MAX_REASON_BYTES: usize = 450;
@@ -85,7 +85,8 @@ fn zone_notes(zone: &Zone) -> Vec<String> {
         };
         let buf = NameBuf::from_name(&name);
         let mut found = FoundList::new();
-        if zone.lookup(buf.view(), 0, &mut found) == Presence::Listed {
+        let ip = IpName::classify(buf.view());
+        if zone.lookup(buf.view(), ip, 0, Visibility::All, &mut found) == Presence::Listed {
             notes.push(format!(
                 "{what} is listed: RFC 5782 says it must not be, and rspamd disables a list that lists it"
             ));

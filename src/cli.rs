@@ -7,10 +7,12 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::FileConfig;
-use crate::dns::handler::DnsSettings;
+use crate::dns::fallback::DnsSettings;
 use crate::dns::server::ServerConfig;
+use crate::dns::tcp::TcpLimits;
+use crate::load::LoadOptions;
 use crate::reload::ReloadSettings;
-use crate::store::LoadOptions;
+use crate::serve::ServeSettings;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -81,6 +83,13 @@ pub struct ServeArgs {
     /// reload).
     #[arg(long)]
     pub no_watch: bool,
+    /// Open TCP connections at most; when full, the one idle longest is closed
+    /// [default: half the descriptor limit after a reserve, at most 4096].
+    #[arg(long, value_name = "N")]
+    pub tcp_max_connections: Option<usize>,
+    /// Seconds a TCP connection may stay idle (or take to send one query) [default: 10].
+    #[arg(long, value_name = "SECONDS")]
+    pub tcp_idle_timeout: Option<u64>,
     /// Log filter, e.g. `info` or `ward=debug` [default: info].
     #[arg(long, value_name = "FILTER")]
     pub log: Option<String>,
@@ -98,17 +107,6 @@ pub struct LookupArgs {
     pub query: String,
     #[command(flatten)]
     pub zone: ZoneArgs,
-}
-
-/// Everything `serve` needs, flags and file merged.
-#[derive(Debug, Clone)]
-pub struct ServeSettings {
-    pub zones: PathBuf,
-    pub load: LoadOptions,
-    pub lenient: bool,
-    pub server: ServerConfig,
-    pub reload: ReloadSettings,
-    pub log: String,
 }
 
 impl ZoneArgs {
@@ -160,7 +158,15 @@ impl ServeArgs {
                         .unwrap_or(DnsSettings::default().udp_payload)
                         .max(512),
                 },
-                tcp_idle_timeout: defaults.tcp_idle_timeout,
+                tcp: TcpLimits {
+                    max_connections: self.tcp_max_connections.or(file.tcp_max_connections),
+                    idle_timeout: Duration::from_secs(
+                        self.tcp_idle_timeout
+                            .or(file.tcp_idle_timeout)
+                            .unwrap_or(defaults.tcp.idle_timeout.as_secs())
+                            .max(1),
+                    ),
+                },
             },
             reload: ReloadSettings {
                 debounce: Duration::from_millis(self.debounce.or(file.debounce).unwrap_or(200)),
@@ -168,13 +174,17 @@ impl ServeArgs {
                     .filter(|&s| s > 0)
                     .map(Duration::from_secs),
                 watch: !self.no_watch && file.watch.unwrap_or(true),
-                sighup: true,
+                ..ReloadSettings::default()
             },
-            log: self
-                .log
-                .clone()
-                .or_else(|| file.log.clone())
-                .unwrap_or_else(|| "info".to_string()),
+            sighup: true,
         }
+    }
+
+    /// The log filter: flag, file, or `info`.
+    pub fn log_filter(&self, file: &FileConfig) -> String {
+        self.log
+            .clone()
+            .or_else(|| file.log.clone())
+            .unwrap_or_else(|| "info".to_string())
     }
 }

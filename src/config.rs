@@ -10,6 +10,8 @@
 //! test_points = true
 //! poll_interval = 2          # seconds; 0 turns polling off
 //! debounce = 200             # milliseconds
+//! tcp_max_connections = 512  # default: from the descriptor limit
+//! tcp_idle_timeout = 10      # seconds
 //!
 //! [zone."ips.block.example"]
 //! allow = ["127.0.0.0/8", "::1/128"]
@@ -22,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::store::ZoneSettings;
+use ipnet::IpNet;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,9 +44,42 @@ pub struct FileConfig {
     pub debounce: Option<u64>,
     /// Watch the zones directory for file events.
     pub watch: Option<bool>,
+    /// Open TCP connections at most.
+    pub tcp_max_connections: Option<usize>,
+    /// Seconds a TCP connection may stay idle.
+    pub tcp_idle_timeout: Option<u64>,
     pub log: Option<String>,
     #[serde(default)]
     pub zone: HashMap<String, ZoneSettings>,
+}
+
+/// What clients outside a zone's allow list get.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Refused {
+    /// `REFUSED`.
+    #[default]
+    Refuse,
+    /// Spamhaus' error answer 127.255.255.254 ("query via a public resolver").
+    ErrorAnswer,
+}
+
+/// Per-zone settings from `ward.toml` (`[zone."ips.block.example"]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneSettings {
+    /// RFC 5782 test points (127.0.0.2, `test`); default on.
+    pub test_points: Option<bool>,
+    /// Normalise addresses before hashing; default on.
+    pub normalise_addresses: Option<bool>,
+    /// Clients allowed to query; absent means everyone.
+    pub allow: Option<Vec<IpNet>>,
+    #[serde(default)]
+    pub refused: Refused,
+    /// TTL for data that sets none.
+    pub default_ttl: Option<u32>,
+    /// Name servers when the data has no `$NS`.
+    pub ns: Option<Vec<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,7 +159,7 @@ test_points = false
         assert_eq!(config.listen.unwrap().len(), 2);
         let zone = &config.zone["ips.block.example"];
         assert_eq!(zone.test_points, Some(false));
-        assert_eq!(zone.refused, crate::store::Refused::ErrorAnswer);
+        assert_eq!(zone.refused, Refused::ErrorAnswer);
     }
 
     #[test]

@@ -11,3 +11,17 @@ pub(crate) fn query(first_label: Option<&[u8]>) {
         panic!("fault injection: this query panics");
     }
 }
+
+/// A data file whose name contains this panics while it is being parsed.
+pub(crate) const PANIC_FILE: &str = "ward-fault-injection-panic";
+
+/// Panics when the file's name contains [`PANIC_FILE`].
+pub(crate) fn file(path: &std::path::Path) {
+    if path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.contains(PANIC_FILE))
+    {
+        panic!("fault injection: this file panics its parser");
+    }
+}

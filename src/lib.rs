@@ -1,14 +1,24 @@
 //! ward: an authoritative DNS server for mail reputation lists (DNSBL, RHSBL, address
 //! lists), drop-in compatible with rbldnsd's data files.
+//!
+//! `unsafe` is denied everywhere but in the two modules that talk to the system
+//! below the standard library: [`dns`]'s batched UDP calls and `memory`.
+#![deny(unsafe_code)]
 
 pub mod check;
 pub mod cli;
+mod clock;
 pub mod config;
 pub mod dns;
+pub mod explain;
 #[cfg(feature = "fault-injection")]
 mod faults;
-pub mod lookup;
+pub mod load;
+mod memory;
 mod panics;
 pub mod reload;
+mod serve;
 pub mod store;
 pub mod zone;
+
+pub use serve::{Ready, ServeError, ServeSettings, serve, serve_with};

@@ -1,17 +1,14 @@
 //! The `ward` command: argument handling and printing only; the library does the work.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use ward::cli::{CheckArgs, Cli, Command, LookupArgs, ServeArgs, ZoneArgs};
 use ward::config::FileConfig;
-use ward::dns::server::Running;
-use ward::reload::Reloader;
-use ward::store::{DirectoryLoad, Loader, Store, into_snapshot};
+use ward::load::{DirectoryLoad, Loader};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -64,56 +61,28 @@ fn print_diagnostics(load: &DirectoryLoad) -> usize {
 }
 
 fn serve(args: &ServeArgs) -> Result<ExitCode> {
-    ward::store::return_large_allocations();
     let file = file_config(&args.zone)?;
-    let settings = args.settings(&file);
-    init_logging(&settings.log);
-    let loader = Loader {
-        dir: settings.zones.clone(),
-        options: settings.load.clone(),
-        lenient: settings.lenient,
-    };
-    let mut load = loader.load_all()?;
-    if print_diagnostics(&load) > 0 && !settings.lenient {
-        bail!(
-            "{} has errors (listed above); fix them, or start with --lenient to skip bad lines",
-            settings.zones.display()
-        );
-    }
-    for zone in &load.zones {
-        tracing::info!(
-            zone = %zone.name,
-            entries = zone.entries,
-            ms = zone.duration.as_millis() as u64,
-            serial = zone.zone.as_ref().map(|z| z.soa.serial),
-            "loaded"
-        );
-    }
-    let reloader = Reloader::new(loader, &load, settings.reload.clone());
-    let store = Arc::new(Store::new(into_snapshot(&mut load)));
-    drop(load);
-    ward::store::release_freed_memory();
-    let running = Running::start(&settings.server, store.clone())?;
-    for addr in &running.addrs {
-        tracing::info!(%addr, "serving on UDP and TCP");
-    }
-    let runtime = running.runtime().context("server runtime")?;
-    let reloads = reloader.spawn(runtime.handle(), store);
-    runtime.block_on(wait_for_shutdown())?;
-    tracing::info!("shutting down");
-    reloads.abort();
-    running.shutdown();
+    init_logging(&args.log_filter(&file));
+    ward::serve(args.settings(&file), shutdown_signal())?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_shutdown() -> Result<()> {
+/// Resolves on SIGTERM or SIGINT. Registered when first polled, which `serve` does
+/// before the first load.
+async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate())?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result?,
-        _ = terminate.recv() => {}
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot handle SIGTERM; only SIGINT stops ward");
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
-    Ok(())
 }
 
 fn check(args: &CheckArgs) -> Result<ExitCode> {
@@ -154,7 +123,7 @@ fn lookup(args: &LookupArgs) -> Result<ExitCode> {
         lenient: true,
     };
     let load = loader.load_all()?;
-    let report = ward::lookup::explain(&args.query, load)?;
+    let report = ward::explain::explain(&args.query, load)?;
     print!("{report}");
     Ok(if report.listed() {
         ExitCode::SUCCESS

@@ -1,15 +1,16 @@
-//! Panics on ward's serving threads: logged, but at most once every few seconds.
+//! Panics on ward's own threads: logged, but at most once every few seconds.
 //!
 //! A bug that a packet can trigger would otherwise let whoever sends that packet fill
 //! the log (the default hook prints a message and, with `RUST_BACKTRACE`, a backtrace
-//! per panic, costing more than the query). The callers catch the unwind, count the
-//! query as failed and go on; this hook only decides what reaches the log.
+//! per panic, costing more than the query). The callers catch the unwind, give up the
+//! one query or file it was about and go on; this hook only decides what reaches the
+//! log.
 
 use std::sync::Mutex;
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
-/// Thread names whose panics are caught and counted by their owner.
+/// Thread names whose panics are caught by their owner.
 const SERVING_THREAD_PREFIX: &str = "ward-";
 
 /// At most one log line per this period; the panics in between are counted in it.
@@ -66,7 +67,8 @@ pub(crate) fn install_hook() {
                 %location,
                 %message,
                 not_logged_since_last_report = earlier,
-                "internal error while answering a query; that query got no answer, the others are unaffected (please report this bug)"
+                thread = std::thread::current().name().unwrap_or_default(),
+                "internal error (a bug: please report it); the query or file it was about is given up, everything else goes on"
             );
         }));
     });

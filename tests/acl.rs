@@ -8,7 +8,8 @@ use std::time::Duration;
 use common::*;
 use hickory_server::proto::op::{Message, ResponseCode};
 use hickory_server::proto::rr::RecordType;
-use ward::store::{LoadOptions, Refused, ZoneSettings};
+use ward::config::{Refused, ZoneSettings};
+use ward::load::LoadOptions;
 
 fn ask(server: &TestServer, source: &str, name: &str, rtype: RecordType) -> [Option<Message>; 2] {
     let packet = query_message(name, rtype, false).to_vec().unwrap();

@@ -366,10 +366,10 @@ fn rfc5782_test_points() {
 
 #[test]
 fn test_points_can_be_switched_off() {
-    let mut options = ward::store::LoadOptions::default();
+    let mut options = ward::load::LoadOptions::default();
     options.zones.insert(
         "bl.test".into(),
-        ward::store::ZoneSettings {
+        ward::config::ZoneSettings {
             test_points: Some(false),
             ..Default::default()
         },

@@ -175,7 +175,7 @@ fn hashed_queries_every_shape() {
 
 #[test]
 fn normalisation_vectors() {
-    use ward::zone::address::normalise;
+    use ward::zone::email::normalise;
     for (input, expected) in [
         ("Bad.Guy+x@GoogleMail.com", "badguy@gmail.com"),
         ("badguy@gmail.com", "badguy@gmail.com"),
@@ -189,10 +189,10 @@ fn normalisation_vectors() {
 
 #[test]
 fn normalisation_can_be_switched_off_per_zone() {
-    let mut options = ward::store::LoadOptions::default();
+    let mut options = ward::load::LoadOptions::default();
     options.zones.insert(
         "senders.test".into(),
-        ward::store::ZoneSettings {
+        ward::config::ZoneSettings {
             normalise_addresses: Some(false),
             ..Default::default()
         },
@@ -301,7 +301,7 @@ fn catalogue_errors_point_at_the_line() {
         "$REASON local 127.0.0.7 \"local\"\n192.0.2.1 local\n192.0.2.2 good\n192.0.2.3 missing\n",
     )
     .unwrap();
-    let loader = ward::store::Loader {
+    let loader = ward::load::Loader {
         dir: zones.to_path_buf(),
         options: Default::default(),
         lenient: false,

@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use ward::dns::answer::{self, rcode, rtype};
 use ward::dns::query::Question;
-use ward::store::{LoadOptions, Loader, Snapshot, into_snapshot};
+use ward::load::{LoadOptions, Loader};
+use ward::store::Snapshot;
+use ward::zone::DatasetKind;
 use ward::zone::name::{Name, NameBuf};
-use ward::zone::parse::{DatasetKind, ParseOptions, parse_bytes};
+use ward::zone::parse::{ParseOptions, parse_bytes};
 use ward::zone::reason::Catalogue;
 
 /// (line, column, message) of every error in `text` parsed as `kind`.
@@ -214,7 +216,7 @@ fn zones(files: &[(&str, &[u8])]) -> Zones {
     let errors: Vec<String> = load.errors().map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{errors:#?}");
     Zones {
-        snapshot: into_snapshot(&mut load),
+        snapshot: load.take_snapshot(),
         _dir: dir,
     }
 }

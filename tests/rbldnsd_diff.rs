@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use hickory_server::proto::op::{Message, ResponseCode};
 use hickory_server::proto::rr::{RData, RecordType};
-use ward::store::LoadOptions;
+use ward::load::LoadOptions;
 
 /// One dataset of the corpus: zone, rbldnsd type, file name, contents.
 const CORPUS: &[(&str, &str, &str, &str)] = &[

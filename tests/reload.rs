@@ -22,7 +22,7 @@ fn settings() -> ReloadSettings {
         debounce: Duration::from_millis(100),
         poll_interval: Some(Duration::from_secs(1)),
         watch: true,
-        sighup: false,
+        ..ReloadSettings::default()
     }
 }
 
@@ -170,7 +170,7 @@ fn unreadable_file_keeps_the_old_data() {
     symlink("a.ip4set", &path).unwrap();
     std::fs::write(s.zones.join("other.test.zone"), "192.0.2.1 :2:other\n").unwrap();
     sees(&s, "192.0.2.1", "other.test", "other");
-    let stats = s.reloads.as_ref().unwrap().stats.clone();
+    let stats = s.reload_stats();
     eventually(WAIT, "the failure counted", || {
         stats.zone("r.test").is_some_and(|z| z.failures > 0)
     });
@@ -199,7 +199,7 @@ fn syntax_error_keeps_old_data_while_other_zones_update() {
     );
     write_and_rename(&s.zones.join("ok.test.zone"), "192.0.2.1 :2:two\n");
     sees(&s, "192.0.2.1", "ok.test", "two");
-    let stats = s.reloads.as_ref().unwrap().stats.clone();
+    let stats = s.reload_stats();
     eventually(WAIT, "the failure counted", || {
         stats.zone("bad.test").is_some_and(|z| z.failures == 1)
     });
@@ -236,7 +236,7 @@ fn polling_without_events() {
 #[test]
 fn touch_without_change_does_not_reload() {
     let s = TestServer::reloading(&[("r.test.zone", "192.0.2.1 :2:one\n")], settings());
-    let stats = s.reloads.as_ref().unwrap().stats.clone();
+    let stats = s.reload_stats();
     let path = s.zones.join("r.test.zone");
     write_in_place(&path, "192.0.2.1 :2:one\n");
     std::fs::write(s.zones.join("marker.test.zone"), "192.0.2.1 :2:m\n").unwrap();
@@ -409,7 +409,7 @@ fn reload_under_load_loses_no_query() {
         total += answers;
     }
     assert!(total > 1000, "{total} answers");
-    let swaps = s.reloads.as_ref().unwrap().stats.swaps();
+    let swaps = s.reload_stats().swaps();
     assert!(swaps > 5, "{swaps} reloads during the test");
 }
 

@@ -4,14 +4,18 @@
 
 use std::hint::black_box;
 use std::io::Write;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ward::dns::answer;
+use ward::dns::batch::{BATCH, BatchAnswerer, Datagram};
+use ward::dns::fallback::DnsSettings;
 use ward::dns::query::{self, Parsed, Query};
 use ward::dns::wire;
-use ward::store::{LoadOptions, Loader, Snapshot, into_snapshot};
-use ward::zone::parse::{DatasetKind, ParseOptions, parse_bytes};
+use ward::load::{LoadOptions, Loader};
+use ward::store::Snapshot;
+use ward::zone::DatasetKind;
+use ward::zone::parse::{ParseOptions, parse_bytes};
 
 struct Lcg(u64);
 
@@ -53,7 +57,7 @@ fn snapshot(files: &[(&str, Vec<u8>)]) -> (Snapshot, tempfile::TempDir) {
         lenient: false,
     };
     let mut load = loader.load_all().unwrap();
-    (into_snapshot(&mut load), dir)
+    (load.take_snapshot(), dir)
 }
 
 fn query_packet(name: &str, qtype: u16) -> Vec<u8> {
@@ -112,6 +116,49 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    group.finish();
+
+    // Whole batches as the UDP worker answers them (parse, locate, prefetch, resolve,
+    // encode), over queries spread across the index: 32 a batch, 30 % listed.
+    let mut rng = Lcg(11);
+    let packets: Vec<Vec<u8>> = (0..BATCH * 64)
+        .map(|i| {
+            let name = if i % 10 < 3 {
+                listed[rng.next() as usize % listed.len()].clone()
+            } else {
+                let a = rng.next().to_be_bytes();
+                format!("{}.{}.{}.{}.bl.example", a[3], a[2], a[1], a[0])
+            };
+            query_packet(&name, if i % 10 < 7 { 1 } else { 16 })
+        })
+        .collect();
+    let peer = SocketAddr::from(([127, 0, 0, 1], 5300));
+    let batches: Vec<Vec<Datagram<'_>>> = packets
+        .chunks(BATCH)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .map(|p| Datagram {
+                    bytes: Some(p),
+                    peer,
+                })
+                .collect()
+        })
+        .collect();
+    let mut answerer = BatchAnswerer::new(DnsSettings::default());
+    let mut group = c.benchmark_group("batch");
+    group.throughput(Throughput::Elements(packets.len() as u64));
+    group.bench_function("udp_batches_of_32", |b| {
+        b.iter(|| {
+            let mut replies = 0;
+            for batch in &batches {
+                answerer.answer(&snap, black_box(batch), 0);
+                replies += answerer.ready().len();
+            }
+            assert_eq!(replies, packets.len());
+            replies
+        })
+    });
     group.finish();
 
     // Lookups spread over the whole index, as real traffic is: cache and TLB misses

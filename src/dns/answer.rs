@@ -6,12 +6,12 @@ use std::net::IpAddr;
 
 use smallvec::SmallVec;
 
-use crate::store::Snapshot;
+use crate::store::{Located, Snapshot};
 use crate::zone::acl::AclAction;
 use crate::zone::generic::RecordData;
 use crate::zone::name::{Name, NameRef};
 use crate::zone::reason::Template;
-use crate::zone::{Found, FoundList, IpName, Presence, Soa, Subject, Zone};
+use crate::zone::{Found, FoundList, IpName, Presence, Soa, Subject, Visibility, Zone};
 
 use super::query::Question;
 
@@ -120,6 +120,16 @@ pub fn resolve<'s>(
     client: IpAddr,
     now: i64,
 ) -> Answer<'s> {
+    resolve_located(snapshot.locate(question.name.view()), question, client, now)
+}
+
+/// [`resolve`] for a query name already located in the snapshot (`None`: in no zone).
+pub fn resolve_located<'s>(
+    located: Option<Located<'s>>,
+    question: &Question,
+    client: IpAddr,
+    now: i64,
+) -> Answer<'s> {
     let authoritative = match question.qclass {
         CLASS_IN => true,
         // QCLASS * asks every class: we only have IN, but may not claim authority.
@@ -129,9 +139,10 @@ pub fn resolve<'s>(
     let qname = question.name.view();
     #[cfg(feature = "fault-injection")]
     crate::faults::query(qname.labels().next());
-    let Some((zone, relative_labels)) = snapshot.find_zone(qname) else {
+    let Some(located) = located else {
         return Answer::error(rcode::REFUSED);
     };
+    let zone = located.zone;
     let acl = zone.acl.as_ref().map(|acl| acl.check(client));
     match acl {
         Some(AclAction::Ignore) => {
@@ -155,34 +166,32 @@ pub fn resolve<'s>(
         drop: false,
         answers: SmallVec::new(),
         authority: SmallVec::new(),
-        apex_skip: relative_labels,
+        apex_skip: located.relative_labels,
     };
-    let relative = qname.prefix(relative_labels);
+    let relative = located.relative(qname);
+    // An `empty` client sees the zone as listing nothing: not the listings, and not
+    // the names that exist only because something is listed below them.
+    let visibility = match acl {
+        Some(AclAction::Empty) => Visibility::RecordsOnly,
+        _ => Visibility::All,
+    };
     let mut found = FoundList::new();
-    let mut presence = zone.lookup(relative, now, &mut found);
-    match acl {
-        Some(AclAction::Empty) => {
-            found.retain(|f| matches!(f, Found::Record(_)));
-            if presence == Presence::Listed && found.is_empty() {
-                presence = Presence::Absent;
-            }
-        }
-        Some(AclAction::Answer(value, txt))
-            if presence != Presence::Apex && is_listing_name(zone, relative) =>
-        {
-            found.clear();
-            found.push(Found::Listing {
-                value,
-                txt: txt.as_ref(),
-                ttl: zone.acl.as_ref().map_or(zone.soa.ttl, |a| a.ttl),
-                subject: match client {
-                    IpAddr::V4(v4) => Subject::Ip4(u32::from(v4)),
-                    IpAddr::V6(v6) => Subject::Ip6(u128::from(v6)),
-                },
-            });
-            presence = Presence::Listed;
-        }
-        _ => {}
+    let mut presence = zone.lookup(relative, located.ip, now, visibility, &mut found);
+    if let Some(AclAction::Answer(value, txt)) = acl
+        && presence != Presence::Apex
+        && is_listing_name(zone, located.ip)
+    {
+        found.clear();
+        found.push(Found::Listing {
+            value,
+            txt: txt.as_ref(),
+            ttl: zone.acl.as_ref().map_or(zone.soa.ttl, |a| a.ttl),
+            subject: match client {
+                IpAddr::V4(v4) => Subject::Ip4(u32::from(v4)),
+                IpAddr::V6(v6) => Subject::Ip6(u128::from(v6)),
+            },
+        });
+        presence = Presence::Listed;
     }
     if presence == Presence::Apex {
         apex_records(zone, question.qtype, &found, &mut answer.answers);
@@ -204,8 +213,8 @@ pub fn resolve<'s>(
 
 /// Names a forced ACL answer applies to: what a client would ask about (a full IP, or
 /// any name in a zone that lists names), not empty non-terminals of IP zones.
-fn is_listing_name(zone: &Zone, relative: NameRef<'_>) -> bool {
-    IpName::classify(relative).is_address()
+fn is_listing_name(zone: &Zone, ip: IpName) -> bool {
+    ip.is_address()
         || zone
             .datasets
             .iter()

@@ -1,26 +1,23 @@
 //! Sockets: per listen address, one `SO_REUSEPORT` UDP socket per worker thread running
-//! the hot path, and a TCP listener served by hickory's `Server` on a small tokio
-//! runtime. Shutdown stops both.
+//! the hot path, and a TCP listener served on the tokio runtime it is given. Shutdown
+//! stops both.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use smallvec::SmallVec;
 use socket2::{Domain, Protocol, Socket, Type};
+use tokio_util::sync::CancellationToken;
 
-use super::answer;
-use super::handler::{DnsSettings, WardHandler};
-use super::query::{self, Parsed, Query};
-use super::udp::{BATCH, Batch};
-use super::wire;
-use crate::store::{Store, unix_now};
-use crate::zone::Prefetch;
-use crate::zone::ip::Warm;
+use super::batch::BatchAnswerer;
+use super::fallback::DnsSettings;
+use super::tcp::{self, TcpLimits, TcpShared, TcpStats};
+use super::udp::Batch;
+use crate::clock::unix_now;
+use crate::store::Store;
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -29,8 +26,7 @@ pub struct ServerConfig {
     /// UDP worker threads per listen address.
     pub udp_workers: usize,
     pub settings: DnsSettings,
-    /// A TCP connection that sends nothing for this long is closed.
-    pub tcp_idle_timeout: Duration,
+    pub tcp: TcpLimits,
 }
 
 impl Default for ServerConfig {
@@ -39,7 +35,7 @@ impl Default for ServerConfig {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 5353))],
             udp_workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             settings: DnsSettings::default(),
-            tcp_idle_timeout: Duration::from_secs(10),
+            tcp: TcpLimits::default(),
         }
     }
 }
@@ -52,45 +48,81 @@ pub enum ServerError {
         protocol: &'static str,
         source: io::Error,
     },
-    #[error("cannot start the TCP runtime: {0}")]
-    Runtime(io::Error),
+    #[error("cannot start a UDP worker thread: {0}")]
+    Thread(io::Error),
 }
 
 /// A running server. Dropping it without [`Running::shutdown`] leaves it running until
 /// the process ends.
 pub struct Running {
-    runtime: Option<tokio::runtime::Runtime>,
     stop: Arc<AtomicBool>,
+    tcp_stop: CancellationToken,
     udp_threads: Vec<JoinHandle<()>>,
-    tcp: Option<hickory_server::Server<WardHandler>>,
     /// Per UDP worker: queries lost to an internal error.
-    failures: Vec<Arc<AtomicU64>>,
+    udp_failures: Vec<Arc<AtomicU64>>,
+    tcp: Arc<TcpShared>,
     /// The addresses actually bound (port 0 resolved).
     pub addrs: Vec<SocketAddr>,
+}
+
+/// A running server's counters: each written by one worker, summed when read.
+#[derive(Clone)]
+pub struct ServerStats {
+    udp_failures: Vec<Arc<AtomicU64>>,
+    tcp: Arc<TcpShared>,
+}
+
+impl ServerStats {
+    /// Queries that got no answer because answering them hit an internal error.
+    pub fn internal_errors(&self) -> u64 {
+        self.udp_failures
+            .iter()
+            .map(|f| f.load(Ordering::Relaxed))
+            .sum::<u64>()
+            + self.tcp.stats.failures.load(Ordering::Relaxed)
+    }
+
+    /// TCP connections open now.
+    pub fn tcp_connections(&self) -> usize {
+        self.tcp.open_connections()
+    }
+
+    /// The TCP side's counters.
+    pub fn tcp(&self) -> &TcpStats {
+        &self.tcp.stats
+    }
 }
 
 /// How long a UDP worker waits for packets before checking for shutdown.
 const POLL: Duration = Duration::from_millis(200);
 
 impl Running {
-    pub fn start(config: &ServerConfig, store: Arc<Store>) -> Result<Running, ServerError> {
+    /// Binds every listen address and starts serving; TCP runs on `runtime`.
+    pub fn start(
+        config: &ServerConfig,
+        store: Arc<Store>,
+        runtime: &tokio::runtime::Handle,
+    ) -> Result<Running, ServerError> {
         crate::panics::install_hook();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("ward-tcp")
-            .enable_all()
-            .build()
-            .map_err(ServerError::Runtime)?;
-        let handler = WardHandler::new(store.clone(), config.settings.clone());
-        let mut tcp = hickory_server::Server::new(handler.clone());
         let stop = Arc::new(AtomicBool::new(false));
-        let mut addrs = Vec::new();
-        let mut udp_threads = Vec::new();
-        let mut failures = Vec::new();
+        let tcp_stop = CancellationToken::new();
+        let tcp = Arc::new(TcpShared::new(
+            store.clone(),
+            config.settings.clone(),
+            config.tcp,
+        ));
+        let mut running = Running {
+            stop: stop.clone(),
+            tcp_stop: tcp_stop.clone(),
+            udp_threads: Vec::new(),
+            udp_failures: Vec::new(),
+            tcp: tcp.clone(),
+            addrs: Vec::new(),
+        };
         for &requested in &config.listen {
             let (udp_sockets, tcp_listener, addr) =
                 bind_address(requested, config.udp_workers.max(1))?;
-            addrs.push(addr);
+            running.addrs.push(addr);
             let listener = {
                 let _guard = runtime.enter();
                 tokio::net::TcpListener::from_std(tcp_listener).map_err(|source| {
@@ -101,59 +133,51 @@ impl Running {
                     }
                 })?
             };
-            {
-                let _guard = runtime.enter();
-                tcp.register_listener(listener, config.tcp_idle_timeout, 64);
-            }
-            for (n, socket) in udp_sockets.into_iter().enumerate() {
+            runtime.spawn(tcp::accept_loop(listener, tcp.clone(), tcp_stop.clone()));
+            for socket in udp_sockets {
+                let failures = Arc::new(AtomicU64::new(0));
                 let worker = UdpWorker {
                     socket,
                     store: store.clone(),
-                    handler: handler.clone(),
-                    payload: config.settings.udp_payload,
+                    answerer: BatchAnswerer::new(config.settings.clone()),
                     stop: stop.clone(),
-                    failures: Arc::new(AtomicU64::new(0)),
+                    failures: failures.clone(),
                 };
-                failures.push(worker.failures.clone());
+                let n = running.udp_threads.len();
                 let thread = std::thread::Builder::new()
                     .name(format!("ward-udp-{n}"))
-                    .spawn(move || worker.run())
-                    .map_err(ServerError::Runtime)?;
-                udp_threads.push(thread);
+                    .spawn(move || worker.run());
+                match thread {
+                    Ok(thread) => running.udp_threads.push(thread),
+                    Err(error) => {
+                        running.shutdown();
+                        return Err(ServerError::Thread(error));
+                    }
+                }
+                running.udp_failures.push(failures);
             }
         }
-        Ok(Running {
-            runtime: Some(runtime),
-            stop,
-            udp_threads,
-            tcp: Some(tcp),
-            failures,
-            addrs,
-        })
+        Ok(running)
     }
 
-    /// Queries that got no answer because answering them hit an internal error.
-    pub fn internal_errors(&self) -> u64 {
-        self.failures
-            .iter()
-            .map(|f| f.load(Ordering::Relaxed))
-            .sum()
-    }
-
-    /// The runtime TCP runs on, for other background work (reloading).
-    pub fn runtime(&self) -> Option<&tokio::runtime::Runtime> {
-        self.runtime.as_ref()
-    }
-
-    /// Stops accepting queries and waits for the workers.
-    pub fn shutdown(mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let (Some(runtime), Some(mut tcp)) = (self.runtime.take(), self.tcp.take()) {
-            let _ = runtime.block_on(async {
-                tokio::time::timeout(Duration::from_secs(2), tcp.shutdown_gracefully()).await
-            });
-            runtime.shutdown_timeout(Duration::from_secs(1));
+    /// The server's counters, to read while it runs.
+    pub fn stats(&self) -> ServerStats {
+        ServerStats {
+            udp_failures: self.udp_failures.clone(),
+            tcp: self.tcp.clone(),
         }
+    }
+
+    /// Stops accepting queries, lets TCP connections finish the query they are in, and
+    /// waits for the UDP workers.
+    pub fn shutdown(mut self) {
+        self.stop_all();
+    }
+
+    fn stop_all(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.tcp_stop.cancel();
+        self.tcp.close_idle();
         for thread in self.udp_threads.drain(..) {
             let _ = thread.join();
         }
@@ -232,123 +256,35 @@ fn tcp_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 struct UdpWorker {
     socket: UdpSocket,
     store: Arc<Store>,
-    handler: WardHandler,
-    payload: u16,
+    answerer: BatchAnswerer,
     stop: Arc<AtomicBool>,
-    /// Queries that hit an internal error (a panic) and got no answer.
+    /// Published copy of the answerer's failure count.
     failures: Arc<AtomicU64>,
 }
 
 impl UdpWorker {
-    fn run(self) {
+    fn run(mut self) {
         let mut batch = Batch::default();
-        let mut replies: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(1500)).collect();
-        let mut queries: Vec<Query> = (0..BATCH).map(|_| Query::default()).collect();
-        let mut scratch = Vec::with_capacity(1024);
-        let mut ready: Vec<usize> = Vec::with_capacity(BATCH);
         while !self.stop.load(Ordering::Relaxed) {
-            match batch.receive(&self.socket) {
-                Ok(_) => {}
-                Err(error) => {
-                    if !matches!(
-                        error.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) {
-                        tracing::warn!(%error, "UDP receive failed");
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
-                    continue;
+            if let Err(error) = batch.receive(&self.socket) {
+                if !matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) {
+                    tracing::warn!(%error, "UDP receive failed");
+                    std::thread::sleep(Duration::from_millis(10));
                 }
-            }
-            ready.clear();
-            self.answer_batch(&batch, &mut replies, &mut queries, &mut scratch, &mut ready);
-            batch.send(&self.socket, &replies, &ready);
-        }
-    }
-
-    /// Answers one batch. A bug costs the one query that triggers it — it gets no
-    /// answer and is counted — never the other queries of its batch, nor the worker.
-    fn answer_batch(
-        &self,
-        batch: &Batch,
-        replies: &mut [Vec<u8>],
-        queries: &mut [Query],
-        scratch: &mut Vec<u8>,
-        ready: &mut Vec<usize>,
-    ) {
-        let snapshot = self.store.load();
-        let now = unix_now();
-        let count = batch.len().min(queries.len());
-        // Parse the whole batch first and start fetching the index entries its lookups
-        // will read: their cache misses then overlap instead of following one another.
-        let mut parsed = [Parsed::Drop; BATCH];
-        let mut plans: SmallVec<[Prefetch<'_>; BATCH]> = SmallVec::new();
-        for (i, query) in queries.iter_mut().enumerate().take(count) {
-            let Some(packet) = batch.packet(i) else {
                 continue;
-            };
-            let step = catch_unwind(AssertUnwindSafe(|| {
-                let kind = query::parse(packet, query);
-                let qname = query.question.name.view();
-                let plan = match snapshot.find_zone(qname) {
-                    Some((zone, relative_labels)) if kind == Parsed::Query => {
-                        let plan = zone.prefetch_targets(qname.prefix(relative_labels));
-                        plan.warm(Warm::Bucket);
-                        Some(plan)
-                    }
-                    _ => None,
-                };
-                (kind, plan)
-            }));
-            match step {
-                Ok((kind, plan)) => {
-                    parsed[i] = kind;
-                    plans.extend(plan);
-                }
-                Err(_) => self.count_failure(),
             }
+            let snapshot = self.store.load();
+            self.answerer
+                .answer(&snapshot, &batch.datagrams(), unix_now());
+            batch.send(&self.socket, self.answerer.replies(), self.answerer.ready());
+            // Once per batch, and only this worker writes it: no shared atomic per query.
+            self.failures
+                .store(self.answerer.failures(), Ordering::Relaxed);
         }
-        for plan in &plans {
-            plan.warm(Warm::Entries);
-        }
-        for (i, reply) in replies.iter_mut().enumerate().take(count) {
-            let (Some(packet), Some(peer)) = (batch.packet(i), batch.peer(i)) else {
-                continue;
-            };
-            let query = &queries[i];
-            let answered = catch_unwind(AssertUnwindSafe(|| match parsed[i] {
-                Parsed::Query => {
-                    let answer = answer::resolve(&snapshot, &query.question, peer.ip(), now);
-                    if answer.drop {
-                        return false;
-                    }
-                    let limit = wire::udp_limit(query, self.payload);
-                    wire::encode(packet, query, &answer, limit, self.payload, reply, scratch);
-                    true
-                }
-                Parsed::Drop => false,
-                Parsed::Fallback => match self.handler.answer_udp_fallback(packet, peer) {
-                    Some(bytes) => {
-                        *reply = bytes;
-                        true
-                    }
-                    None => false,
-                },
-            }));
-            match answered {
-                Ok(true) => ready.push(i),
-                Ok(false) => {}
-                Err(_) => self.count_failure(),
-            }
-        }
-    }
-
-    /// One more query lost to an internal error. The panic hook has logged it.
-    fn count_failure(&self) {
-        // Only this worker writes its counter: no read-modify-write race to lock.
-        let failures = self.failures.load(Ordering::Relaxed);
-        self.failures.store(failures + 1, Ordering::Relaxed);
     }
 }

@@ -2,19 +2,24 @@
 //! replies. Syscalls are most of a DNSBL server's cost (rbldnsd spends ~80% of its time
 //! in the kernel), so batching them is where the speed is.
 //!
-//! The only `unsafe` in ward lives here: filling the C structures the two calls take.
+//! The standard library has neither call, so this module fills the C structures they
+//! take itself: one of the two places `unsafe` is allowed (the other is `memory`).
+#![allow(unsafe_code)]
 
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::AsRawFd;
 
-pub const BATCH: usize = 32;
+use smallvec::SmallVec;
+
+use super::batch::{BATCH, Datagram};
+
 /// Queries are small; a larger datagram is no query ward answers (it is dropped).
-pub const RECV_SIZE: usize = 4096;
+pub(crate) const RECV_SIZE: usize = 4096;
 
 /// Received datagrams and their senders, reused from batch to batch.
-pub struct Batch {
+pub(crate) struct Batch {
     buffers: Vec<u8>,
     lens: [usize; BATCH],
     truncated: [bool; BATCH],
@@ -40,7 +45,7 @@ impl Default for Batch {
 impl Batch {
     /// Waits for at least one datagram (or the socket's read timeout) and takes all
     /// that are queued, up to [`BATCH`].
-    pub fn receive(&mut self, socket: &UdpSocket) -> io::Result<usize> {
+    pub(crate) fn receive(&mut self, socket: &UdpSocket) -> io::Result<usize> {
         // SAFETY: iovec and mmsghdr are plain C structs; zeroed is a valid start.
         let mut iovecs: [libc::iovec; BATCH] = unsafe { zeroed() };
         let mut messages: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
@@ -77,20 +82,30 @@ impl Batch {
         Ok(self.count)
     }
 
-    pub fn len(&self) -> usize {
-        self.count
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
+    /// The datagrams received, for answering, at the indexes [`send`](Self::send)
+    /// takes. One whose sender cannot be read (no such thing on an IP socket) has no
+    /// bytes, so it gets no answer.
+    pub(crate) fn datagrams(&self) -> SmallVec<[Datagram<'_>; BATCH]> {
+        (0..self.count)
+            .map(|i| match self.peer(i) {
+                Some(peer) => Datagram {
+                    bytes: self.packet(i),
+                    peer,
+                },
+                None => Datagram {
+                    bytes: None,
+                    peer: SocketAddr::from(([0, 0, 0, 0], 0)),
+                },
+            })
+            .collect()
     }
 
     /// Datagram `i`, or `None` if it was larger than [`RECV_SIZE`].
-    pub fn packet(&self, i: usize) -> Option<&[u8]> {
+    fn packet(&self, i: usize) -> Option<&[u8]> {
         (!self.truncated[i]).then(|| &self.buffers[i * RECV_SIZE..i * RECV_SIZE + self.lens[i]])
     }
 
-    pub fn peer(&self, i: usize) -> Option<SocketAddr> {
+    fn peer(&self, i: usize) -> Option<SocketAddr> {
         let storage = &self.addrs[i];
         match i32::from(storage.ss_family) {
             libc::AF_INET => {
@@ -120,7 +135,7 @@ impl Batch {
     /// Sends `replies[i]` back to the sender of datagram `i`, for each `i` in `ready`.
     /// A reply the kernel refuses (unreachable sender, …) is skipped, never retried
     /// forever.
-    pub fn send(&self, socket: &UdpSocket, replies: &[Vec<u8>], ready: &[usize]) {
+    pub(crate) fn send(&self, socket: &UdpSocket, replies: &[Vec<u8>], ready: &[usize]) {
         let mut sent = 0;
         let mut attempts = 0;
         while sent < ready.len() && attempts < 8 {

@@ -7,10 +7,10 @@ use super::query::{HEADER_LEN, Query, TYPE_OPT};
 use crate::zone::name::{Labels, Name, NameRef};
 
 /// Largest UDP reply for a query: 512 without EDNS, else the client's size within
-/// [512, ours] (RFC 6891 §6.2.5).
-pub fn udp_limit(query: &Query, server_payload: u16) -> usize {
-    match query.edns {
-        Some(edns) => usize::from(edns.payload.clamp(512, server_payload.max(512))),
+/// [512, ours] (RFC 6891 §6.2.5). Both encoders use this one rule.
+pub fn udp_reply_limit(client_payload: Option<u16>, server_payload: u16) -> u16 {
+    match client_payload {
+        Some(payload) => payload.clamp(512, server_payload.max(512)),
         None => 512,
     }
 }

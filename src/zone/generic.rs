@@ -72,6 +72,10 @@ impl GenericIndex {
         self.records
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+
     pub fn lookup(&self, wire: &[u8]) -> GenericMatch<'_> {
         match self.nodes.get(wire) {
             Some(node) if !node.records.is_empty() => GenericMatch::Records(&node.records),

@@ -12,6 +12,8 @@
 use std::fmt::Debug;
 use std::hash::Hash;
 
+use crate::memory::{on_huge_pages, prefetch};
+
 /// An address as an unsigned integer (IPv4: `u32`, IPv6: `u128`; digest keys: `u64`).
 pub trait IpKey: Copy + Ord + Eq + Hash + Debug + Send + Sync + 'static {
     const BITS: u8;
@@ -144,55 +146,11 @@ pub enum Warm {
     Entries,
 }
 
-/// Asks the CPU to start loading `value`'s cache line; never faults, never waits.
-#[inline(always)]
-fn prefetch<T>(value: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint; it reads nothing into the program and cannot fault.
-    unsafe {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>((value as *const T).cast::<i8>());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
-}
-
 /// Maps with fewer intervals than this are searched whole.
 const BUCKETED_FROM: usize = 1024;
 
 /// See [`PrefixMap::buckets`].
 const REACHED: u32 = 1 << 31;
-
-/// Copies a vector into memory of exactly its size, on 2 MB pages where it is large
-/// enough (THP in `madvise` mode): lookups jump around megabytes of index, and in a
-/// virtual machine every TLB miss is a nested page walk. A 1M-entry list reads two
-/// such vectors of 4 MB each.
-fn on_huge_pages<T: Copy>(mut v: Vec<T>) -> Vec<T> {
-    const HUGE: usize = 2 << 20;
-    let bytes = std::mem::size_of_val(v.as_slice());
-    if bytes < HUGE {
-        v.shrink_to_fit();
-        return v;
-    }
-    // Room to start the data's huge pages on a 2 MB boundary; the slack past the data is
-    // never touched, so it costs address space, not memory.
-    let slack = HUGE / std::mem::size_of::<T>().max(1);
-    let mut moved: Vec<T> = Vec::with_capacity(v.len() + slack);
-    let start = moved.as_ptr() as usize;
-    let aligned = start.next_multiple_of(HUGE);
-    let end = (start + bytes).next_multiple_of(HUGE);
-    // SAFETY: [aligned, end) lies inside `moved`'s allocation (it has `slack` more than
-    // `bytes`), which nothing has touched yet; madvise only changes how the kernel backs it.
-    unsafe {
-        libc::madvise(
-            aligned as *mut libc::c_void,
-            end - aligned,
-            libc::MADV_HUGEPAGE,
-        );
-    }
-    moved.extend_from_slice(&v);
-    moved
-}
 
 impl<K: IpKey> PrefixMap<K> {
     /// Computes the span and the bucket index once the intervals are in.

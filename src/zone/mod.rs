@@ -3,23 +3,26 @@
 //! the apex into "listed with these values", "exists", or "does not exist".
 
 pub mod acl;
-pub mod address;
 pub mod dataset;
+pub mod email;
 pub mod generic;
 pub mod ip;
+pub mod ip_name;
+pub mod kind;
 pub mod name;
-pub mod names;
+pub mod name_index;
 pub mod parse;
 pub mod reason;
 pub mod value;
 
 use smallvec::SmallVec;
 
-pub use dataset::{Dataset, IpName, Subject};
+pub use dataset::{Dataset, Subject};
+pub use ip_name::{IpName, IpRead};
+pub use kind::DatasetKind;
 
 use acl::Acl;
 use dataset::DatasetMatch;
-use dataset::IpRead;
 use generic::Record;
 use ip::{PrefixMap, Warm};
 use name::{Name, NameRef};
@@ -87,6 +90,15 @@ pub enum Found<'z> {
 
 pub type FoundList<'z> = SmallVec<[Found<'z>; 8]>;
 
+/// Which data a client may see. A client whose ACL action is `empty` sees the zone as
+/// if it listed nothing: only generic records, and no names that exist only because
+/// something is listed below them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    All,
+    RecordsOnly,
+}
+
 /// Where one lookup will read; see [`Zone::prefetch_targets`].
 #[derive(Default)]
 pub struct Prefetch<'z>(SmallVec<[PrefetchTarget<'z>; 2]>);
@@ -107,13 +119,53 @@ impl Prefetch<'_> {
     }
 }
 
+/// How a name below the zone apex relates to the subzone a dataset is attached at.
+enum Attached<'q> {
+    /// Below the subzone: these are the labels in front of it, read as IPs in `ip`.
+    Below(NameRef<'q>, IpName),
+    /// The subzone's own apex.
+    Apex,
+    /// Between the zone apex and the subzone: an empty non-terminal on the way to it.
+    OnTheWay,
+    Outside,
+}
+
+/// Where `relative` (the query name below the zone apex, read as IPs in `ip`) falls for
+/// a dataset attached at `attach`. The IP reading is reused when the dataset sits at
+/// the apex, as nearly every dataset does: a query name is classified once.
+fn attach_point<'q>(attach: &Name, relative: NameRef<'q>, ip: IpName) -> Attached<'q> {
+    let attach_labels = attach.label_count();
+    if attach_labels == 0 {
+        return Attached::Below(relative, ip);
+    }
+    let labels = relative.label_count();
+    if labels < attach_labels {
+        return if attach.ends_with_wire(relative.wire()) {
+            Attached::OnTheWay
+        } else {
+            Attached::Outside
+        };
+    }
+    if relative.suffix(labels - attach_labels).wire() != attach.wire() {
+        return Attached::Outside;
+    }
+    if labels == attach_labels {
+        return Attached::Apex;
+    }
+    let inner = relative.prefix(labels - attach_labels);
+    Attached::Below(inner, IpName::classify(inner))
+}
+
 impl Zone {
-    /// Looks up `relative`, the query name without the zone apex. `now` (Unix seconds)
-    /// hides listings whose expiry has passed.
+    /// Looks up `relative`, the query name without the zone apex, read as IPs in `ip`
+    /// (see [`IpName::classify`]). `now` (Unix seconds) hides listings whose expiry has
+    /// passed.
     pub fn lookup<'z>(
         &'z self,
         relative: NameRef<'_>,
+        ip: IpName,
         now: i64,
+        visibility: Visibility,
         found: &mut FoundList<'z>,
     ) -> Presence {
         if relative.is_root() {
@@ -129,13 +181,15 @@ impl Zone {
         let before = found.len();
         let mut exists = false;
         for dataset in &self.datasets {
-            exists |= lookup_dataset(dataset, relative, now, found);
+            exists |= lookup_dataset(dataset, relative, ip, now, visibility, found);
         }
         if found.len() > before {
             return Presence::Listed;
         }
-        if let Some(test_points) = &self.test_points {
-            exists |= lookup_dataset(test_points, relative, now, found);
+        if let Some(test_points) = &self.test_points
+            && visibility == Visibility::All
+        {
+            exists |= lookup_dataset(test_points, relative, ip, now, visibility, found);
             if found.len() > before {
                 return Presence::Listed;
             }
@@ -149,23 +203,17 @@ impl Zone {
 
     /// The index entries a [`lookup`](Self::lookup) of `relative` will read, to be
     /// warmed ahead of it (see [`PrefixMap::prefetch`]).
-    pub fn prefetch_targets(&self, relative: NameRef<'_>) -> Prefetch<'_> {
+    pub fn prefetch_targets(&self, relative: NameRef<'_>, ip: IpName) -> Prefetch<'_> {
         let mut targets = Prefetch::default();
-        let labels = relative.label_count();
         let with_ips = self
             .datasets
             .iter()
             .filter(|d| !d.ip4.is_empty() || !d.ip6.is_empty());
         for dataset in with_ips {
             for attach in &dataset.attach {
-                let attach_labels = attach.label_count();
-                if attach_labels > 0
-                    && (labels <= attach_labels
-                        || relative.suffix(labels - attach_labels).wire() != attach.wire())
-                {
+                let Attached::Below(_, ip) = attach_point(attach, relative, ip) else {
                     continue;
-                }
-                let ip = IpName::classify(relative.prefix(labels - attach_labels));
+                };
                 if let Some(IpRead::Address(addr)) = ip.v4
                     && !dataset.ip4.is_empty()
                 {
@@ -180,15 +228,6 @@ impl Zone {
         }
         targets
     }
-
-    /// True when some dataset's values can expire.
-    pub fn has_expiry(&self) -> bool {
-        self.datasets.iter().any(|d| d.values.has_expiry())
-    }
-
-    pub fn entries(&self) -> usize {
-        self.datasets.iter().map(|d| d.entries).sum()
-    }
 }
 
 /// Looks up `relative` in one dataset, under each subzone the dataset is attached to.
@@ -196,44 +235,39 @@ impl Zone {
 fn lookup_dataset<'z>(
     dataset: &'z Dataset,
     relative: NameRef<'_>,
+    ip: IpName,
     now: i64,
+    visibility: Visibility,
     found: &mut FoundList<'z>,
 ) -> bool {
     let mut exists = false;
     for attach in &dataset.attach {
-        exists |= lookup_under(dataset, attach, relative, now, found);
+        exists |= match attach_point(attach, relative, ip) {
+            Attached::Outside => false,
+            // An empty non-terminal only when the subzone holds something to see.
+            Attached::OnTheWay => visibility == Visibility::All || !dataset.generic.is_empty(),
+            Attached::Apex => {
+                found.extend(dataset.apex_records().iter().map(Found::Record));
+                true
+            }
+            Attached::Below(inner, ip) => lookup_below(dataset, inner, ip, now, visibility, found),
+        };
     }
     exists
 }
 
-fn lookup_under<'z>(
+fn lookup_below<'z>(
     dataset: &'z Dataset,
-    attach: &Name,
-    relative: NameRef<'_>,
+    inner: NameRef<'_>,
+    ip: IpName,
     now: i64,
+    visibility: Visibility,
     found: &mut FoundList<'z>,
 ) -> bool {
-    let attach_labels = attach.label_count();
-    let labels = relative.label_count();
-    if attach_labels > 0 {
-        if labels < attach_labels {
-            // Between the apex and a subzone: an empty non-terminal when on the way.
-            return attach.strip_suffix(&relative.to_name()).is_some();
-        }
-        if relative.suffix(labels - attach_labels).wire() != attach.wire() {
-            return false;
-        }
-        if labels == attach_labels {
-            found.extend(dataset.apex_records().iter().map(Found::Record));
-            return true;
-        }
-    }
-    let inner = relative.prefix(labels - attach_labels);
-    let ip = IpName::classify(inner);
     let ttl = dataset.ttl;
     let values = &dataset.values;
     let check_expiry = values.has_expiry();
-    dataset.lookup(inner, ip, &mut |verdict| match verdict {
+    dataset.lookup(inner, ip, visibility, &mut |verdict| match verdict {
         DatasetMatch::Listed(result, subject) => {
             for &id in values.result(result) {
                 let value = values.value(id);

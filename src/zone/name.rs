@@ -132,7 +132,21 @@ impl Name {
 
     /// True when `suffix` is this name or one of its ancestors.
     pub fn ends_with(&self, suffix: &Name) -> bool {
-        self.strip_suffix(suffix).is_some()
+        self.ends_with_wire(suffix.wire())
+    }
+
+    /// True when the wire-format name `suffix` is this name or one of its ancestors.
+    pub fn ends_with_wire(&self, suffix: &[u8]) -> bool {
+        let mut offset = 0;
+        loop {
+            if self.0[offset..] == *suffix {
+                return true;
+            }
+            if offset >= self.0.len() {
+                return false;
+            }
+            offset += 1 + usize::from(self.0[offset]);
+        }
     }
 
     /// The labels in front of `suffix`, when `suffix` ends this name at a label boundary.
@@ -481,6 +495,11 @@ impl<T> NameTable<T> {
             hasher.hash(arena_name(arena, offsets[s as usize]))
         });
         slot
+    }
+
+    /// The name (wire format) stored in `slot`.
+    pub fn name(&self, slot: u32) -> &[u8] {
+        arena_name(&self.arena, self.offsets[slot as usize])
     }
 
     pub fn payload_mut(&mut self, slot: u32) -> &mut T {

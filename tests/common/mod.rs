@@ -12,18 +12,23 @@ use std::time::Duration;
 use hickory_server::proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_server::proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
-use ward::dns::handler::DnsSettings;
-use ward::dns::server::{Running, ServerConfig};
-use ward::reload::{ReloadHandle, ReloadSettings, Reloader};
-use ward::store::{LoadOptions, Loader, Store, into_snapshot};
+use ward::ServeSettings;
+use ward::dns::fallback::DnsSettings;
+use ward::dns::server::{ServerConfig, ServerStats};
+use ward::dns::tcp::TcpLimits;
+use ward::load::{LoadOptions, Loader};
+use ward::reload::{ReloadSettings, ReloadStats};
+use ward::store::Store;
 
 pub struct TestServer {
     pub addr: SocketAddr,
     pub store: Arc<Store>,
     pub dir: Option<tempfile::TempDir>,
     pub zones: PathBuf,
-    pub reloads: Option<ReloadHandle>,
-    running: Option<Running>,
+    stats: ServerStats,
+    reloads: Arc<ReloadStats>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl TestServer {
@@ -39,49 +44,56 @@ impl TestServer {
         server
     }
 
-    /// Serves an existing zones directory (strict: errors fail the test).
+    /// Serves an existing zones directory (strict: errors fail the test). Reloads
+    /// only when asked ([`TestServer::reload`]).
     pub fn serve(zones: &Path, options: LoadOptions) -> TestServer {
-        Self::serve_with(zones, options, None)
+        let reload = ReloadSettings {
+            poll_interval: None,
+            watch: false,
+            ..ReloadSettings::default()
+        };
+        Self::start(settings(zones, options, reload))
     }
 
-    /// Serves `zones` and reloads it as `ward serve` does (SIGHUP aside).
-    pub fn reloading(files: &[(&str, &str)], settings: ReloadSettings) -> TestServer {
+    /// Serves `files` and reloads them as `ward serve` does (SIGHUP aside).
+    pub fn reloading(files: &[(&str, &str)], reload: ReloadSettings) -> TestServer {
         let (dir, zones) = write_zones(files);
-        let mut server = Self::serve_with(&zones, LoadOptions::default(), Some(settings));
+        let mut server = Self::start(settings(&zones, LoadOptions::default(), reload));
         server.dir = Some(dir);
         server
     }
 
-    fn serve_with(
-        zones: &Path,
-        options: LoadOptions,
-        reload: Option<ReloadSettings>,
-    ) -> TestServer {
-        let loader = Loader {
-            dir: zones.to_path_buf(),
-            options,
-            lenient: false,
+    /// Runs `ward::serve_with` on a thread of its own, as the binary does on its main
+    /// thread, and waits until it serves.
+    pub fn start(settings: ServeSettings) -> TestServer {
+        let zones = settings.zones.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            let result = ward::serve_with(settings, shutdown, |ready| {
+                let _ = ready_tx.send(Ok(ready));
+            });
+            if let Err(error) = result {
+                let _ = ready_tx.send(Err(error.to_string()));
+            }
+        });
+        let ready = match ready_rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Ok(ready)) => ready,
+            Ok(Err(error)) => panic!("ward did not start: {error}"),
+            Err(_) => panic!("ward did not start within a minute"),
         };
-        let mut load = loader.load_all().expect("zones load");
-        let errors: Vec<String> = load.errors().map(|e| e.to_string()).collect();
-        assert!(errors.is_empty(), "zone errors: {errors:#?}");
-        let reloader = reload.map(|settings| Reloader::new(loader, &load, settings));
-        let store = Arc::new(Store::new(into_snapshot(&mut load)));
-        let config = ServerConfig {
-            listen: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
-            udp_workers: 2,
-            settings: DnsSettings::default(),
-            tcp_idle_timeout: Duration::from_secs(5),
-        };
-        let running = Running::start(&config, store.clone()).expect("server starts");
-        let reloads = reloader.map(|r| r.spawn(running.runtime().unwrap().handle(), store.clone()));
         TestServer {
-            addr: running.addrs[0],
-            store,
+            addr: ready.addrs[0],
+            store: ready.store,
             dir: None,
-            zones: zones.to_path_buf(),
-            reloads,
-            running: Some(running),
+            zones,
+            stats: ready.stats,
+            reloads: ready.reloads,
+            stop: Some(stop),
+            thread: Some(thread),
         }
     }
 
@@ -122,7 +134,17 @@ impl TestServer {
 
     /// Queries that got no answer because of an internal error (a panic).
     pub fn internal_errors(&self) -> u64 {
-        self.running.as_ref().map_or(0, |r| r.internal_errors())
+        self.stats.internal_errors()
+    }
+
+    /// Reload counters, per zone.
+    pub fn reload_stats(&self) -> Arc<ReloadStats> {
+        self.reloads.clone()
+    }
+
+    /// The running server's counters.
+    pub fn stats(&self) -> &ServerStats {
+        &self.stats
     }
 
     /// Reloads the zones directory into the running server, as a reload would.
@@ -133,7 +155,7 @@ impl TestServer {
             lenient: false,
         };
         let mut load = loader.load_all().expect("zones load");
-        self.store.swap(into_snapshot(&mut load));
+        self.store.swap(load.take_snapshot());
     }
 }
 
@@ -150,13 +172,33 @@ fn write_zones(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
     (dir, zones)
 }
 
+/// What the tests serve with: loopback port 0, two UDP workers, short TCP idle time.
+pub fn settings(zones: &Path, options: LoadOptions, reload: ReloadSettings) -> ServeSettings {
+    ServeSettings {
+        zones: zones.to_path_buf(),
+        load: options,
+        lenient: false,
+        server: ServerConfig {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
+            udp_workers: 2,
+            settings: DnsSettings::default(),
+            tcp: TcpLimits {
+                max_connections: None,
+                idle_timeout: Duration::from_secs(5),
+            },
+        },
+        reload,
+        sighup: false,
+    }
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
-        if let Some(reloads) = self.reloads.take() {
-            reloads.abort();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
         }
-        if let Some(running) = self.running.take() {
-            running.shutdown();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }

@@ -5,86 +5,28 @@
 //! A bad line is always reported and skipped; whether the rest of the file may then be
 //! served is the caller's decision (`--lenient`).
 
-mod addr;
+mod acl;
+pub(crate) mod catalogue;
+mod combined;
+mod ip_syntax;
+mod lexer;
 mod rbldnsd;
+mod rfc3339;
 mod specials;
 mod ward;
 
-use std::cell::Cell;
 use std::fmt;
-use std::fs::File;
-use std::hash::{BuildHasher, Hasher};
-use std::io::{BufRead, BufReader, Read};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::sync::Arc;
 
-pub use addr::{parse_ip4_exact, parse_ip6_exact};
 pub use specials::{NsSpec, SoaSpec};
 
+use lexer::LineReader;
+
 use super::Dataset;
+use super::kind::DatasetKind;
 use super::reason::Catalogue;
-
-/// rbldnsd's dataset types, plus ward's own format, chosen by file extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DatasetKind {
-    Ward,
-    Ip4Set,
-    Ip4Tset,
-    Ip4Trie,
-    Ip6Tset,
-    Ip6Trie,
-    Dnset,
-    Combined,
-    Generic,
-    Acl,
-}
-
-impl DatasetKind {
-    /// The kind a file extension names (`feed.ip4set`, `feed.ip4set.gz`).
-    pub fn from_file_name(name: &str) -> Option<DatasetKind> {
-        let name = name.strip_suffix(".gz").unwrap_or(name);
-        let (_, ext) = name.rsplit_once('.')?;
-        DatasetKind::from_name(ext)
-    }
-
-    pub fn from_name(name: &str) -> Option<DatasetKind> {
-        Some(match name {
-            "zone" => DatasetKind::Ward,
-            "ip4set" => DatasetKind::Ip4Set,
-            "ip4tset" => DatasetKind::Ip4Tset,
-            "ip4trie" => DatasetKind::Ip4Trie,
-            "ip6tset" => DatasetKind::Ip6Tset,
-            "ip6trie" => DatasetKind::Ip6Trie,
-            "dnset" => DatasetKind::Dnset,
-            "combined" => DatasetKind::Combined,
-            "generic" => DatasetKind::Generic,
-            "acl" => DatasetKind::Acl,
-            _ => return None,
-        })
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            DatasetKind::Ward => "zone",
-            DatasetKind::Ip4Set => "ip4set",
-            DatasetKind::Ip4Tset => "ip4tset",
-            DatasetKind::Ip4Trie => "ip4trie",
-            DatasetKind::Ip6Tset => "ip6tset",
-            DatasetKind::Ip6Trie => "ip6trie",
-            DatasetKind::Dnset => "dnset",
-            DatasetKind::Combined => "combined",
-            DatasetKind::Generic => "generic",
-            DatasetKind::Acl => "acl",
-        }
-    }
-}
-
-impl fmt::Display for DatasetKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// One problem in a data file, pointing at the spot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,8 +120,8 @@ pub struct ParsedFile {
     pub next_expiry: Option<i64>,
     /// Entries as written, when [`ParseOptions::keep_entries`] is set.
     pub entries: Vec<Entry>,
-    /// Hash of the file's bytes as read ([`content_hash`]): whoever reloads it can tell
-    /// whether the file still is what was parsed.
+    /// Hash of the file's bytes as read (set by the loader, which reads the file):
+    /// whoever reloads it can tell whether the file still is what was parsed.
     pub content_hash: Option<u64>,
 }
 
@@ -219,7 +161,7 @@ pub enum EntryKey {
         name: super::name::Name,
     },
     Digest {
-        kind: super::address::DigestKind,
+        kind: super::email::DigestKind,
         digest: Vec<u8>,
     },
     /// A generic record's owner name.
@@ -241,105 +183,6 @@ impl ParsedFile {
     }
 }
 
-/// Parses one data file. I/O problems become a line-0 error, never a panic.
-pub fn parse_file(path: &Path, kind: DatasetKind, options: &ParseOptions) -> ParsedFile {
-    let file: Arc<Path> = path.into();
-    let hash = Rc::new(Cell::new(None));
-    match open_lines(path, hash.clone()) {
-        Ok((reader, size)) => {
-            let mut parsed = parse_reader(reader, size, file, kind, options);
-            parsed.content_hash = hash.get();
-            parsed
-        }
-        Err(error) => {
-            let mut parsed = ParsedFile::empty();
-            parsed.diagnostics.errors.push(Diagnostic {
-                file,
-                line: 0,
-                column: 0,
-                message: format!("cannot read: {error}"),
-            });
-            parsed
-        }
-    }
-}
-
-/// Hashes a byte stream in fixed blocks, so the result does not depend on how the
-/// stream was cut into reads.
-pub struct ContentHasher {
-    block: Vec<u8>,
-    hasher: foldhash::quality::FoldHasher<'static>,
-}
-
-const HASH_BLOCK: usize = 64 * 1024;
-
-impl Default for ContentHasher {
-    fn default() -> Self {
-        static SEED: foldhash::quality::FixedState =
-            foldhash::quality::FixedState::with_seed(0x7761_7264);
-        ContentHasher {
-            block: Vec::with_capacity(HASH_BLOCK),
-            hasher: SEED.build_hasher(),
-        }
-    }
-}
-
-impl ContentHasher {
-    pub fn update(&mut self, mut bytes: &[u8]) {
-        while !bytes.is_empty() {
-            let take = (HASH_BLOCK - self.block.len()).min(bytes.len());
-            self.block.extend_from_slice(&bytes[..take]);
-            bytes = &bytes[take..];
-            if self.block.len() == HASH_BLOCK {
-                self.hasher.write(&self.block);
-                self.block.clear();
-            }
-        }
-    }
-
-    pub fn finish(mut self) -> u64 {
-        self.hasher.write(&self.block);
-        self.hasher.write_u64(self.block.len() as u64);
-        self.hasher.finish()
-    }
-}
-
-/// The hash of a file's bytes, as [`ParsedFile::content_hash`] computes it.
-pub fn content_hash(path: &Path) -> Option<u64> {
-    let mut file = File::open(path).ok()?;
-    let mut hasher = ContentHasher::default();
-    let mut buf = vec![0u8; HASH_BLOCK];
-    loop {
-        match file.read(&mut buf) {
-            Ok(0) => return Some(hasher.finish()),
-            Ok(n) => hasher.update(&buf[..n]),
-            Err(_) => return None,
-        }
-    }
-}
-
-/// Passes a file's bytes through, hashing them; at the end of the file the hash is
-/// left in `out`.
-struct HashingReader<R> {
-    inner: R,
-    hasher: Option<ContentHasher>,
-    out: Rc<Cell<Option<u64>>>,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n == 0 {
-            if let Some(hasher) = self.hasher.take() {
-                self.out.set(Some(hasher.finish()));
-            }
-        } else if let Some(hasher) = &mut self.hasher {
-            hasher.update(&buf[..n]);
-        }
-        Ok(n)
-    }
-}
-
 /// Parses data already in memory (tests, `ward check` of stdin).
 pub fn parse_bytes(
     data: &[u8],
@@ -357,23 +200,27 @@ pub fn parse_bytes(
     )
 }
 
-fn parse_reader(
+/// Parses the lines of one data file of `kind`; `size` is about how many bytes they are
+/// (to size the indexes up front). Read errors become errors at their line.
+pub(crate) fn parse_reader(
     reader: Box<dyn BufRead + '_>,
     size: u64,
     file: Arc<Path>,
     kind: DatasetKind,
     options: &ParseOptions,
 ) -> ParsedFile {
-    let mut lines = LineReader::new(reader, file);
-    lines.size = size;
+    let mut lines = LineReader::new(reader, size, file);
     match kind {
         DatasetKind::Ward => ward::parse(&mut lines, options),
+        DatasetKind::Combined => combined::parse(&mut lines, options),
+        DatasetKind::Acl => acl::parse(&mut lines, options),
         _ => rbldnsd::parse(&mut lines, kind, options),
     }
 }
 
 impl ParsedFile {
-    fn empty() -> Self {
+    /// A file that contributes nothing (yet).
+    pub(crate) fn empty() -> Self {
         ParsedFile {
             datasets: Vec::new(),
             soa: None,
@@ -386,181 +233,4 @@ impl ParsedFile {
             content_hash: None,
         }
     }
-}
-
-/// The lines of a file (gunzipped when it is gzip), and about how many bytes they are.
-fn open_lines(
-    path: &Path,
-    hash: Rc<Cell<Option<u64>>>,
-) -> std::io::Result<(Box<dyn BufRead>, u64)> {
-    const BUFFER: usize = 256 * 1024;
-    let mut file = File::open(path)?;
-    let size = file.metadata().map_or(0, |m| m.len());
-    let mut magic = [0u8; 2];
-    let gzip = file.read(&mut magic)? == 2 && magic == [0x1f, 0x8b];
-    let raw = HashingReader {
-        inner: File::open(path)?,
-        hasher: Some(ContentHasher::default()),
-        out: hash,
-    };
-    Ok(if gzip {
-        let reader = BufReader::with_capacity(
-            BUFFER,
-            flate2::read::MultiGzDecoder::new(BufReader::with_capacity(BUFFER, raw)),
-        );
-        // Lists compress about fourfold.
-        (Box::new(reader), size.saturating_mul(4))
-    } else {
-        (Box::new(BufReader::with_capacity(BUFFER, raw)), size)
-    })
-}
-
-/// Reads lines into a reused buffer, numbering them and stripping the line end
-/// (`\n` or `\r\n`: rbldnsd keeps the `\r` and silently corrupts CRLF files).
-pub(crate) struct LineReader<'r> {
-    reader: Box<dyn BufRead + 'r>,
-    /// About how many bytes the lines are, to size indexes up front.
-    size: u64,
-    buf: Vec<u8>,
-    number: u32,
-    file: Arc<Path>,
-    diagnostics: Diagnostics,
-}
-
-impl<'r> LineReader<'r> {
-    fn new(reader: Box<dyn BufRead + 'r>, file: Arc<Path>) -> Self {
-        LineReader {
-            reader,
-            size: 0,
-            buf: Vec::with_capacity(512),
-            number: 0,
-            file,
-            diagnostics: Diagnostics::default(),
-        }
-    }
-
-    /// The next line, without its line end, or `None` at the end (or on a read error,
-    /// which is recorded).
-    fn next_line(&mut self) -> Option<&[u8]> {
-        self.buf.clear();
-        match self.reader.read_until(b'\n', &mut self.buf) {
-            Ok(0) => None,
-            Ok(_) => {
-                self.number += 1;
-                if self.buf.last() == Some(&b'\n') {
-                    self.buf.pop();
-                }
-                if self.buf.last() == Some(&b'\r') {
-                    self.buf.pop();
-                }
-                Some(&self.buf)
-            }
-            Err(error) => {
-                self.number += 1;
-                self.diagnostics.errors.push(Diagnostic {
-                    file: self.file.clone(),
-                    line: self.number,
-                    column: 0,
-                    message: format!("cannot read: {error}"),
-                });
-                None
-            }
-        }
-    }
-
-    fn error_at(&mut self, column: usize, message: impl Into<String>) {
-        self.diagnostics.errors.push(Diagnostic {
-            file: self.file.clone(),
-            line: self.number,
-            column: column as u32 + 1,
-            message: message.into(),
-        });
-    }
-
-    fn warn_at(&mut self, line: u32, column: usize, message: impl Into<String>) {
-        self.diagnostics.warnings.push(Diagnostic {
-            file: self.file.clone(),
-            line,
-            column: column as u32 + 1,
-            message: message.into(),
-        });
-    }
-
-    fn file(&self) -> &Arc<Path> {
-        &self.file
-    }
-
-    fn take_diagnostics(&mut self) -> Diagnostics {
-        std::mem::take(&mut self.diagnostics)
-    }
-
-    fn line_number(&self) -> u32 {
-        self.number
-    }
-
-    /// Records the outcome of one line's handler.
-    fn report(&mut self, outcome: Result<Option<LineError>, LineError>) {
-        match outcome {
-            Ok(None) => {}
-            Ok(Some(warning)) => self.warn_at(self.number, warning.at, warning.message),
-            Err(error) => self.error_at(error.at, error.message),
-        }
-    }
-}
-
-/// A parse failure inside a line: the byte offset in the line and what was expected.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct LineError {
-    pub at: usize,
-    pub message: String,
-}
-
-impl LineError {
-    pub fn new(at: usize, message: impl Into<String>) -> Self {
-        LineError {
-            at,
-            message: message.into(),
-        }
-    }
-}
-
-pub(crate) fn is_space(c: u8) -> bool {
-    c == b' ' || c == b'\t'
-}
-
-/// Index of the first non-blank byte at or after `from`.
-pub(crate) fn skip_space(line: &[u8], from: usize) -> usize {
-    let mut i = from;
-    while i < line.len() && is_space(line[i]) {
-        i += 1;
-    }
-    i
-}
-
-/// Index one past the last non-blank byte.
-pub(crate) fn trim_end(line: &[u8]) -> usize {
-    let mut end = line.len();
-    while end > 0 && is_space(line[end - 1]) {
-        end -= 1;
-    }
-    end
-}
-
-/// End of the whitespace-delimited token starting at `from`.
-pub(crate) fn token_end(line: &[u8], from: usize) -> usize {
-    let mut i = from;
-    while i < line.len() && !is_space(line[i]) {
-        i += 1;
-    }
-    i
-}
-
-/// Quotes a piece of a line for an error message.
-pub(crate) fn shown(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let mut short: String = text.chars().take(60).collect();
-    if text.chars().count() > 60 {
-        short.push('…');
-    }
-    format!("`{short}`")
 }

@@ -5,61 +5,56 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::addr::{Ip4Key, ip4_cidr, ip4_full, ip4_range, ip6_prefix};
-use super::specials::{NsSpec, SoaSpec, Special, parse_a_txt, parse_special, special_start};
-use super::{
-    DatasetKind, Entry, EntryKey, LineError, LineReader, ParseOptions, ParsedFile, is_space, shown,
-    skip_space, token_end, trim_end,
+use super::ip_syntax::{Ip4Key, ip4_cidr, ip4_full, ip4_range, ip6_prefix};
+use super::lexer::{
+    LineError, LineOutcome, LineReader, is_space, parse_domain, shown, skip_space, token_end,
+    trim_end,
 };
-use crate::zone::acl::{AclAction, AclBuilder};
+use super::specials::{NsSpec, SoaSpec, Special, parse_a_txt, parse_special, special_start};
+use super::{Entry, EntryKey, ParseOptions, ParsedFile};
+use crate::zone::DatasetKind;
 use crate::zone::dataset::DatasetBuilder;
 use crate::zone::generic::{Record, RecordData};
 use crate::zone::ip::{Listing, range_to_ip4set_blocks};
 use crate::zone::name::Name;
-use crate::zone::reason::{Template, Vars};
 use crate::zone::value::{RawValue, ValueId};
 
+/// Parses a file of one of the single-dataset types (every type but `combined` and `acl`).
 pub(super) fn parse(
     lines: &mut LineReader<'_>,
     kind: DatasetKind,
     options: &ParseOptions,
 ) -> ParsedFile {
-    match kind {
-        DatasetKind::Combined => parse_combined(lines, options),
-        DatasetKind::Acl => parse_acl(lines, options),
-        _ => {
-            let mut file = FileState::default();
-            let mut parser = DatasetParser::new(
-                lines.file().clone(),
-                kind,
-                None,
-                vec![Name::root()],
-                options,
-            );
-            parser.builder.reserve_for(lines.size);
-            loop {
-                let number = lines.line_number() + 1;
-                let Some(line) = lines.next_line() else { break };
-                let outcome = parser.line(line, number, &mut file);
-                lines.report(outcome);
-            }
-            let mut parsed = file.into_parsed(lines);
-            parser.finish(&mut parsed, lines);
-            parsed
-        }
+    let mut specials = ZoneSpecials::default();
+    let mut parser = DatasetParser::new(
+        lines.file().clone(),
+        kind,
+        None,
+        vec![Name::root()],
+        options,
+    );
+    parser.builder.reserve_for(lines.size);
+    loop {
+        let number = lines.line_number() + 1;
+        let Some(line) = lines.next_line() else { break };
+        let outcome = parser.line(line, number, &mut specials);
+        lines.report(outcome);
     }
+    let mut parsed = specials.into_parsed(lines);
+    parser.finish(&mut parsed, lines);
+    parsed
 }
 
 /// Zone-level results of a file: the first `$SOA` and `$NS`.
 #[derive(Default)]
-struct FileState {
+pub(super) struct ZoneSpecials {
     soa: Option<SoaSpec>,
     ns: Option<NsSpec>,
 }
 
-impl FileState {
+impl ZoneSpecials {
     /// Keeps the first `$SOA` and `$NS`; a TTL written as 0 is the dataset's `ttl`.
-    fn take_zone_special(&mut self, special: Special<'_>, ttl: Option<u32>) {
+    pub(super) fn take(&mut self, special: Special<'_>, ttl: Option<u32>) {
         match special {
             Special::Soa(mut soa) => {
                 soa.ttl = soa.ttl.or(ttl);
@@ -73,7 +68,7 @@ impl FileState {
         }
     }
 
-    fn into_parsed(self, lines: &mut LineReader<'_>) -> ParsedFile {
+    pub(super) fn into_parsed(self, lines: &mut LineReader<'_>) -> ParsedFile {
         let mut parsed = ParsedFile::empty();
         parsed.soa = self.soa;
         parsed.ns = self.ns;
@@ -83,8 +78,8 @@ impl FileState {
 }
 
 /// Parses the lines of one dataset of any data type.
-struct DatasetParser<'o> {
-    builder: DatasetBuilder,
+pub(super) struct DatasetParser<'o> {
+    pub(super) builder: DatasetBuilder,
     kind: DatasetKind,
     options: &'o ParseOptions,
     /// The current default value (`:A:TXT` line), applying to the lines after it.
@@ -99,10 +94,8 @@ struct DatasetParser<'o> {
     entries: Vec<Entry>,
 }
 
-type LineOutcome = Result<Option<LineError>, LineError>;
-
 impl<'o> DatasetParser<'o> {
-    fn new(
+    pub(super) fn new(
         file: Arc<Path>,
         kind: DatasetKind,
         label: Option<&str>,
@@ -123,7 +116,12 @@ impl<'o> DatasetParser<'o> {
         }
     }
 
-    fn line(&mut self, line: &[u8], number: u32, file: &mut FileState) -> LineOutcome {
+    pub(super) fn line(
+        &mut self,
+        line: &[u8],
+        number: u32,
+        file: &mut ZoneSpecials,
+    ) -> LineOutcome {
         let at = skip_space(line, 0);
         if at >= trim_end(line) {
             return Ok(None);
@@ -145,9 +143,14 @@ impl<'o> DatasetParser<'o> {
         matches!(self.kind, DatasetKind::Ip6Trie | DatasetKind::Ip6Tset)
     }
 
-    fn special(&mut self, special: Special<'_>, at: usize, file: &mut FileState) -> LineOutcome {
+    pub(super) fn special(
+        &mut self,
+        special: Special<'_>,
+        at: usize,
+        file: &mut ZoneSpecials,
+    ) -> LineOutcome {
         match special {
-            Special::Soa(..) | Special::Ns(..) => file.take_zone_special(special, self.builder.ttl),
+            Special::Soa(..) | Special::Ns(..) => file.take(special, self.builder.ttl),
             Special::Ttl(ttl) => self.builder.ttl = Some(ttl),
             Special::Var(n, text) => {
                 if self.kind != DatasetKind::Generic && self.builder.vars[n].is_none() {
@@ -314,7 +317,10 @@ impl<'o> DatasetParser<'o> {
                 self.generic_entry(line, at)?
             }
             DatasetKind::Ward | DatasetKind::Combined | DatasetKind::Acl => {
-                unreachable!("handled by their own parsers")
+                return Err(LineError::new(
+                    at,
+                    format!("{} files have their own parser", self.kind),
+                ));
             }
         };
         self.builder.entries += 1;
@@ -479,7 +485,7 @@ impl<'o> DatasetParser<'o> {
     }
 
     /// Freezes the dataset into `parsed`.
-    fn finish(mut self, parsed: &mut ParsedFile, lines: &mut LineReader<'_>) {
+    pub(super) fn finish(mut self, parsed: &mut ParsedFile, lines: &mut LineReader<'_>) {
         if let Some(value) = self.set_default.take().or_else(|| {
             matches!(self.kind, DatasetKind::Ip4Tset | DatasetKind::Ip6Tset).then(RawValue::default)
         }) {
@@ -517,7 +523,7 @@ impl<'o> DatasetParser<'o> {
 }
 
 /// rbldnsd skips specials it does not know with a warning; so does ward.
-fn unknown_special(at: usize, name: &[u8]) -> LineError {
+pub(super) fn unknown_special(at: usize, name: &[u8]) -> LineError {
     LineError::new(
         at,
         format!(
@@ -541,7 +547,11 @@ fn ip6_entry(addr: u128, bits: u8) -> EntryKey {
 }
 
 /// After a key: the end, a blank, a comment, or (IPv4 only) `:` starting the value.
-fn check_key_end(line: &[u8], end: usize, value_may_follow: bool) -> Result<(), LineError> {
+pub(super) fn check_key_end(
+    line: &[u8],
+    end: usize,
+    value_may_follow: bool,
+) -> Result<(), LineError> {
     match line.get(end) {
         None => Ok(()),
         Some(&c) if is_space(c) || c == b'#' || c == b';' => Ok(()),
@@ -569,265 +579,4 @@ fn check_end(line: &[u8], at: usize) -> Result<(), LineError> {
     } else {
         Ok(())
     }
-}
-
-/// A relative domain name token (lowercased; a trailing dot is ignored).
-pub(super) fn parse_domain(line: &[u8], at: usize, end: usize) -> Result<Name, LineError> {
-    let text = std::str::from_utf8(&line[at..end])
-        .map_err(|_| LineError::new(at, "expected a domain name, found non-UTF-8 bytes"))?;
-    if text.is_empty() || text == "." {
-        return Err(LineError::new(at, "expected a domain name"));
-    }
-    let name = Name::parse(text)
-        .map_err(|e| LineError::new(at, format!("expected a domain name: {e}")))?;
-    Ok(name)
-}
-
-/// `combined`: a common part, then `$DATASET type[:label] subzone...` sections.
-fn parse_combined(lines: &mut LineReader<'_>, options: &ParseOptions) -> ParsedFile {
-    let file_path = lines.file().clone();
-    let mut file = FileState::default();
-    let mut common = Common::default();
-    let mut sections: Vec<DatasetParser<'_>> = Vec::new();
-    loop {
-        let number = lines.line_number() + 1;
-        let Some(line) = lines.next_line() else { break };
-        let at = skip_space(line, 0);
-        let outcome = if at >= trim_end(line) {
-            Ok(None)
-        } else if let Some(key) = special_start(line, at) {
-            match parse_special(line, key) {
-                Err(e) => Err(e),
-                Ok(Special::Dataset(args, args_at)) => {
-                    start_section(args, args_at, &file_path, options).map(|mut section| {
-                        section.builder.ttl = common.ttl;
-                        section.builder.vars = common.vars.clone();
-                        sections.push(section);
-                        None
-                    })
-                }
-                Ok(special) => match sections.last_mut() {
-                    Some(section) => section.special(special, key, &mut file),
-                    None => common.special(special, key, &mut file),
-                },
-            }
-        } else if line[at] == b'#' || line[at] == b';' {
-            Ok(None)
-        } else {
-            match sections.last_mut() {
-                Some(section) => section.line(line, number, &mut file),
-                None => Err(LineError::new(
-                    at,
-                    "expected `$DATASET type subzone...` before the first data line of a combined file",
-                )),
-            }
-        };
-        lines.report(outcome);
-    }
-    let mut parsed = file.into_parsed(lines);
-    for section in sections {
-        section.finish(&mut parsed, lines);
-    }
-    parsed
-}
-
-/// The common part of a `combined` file: inherited by the sections after it.
-#[derive(Default)]
-struct Common {
-    ttl: Option<u32>,
-    vars: Vars,
-}
-
-impl Common {
-    fn special(&mut self, special: Special<'_>, at: usize, file: &mut FileState) -> LineOutcome {
-        match special {
-            Special::Ttl(ttl) => self.ttl = Some(ttl),
-            Special::Var(n, text) => {
-                if self.vars[n].is_none() {
-                    self.vars[n] = Some(text.into());
-                }
-            }
-            Special::Soa(..) | Special::Ns(..) => file.take_zone_special(special, self.ttl),
-            Special::Unknown(name) => return Ok(Some(unknown_special(at, name))),
-            _ => {
-                return Err(LineError::new(
-                    at,
-                    "expected $SOA, $NS, $TTL, $n or $DATASET in the common part of a combined file",
-                ));
-            }
-        }
-        Ok(None)
-    }
-}
-
-fn start_section<'o>(
-    args: &[u8],
-    args_at: usize,
-    file: &Arc<Path>,
-    options: &'o ParseOptions,
-) -> Result<DatasetParser<'o>, LineError> {
-    let type_end = token_end(args, 0);
-    let spec = String::from_utf8_lossy(&args[..type_end]).into_owned();
-    let (type_name, label) = match spec.split_once(':') {
-        Some((t, l)) => (t, Some(l)),
-        None => (spec.as_str(), None),
-    };
-    let kind = DatasetKind::from_name(type_name)
-        .filter(|k| !matches!(k, DatasetKind::Combined | DatasetKind::Acl | DatasetKind::Ward))
-        .ok_or_else(|| {
-            LineError::new(
-                args_at,
-                format!(
-                    "expected a dataset type (ip4set, ip4tset, ip4trie, ip6tset, ip6trie, dnset, generic), found {}",
-                    shown(type_name.as_bytes())
-                ),
-            )
-        })?;
-    let mut attach = Vec::new();
-    let mut i = skip_space(args, type_end);
-    while i < args.len() {
-        let end = token_end(args, i);
-        if &args[i..end] == b"@" {
-            attach.push(Name::root());
-        } else {
-            attach.push(
-                parse_domain(args, i, end)
-                    .map_err(|e| LineError::new(args_at + e.at, e.message))?,
-            );
-        }
-        i = skip_space(args, end);
-    }
-    if attach.is_empty() {
-        return Err(LineError::new(
-            args_at + type_end.min(args.len()),
-            "expected at least one subzone (`@` for the zone itself) after the dataset type",
-        ));
-    }
-    Ok(DatasetParser::new(
-        file.clone(),
-        kind,
-        label,
-        attach,
-        options,
-    ))
-}
-
-/// `acl`: client prefixes and what they get.
-fn parse_acl(lines: &mut LineReader<'_>, options: &ParseOptions) -> ParsedFile {
-    let mut builder = AclBuilder::default();
-    let mut default_action = AclAction::Ignore;
-    let mut ttl: Option<u32> = None;
-    let mut file = FileState::default();
-    loop {
-        let number = lines.line_number() + 1;
-        let Some(line) = lines.next_line() else { break };
-        let outcome = acl_line(
-            line,
-            number,
-            &mut builder,
-            &mut default_action,
-            &mut ttl,
-            &mut file,
-        );
-        lines.report(outcome);
-    }
-    let mut parsed = file.into_parsed(lines);
-    let (acl, duplicates) = builder.build(ttl.unwrap_or(options.default_ttl));
-    for duplicate in duplicates {
-        lines.warn_at(
-            duplicate.line,
-            0,
-            format!("duplicated entry (line {} is used)", duplicate.first_line),
-        );
-    }
-    parsed.diagnostics.extend(lines.take_diagnostics());
-    parsed.acl = Some(acl);
-    parsed
-}
-
-fn acl_line(
-    line: &[u8],
-    number: u32,
-    builder: &mut AclBuilder,
-    default_action: &mut AclAction,
-    ttl: &mut Option<u32>,
-    file: &mut FileState,
-) -> LineOutcome {
-    let at = skip_space(line, 0);
-    let end = trim_end(line);
-    if at >= end {
-        return Ok(None);
-    }
-    if let Some(key) = special_start(line, at) {
-        return match parse_special(line, key)? {
-            Special::Ttl(value) => {
-                *ttl = Some(value);
-                Ok(None)
-            }
-            special @ (Special::Soa(..) | Special::Ns(..)) => {
-                file.take_zone_special(special, *ttl);
-                Ok(None)
-            }
-            _ => Ok(Some(LineError::new(key, "special ignored in an acl file"))),
-        };
-    }
-    match line[at] {
-        b'#' | b';' => return Ok(None),
-        b':' if line.get(at + 1) != Some(&b':') => {
-            *default_action = acl_action(line, at)?;
-            return Ok(None);
-        }
-        _ => {}
-    }
-    let key_end = token_end(line, at);
-    let value_at = skip_space(line, key_end);
-    let action = if value_at >= end || line[value_at] == b'#' || line[value_at] == b';' {
-        default_action.clone()
-    } else {
-        acl_action(line, value_at)?
-    };
-    if line[at..key_end].contains(&b':') {
-        let key = ip6_prefix(line, at)?;
-        check_key_end(line, key.end, false)?;
-        builder.add_v6(key.addr, key.bits, action, number);
-    } else {
-        let key = ip4_cidr(line, at)?;
-        check_key_end(line, key.end, false)?;
-        builder.add_v4(key.first, key.bits.unwrap_or(32), action, number);
-    }
-    Ok(None)
-}
-
-fn acl_action(line: &[u8], at: usize) -> Result<AclAction, LineError> {
-    let end = trim_end(line);
-    let word = &line[at + 1..token_end(line, at + 1).min(end)];
-    Ok(match word.to_ascii_lowercase().as_slice() {
-        b"ignore" | b"blackhole" => AclAction::Ignore,
-        b"refuse" => AclAction::Refuse,
-        b"empty" => AclAction::Empty,
-        b"pass" => AclAction::Pass,
-        _ => {
-            let value = parse_a_txt(line, at, &RawValue::default()).map_err(|e| {
-                LineError::new(
-                    at,
-                    format!(
-                        "expected :ignore, :refuse, :empty, :pass or an :A:TXT answer ({})",
-                        e.message
-                    ),
-                )
-            })?;
-            let txt = value
-                .txt
-                .as_deref()
-                .map(|t| Template::parse(t, &Vars::default()));
-            AclAction::Answer(
-                crate::zone::value::Value {
-                    a: value.a,
-                    txt: None,
-                    expires: None,
-                },
-                txt,
-            )
-        }
-    })
 }

@@ -1,7 +1,8 @@
 //! Special lines (`$SOA`, `$NS`, `$TTL`, `$0`…`$9`, `$=`, `$MAXRANGE4`, `$TIMESTAMP`,
 //! `$DATASET`, `$REASON`) and rbldnsd's `:A:TXT` values, shared by both formats.
 
-use super::{LineError, is_space, skip_space, token_end, trim_end};
+use super::lexer::{LineError, is_space, shown, skip_space, token_end, trim_end};
+use super::rfc3339::days_from_civil;
 use crate::zone::name::Name;
 use crate::zone::value::RawValue;
 
@@ -98,7 +99,7 @@ fn expect_end(line: &[u8], at: usize, end: usize) -> Result<(), LineError> {
             at,
             format!(
                 "expected the end of the line, found {}",
-                super::shown(&line[at..end])
+                shown(&line[at..end])
             ),
         ))
     } else {
@@ -303,17 +304,6 @@ fn parse_stamp(text: &[u8]) -> Option<Option<i64>> {
     ))
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// The outcome of rbldnsd's A-value parser (`inet_aton`-like, with `127.0.0.` implied for
 /// a single number).
 fn parse_a(line: &[u8], at: usize) -> Result<([u8; 4], usize), LineError> {
@@ -384,7 +374,7 @@ pub(crate) fn parse_a_txt(
             i,
             format!(
                 "expected `:` between the A value and the TXT, found {}",
-                super::shown(&line[i..end])
+                shown(&line[i..end])
             ),
         ));
     }
@@ -481,8 +471,6 @@ mod tests {
         assert_eq!(stamp, Some(1_577_934_245));
         assert_eq!(expires, Some(1_577_934_245 + 86400));
         assert!(parse_special(b"$TIMESTAMP 2099:01:01", 1).is_err());
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11017);
     }
 
     #[test]

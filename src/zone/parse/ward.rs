@@ -19,14 +19,16 @@
 
 use std::sync::Arc;
 
-use super::rbldnsd::parse_domain;
-use super::specials::{NsSpec, SoaSpec, Special, parse_a_txt, parse_special, special_start};
-use super::{
-    DatasetKind, Entry, EntryKey, LineError, LineReader, ParseOptions, ParsedFile, is_space, shown,
-    skip_space, token_end,
+use super::ip_syntax::{IpKey, parse_ip_key};
+use super::lexer::{
+    LineError, LineOutcome, LineReader, is_space, parse_domain, shown, skip_space, token_end,
 };
-use crate::zone::address::{DigestKind, address_forms, plain_names_of, split_address};
+use super::rfc3339::parse_rfc3339;
+use super::specials::{NsSpec, SoaSpec, Special, parse_a_txt, parse_special, special_start};
+use super::{Entry, EntryKey, ParseOptions, ParsedFile};
+use crate::zone::DatasetKind;
 use crate::zone::dataset::DatasetBuilder;
+use crate::zone::email::{DigestKind, address_forms, plain_names_of, split_address};
 use crate::zone::ip::Listing;
 use crate::zone::name::Name;
 use crate::zone::reason::{
@@ -87,8 +89,6 @@ struct WardParser<'o> {
     /// Recently used value texts: lists repeat a handful of values.
     value_cache: Vec<(Box<[u8]>, Option<i64>, ValueId)>,
 }
-
-type LineOutcome = Result<Option<LineError>, LineError>;
 
 /// What an entry's key lists.
 enum Key {
@@ -525,7 +525,10 @@ fn parse_key(line: &[u8], at: usize, end: usize) -> Result<Key, LineError> {
     if let Some(key) =
         parse_ip_key(token).map_err(|(offset, message)| LineError::new(at + offset, message))?
     {
-        return Ok(key);
+        return Ok(match key {
+            IpKey::V4(first, last) => Key::Ip4(first, last),
+            IpKey::V6(first, last) => Key::Ip6(first, last),
+        });
     }
     let (exact, wild, name_at) = if let Some(rest) = token.strip_prefix("*.") {
         (false, true, at + token.len() - rest.len())
@@ -538,151 +541,6 @@ fn parse_key(line: &[u8], at: usize, end: usize) -> Result<Key, LineError> {
     Ok(Key::Name { name, exact, wild })
 }
 
-/// IPv4/IPv6 address, CIDR or `first-last` range; `Ok(None)` when the token is no IP.
-fn parse_ip_key(token: &str) -> Result<Option<Key>, (usize, String)> {
-    // All-numeric dotted tokens are meant as addresses (a domain name never is); so is
-    // anything starting with a dotted quad and a dash, a range with a typo in its end.
-    let looks_v4 = (token
-        .bytes()
-        .all(|c| c.is_ascii_digit() || b"./-".contains(&c))
-        && token.contains('.'))
-        || token
-            .split_once('-')
-            .is_some_and(|(first, _)| first.parse::<std::net::Ipv4Addr>().is_ok());
-    let looks_v6 = token.contains(':');
-    if !looks_v4 && !looks_v6 {
-        return Ok(None);
-    }
-    if let Some((first, last)) = token.split_once('-') {
-        let offset = first.len() + 1;
-        return Ok(Some(if looks_v6 {
-            let a = parse_ip6(first).ok_or((0, "expected an IPv6 address".to_string()))?;
-            let b = parse_ip6(last).ok_or((offset, "expected an IPv6 address".to_string()))?;
-            if a > b {
-                return Err((0, "range start is above its end".to_string()));
-            }
-            Key::Ip6(a, b)
-        } else {
-            let a = parse_ip4(first).ok_or_else(|| (0, ip4_expected(first)))?;
-            let b = parse_ip4(last).ok_or_else(|| (offset, ip4_expected(last)))?;
-            if a > b {
-                return Err((0, "range start is above its end".to_string()));
-            }
-            Key::Ip4(a, b)
-        }));
-    }
-    let (addr_text, len_text) = match token.split_once('/') {
-        Some((a, l)) => (a, Some(l)),
-        None => (token, None),
-    };
-    let len_offset = addr_text.len() + 1;
-    if looks_v6 {
-        let addr = parse_ip6(addr_text).ok_or((0, "expected an IPv6 address".to_string()))?;
-        let len = parse_len(len_text, 128).map_err(|m| (len_offset, m))?;
-        let (first, last) = cidr_bounds(addr, len, 128).map_err(|m| (0, m))?;
-        Ok(Some(Key::Ip6(first, last)))
-    } else {
-        let addr = parse_ip4(addr_text).ok_or_else(|| (0, ip4_expected(addr_text)))?;
-        let len = parse_len(len_text, 32).map_err(|m| (len_offset, m))?;
-        let (first, last) = cidr_bounds(u128::from(addr), len + 96, 128).map_err(|m| (0, m))?;
-        Ok(Some(Key::Ip4(first as u32, last as u32)))
-    }
-}
-
-fn parse_ip4(text: &str) -> Option<u32> {
-    text.parse::<std::net::Ipv4Addr>().ok().map(u32::from)
-}
-
-fn ip4_expected(text: &str) -> String {
-    if text.split('.').count() < 4 && text.split('.').all(|p| p.parse::<u8>().is_ok()) {
-        format!(
-            "expected an IPv4 address a.b.c.d: this format needs all four octets (for a network write {text}.0/…)"
-        )
-    } else {
-        "expected an IPv4 address a.b.c.d".to_string()
-    }
-}
-
-fn parse_ip6(text: &str) -> Option<u128> {
-    text.parse::<std::net::Ipv6Addr>().ok().map(u128::from)
-}
-
-fn parse_len(text: Option<&str>, max: u8) -> Result<u8, String> {
-    match text {
-        None => Ok(max),
-        Some(t) => t
-            .parse::<u8>()
-            .ok()
-            .filter(|&l| l <= max)
-            .ok_or_else(|| format!("expected a prefix length 0-{max} after `/`")),
-    }
-}
-
-/// First and last address of `addr/len`; host bits set are an error (a typo more often
-/// than not).
-fn cidr_bounds(addr: u128, len: u8, bits: u8) -> Result<(u128, u128), String> {
-    let host = if len >= bits { 0 } else { u128::MAX >> len };
-    let first = addr & !host;
-    if first != addr {
-        return Err("host bits set below the prefix length: write the network address".to_string());
-    }
-    Ok((first, addr | host))
-}
-
-/// RFC 3339 date-time (`2026-12-01T00:00:00Z`, `…+02:00`, fractions ignored), or a
-/// bare date meaning its midnight UTC. Unix seconds.
-pub(crate) fn parse_rfc3339(text: &str) -> Option<i64> {
-    let bytes = text.as_bytes();
-    let number = |from: usize, len: usize| -> Option<i64> {
-        let part = bytes.get(from..from + len)?;
-        part.iter().all(u8::is_ascii_digit).then(|| {
-            part.iter()
-                .fold(0i64, |acc, &c| acc * 10 + i64::from(c - b'0'))
-        })
-    };
-    if bytes.get(4) != Some(&b'-') || bytes.get(7) != Some(&b'-') {
-        return None;
-    }
-    let (year, month, day) = (number(0, 4)?, number(5, 2)?, number(8, 2)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-        return None;
-    }
-    let date = super::specials::days_from_civil(year, month, day) * 86400;
-    if bytes.len() == 10 {
-        return Some(date);
-    }
-    if !matches!(bytes.get(10), Some(b'T' | b't' | b' '))
-        || bytes.get(13) != Some(&b':')
-        || bytes.get(16) != Some(&b':')
-    {
-        return None;
-    }
-    let (hour, minute, second) = (number(11, 2)?, number(14, 2)?, number(17, 2)?);
-    if hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    let mut i = 19;
-    if bytes.get(i) == Some(&b'.') {
-        i += 1;
-        while bytes.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-    }
-    let offset = match bytes.get(i) {
-        Some(b'Z' | b'z') if i + 1 == bytes.len() => 0,
-        Some(&sign @ (b'+' | b'-')) if i + 6 == bytes.len() && bytes[i + 3] == b':' => {
-            let minutes = number(i + 1, 2)? * 60 + number(i + 4, 2)?;
-            if sign == b'+' {
-                minutes * 60
-            } else {
-                -minutes * 60
-            }
-        }
-        _ => return None,
-    };
-    Some(date + hour * 3600 + minute * 60 + second - offset)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -692,20 +550,6 @@ mod tests {
         assert_eq!(edit_distance("compromized-host", "compromised-host"), 1);
         assert_eq!(edit_distance("spam", "spam-source"), 7);
         assert_eq!(edit_distance("", "ab"), 2);
-    }
-
-    #[test]
-    fn rfc3339_times() {
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339("2026-12-01T00:00:00Z"), Some(1_796_083_200));
-        assert_eq!(parse_rfc3339("2026-12-01"), Some(1_796_083_200));
-        assert_eq!(
-            parse_rfc3339("2026-12-01T02:00:00.5+02:00"),
-            Some(1_796_083_200)
-        );
-        assert_eq!(parse_rfc3339("2026-12-01T00:00:00"), None);
-        assert_eq!(parse_rfc3339("2026-13-01T00:00:00Z"), None);
-        assert_eq!(parse_rfc3339("tomorrow"), None);
     }
 
     #[test]

@@ -8,8 +8,8 @@ use super::name::{Name, NameRef, NameTable};
 
 /// Per-name state, 8 bytes. `exact`/`wild` hold a slot (`0` none, `1` excluded, `n + 2`
 /// result `n`) in their low 31 bits; the top bit of `exact` marks an email-address entry
-/// (its `$` renders as `local@domain`), the top bit of `wild` marks that names exist
-/// below this one.
+/// (its `$` renders as `local@domain`), the top bit of `wild` marks that a listed name
+/// (not just an exclusion) lies strictly below this one.
 #[derive(Clone, Copy, Default)]
 struct Node {
     exact: u32,
@@ -97,57 +97,42 @@ impl NameIndex {
         } else {
             None
         };
-        if let Some(node) = node {
-            match decode(node.exact) {
-                Slot::Result(result) => {
-                    return NameMatch::Listed {
-                        result,
-                        skip: 0,
-                        address: node.is_address(),
-                    };
-                }
-                Slot::Excluded => return existence(Some(node)),
-                Slot::Empty => {}
-            }
-        }
-        if self.wild_max_labels > 0 {
-            let first_skip = labels.saturating_sub(self.wild_max_labels).max(1);
-            let last_skip = labels.saturating_sub(self.wild_min_labels);
-            for skip in first_skip..=last_skip {
-                let Some(parent) = self.table.get(query.suffix(skip).wire()) else {
-                    continue;
+        match node.map(|n| decode(n.exact)) {
+            Some(Slot::Result(result)) => {
+                return NameMatch::Listed {
+                    result,
+                    skip: 0,
+                    address: node.is_some_and(|n| n.is_address()),
                 };
-                match decode(parent.wild) {
-                    Slot::Result(result) => {
-                        return NameMatch::Listed {
-                            result,
-                            skip,
-                            address: false,
-                        };
-                    }
-                    Slot::Excluded => break,
-                    Slot::Empty => {}
-                }
             }
+            Some(Slot::Excluded) => return existence(node),
+            Some(Slot::Empty) | None => {}
         }
-        existence(node)
+        match self.closest_wildcard(query) {
+            Some((Slot::Result(result), skip)) => NameMatch::Listed {
+                result,
+                skip,
+                address: false,
+            },
+            _ => existence(node),
+        }
     }
 
-    /// Every entry: (name, is wildcard, result or `None` for an exclusion).
-    pub fn entries_iter(&self) -> impl Iterator<Item = (Name, bool, Option<ResultId>)> + '_ {
-        self.table.iter().flat_map(|(wire, node)| {
-            let name = Name::from_lower_wire(wire);
-            let exact = match decode(node.exact) {
+    /// The closest wildcard entry (listing or exclusion) above `query`, and how many
+    /// labels up it is: the closest one decides.
+    fn closest_wildcard(&self, query: NameRef<'_>) -> Option<(Slot, usize)> {
+        if self.wild_max_labels == 0 {
+            return None;
+        }
+        let labels = query.label_count();
+        let first_skip = labels.saturating_sub(self.wild_max_labels).max(1);
+        let last_skip = labels.saturating_sub(self.wild_min_labels);
+        (first_skip..=last_skip).find_map(|skip| {
+            let parent = self.table.get(query.suffix(skip).wire())?;
+            match decode(parent.wild) {
                 Slot::Empty => None,
-                Slot::Excluded => Some((name.clone(), false, None)),
-                Slot::Result(r) => Some((name.clone(), false, Some(r))),
-            };
-            let wild = match decode(node.wild) {
-                Slot::Empty => None,
-                Slot::Excluded => Some((name.clone(), true, None)),
-                Slot::Result(r) => Some((name, true, Some(r))),
-            };
-            exact.into_iter().chain(wild)
+                slot => Some((slot, skip)),
+            }
         })
     }
 
@@ -156,8 +141,12 @@ impl NameIndex {
     }
 }
 
+/// Whether an unlisted name exists: an entry lists something strictly below it (its
+/// own wildcard, or a name further down). A name with nothing but exclusions at and
+/// below it does not exist (NXDOMAIN, as rbldnsd answers).
 fn existence(node: Option<Node>) -> NameMatch {
-    if node.is_some_and(|n| n.has_children()) {
+    let below = node.is_some_and(|n| n.has_children() || matches!(decode(n.wild), Slot::Result(_)));
+    if below {
         NameMatch::Exists
     } else {
         NameMatch::Absent
@@ -194,8 +183,7 @@ impl NameIndexBuilder {
     /// Adds `name` (a wildcard covers the names below it) with its listing. `address`
     /// marks an email-address entry.
     pub fn add(&mut self, name: &Name, wild: bool, address: bool, listing: Listing) {
-        let wire = name.wire();
-        let slot = self.table.slot(wire, Node::default);
+        let slot = self.table.slot(name.wire(), Node::default);
         let labels = name.label_count();
         self.max_labels = self.max_labels.max(labels);
         if wild {
@@ -205,7 +193,6 @@ impl NameIndexBuilder {
             } else {
                 self.wild_min_labels.min(labels)
             };
-            self.table.payload_mut(slot).wild |= FLAG;
         }
         if address {
             self.addresses.push(slot);
@@ -215,20 +202,6 @@ impl NameIndexBuilder {
             wild,
             listing,
         });
-        // Mark ancestors as having children; stop where an earlier entry already did.
-        let mut ancestor = name.parent();
-        while let Some(parent) = ancestor {
-            if parent.is_root() {
-                break;
-            }
-            let slot = self.table.slot(parent.wire(), Node::default);
-            let node = self.table.payload_mut(slot);
-            if node.has_children() {
-                break;
-            }
-            node.wild |= FLAG;
-            ancestor = parent.parent();
-        }
     }
 
     /// Combines entries per name (all listings answer; an exclusion beats them) and
@@ -237,6 +210,7 @@ impl NameIndexBuilder {
         self.listings.sort_by_key(|l| (l.slot, l.wild));
         let entries = self.listings.len();
         let mut values = Vec::new();
+        let mut listed = Vec::new();
         let mut i = 0;
         while i < self.listings.len() {
             let (slot, wild) = (self.listings[i].slot, self.listings[i].wild);
@@ -266,7 +240,29 @@ impl NameIndexBuilder {
             } else {
                 node.exact = (node.exact & FLAG) | encode(decided);
             }
+            if !excluded {
+                listed.push(slot);
+            }
             i = j;
+        }
+        // Names exist above what is listed (empty non-terminals), never above what is
+        // only excluded.
+        listed.sort_unstable();
+        listed.dedup();
+        for slot in listed {
+            let mut ancestor = Name::from_lower_wire(self.table.name(slot)).parent();
+            while let Some(parent) = ancestor {
+                if parent.is_root() {
+                    break;
+                }
+                let slot = self.table.slot(parent.wire(), Node::default);
+                let node = self.table.payload_mut(slot);
+                if node.has_children() {
+                    break;
+                }
+                node.wild |= FLAG;
+                ancestor = parent.parent();
+            }
         }
         for slot in self.addresses {
             self.table.payload_mut(slot).exact |= FLAG;
@@ -339,6 +335,36 @@ mod tests {
         assert_eq!(lookup(&index, "wild.example"), NameMatch::Exists);
         assert_eq!(lookup(&index, "example"), NameMatch::Exists);
         assert_eq!(lookup(&index, "other.test"), NameMatch::Absent);
+    }
+
+    /// Regression: a name covered only by exclusions answered NODATA (it "existed");
+    /// nothing is listed at or below it, so it does not exist, as rbldnsd says.
+    #[test]
+    fn names_that_exist_only_as_exclusions_do_not_exist() {
+        use Listing::*;
+        let names = index(&[
+            ("example", Value(1)),
+            ("*.example", Value(1)),
+            ("sub.example", Excluded),
+            ("*.sub.example", Excluded),
+            ("only.sub.example", Excluded),
+            ("other.example", Excluded),
+        ]);
+        assert_eq!(lookup(&names, "sub.example"), NameMatch::Absent);
+        assert_eq!(lookup(&names, "x.sub.example"), NameMatch::Absent);
+        assert_eq!(lookup(&names, "only.sub.example"), NameMatch::Absent);
+        // Excluded itself, the names below it listed by `*.example`: as before, and as
+        // rbldnsd answers, the excluded name itself does not exist.
+        assert_eq!(lookup(&names, "other.example"), NameMatch::Absent);
+        assert_eq!(lookup(&names, "a.other.example"), listed(2));
+        assert_eq!(lookup(&names, "example"), listed(0));
+        // An exclusion alone makes no empty non-terminals above it either.
+        let lone = index(&[("a.b.test", Excluded)]);
+        assert_eq!(lookup(&lone, "b.test"), NameMatch::Absent);
+        assert_eq!(lookup(&lone, "test"), NameMatch::Absent);
+        let listed_deep = index(&[("a.b.test", Value(1))]);
+        assert_eq!(lookup(&listed_deep, "b.test"), NameMatch::Exists);
+        assert_eq!(lookup(&listed_deep, "test"), NameMatch::Exists);
     }
 
     #[test]

@@ -5,11 +5,13 @@ use std::fmt::{self, Write};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
+use crate::clock::unix_now;
 use crate::dns::answer::{self, Answer, RData, rcode, rtype};
 use crate::dns::query::Question;
-use crate::store::{DirectoryLoad, KeptEntries, Snapshot, unix_now};
+use crate::load::{DirectoryLoad, KeptEntries};
+use crate::store::Snapshot;
 use crate::zone::Zone;
-use crate::zone::address::{DigestKind, address_forms, normalise, plain_names, split_address};
+use crate::zone::email::{DigestKind, address_forms, normalise, plain_names, split_address};
 use crate::zone::name::{Name, NameBuf};
 use crate::zone::parse::{Entry, EntryKey};
 
@@ -59,7 +61,7 @@ pub fn explain(input: &str, mut load: DirectoryLoad) -> Result<Report, LookupErr
         .iter_mut()
         .map(|z| (z.name.clone(), std::mem::take(&mut z.kept)))
         .collect();
-    let snapshot = crate::store::into_snapshot(&mut load);
+    let snapshot = load.take_snapshot();
     let candidates = candidates(input.trim(), &snapshot)?;
     let mut text = format!("{}\n", input.trim());
     let mut listed = false;
@@ -325,7 +327,7 @@ fn matches(key: &EntryKey, probe: &Probe) -> bool {
         (EntryKey::Ip4 { first, last }, Probe::Ip(ip)) => {
             let v4 = match ip {
                 IpAddr::V4(v4) => Some(u32::from(*v4)),
-                IpAddr::V6(v6) => crate::zone::dataset::embedded_ip4(u128::from(*v6)),
+                IpAddr::V6(v6) => crate::zone::ip_name::embedded_ip4(u128::from(*v6)),
             };
             v4.is_some_and(|a| (*first..=*last).contains(&a))
         }

@@ -1,9 +1,9 @@
 //! IP address syntax: rbldnsd's forms (`10.1.2` for a /24, `10.1-3` prefix ranges,
 //! `2001:db8:1` for a /48) and ward's strict forms.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv6Addr;
 
-use super::LineError;
+use super::lexer::LineError;
 
 /// rbldnsd's IPv4 prefix `a[.b[.c[.d]]]`: the address (missing octets 0), its length in
 /// bits (8, 16, 24 or 32) and the end offset. Octets may have leading zeros.
@@ -143,16 +143,6 @@ pub(crate) fn ip4_full(line: &[u8], at: usize) -> Result<(u32, usize), LineError
     }
 }
 
-/// Parses a dotted quad exactly (no prefixes, no leading-zero surprises).
-pub fn parse_ip4_exact(text: &str) -> Option<u32> {
-    text.parse::<Ipv4Addr>().ok().map(u32::from)
-}
-
-/// Parses an IPv6 address exactly.
-pub fn parse_ip6_exact(text: &str) -> Option<u128> {
-    text.parse::<Ipv6Addr>().ok().map(u128::from)
-}
-
 /// An IPv6 key in rbldnsd syntax: its prefix and end offset. `groups` is how many groups
 /// were written when there was no `::` (for `ip6tset`'s "exactly 4 groups" rule).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,12 +212,111 @@ pub(crate) fn ip6_prefix(line: &[u8], at: usize) -> Result<Ip6Key, LineError> {
     })
 }
 
+/// An IP key in ward's strict syntax: whole addresses only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IpKey {
+    V4(u32, u32),
+    V6(u128, u128),
+}
+
+/// ward's IP keys: an IPv4/IPv6 address, CIDR or `first-last` range, every address
+/// written whole. `Ok(None)` when the token is no IP; errors carry their offset.
+pub(crate) fn parse_ip_key(token: &str) -> Result<Option<IpKey>, (usize, String)> {
+    // All-numeric dotted tokens are meant as addresses (a domain name never is); so is
+    // anything starting with a dotted quad and a dash, a range with a typo in its end.
+    let looks_v4 = (token
+        .bytes()
+        .all(|c| c.is_ascii_digit() || b"./-".contains(&c))
+        && token.contains('.'))
+        || token
+            .split_once('-')
+            .is_some_and(|(first, _)| first.parse::<std::net::Ipv4Addr>().is_ok());
+    let looks_v6 = token.contains(':');
+    if !looks_v4 && !looks_v6 {
+        return Ok(None);
+    }
+    if let Some((first, last)) = token.split_once('-') {
+        let offset = first.len() + 1;
+        return Ok(Some(if looks_v6 {
+            let a = parse_ip6(first).ok_or((0, "expected an IPv6 address".to_string()))?;
+            let b = parse_ip6(last).ok_or((offset, "expected an IPv6 address".to_string()))?;
+            if a > b {
+                return Err((0, "range start is above its end".to_string()));
+            }
+            IpKey::V6(a, b)
+        } else {
+            let a = parse_ip4(first).ok_or_else(|| (0, ip4_expected(first)))?;
+            let b = parse_ip4(last).ok_or_else(|| (offset, ip4_expected(last)))?;
+            if a > b {
+                return Err((0, "range start is above its end".to_string()));
+            }
+            IpKey::V4(a, b)
+        }));
+    }
+    let (addr_text, len_text) = match token.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (token, None),
+    };
+    let len_offset = addr_text.len() + 1;
+    if looks_v6 {
+        let addr = parse_ip6(addr_text).ok_or((0, "expected an IPv6 address".to_string()))?;
+        let len = parse_len(len_text, 128).map_err(|m| (len_offset, m))?;
+        let (first, last) = cidr_bounds(addr, len, 128).map_err(|m| (0, m))?;
+        Ok(Some(IpKey::V6(first, last)))
+    } else {
+        let addr = parse_ip4(addr_text).ok_or_else(|| (0, ip4_expected(addr_text)))?;
+        let len = parse_len(len_text, 32).map_err(|m| (len_offset, m))?;
+        let (first, last) = cidr_bounds(u128::from(addr), len + 96, 128).map_err(|m| (0, m))?;
+        Ok(Some(IpKey::V4(first as u32, last as u32)))
+    }
+}
+
+fn parse_ip4(text: &str) -> Option<u32> {
+    text.parse::<std::net::Ipv4Addr>().ok().map(u32::from)
+}
+
+fn ip4_expected(text: &str) -> String {
+    if text.split('.').count() < 4 && text.split('.').all(|p| p.parse::<u8>().is_ok()) {
+        format!(
+            "expected an IPv4 address a.b.c.d: this format needs all four octets (for a network write {text}.0/…)"
+        )
+    } else {
+        "expected an IPv4 address a.b.c.d".to_string()
+    }
+}
+
+fn parse_ip6(text: &str) -> Option<u128> {
+    text.parse::<std::net::Ipv6Addr>().ok().map(u128::from)
+}
+
+fn parse_len(text: Option<&str>, max: u8) -> Result<u8, String> {
+    match text {
+        None => Ok(max),
+        Some(t) => t
+            .parse::<u8>()
+            .ok()
+            .filter(|&l| l <= max)
+            .ok_or_else(|| format!("expected a prefix length 0-{max} after `/`")),
+    }
+}
+
+/// First and last address of `addr/len`; host bits set are an error (a typo more often
+/// than not).
+fn cidr_bounds(addr: u128, len: u8, bits: u8) -> Result<(u128, u128), String> {
+    let host = if len >= bits { 0 } else { u128::MAX >> len };
+    let first = addr & !host;
+    if first != addr {
+        return Err("host bits set below the prefix length: write the network address".to_string());
+    }
+    Ok((first, addr | host))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn ip(s: &str) -> u32 {
-        parse_ip4_exact(s).unwrap()
+        parse_ip4(s).unwrap()
     }
 
     fn range(s: &str) -> Option<(u32, u32)> {
@@ -276,7 +365,7 @@ mod tests {
         assert_eq!((key.bits, key.groups, key.compressed), (64, 4, false));
         let key = ip6_prefix(b"2001:DB8::1", 0).unwrap();
         assert_eq!(key.bits, 128);
-        assert_eq!(key.addr, parse_ip6_exact("2001:db8::1").unwrap());
+        assert_eq!(key.addr, parse_ip6("2001:db8::1").unwrap());
         let key = ip6_prefix(b"2001:db8::/32", 0).unwrap();
         assert_eq!(key.bits, 32);
         assert!(ip6_prefix(b"2001", 0).is_err());

@@ -1,0 +1,235 @@
+//! Everything the hot path does not take — every TCP message, and UDP packets of an
+//! unusual shape (compression in the question, several questions, other opcodes, EDNS
+//! versions, garbage) — parsed and encoded by hickory-proto, which knows every corner
+//! of RFC 1035. The answer itself comes from the same [`answer::resolve`] as the hot
+//! path's, so the two cannot disagree.
+
+use std::net::SocketAddr;
+
+use hickory_server::net::xfer::Protocol;
+use hickory_server::proto::op::{
+    Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode,
+};
+use hickory_server::proto::rr::rdata::{A, MX, NS, SOA, TXT};
+use hickory_server::proto::rr::{Name as HName, RData as HRData, Record};
+use hickory_server::proto::serialize::binary::{
+    BinDecodable, BinDecoder, BinEncodable, BinEncoder,
+};
+use hickory_server::server::Request;
+use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder};
+
+use super::answer::{self, Owner, RData};
+use super::query::Question;
+use super::wire::udp_reply_limit;
+use crate::store::Snapshot;
+use crate::zone::name::{Labels, Name, NameBuf, NameRef};
+
+/// How a message arrived: it decides the size limit of the reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+/// Settings the answer path needs.
+#[derive(Debug, Clone)]
+pub struct DnsSettings {
+    /// UDP payload size ward advertises and accepts (RFC 6891; 1232 avoids IP
+    /// fragmentation, as the 2020 DNS flag day recommends).
+    pub udp_payload: u16,
+}
+
+impl Default for DnsSettings {
+    fn default() -> Self {
+        DnsSettings { udp_payload: 1232 }
+    }
+}
+
+/// Answers a message the way a full DNS parser would: no reply when the header is
+/// unreadable or the message is a response, FORMERR when the rest does not parse.
+/// Returns the reply bytes.
+pub fn answer_message(
+    snapshot: &Snapshot,
+    settings: &DnsSettings,
+    packet: &[u8],
+    peer: SocketAddr,
+    transport: Transport,
+    now: i64,
+) -> Option<Vec<u8>> {
+    let mut decoder = BinDecoder::new(packet);
+    let header = Header::read(&mut decoder).ok()?;
+    if header.metadata.message_type == MessageType::Response {
+        return None;
+    }
+    let protocol = match transport {
+        Transport::Udp => Protocol::Udp,
+        Transport::Tcp => Protocol::Tcp,
+    };
+    let Ok(request) = Request::from_bytes(packet.to_vec(), peer, protocol) else {
+        return Some(formerr(&header.metadata));
+    };
+    let max_size = match transport {
+        Transport::Udp => udp_reply_limit(
+            request.edns.as_ref().map(Edns::max_payload),
+            settings.udp_payload,
+        ),
+        Transport::Tcp => u16::MAX,
+    };
+    // The OPT of a reply: our payload size, version 0 (as the hot path writes it).
+    let edns = request.edns.as_ref().map(|_| {
+        let mut edns = Edns::new();
+        edns.set_max_payload(settings.udp_payload);
+        edns.set_version(0);
+        edns
+    });
+    let builder = MessageResponseBuilder::new(&request.queries, edns.as_ref());
+    let metadata = Metadata::response_from_request(&request.metadata);
+    let error = |code: ResponseCode| {
+        let mut metadata = metadata;
+        metadata.response_code = code;
+        metadata
+    };
+    if request.metadata.op_code != OpCode::Query {
+        return emit(
+            builder.build_no_records(error(ResponseCode::NotImp)),
+            max_size,
+        );
+    }
+    if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+        return emit(
+            builder.build_no_records(error(ResponseCode::BADVERS)),
+            max_size,
+        );
+    }
+    let Ok(info) = request.request_info() else {
+        return emit(
+            builder.build_no_records(error(ResponseCode::FormErr)),
+            max_size,
+        );
+    };
+    let query = info.query;
+    let mut question = Question {
+        name: NameBuf::default(),
+        qtype: u16::from(query.query_type()),
+        qclass: u16::from(query.query_class()),
+    };
+    let original = query.original().name().clone();
+    for label in original.iter() {
+        if question.name.push_label(label).is_err() {
+            return emit(
+                builder.build_no_records(error(ResponseCode::FormErr)),
+                max_size,
+            );
+        }
+    }
+    let answer = answer::resolve(snapshot, &question, peer.ip(), now);
+    if answer.drop {
+        return None;
+    }
+    let mut metadata = metadata;
+    metadata.authoritative = answer.authoritative;
+    metadata.response_code =
+        ResponseCode::from((answer.rcode >> 4) as u8, (answer.rcode & 0xf) as u8);
+    let qname = question.name.view();
+    let answers = to_records(&answer.answers, qname, answer.apex_skip, &original);
+    let authority = to_records(&answer.authority, qname, answer.apex_skip, &original);
+    emit(
+        builder.build(metadata, answers.iter(), authority.iter(), [], []),
+        max_size,
+    )
+}
+
+/// Encodes a response within `max_size` bytes (hickory sets TC when records are left
+/// out).
+fn emit<'a>(
+    response: MessageResponse<
+        '_,
+        'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+    >,
+    max_size: u16,
+) -> Option<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(512);
+    let mut encoder = BinEncoder::new(&mut bytes);
+    encoder.set_max_size(max_size);
+    match response.destructive_emit(&mut encoder) {
+        Ok(_) => Some(bytes),
+        Err(error) => {
+            tracing::debug!(%error, "could not encode a reply");
+            None
+        }
+    }
+}
+
+fn formerr(request: &Metadata) -> Vec<u8> {
+    let mut metadata = Metadata::response_from_request(request);
+    metadata.response_code = ResponseCode::FormErr;
+    let header = Header {
+        metadata,
+        counts: HeaderCounts::default(),
+    };
+    let mut bytes = Vec::with_capacity(12);
+    let mut encoder = BinEncoder::new(&mut bytes);
+    let _ = header.emit(&mut encoder);
+    bytes
+}
+
+/// Converts a ward name to hickory's.
+pub fn to_hickory_name(wire: &[u8]) -> HName {
+    HName::from_labels(Labels::of_wire(wire)).unwrap_or_else(|_| HName::root())
+}
+
+/// Turns an [`Answer`]'s records into hickory records for `qname`.
+fn to_records(
+    records: &answer::Records<'_>,
+    qname: NameRef<'_>,
+    apex_skip: usize,
+    original: &HName,
+) -> Vec<Record> {
+    let apex = to_hickory_name(qname.suffix(apex_skip).wire());
+    let mut txt = Vec::new();
+    let mut out: Vec<Record> = Vec::with_capacity(records.len());
+    for rr in records {
+        let owner = match rr.owner {
+            Owner::QName => original.clone(),
+            Owner::Apex => apex.clone(),
+        };
+        let data = match &rr.data {
+            RData::A(a) => HRData::A(A::from(std::net::Ipv4Addr::from(*a))),
+            RData::Txt(text) => {
+                txt.clear();
+                answer::render_txt(text, qname, &mut txt);
+                let chunks: Vec<&[u8]> = if txt.is_empty() {
+                    vec![&[][..]]
+                } else {
+                    txt.chunks(255).collect()
+                };
+                let record = HRData::TXT(TXT::from_bytes(chunks));
+                if out.iter().any(|r| r.data == record) {
+                    continue;
+                }
+                record
+            }
+            RData::Soa(soa) => HRData::SOA(SOA::new(
+                name_of(&soa.mname),
+                name_of(&soa.rname),
+                soa.serial,
+                soa.refresh as i32,
+                soa.retry as i32,
+                soa.expire as i32,
+                soa.minimum,
+            )),
+            RData::Ns(name) => HRData::NS(NS(name_of(name))),
+            RData::Mx(preference, host) => HRData::MX(MX::new(*preference, name_of(host))),
+        };
+        out.push(Record::from_rdata(owner, rr.ttl, data));
+    }
+    out
+}
+
+fn name_of(name: &Name) -> HName {
+    to_hickory_name(name.wire())
+}

@@ -1,0 +1,235 @@
+//! One zone from its parsed files: the SOA and NS it serves (written or defaulted), a
+//! serial that only rises, its datasets, the RFC 5782 test points and its client ACL.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use super::{DataFile, LoadOptions, ZoneLoad, ZoneSource};
+use crate::config::Refused;
+use crate::zone::acl::{Acl, AclAction, AclBuilder};
+use crate::zone::dataset::DatasetBuilder;
+use crate::zone::ip::Listing;
+use crate::zone::name::Name;
+use crate::zone::parse::{Diagnostic, Diagnostics, ParsedFile};
+use crate::zone::reason::Template;
+use crate::zone::value::{RawValue, Value};
+use crate::zone::{Dataset, DatasetKind, Soa, Zone};
+
+/// Builds a zone from its parsed files.
+pub(super) fn assemble(
+    source: &ZoneSource,
+    parsed: Vec<ParsedFile>,
+    options: &LoadOptions,
+    lenient: bool,
+    now: i64,
+    serial_floor: Option<u32>,
+) -> ZoneLoad {
+    let settings = options.settings(&source.name);
+    let default_ttl = settings.default_ttl.unwrap_or(options.default_ttl);
+    let mut diagnostics = Diagnostics::default();
+    // A zone whose directory cannot be listed may be missing files: never serve it so,
+    // not even with --lenient.
+    let unreadable = source.unreadable.is_some();
+    diagnostics.errors.extend(source.unreadable.clone());
+    let mut soa_spec = None;
+    let mut ns_spec = None;
+    let mut datasets = Vec::new();
+    let mut acl: Option<Acl> = None;
+    let mut expired = 0;
+    let mut next_expiry: Option<i64> = None;
+    let mut kept = Vec::new();
+    let file_hashes = parsed.iter().map(|p| p.content_hash).collect();
+    for (file, DataFile { path, .. }) in parsed.into_iter().zip(&source.files) {
+        diagnostics.extend(file.diagnostics);
+        soa_spec = soa_spec.or(file.soa);
+        ns_spec = ns_spec.or(file.ns);
+        expired += file.expired;
+        if let Some(at) = file.next_expiry {
+            next_expiry = Some(next_expiry.map_or(at, |e| e.min(at)));
+        }
+        if let Some(file_acl) = file.acl {
+            if acl.is_some() {
+                diagnostics.errors.push(Diagnostic {
+                    file: path.as_path().into(),
+                    line: 0,
+                    column: 0,
+                    message: "a zone takes one acl file; this one is ignored".to_string(),
+                });
+            } else {
+                acl = Some(file_acl);
+            }
+        }
+        if options.keep_entries {
+            kept.push((Arc::from(path.as_path()), file.entries));
+        }
+        datasets.extend(file.datasets);
+    }
+    let entries = datasets.iter().map(|d| d.entries).sum();
+    let mut load = ZoneLoad {
+        name: source.name.clone(),
+        zone: None,
+        diagnostics,
+        entries,
+        expired,
+        next_expiry,
+        duration: Duration::ZERO,
+        kept,
+        file_hashes,
+    };
+    if unreadable || (!load.diagnostics.is_clean() && !lenient) {
+        return load;
+    }
+    if acl.is_none()
+        && let Some(allow) = &settings.allow
+    {
+        acl = Some(allow_list_acl(allow, settings.refused, default_ttl));
+    }
+    let name = source.name.clone();
+    let auto_serial = {
+        let candidate = u32::try_from(now).unwrap_or(u32::MAX);
+        match serial_floor {
+            Some(floor) if candidate <= floor => floor.wrapping_add(1),
+            _ => candidate,
+        }
+    };
+    let serial_is_auto = soa_spec.as_ref().is_none_or(|spec| spec.serial.is_none());
+    let soa = match soa_spec {
+        Some(spec) => Soa {
+            ttl: spec.ttl.unwrap_or(default_ttl),
+            mname: spec.mname,
+            rname: spec.rname,
+            // A written serial is the admin's, but it must still rise.
+            serial: match (spec.serial, serial_floor) {
+                (Some(serial), Some(floor)) if serial <= floor => floor.wrapping_add(1),
+                (Some(serial), _) => serial,
+                (None, _) => auto_serial,
+            },
+            refresh: spec.refresh,
+            retry: spec.retry,
+            expire: spec.expire,
+            minimum: spec.minimum,
+        },
+        None => default_soa(&name, auto_serial),
+    };
+    let (ns, ns_ttl) = match ns_spec {
+        Some(spec) => (spec.names, spec.ttl.unwrap_or(default_ttl)),
+        None => (
+            settings
+                .ns
+                .iter()
+                .flatten()
+                .filter_map(|n| Name::parse(n).ok())
+                .collect(),
+            default_ttl,
+        ),
+    };
+    let test_points = settings
+        .test_points
+        .unwrap_or(options.test_points)
+        .then(|| {
+            // The zone's own TTL (its shortest), as the data would have it.
+            let ttl = datasets.iter().map(|d| d.ttl).min().unwrap_or(default_ttl);
+            test_points_dataset(&datasets, ttl)
+        });
+    load.zone = Some(Zone {
+        name,
+        soa,
+        ns,
+        ns_ttl,
+        datasets,
+        test_points,
+        acl,
+        serial_is_auto,
+    });
+    load
+}
+
+/// The SOA of a zone whose data has none: negative answers must carry one (RFC 2308),
+/// and 60 s of negative caching lets new listings take effect quickly.
+fn default_soa(zone: &Name, serial: u32) -> Soa {
+    let hostmaster = Name::parse("hostmaster")
+        .ok()
+        .and_then(|h| h.join(zone).ok())
+        .unwrap_or_else(|| zone.clone());
+    Soa {
+        ttl: 3600,
+        mname: zone.clone(),
+        rname: hostmaster,
+        serial,
+        refresh: 600,
+        retry: 300,
+        expire: 604_800,
+        minimum: 60,
+    }
+}
+
+/// RFC 5782 §5: IP lists answer 127.0.0.2 (and `::ffff:127.0.0.2`, which maps to it),
+/// domain lists answer `test`. Zones with neither kind of data get both.
+fn test_points_dataset(datasets: &[Dataset], ttl: u32) -> Dataset {
+    let has_ip = datasets
+        .iter()
+        .any(|d| !d.ip4.is_empty() || !d.ip6.is_empty());
+    let has_names = datasets
+        .iter()
+        .any(|d| !d.names.is_empty() || !d.digests.is_empty());
+    let mut builder = DatasetBuilder::new(
+        Path::new("(RFC 5782 test points)").into(),
+        DatasetKind::Ward,
+        None,
+        vec![Name::root()],
+    );
+    builder.ttl = Some(ttl);
+    let value = builder.values.intern(RawValue::new(
+        [127, 0, 0, 2],
+        Some(b"RFC 5782 test point: this list is working"),
+    ));
+    if has_ip || !has_names {
+        builder.ip4.add(0x7f00_0002, 32, Listing::Value(value), 0);
+    }
+    if has_names || !has_ip {
+        if let Ok(test) = Name::parse("test") {
+            builder
+                .names
+                .add(&test, false, false, Listing::Value(value));
+        }
+    }
+    builder.finish(ttl).0
+}
+
+/// `allow = [...]` in ward.toml: listed networks pass, everyone else is refused or gets
+/// the error answer.
+fn allow_list_acl(allow: &[IpNet], refused: Refused, ttl: u32) -> Acl {
+    let others = match refused {
+        Refused::Refuse => AclAction::Refuse,
+        Refused::ErrorAnswer => AclAction::Answer(
+            Value {
+                a: [127, 255, 255, 254],
+                txt: None,
+                expires: None,
+            },
+            Some(Template::literal(
+                b"Queries to this list are not allowed from your resolver",
+            )),
+        ),
+    };
+    let mut builder = AclBuilder::default();
+    builder.add_v4(0, 0, others.clone(), 0);
+    builder.add_v6(0, 0, others, 0);
+    for net in allow {
+        match net {
+            IpNet::V4(v4) => {
+                builder.add_v4(u32::from(v4.network()), v4.prefix_len(), AclAction::Pass, 0)
+            }
+            IpNet::V6(v6) => builder.add_v6(
+                u128::from(v6.network()),
+                v6.prefix_len(),
+                AclAction::Pass,
+                0,
+            ),
+        }
+    }
+    builder.build(ttl).0
+}

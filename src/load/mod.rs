@@ -1,0 +1,331 @@
+//! The zones directory to zones: scan it, parse every file of the zones to load (spread
+//! over the cores), and assemble each zone from its files. Nothing here serves; the
+//! result becomes a [`Snapshot`] for the store.
+
+mod assemble;
+pub(crate) mod files;
+mod parallel;
+pub mod scan;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use scan::{CATALOGUE_FILE, DataFile, Scan, ScanError, ZoneSource, scan};
+
+use crate::clock::unix_now;
+use crate::config::ZoneSettings;
+use crate::store::Snapshot;
+use crate::zone::Zone;
+use crate::zone::name::Name;
+use crate::zone::parse::catalogue::parse_catalogue;
+use crate::zone::parse::{Diagnostic, Diagnostics, Entry, ParseOptions, ParsedFile};
+use crate::zone::reason::Catalogue;
+use assemble::assemble;
+use parallel::{cores, parallel_map};
+
+/// How zones are loaded.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub default_ttl: u32,
+    pub test_points: bool,
+    pub normalise_addresses: bool,
+    pub accept_host_bits: bool,
+    /// Keep every entry as written (for `ward lookup`).
+    pub keep_entries: bool,
+    pub zones: HashMap<String, ZoneSettings>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            default_ttl: 2100,
+            test_points: true,
+            normalise_addresses: true,
+            accept_host_bits: false,
+            keep_entries: false,
+            zones: HashMap::new(),
+        }
+    }
+}
+
+impl LoadOptions {
+    fn settings(&self, zone: &Name) -> ZoneSettings {
+        self.zones
+            .get(&zone.to_string())
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// What the parsers need for the files of `zone`, loaded at `now`.
+    fn parse_options(&self, zone: &Name, catalogue: &Arc<Catalogue>, now: i64) -> ParseOptions {
+        let settings = self.settings(zone);
+        ParseOptions {
+            default_ttl: settings.default_ttl.unwrap_or(self.default_ttl),
+            now,
+            catalogue: catalogue.clone(),
+            accept_host_bits: self.accept_host_bits,
+            normalise_addresses: settings
+                .normalise_addresses
+                .unwrap_or(self.normalise_addresses),
+            keep_entries: self.keep_entries,
+        }
+    }
+}
+
+/// Entries as written, per file, for `ward lookup`.
+pub type KeptEntries = Vec<(Arc<Path>, Vec<Entry>)>;
+
+/// The outcome of loading one zone.
+pub struct ZoneLoad {
+    pub name: Name,
+    /// `None` when the zone could not be built (errors and not lenient).
+    pub zone: Option<Zone>,
+    pub diagnostics: Diagnostics,
+    pub entries: usize,
+    pub expired: usize,
+    pub next_expiry: Option<i64>,
+    pub duration: Duration,
+    /// Entries as written, when asked for.
+    pub kept: KeptEntries,
+    /// Hash of each file's bytes as parsed, in the order of the source's files; `None`
+    /// for a file that could not be read whole.
+    pub file_hashes: Vec<Option<u64>>,
+}
+
+/// Parses the files of several zones (spread over the cores) and builds each zone.
+/// `serial_floor` gives, per zone, a serial the new one must exceed.
+pub(crate) fn load_zones(
+    sources: &[ZoneSource],
+    catalogue: &Arc<Catalogue>,
+    options: &LoadOptions,
+    lenient: bool,
+    serial_floor: &dyn Fn(&Name) -> Option<u32>,
+) -> Vec<ZoneLoad> {
+    let now = unix_now();
+    let files: Vec<(usize, &DataFile)> = sources
+        .iter()
+        .enumerate()
+        .flat_map(|(zone, source)| source.files.iter().map(move |file| (zone, file)))
+        .collect();
+    let parse_options: Vec<ParseOptions> = sources
+        .iter()
+        .map(|source| options.parse_options(&source.name, catalogue, now))
+        .collect();
+    let parsed = parallel_map(&files, cores(), |&(zone, file)| {
+        let begin = Instant::now();
+        let parsed = files::parse_file(&file.path, file.kind, &parse_options[zone]);
+        (parsed, begin.elapsed())
+    });
+    let mut per_zone: Vec<Vec<(ParsedFile, Duration)>> =
+        sources.iter().map(|_| Vec::new()).collect();
+    for (&(zone, file), result) in files.iter().zip(parsed) {
+        per_zone[zone].push(
+            result.unwrap_or_else(|panic| (internal_error(&file.path, &panic.0), Duration::ZERO)),
+        );
+    }
+    sources
+        .iter()
+        .zip(per_zone)
+        .map(|(source, parsed)| {
+            let duration = parsed.iter().map(|(_, d)| *d).sum();
+            let mut load = assemble(
+                source,
+                parsed.into_iter().map(|(p, _)| p).collect(),
+                options,
+                lenient,
+                now,
+                serial_floor(&source.name),
+            );
+            load.duration = duration;
+            load
+        })
+        .collect()
+}
+
+/// What a file whose parse panicked contributes: an error naming it, so its zone keeps
+/// its last good data, and no hash, so it is read again at its next change.
+fn internal_error(path: &Path, message: &str) -> ParsedFile {
+    let mut parsed = ParsedFile::empty();
+    parsed.diagnostics.errors.push(Diagnostic {
+        file: path.into(),
+        line: 0,
+        column: 0,
+        message: format!(
+            "internal error while reading this file (a bug in ward: please report it): {message}"
+        ),
+    });
+    parsed
+}
+
+/// Reads `reasons.conf`; an unreadable file is one error of the whole file.
+pub(crate) fn load_catalogue(path: &Path) -> (Catalogue, Diagnostics) {
+    match std::fs::read(path) {
+        Ok(text) => parse_catalogue(&text, path.into()),
+        Err(e) => {
+            let mut diagnostics = Diagnostics::default();
+            diagnostics.errors.push(Diagnostic {
+                file: path.into(),
+                line: 0,
+                column: 0,
+                message: format!("cannot read: {e}"),
+            });
+            (Catalogue::default(), diagnostics)
+        }
+    }
+}
+
+/// Everything needed to (re)load a zones directory.
+#[derive(Debug, Clone)]
+pub struct Loader {
+    pub dir: PathBuf,
+    pub options: LoadOptions,
+    pub lenient: bool,
+}
+
+/// The result of loading a whole directory.
+pub struct DirectoryLoad {
+    pub scan: Scan,
+    pub catalogue: Arc<Catalogue>,
+    pub catalogue_diagnostics: Diagnostics,
+    pub zones: Vec<ZoneLoad>,
+}
+
+impl DirectoryLoad {
+    /// Every error: catalogue, directory problems and zones.
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.catalogue_diagnostics
+            .errors
+            .iter()
+            .chain(&self.scan.problems)
+            .chain(self.zones.iter().flat_map(|z| &z.diagnostics.errors))
+    }
+
+    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.catalogue_diagnostics
+            .warnings
+            .iter()
+            .chain(&self.scan.warnings)
+            .chain(self.zones.iter().flat_map(|z| &z.diagnostics.warnings))
+    }
+
+    /// Moves the zones that loaded into a snapshot (what `serve` starts with).
+    pub fn take_snapshot(&mut self) -> Snapshot {
+        Snapshot::new(
+            self.zones
+                .iter_mut()
+                .filter_map(|z| z.zone.take().map(Arc::new))
+                .collect(),
+        )
+    }
+}
+
+impl Loader {
+    /// Loads every zone.
+    pub fn load_all(&self) -> Result<DirectoryLoad, ScanError> {
+        let scan = scan(&self.dir)?;
+        let (catalogue, catalogue_diagnostics) = match &scan.catalogue {
+            Some(path) => load_catalogue(path),
+            None => (Catalogue::default(), Diagnostics::default()),
+        };
+        let catalogue = Arc::new(catalogue);
+        let zones = load_zones(
+            &scan.zones,
+            &catalogue,
+            &self.options,
+            self.lenient,
+            &|_| None,
+        );
+        Ok(DirectoryLoad {
+            scan,
+            catalogue,
+            catalogue_diagnostics,
+            zones,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, files: &[(&str, &str)]) {
+        for (path, contents) in files {
+            let path = dir.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, contents).unwrap();
+        }
+    }
+
+    fn loader(dir: &Path) -> Loader {
+        Loader {
+            dir: dir.to_path_buf(),
+            options: LoadOptions::default(),
+            lenient: false,
+        }
+    }
+
+    #[test]
+    fn every_zone_gets_its_own_files() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            &[
+                ("a.example/1.ip4set", "192.0.2.1\n192.0.2.2\n"),
+                ("a.example/2.dnset", "x.test\n"),
+                ("b.example.zone", "198.51.100.1 :3:b\n"),
+                ("c.example/only.ip4set", "203.0.113.0/24\n"),
+            ],
+        );
+        let mut load = loader(dir.path()).load_all().unwrap();
+        let entries: Vec<(String, usize)> = load
+            .zones
+            .iter()
+            .map(|z| (z.name.to_string(), z.entries))
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                ("a.example".to_string(), 3),
+                ("b.example".to_string(), 1),
+                ("c.example".to_string(), 1)
+            ]
+        );
+        assert!(
+            load.zones
+                .iter()
+                .all(|z| z.file_hashes.iter().all(Option::is_some))
+        );
+        let snapshot = load.take_snapshot();
+        assert_eq!(snapshot.zones().len(), 3);
+    }
+
+    #[test]
+    fn an_unreadable_zone_directory_is_an_error_of_that_zone() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), &[("good.example.zone", "192.0.2.1\n")]);
+        let source = ZoneSource {
+            name: Name::parse("bad.example").unwrap(),
+            files: Vec::new(),
+            unreadable: Some(Diagnostic {
+                file: dir.path().join("bad.example").into(),
+                line: 0,
+                column: 0,
+                message: "cannot list this zone's directory: Permission denied".to_string(),
+            }),
+        };
+        let loads = load_zones(
+            &[source],
+            &Arc::new(Catalogue::default()),
+            &LoadOptions::default(),
+            true,
+            &|_| None,
+        );
+        assert!(
+            loads[0].zone.is_none(),
+            "not even --lenient serves it empty"
+        );
+        assert_eq!(loads[0].diagnostics.errors.len(), 1);
+    }
+}
