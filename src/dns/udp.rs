@@ -46,8 +46,9 @@ impl Batch {
     /// Waits for at least one datagram (or the socket's read timeout) and takes all
     /// that are queued, up to [`BATCH`].
     pub(crate) fn receive(&mut self, socket: &UdpSocket) -> io::Result<usize> {
-        // SAFETY: iovec and mmsghdr are plain C structs; zeroed is a valid start.
+        // SAFETY: iovec is a plain C struct (a pointer and a length); all zero is valid.
         let mut iovecs: [libc::iovec; BATCH] = unsafe { zeroed() };
+        // SAFETY: mmsghdr is a plain C struct of pointers and integers; all zero is valid.
         let mut messages: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
         for (i, (iov, msg)) in iovecs.iter_mut().zip(messages.iter_mut()).enumerate() {
             iov.iov_base = self.buffers[i * RECV_SIZE..].as_mut_ptr().cast();
@@ -140,8 +141,9 @@ impl Batch {
         let mut attempts = 0;
         while sent < ready.len() && attempts < 8 {
             let chunk = &ready[sent..ready.len().min(sent + BATCH)];
-            // SAFETY: as in `receive`; the kernel only reads these buffers.
+            // SAFETY: as in `receive`: a plain C struct, valid all zero.
             let mut iovecs: [libc::iovec; BATCH] = unsafe { zeroed() };
+            // SAFETY: as in `receive`: a plain C struct, valid all zero.
             let mut messages: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
             for (j, &i) in chunk.iter().enumerate() {
                 let bytes = &replies[i];

@@ -5,7 +5,7 @@
 mod assemble;
 pub(crate) mod files;
 mod parallel;
-pub mod scan;
+mod scan;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

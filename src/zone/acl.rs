@@ -47,7 +47,7 @@ impl Acl {
 
 /// Collects ACL entries; later duplicates of a prefix are ignored (trie semantics).
 #[derive(Default)]
-pub struct AclBuilder {
+pub(crate) struct AclBuilder {
     v4: PrefixMapBuilder<u32>,
     v6: PrefixMapBuilder<u128>,
     actions: Vec<AclAction>,
@@ -64,22 +64,18 @@ impl AclBuilder {
         }
     }
 
-    pub fn add_v4(&mut self, start: u32, len: u8, action: AclAction, line: u32) {
+    pub(crate) fn add_v4(&mut self, start: u32, len: u8, action: AclAction, line: u32) {
         let id = self.action_id(action);
         self.v4.add(start, len, Listing::Value(id), line);
     }
 
-    pub fn add_v6(&mut self, start: u128, len: u8, action: AclAction, line: u32) {
+    pub(crate) fn add_v6(&mut self, start: u128, len: u8, action: AclAction, line: u32) {
         let id = self.action_id(action);
         self.v6.add(start, len, Listing::Value(id), line);
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.v4.is_empty() && self.v6.is_empty()
-    }
-
     /// Freezes the list; also returns the lines of ignored duplicate prefixes.
-    pub fn build(self, ttl: u32) -> (Acl, Vec<super::ip::Duplicate>) {
+    pub(crate) fn build(self, ttl: u32) -> (Acl, Vec<super::ip::Duplicate>) {
         let (v4, mut duplicates) = self.v4.build(SamePrefix::FirstWins, |ids| ids[0]);
         let (v6, dup6) = self.v6.build(SamePrefix::FirstWins, |ids| ids[0]);
         duplicates.extend(dup6);

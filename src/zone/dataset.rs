@@ -163,18 +163,10 @@ impl Dataset {
             _ => &[],
         }
     }
-
-    pub fn heap_bytes(&self) -> usize {
-        self.ip4.heap_bytes()
-            + self.ip6.heap_bytes()
-            + self.names.heap_bytes()
-            + self.values.heap_bytes()
-            + self.digests.heap_bytes()
-    }
 }
 
 /// Accumulates one dataset while its lines are parsed.
-pub struct DatasetBuilder {
+pub(crate) struct DatasetBuilder {
     pub origin: Origin,
     pub attach: Vec<Name>,
     /// `$TTL`: the last one in the dataset applies to all of it (rbldnsd).
@@ -195,7 +187,12 @@ pub struct DatasetBuilder {
 }
 
 impl DatasetBuilder {
-    pub fn new(file: Arc<Path>, kind: DatasetKind, label: Option<&str>, attach: Vec<Name>) -> Self {
+    pub(crate) fn new(
+        file: Arc<Path>,
+        kind: DatasetKind,
+        label: Option<&str>,
+        attach: Vec<Name>,
+    ) -> Self {
         DatasetBuilder {
             origin: Origin {
                 file,
@@ -223,7 +220,7 @@ impl DatasetBuilder {
 
     /// Sizes the indexes for a file of `bytes` bytes, so that large lists load without
     /// growing (and copying, and rehashing) them step by step.
-    pub fn reserve_for(&mut self, bytes: u64) {
+    pub(crate) fn reserve_for(&mut self, bytes: u64) {
         let bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
         match self.origin.kind {
             DatasetKind::Ip4Set | DatasetKind::Ip4Tset | DatasetKind::Ip4Trie => {
@@ -239,7 +236,7 @@ impl DatasetBuilder {
     }
 
     /// Freezes the dataset; reports prefixes given twice where only the first counts.
-    pub fn finish(mut self, default_ttl: u32) -> (Dataset, Vec<Duplicate>) {
+    pub(crate) fn finish(mut self, default_ttl: u32) -> (Dataset, Vec<Duplicate>) {
         let ttl = self.ttl.unwrap_or(default_ttl);
         let values = &mut self.values;
         let (ip4, mut duplicates) = self

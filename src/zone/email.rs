@@ -195,10 +195,6 @@ impl DigestIndex {
         };
         exact.or_else(|| self.maps[DigestKind::Sha256.index()].get(key))
     }
-
-    pub fn heap_bytes(&self) -> usize {
-        self.maps.iter().map(PrefixMap::heap_bytes).sum()
-    }
 }
 
 #[derive(Default)]

@@ -92,7 +92,7 @@ ip_key!(u64, 64);
 ip_key!(u128, 128);
 
 /// Index of an interned result (a set of values) in a dataset's value table.
-pub type ResultId = u32;
+pub(crate) type ResultId = u32;
 
 /// Disjoint address intervals, each with the result that applies there; addresses in
 /// no interval are not listed.
@@ -318,21 +318,11 @@ impl<K: IpKey> PrefixMap<K> {
             (None, _) => ranges.next(),
         })
     }
-
-    pub fn heap_bytes(&self) -> usize {
-        let k = std::mem::size_of::<K>();
-        // Lengths, not capacities: a huge-page vector's slack is never touched.
-        self.singles.len() * k
-            + self.single_results.len() * 4
-            + self.buckets.len() * 8
-            + (self.starts.len() + self.ends.len()) * k
-            + self.range_results.len() * 4
-    }
 }
 
 /// How entries for the same prefix combine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SamePrefix {
+pub(crate) enum SamePrefix {
     /// All listings answer together; one exclusion beats them (ip4set, ward format).
     Union,
     /// The first entry wins; later ones are reported as duplicates (rbldnsd's tries).
@@ -369,13 +359,13 @@ impl Listing {
 
 /// A prefix given twice where only the first counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Duplicate {
+pub(crate) struct Duplicate {
     pub line: u32,
     pub first_line: u32,
 }
 
 /// Collects prefixes, then flattens them into a [`PrefixMap`].
-pub struct PrefixMapBuilder<K: IpKey> {
+pub(crate) struct PrefixMapBuilder<K: IpKey> {
     entries: Vec<PrefixEntry<K>>,
 }
 
@@ -388,20 +378,16 @@ impl<K: IpKey> Default for PrefixMapBuilder<K> {
 }
 
 impl<K: IpKey> PrefixMapBuilder<K> {
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn reserve(&mut self, entries: usize) {
+    pub(crate) fn reserve(&mut self, entries: usize) {
         self.entries.reserve(entries);
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// Adds `start/len`; host bits of `start` are cleared.
-    pub fn add(&mut self, start: K, len: u8, listing: Listing, line: u32) {
+    pub(crate) fn add(&mut self, start: K, len: u8, listing: Listing, line: u32) {
         let len = len.min(K::BITS);
         self.entries.push(PrefixEntry {
             start: start.and(K::netmask(len)),
@@ -412,7 +398,7 @@ impl<K: IpKey> PrefixMapBuilder<K> {
     }
 
     /// Adds the inclusive range `[first, last]` as the fewest CIDR blocks.
-    pub fn add_range(&mut self, first: K, last: K, listing: Listing, line: u32) {
+    pub(crate) fn add_range(&mut self, first: K, last: K, listing: Listing, line: u32) {
         for (start, len) in range_to_cidrs(first, last) {
             self.add(start, len, listing, line);
         }
@@ -420,7 +406,7 @@ impl<K: IpKey> PrefixMapBuilder<K> {
 
     /// Flattens the prefixes. `intern` turns a set of value ids (sorted, deduplicated)
     /// into a result id.
-    pub fn build(
+    pub(crate) fn build(
         mut self,
         rule: SamePrefix,
         mut intern: impl FnMut(&[u32]) -> ResultId,
@@ -585,7 +571,7 @@ impl<K: IpKey> IntervalSink<K> {
 }
 
 /// The fewest CIDR blocks covering `[first, last]` exactly.
-pub fn range_to_cidrs<K: IpKey>(first: K, last: K) -> impl Iterator<Item = (K, u8)> {
+pub(crate) fn range_to_cidrs<K: IpKey>(first: K, last: K) -> impl Iterator<Item = (K, u8)> {
     let mut next = (first <= last).then_some(first);
     std::iter::from_fn(move || {
         let start = next?;
@@ -609,7 +595,7 @@ pub fn range_to_cidrs<K: IpKey>(first: K, last: K) -> impl Iterator<Item = (K, u
 /// rbldnsd's `ip4set` storage: a range becomes aligned blocks of /32, /24, /16 and /8
 /// only (a /20 is 16 /24 blocks, a /26 is 64 /32s). The level a block sits at decides
 /// which entries it competes with, so this expansion is part of the semantics.
-pub fn range_to_ip4set_blocks(first: u32, last: u32) -> impl Iterator<Item = (u32, u8)> {
+pub(crate) fn range_to_ip4set_blocks(first: u32, last: u32) -> impl Iterator<Item = (u32, u8)> {
     let end = u64::from(last);
     let mut next = u64::from(first);
     std::iter::from_fn(move || {

@@ -106,7 +106,7 @@ fn decimal_octet(label: &[u8]) -> Option<u8> {
 
 /// The IPv4 address an IPv6 address stands for in IPv4 lists: IPv4-mapped
 /// `::ffff:a.b.c.d` and 6to4 `2002:AABB:CCDD::/48` (as rbldnsd does).
-pub fn embedded_ip4(addr: u128) -> Option<u32> {
+pub(crate) fn embedded_ip4(addr: u128) -> Option<u32> {
     if addr >> 32 == 0xffff {
         Some(addr as u32)
     } else if addr >> 112 == 0x2002 {

@@ -2,18 +2,18 @@
 //! with an SOA and the datasets that list things under it; a lookup turns a name below
 //! the apex into "listed with these values", "exists", or "does not exist".
 
-pub mod acl;
-pub mod dataset;
+pub(crate) mod acl;
+pub(crate) mod dataset;
 pub mod email;
-pub mod generic;
-pub mod ip;
-pub mod ip_name;
-pub mod kind;
+pub(crate) mod generic;
+pub(crate) mod ip;
+pub(crate) mod ip_name;
+pub(crate) mod kind;
 pub mod name;
-pub mod name_index;
+pub(crate) mod name_index;
 pub mod parse;
 pub mod reason;
-pub mod value;
+pub(crate) mod value;
 
 use smallvec::SmallVec;
 

@@ -322,10 +322,6 @@ impl<'a> NameRef<'a> {
     pub fn labels(&self) -> Labels<'a> {
         Labels { rest: self.wire() }
     }
-
-    pub fn to_name(&self) -> Name {
-        Name::from_lower_wire(self.wire())
-    }
 }
 
 /// A name parsed into a fixed buffer, lowercased, with label offsets: the per-query name
@@ -520,13 +516,6 @@ impl<T> NameTable<T> {
         let (arena, offsets, hasher) = (&self.arena, &self.offsets, self.hasher);
         self.index
             .shrink_to_fit(|&s| hasher.hash(arena_name(arena, offsets[s as usize])));
-    }
-
-    pub fn heap_bytes(&self) -> usize {
-        self.arena.capacity()
-            + self.offsets.capacity() * 4
-            + self.payloads.capacity() * std::mem::size_of::<T>()
-            + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
     }
 }
 

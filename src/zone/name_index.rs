@@ -135,10 +135,6 @@ impl NameIndex {
             }
         })
     }
-
-    pub fn heap_bytes(&self) -> usize {
-        self.table.heap_bytes()
-    }
 }
 
 /// Whether an unlisted name exists: an entry lists something strictly below it (its
@@ -160,7 +156,7 @@ struct PendingListing {
 }
 
 #[derive(Default)]
-pub struct NameIndexBuilder {
+pub(crate) struct NameIndexBuilder {
     table: NameTable<Node>,
     listings: Vec<PendingListing>,
     addresses: Vec<u32>,
@@ -170,19 +166,15 @@ pub struct NameIndexBuilder {
 }
 
 impl NameIndexBuilder {
-    pub fn is_empty(&self) -> bool {
-        self.listings.is_empty()
-    }
-
     /// Makes room for about `names` names taking `bytes` in all.
-    pub fn reserve(&mut self, names: usize, bytes: usize) {
+    pub(crate) fn reserve(&mut self, names: usize, bytes: usize) {
         self.table.reserve(names, bytes);
         self.listings.reserve(names);
     }
 
     /// Adds `name` (a wildcard covers the names below it) with its listing. `address`
     /// marks an email-address entry.
-    pub fn add(&mut self, name: &Name, wild: bool, address: bool, listing: Listing) {
+    pub(crate) fn add(&mut self, name: &Name, wild: bool, address: bool, listing: Listing) {
         let slot = self.table.slot(name.wire(), Node::default);
         let labels = name.label_count();
         self.max_labels = self.max_labels.max(labels);
@@ -206,7 +198,7 @@ impl NameIndexBuilder {
 
     /// Combines entries per name (all listings answer; an exclusion beats them) and
     /// freezes the index. `intern` turns a sorted set of value ids into a result id.
-    pub fn build(mut self, mut intern: impl FnMut(&[u32]) -> ResultId) -> NameIndex {
+    pub(crate) fn build(mut self, mut intern: impl FnMut(&[u32]) -> ResultId) -> NameIndex {
         self.listings.sort_by_key(|l| (l.slot, l.wild));
         let entries = self.listings.len();
         let mut values = Vec::new();

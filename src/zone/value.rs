@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use super::ip::ResultId;
 use super::reason::Template;
 
-pub type ValueId = u32;
+pub(crate) type ValueId = u32;
 
 /// rbldnsd's default return code when a dataset gives none.
-pub const DEFAULT_A: [u8; 4] = [127, 0, 0, 2];
+pub(crate) const DEFAULT_A: [u8; 4] = [127, 0, 0, 2];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Value {
@@ -64,29 +64,19 @@ impl ValueTable {
     pub fn values(&self) -> &[Value] {
         &self.values
     }
-
-    pub fn heap_bytes(&self) -> usize {
-        self.values.capacity() * std::mem::size_of::<Value>()
-            + self
-                .templates
-                .iter()
-                .map(|t| t.rendered_len(0) + 32)
-                .sum::<usize>()
-            + (self.result_starts.capacity() + self.result_values.capacity()) * 4
-    }
 }
 
 /// A value as written in a file, before templates are built: rbldnsd's `$n` variables
 /// may be defined after the entries that use them, so texts stay raw until the end.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct RawValue {
+pub(crate) struct RawValue {
     pub a: [u8; 4],
     pub txt: Option<Box<[u8]>>,
     pub expires: Option<i64>,
 }
 
 impl RawValue {
-    pub fn new(a: [u8; 4], txt: Option<&[u8]>) -> Self {
+    pub(crate) fn new(a: [u8; 4], txt: Option<&[u8]>) -> Self {
         RawValue {
             a,
             txt: txt.map(Into::into),
@@ -102,7 +92,7 @@ impl Default for RawValue {
 }
 
 #[derive(Default)]
-pub struct ValueTableBuilder {
+pub(crate) struct ValueTableBuilder {
     raws: Vec<RawValue>,
     index: HashMap<RawValue, ValueId>,
     results: HashMap<Box<[ValueId]>, ResultId>,
@@ -114,7 +104,7 @@ pub struct ValueTableBuilder {
 }
 
 impl ValueTableBuilder {
-    pub fn intern(&mut self, raw: RawValue) -> ValueId {
+    pub(crate) fn intern(&mut self, raw: RawValue) -> ValueId {
         if let Some(&id) = self.index.get(&raw) {
             return id;
         }
@@ -124,12 +114,8 @@ impl ValueTableBuilder {
         id
     }
 
-    pub fn raw(&self, id: ValueId) -> &RawValue {
-        &self.raws[id as usize]
-    }
-
     /// Interns a set of values (sorted and deduplicated by the caller).
-    pub fn intern_result(&mut self, values: &[ValueId]) -> ResultId {
+    pub(crate) fn intern_result(&mut self, values: &[ValueId]) -> ResultId {
         if let [value] = values
             && let Some(Some(id)) = self.single.get(*value as usize)
         {
@@ -157,7 +143,10 @@ impl ValueTableBuilder {
 
     /// Builds the table; `template` turns a raw text (or its absence) into the served
     /// template, applying the dataset's variables and base template.
-    pub fn finish(self, mut template: impl FnMut(Option<&[u8]>) -> Option<Template>) -> ValueTable {
+    pub(crate) fn finish(
+        self,
+        mut template: impl FnMut(Option<&[u8]>) -> Option<Template>,
+    ) -> ValueTable {
         let mut templates: Vec<Template> = Vec::new();
         let mut template_ids: HashMap<Template, u32> = HashMap::new();
         let mut has_expiry = false;

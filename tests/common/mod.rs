@@ -1,7 +1,7 @@
 //! Test harness: a real ward on 127.0.0.1 port 0, started in-process from a zones
 //! directory, and a small DNS client (hickory-proto messages over real sockets).
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
