@@ -64,6 +64,12 @@ pub fn zone_reports(load: &DirectoryLoad) -> Vec<ZoneReport> {
             }
             if let Some(zone) = &zone_load.zone {
                 notes.extend(zone_notes(zone));
+                if zone_load.entries == 0 {
+                    notes.push(
+                        "this zone lists nothing (no entries): is a file missing or empty?"
+                            .to_string(),
+                    );
+                }
             }
             ZoneReport {
                 name: zone_load.name.clone(),
@@ -77,9 +83,16 @@ pub fn zone_reports(load: &DirectoryLoad) -> Vec<ZoneReport> {
         .collect()
 }
 
+/// `::FFFF:7F00:1` as a query name: what RFC 5782 says an IPv6 list must not list.
+const IPV6_NOT_LISTED: &str = "1.0.0.0.0.0.f.7.f.f.f.f.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0";
+
 fn zone_notes(zone: &Zone) -> Vec<String> {
     let mut notes = Vec::new();
-    for (query, what) in [("1.0.0.127", "127.0.0.1"), ("invalid", "`invalid`")] {
+    for (query, what) in [
+        ("1.0.0.127", "127.0.0.1"),
+        (IPV6_NOT_LISTED, "::FFFF:7F00:1 (IPv6)"),
+        ("invalid", "`invalid`"),
+    ] {
         let Ok(name) = Name::parse(query) else {
             continue;
         };

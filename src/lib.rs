@@ -13,6 +13,8 @@ pub mod dns;
 pub mod explain;
 #[cfg(feature = "fault-injection")]
 mod faults;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod load;
 mod memory;
 mod panics;

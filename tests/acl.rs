@@ -154,3 +154,37 @@ fn allow_list_with_spamhaus_style_error_answer() {
         assert_eq!(rcode(&reply.unwrap()), ResponseCode::NXDomain);
     }
 }
+
+/// Regression: an `empty` client got NODATA for the empty non-terminals above hidden
+/// listings (`2.0.192.bl.test`), which told it that something is listed below. It sees
+/// the zone as listing nothing: NXDOMAIN, as for any other name. Generic records and
+/// the names above them stay visible.
+#[test]
+fn empty_clients_see_no_empty_non_terminals_of_hidden_data() {
+    let s = TestServer::with_files(&[
+        ("bl.test/data.ip4set", ":3:listed\n192.0.2.1\n"),
+        ("bl.test/gen.generic", "a.b.deep A 127.0.0.8\n"),
+        ("bl.test/clients.acl", ACL),
+    ]);
+    for name in ["2.0.192.bl.test.", "0.192.bl.test.", "192.bl.test."] {
+        for reply in ask(&s, "127.0.0.1", name, RecordType::A) {
+            assert_eq!(
+                rcode(&reply.expect("a reply")),
+                ResponseCode::NoError,
+                "{name}"
+            );
+        }
+        for reply in ask(&s, "127.0.0.4", name, RecordType::A) {
+            assert_eq!(
+                rcode(&reply.expect("a reply")),
+                ResponseCode::NXDomain,
+                "{name}: nothing listed is shown, not even that something is"
+            );
+        }
+    }
+    for reply in ask(&s, "127.0.0.4", "b.deep.bl.test.", RecordType::A) {
+        let reply = reply.expect("a reply");
+        assert_eq!(rcode(&reply), ResponseCode::NoError, "above a shown record");
+        assert!(reply.answers.is_empty());
+    }
+}

@@ -616,3 +616,25 @@ fn hot_path_compresses_better_than_hickory() {
         Message::from_vec(&tcp).unwrap().answers
     );
 }
+
+/// Regression: a name covered only by exclusions (`!.sub.example` under `.example`)
+/// answered NOERROR/NODATA. Nothing is listed at or below it: NXDOMAIN, as rbldnsd
+/// says, in both formats.
+#[test]
+fn names_that_exist_only_as_exclusions_are_nxdomain() {
+    let s = TestServer::with_files(&[
+        ("dn.test.dnset", ":2:listed $\n.example\n!.sub.example\n"),
+        ("wd.test.zone", ".example :2:listed\n!.sub.example\n"),
+    ]);
+    for zone in ["dn.test", "wd.test"] {
+        for name in ["sub.example", "x.sub.example"] {
+            both(&s, &format!("{name}.{zone}."), RecordType::A, |m, t| {
+                assert_eq!(rcode(m), ResponseCode::NXDomain, "{name} {t}");
+                assert!(authority_soa(m).is_some(), "{t}");
+            });
+        }
+        both(&s, &format!("a.example.{zone}."), RecordType::A, |m, t| {
+            assert_eq!(a_records(m), ["127.0.0.2"], "{t}");
+        });
+    }
+}

@@ -182,10 +182,13 @@ fn test_points_dataset(datasets: &[Dataset], ttl: u32) -> Dataset {
         vec![Name::root()],
     );
     builder.ttl = Some(ttl);
-    let value = builder.values.intern(RawValue::new(
-        [127, 0, 0, 2],
-        Some(b"RFC 5782 test point: this list is working"),
-    ));
+    let value = builder.values.intern(
+        RawValue::new(
+            [127, 0, 0, 2],
+            Some(b"RFC 5782 test point: this list is working"),
+        ),
+        0,
+    );
     if has_ip || !has_names {
         builder.ip4.add(0x7f00_0002, 32, Listing::Value(value), 0);
     }
@@ -196,7 +199,7 @@ fn test_points_dataset(datasets: &[Dataset], ttl: u32) -> Dataset {
                 .add(&test, false, false, Listing::Value(value));
         }
     }
-    builder.finish(ttl).0
+    builder.finish(ttl).dataset
 }
 
 /// `allow = [...]` in ward.toml: listed networks pass, everyone else is refused or gets

@@ -44,17 +44,25 @@ pub(crate) fn parse_file(path: &Path, kind: DatasetKind, options: &ParseOptions)
 
 /// The lines of a file (gunzipped when it is gzip), and about how many bytes they are.
 fn open_lines(path: &Path, hash: Rc<Cell<Option<u64>>>) -> io::Result<(Box<dyn BufRead>, u64)> {
-    const BUFFER: usize = 256 * 1024;
     let mut file = File::open(path)?;
     let size = file.metadata().map_or(0, |m| m.len());
     let mut magic = [0u8; 2];
-    let gzip = file.read(&mut magic)? == 2 && magic == [0x1f, 0x8b];
+    let gzip = file.read(&mut magic)? == 2 && magic == GZIP_MAGIC;
     let raw = HashingReader {
         inner: File::open(path)?,
         hasher: Some(ContentHasher::default()),
         out: hash,
     };
-    Ok(if gzip {
+    Ok(decoded(raw, size, gzip))
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// The lines of `raw` (`size` bytes), gunzipped when `gzip`, and about how many bytes
+/// they are.
+fn decoded<'r>(raw: impl Read + 'r, size: u64, gzip: bool) -> (Box<dyn BufRead + 'r>, u64) {
+    const BUFFER: usize = 256 * 1024;
+    if gzip {
         let inflated = Bounded {
             inner: flate2::read::MultiGzDecoder::new(BufReader::with_capacity(BUFFER, raw)),
             left: gzip_limit(size),
@@ -67,7 +75,19 @@ fn open_lines(path: &Path, hash: Rc<Cell<Option<u64>>>) -> io::Result<(Box<dyn B
         )
     } else {
         (Box::new(BufReader::with_capacity(BUFFER, raw)), size)
-    })
+    }
+}
+
+/// Parses file contents already in memory as the loader would read them from disk:
+/// gunzipped (within the expansion bound) when they start like gzip.
+pub(crate) fn parse_contents(
+    data: &[u8],
+    path: &Path,
+    kind: DatasetKind,
+    options: &ParseOptions,
+) -> ParsedFile {
+    let (reader, size) = decoded(data, data.len() as u64, data.starts_with(&GZIP_MAGIC));
+    parse_reader(reader, size, path.into(), kind, options)
 }
 
 /// How many bytes a gzip file of `compressed` bytes may expand to.

@@ -235,8 +235,9 @@ impl DatasetBuilder {
         }
     }
 
-    /// Freezes the dataset; reports prefixes given twice where only the first counts.
-    pub(crate) fn finish(mut self, default_ttl: u32) -> (Dataset, Vec<Duplicate>) {
+    /// Freezes the dataset; reports prefixes given twice where only the first counts,
+    /// and texts cut to [`MAX_TEMPLATE`](super::reason::MAX_TEMPLATE) once expanded.
+    pub(crate) fn finish(mut self, default_ttl: u32) -> Finished {
         let ttl = self.ttl.unwrap_or(default_ttl);
         let values = &mut self.values;
         let (ip4, mut duplicates) = self
@@ -252,11 +253,11 @@ impl DatasetBuilder {
             self.generic.add(&name, Record { ttl, data });
         }
         let (vars, base) = (self.vars, self.base);
-        let values = self
+        let (values, cut_texts) = self
             .values
             .finish(|raw| compose_template(raw, base.as_deref(), &vars));
-        (
-            Dataset {
+        Finished {
+            dataset: Dataset {
                 origin: self.origin,
                 attach: self.attach,
                 ttl,
@@ -269,18 +270,36 @@ impl DatasetBuilder {
                 entries: self.entries,
             },
             duplicates,
-        )
+            cut_texts,
+        }
     }
+}
+
+/// A frozen dataset and what its builder noticed on the way.
+pub(crate) struct Finished {
+    pub(crate) dataset: Dataset,
+    /// Prefixes given twice where only the first counts.
+    pub(crate) duplicates: Vec<Duplicate>,
+    /// (line, full length) of TXT texts cut once `$=` and `$n` were expanded.
+    pub(crate) cut_texts: Vec<(u32, usize)>,
 }
 
 /// rbldnsd's `$=` base template: the entry's text replaces `$=` (the subject `$` when
 /// the entry has none), and a text starting with `=` bypasses the base.
-fn compose_template(raw: Option<&[u8]>, base: Option<&[u8]>, vars: &Vars) -> Option<Template> {
+fn compose_template(
+    raw: Option<&[u8]>,
+    base: Option<&[u8]>,
+    vars: &Vars,
+) -> (Option<Template>, Option<usize>) {
+    let parse = |text: &[u8]| {
+        let (template, cut) = Template::parse_reporting_cut(text, vars);
+        (Some(template), cut)
+    };
     let Some(base) = base else {
-        return raw.map(|text| Template::parse(text, vars));
+        return raw.map_or((None, None), parse);
     };
     if let Some(own) = raw.and_then(|t| t.strip_prefix(b"=")) {
-        return Some(Template::parse(own, vars));
+        return parse(own);
     }
     let entry_text = raw.unwrap_or(b"$");
     let mut composed = Vec::with_capacity(base.len() + entry_text.len());
@@ -301,7 +320,7 @@ fn compose_template(raw: Option<&[u8]>, base: Option<&[u8]>, vars: &Vars) -> Opt
             }
         }
     }
-    Some(Template::parse(&composed, vars))
+    parse(&composed)
 }
 
 #[cfg(test)]
@@ -312,7 +331,7 @@ mod tests {
     fn base_template_composition() {
         let vars = Vars::default();
         let base = Some(&b"See http://bl.example/?$= ($) for details"[..]);
-        let render = |t: Option<Template>| {
+        let render = |(t, _): (Option<Template>, Option<usize>)| {
             let mut out = Vec::new();
             t.unwrap().render(b"127.0.0.2", &mut out);
             String::from_utf8(out).unwrap()

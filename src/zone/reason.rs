@@ -18,8 +18,10 @@ pub struct Template {
     holes: Box<[u16]>,
 }
 
-/// Longest template text ward accepts: far above anything a mail client shows (Postfix
-/// cuts at 500), low enough that a reply with a few of them still fits in TCP.
+/// Longest TXT text ward serves: far above anything a mail client shows (Postfix cuts
+/// at 500), low enough that a reply with a few of them still fits in TCP. A longer
+/// text in a file is an error at its position; one that only grows past it when `$=`
+/// and `$n` are expanded is cut here, with a warning at its line.
 pub const MAX_TEMPLATE: usize = 4000;
 
 impl Template {
@@ -34,6 +36,12 @@ impl Template {
     /// rbldnsd's syntax: `$` is the subject, `$$` a literal `$`, `$0`…`$9` the dataset's
     /// variables (kept literally as `$n` when undefined, as rbldnsd does).
     pub fn parse(raw: &[u8], vars: &Vars) -> Self {
+        Self::parse_reporting_cut(raw, vars).0
+    }
+
+    /// [`parse`](Self::parse), and the length the text had when it was cut to
+    /// [`MAX_TEMPLATE`] (`None`: it fit).
+    pub(crate) fn parse_reporting_cut(raw: &[u8], vars: &Vars) -> (Self, Option<usize>) {
         let mut text = Vec::with_capacity(raw.len());
         let mut holes = Vec::new();
         let mut i = 0;
@@ -59,15 +67,17 @@ impl Template {
                 _ => holes.push(text.len()),
             }
         }
+        let cut = (text.len() > MAX_TEMPLATE).then_some(text.len());
         text.truncate(MAX_TEMPLATE);
-        Template {
+        let template = Template {
             holes: holes
                 .into_iter()
                 .filter(|&h| h <= text.len())
                 .map(|h| h as u16)
                 .collect(),
             text: text.into_boxed_slice(),
-        }
+        };
+        (template, cut)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -208,7 +218,17 @@ pub fn parse_reason(args: &[u8], vars: &Vars) -> Result<ParsedReason, ReasonErro
         )
     })?;
     i = skip_blank(args, code_end);
+    let text_at = i;
     let (text, end) = parse_quoted(args, i)?;
+    if text.len() > MAX_TEMPLATE {
+        return Err(reason_error(
+            text_at,
+            format!(
+                "reason text of {} bytes: ward serves at most {MAX_TEMPLATE} (and mail clients show about 500)",
+                text.len()
+            ),
+        ));
+    }
     let end = skip_blank(args, end);
     if end < args.len() {
         return Err(reason_error(

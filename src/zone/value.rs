@@ -94,6 +94,8 @@ impl Default for RawValue {
 #[derive(Default)]
 pub(crate) struct ValueTableBuilder {
     raws: Vec<RawValue>,
+    /// The line each value was first given on, for warnings.
+    lines: Vec<u32>,
     index: HashMap<RawValue, ValueId>,
     results: HashMap<Box<[ValueId]>, ResultId>,
     /// The result holding just value `i`: nearly every result is one value, and
@@ -104,12 +106,14 @@ pub(crate) struct ValueTableBuilder {
 }
 
 impl ValueTableBuilder {
-    pub(crate) fn intern(&mut self, raw: RawValue) -> ValueId {
+    /// The id of `raw`, first given on `line`.
+    pub(crate) fn intern(&mut self, raw: RawValue, line: u32) -> ValueId {
         if let Some(&id) = self.index.get(&raw) {
             return id;
         }
         let id = self.raws.len() as ValueId;
         self.raws.push(raw.clone());
+        self.lines.push(line);
         self.index.insert(raw, id);
         id
     }
@@ -142,20 +146,28 @@ impl ValueTableBuilder {
     }
 
     /// Builds the table; `template` turns a raw text (or its absence) into the served
-    /// template, applying the dataset's variables and base template.
+    /// template, applying the dataset's variables and base template, and says when it
+    /// had to cut it (to how long it was). Also returns, per cut text, the line its
+    /// value came from and its full length.
     pub(crate) fn finish(
         self,
-        mut template: impl FnMut(Option<&[u8]>) -> Option<Template>,
-    ) -> ValueTable {
+        mut template: impl FnMut(Option<&[u8]>) -> (Option<Template>, Option<usize>),
+    ) -> (ValueTable, Vec<(u32, usize)>) {
+        let mut cut_texts = Vec::new();
         let mut templates: Vec<Template> = Vec::new();
         let mut template_ids: HashMap<Template, u32> = HashMap::new();
         let mut has_expiry = false;
         let values = self
             .raws
             .iter()
-            .map(|raw| {
+            .zip(&self.lines)
+            .map(|(raw, &line)| {
                 has_expiry |= raw.expires.is_some();
-                let txt = template(raw.txt.as_deref()).map(|t| {
+                let (built, cut) = template(raw.txt.as_deref());
+                if let Some(full) = cut {
+                    cut_texts.push((line, full));
+                }
+                let txt = built.map(|t| {
                     *template_ids.entry(t.clone()).or_insert_with(|| {
                         templates.push(t);
                         templates.len() as u32 - 1
@@ -172,13 +184,14 @@ impl ValueTableBuilder {
         if result_starts.is_empty() {
             result_starts.push(0);
         }
-        ValueTable {
+        let table = ValueTable {
             values,
             templates,
             result_starts,
             result_values: self.result_values,
             has_expiry,
-        }
+        };
+        (table, cut_texts)
     }
 }
 
@@ -189,16 +202,17 @@ mod tests {
     #[test]
     fn interns_values_and_results() {
         let mut builder = ValueTableBuilder::default();
-        let a = builder.intern(RawValue::new([127, 0, 0, 2], Some(b"spam")));
-        let b = builder.intern(RawValue::new([127, 0, 0, 3], None));
+        let a = builder.intern(RawValue::new([127, 0, 0, 2], Some(b"spam")), 1);
+        let b = builder.intern(RawValue::new([127, 0, 0, 3], None), 2);
         assert_eq!(
-            builder.intern(RawValue::new([127, 0, 0, 2], Some(b"spam"))),
+            builder.intern(RawValue::new([127, 0, 0, 2], Some(b"spam")), 3),
             a
         );
         let r1 = builder.intern_result(&[a]);
         let r2 = builder.intern_result(&[a, b]);
         assert_eq!(builder.intern_result(&[a, b]), r2);
-        let table = builder.finish(|raw| raw.map(Template::literal));
+        let (table, cut) = builder.finish(|raw| (raw.map(Template::literal), None));
+        assert!(cut.is_empty());
         assert_eq!(table.result(r1), &[a]);
         assert_eq!(table.result(r2), &[a, b]);
         assert!(table.txt(table.value(a)).is_some());

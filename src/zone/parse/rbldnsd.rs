@@ -10,13 +10,16 @@ use super::lexer::{
     LineError, LineOutcome, LineReader, is_space, parse_domain, shown, skip_space, token_end,
     trim_end,
 };
-use super::specials::{NsSpec, SoaSpec, Special, parse_a_txt, parse_special, special_start};
+use super::specials::{
+    NsSpec, SoaSpec, Special, parse_a_txt, parse_special, served_text, special_start,
+};
 use super::{Entry, EntryKey, ParseOptions, ParsedFile};
 use crate::zone::DatasetKind;
-use crate::zone::dataset::DatasetBuilder;
+use crate::zone::dataset::{DatasetBuilder, Finished};
 use crate::zone::generic::{Record, RecordData};
 use crate::zone::ip::{Listing, range_to_ip4set_blocks};
 use crate::zone::name::Name;
+use crate::zone::reason::MAX_TEMPLATE;
 use crate::zone::value::{RawValue, ValueId};
 
 /// Parses a file of one of the single-dataset types (every type but `combined` and `acl`).
@@ -92,6 +95,8 @@ pub(super) struct DatasetParser<'o> {
     max_range4: u64,
     expired_at: Option<i64>,
     entries: Vec<Entry>,
+    /// The line being parsed, for values' warnings.
+    number: u32,
 }
 
 impl<'o> DatasetParser<'o> {
@@ -113,6 +118,7 @@ impl<'o> DatasetParser<'o> {
             max_range4: u64::MAX,
             expired_at: None,
             entries: Vec::new(),
+            number: 0,
         }
     }
 
@@ -122,6 +128,7 @@ impl<'o> DatasetParser<'o> {
         number: u32,
         file: &mut ZoneSpecials,
     ) -> LineOutcome {
+        self.number = number;
         let at = skip_space(line, 0);
         if at >= trim_end(line) {
             return Ok(None);
@@ -216,7 +223,10 @@ impl<'o> DatasetParser<'o> {
             return Ok(match self.default_id {
                 Some(id) => id,
                 None => {
-                    let id = self.builder.values.intern(self.default.clone());
+                    let id = self
+                        .builder
+                        .values
+                        .intern(self.default.clone(), self.number);
                     self.default_id = Some(id);
                     id
                 }
@@ -229,7 +239,7 @@ impl<'o> DatasetParser<'o> {
             return Ok(*id);
         }
         let value = parse_a_txt(line, at, &self.default)?;
-        let id = self.builder.values.intern(value);
+        let id = self.builder.values.intern(value, self.number);
         self.last_value = Some((text.into(), id));
         Ok(id)
     }
@@ -449,7 +459,7 @@ impl<'o> DatasetParser<'o> {
                 RecordData::A(addr.to_be_bytes())
             }
             b"TXT" => {
-                let mut text = &line[data_at..end];
+                let mut text = served_text(line, data_at, end)?;
                 if text.len() >= 2 && text[0] == b'"' && text[text.len() - 1] == b'"' {
                     text = &text[1..text.len() - 1];
                 }
@@ -490,7 +500,7 @@ impl<'o> DatasetParser<'o> {
             matches!(self.kind, DatasetKind::Ip4Tset | DatasetKind::Ip6Tset).then(RawValue::default)
         }) {
             // Set entries were added with value id 0: make it the shared value.
-            let id = self.builder.values.intern(value);
+            let id = self.builder.values.intern(value, 0);
             debug_assert_eq!(id, 0);
         }
         if let Some(expired) = self.expired_at {
@@ -505,20 +515,35 @@ impl<'o> DatasetParser<'o> {
             parsed.note_expiry(expired);
         }
         let dataset_index = parsed.datasets.len();
-        let (dataset, duplicates) = self.builder.finish(self.options.default_ttl);
-        for duplicate in duplicates {
-            lines.warn_at(
-                duplicate.line,
-                0,
-                format!("duplicated entry (line {} is used)", duplicate.first_line),
-            );
-        }
+        let finished = self.builder.finish(self.options.default_ttl);
+        report_finished(&finished, lines);
+        let dataset = finished.dataset;
         for mut entry in self.entries {
             entry.dataset = dataset_index;
             parsed.entries.push(entry);
         }
         parsed.datasets.push(dataset);
         parsed.diagnostics.extend(lines.take_diagnostics());
+    }
+}
+
+/// Warns about what freezing a dataset noticed: duplicated prefixes, texts cut.
+pub(super) fn report_finished(finished: &Finished, lines: &mut LineReader<'_>) {
+    for duplicate in &finished.duplicates {
+        lines.warn_at(
+            duplicate.line,
+            0,
+            format!("duplicated entry (line {} is used)", duplicate.first_line),
+        );
+    }
+    for &(line, full) in &finished.cut_texts {
+        lines.warn_at(
+            line,
+            0,
+            format!(
+                "this TXT text is {full} bytes once $= and the $n variables are expanded; only its first {MAX_TEMPLATE} are served"
+            ),
+        );
     }
 }
 

@@ -4,6 +4,7 @@
 use super::lexer::{LineError, is_space, shown, skip_space, token_end, trim_end};
 use super::rfc3339::days_from_civil;
 use crate::zone::name::Name;
+use crate::zone::reason::MAX_TEMPLATE;
 use crate::zone::value::RawValue;
 
 /// `$SOA ttl origin person serial refresh retry expire minimum` as written.
@@ -361,7 +362,7 @@ pub(crate) fn parse_a_txt(
     let end = trim_end(line);
     let mut i = skip_space(line, at);
     if line.get(i) != Some(&b':') {
-        let txt = &line[i..end];
+        let txt = served_text(line, i, end)?;
         return Ok(RawValue::new(default.a, (!txt.is_empty()).then_some(txt)));
     }
     let (a, next) = parse_a(line, i + 1)?;
@@ -379,8 +380,23 @@ pub(crate) fn parse_a_txt(
         ));
     }
     i = skip_space(line, i + 1);
-    let txt = &line[i..end];
+    let txt = served_text(line, i, end)?;
     Ok(RawValue::new(a, (!txt.is_empty()).then_some(txt)))
+}
+
+/// A TXT text as written at `line[at..end]`, if ward can serve it whole.
+pub(crate) fn served_text(line: &[u8], at: usize, end: usize) -> Result<&[u8], LineError> {
+    let text = &line[at..end];
+    if text.len() > MAX_TEMPLATE {
+        return Err(LineError::new(
+            at,
+            format!(
+                "TXT text of {} bytes: ward serves at most {MAX_TEMPLATE} (mail clients show about 500); shorten it",
+                text.len()
+            ),
+        ));
+    }
+    Ok(text)
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ use super::ip_syntax::{IpKey, parse_ip_key};
 use super::lexer::{
     LineError, LineOutcome, LineReader, is_space, parse_domain, shown, skip_space, token_end,
 };
+use super::rbldnsd::report_finished;
 use super::rfc3339::parse_rfc3339;
 use super::specials::{NsSpec, SoaSpec, Special, parse_a_txt, parse_special, special_start};
 use super::{Entry, EntryKey, ParseOptions, ParsedFile};
@@ -53,6 +54,7 @@ pub(super) fn parse(lines: &mut LineReader<'_>, options: &ParseOptions) -> Parse
         next_expiry: None,
         entries: Vec::new(),
         value_cache: Vec::new(),
+        number: 0,
     };
     parser.builder.reserve_for(lines.size);
     let file = lines.file().clone();
@@ -68,9 +70,9 @@ pub(super) fn parse(lines: &mut LineReader<'_>, options: &ParseOptions) -> Parse
     parsed.expired = parser.expired;
     parsed.next_expiry = parser.next_expiry;
     parsed.entries = parser.entries;
-    let (dataset, duplicates) = parser.builder.finish(options.default_ttl);
-    debug_assert!(duplicates.is_empty(), "ward format combines duplicates");
-    parsed.datasets.push(dataset);
+    let finished = parser.builder.finish(options.default_ttl);
+    report_finished(&finished, lines);
+    parsed.datasets.push(finished.dataset);
     parsed.diagnostics = lines.take_diagnostics();
     parsed
 }
@@ -88,6 +90,8 @@ struct WardParser<'o> {
     entries: Vec<Entry>,
     /// Recently used value texts: lists repeat a handful of values.
     value_cache: Vec<(Box<[u8]>, Option<i64>, ValueId)>,
+    /// The line being parsed, for values' warnings.
+    number: u32,
 }
 
 /// What an entry's key lists.
@@ -105,6 +109,7 @@ impl<'o> WardParser<'o> {
     }
 
     fn line(&mut self, line: &[u8], number: u32, file: &Arc<std::path::Path>) -> LineOutcome {
+        self.number = number;
         let at = skip_space(line, 0);
         let end = content_end(line, at);
         if at >= end {
@@ -310,7 +315,7 @@ impl<'o> WardParser<'o> {
         }
         let mut value = self.value(line, at, end)?;
         value.expires = expires;
-        let id = self.builder.values.intern(value);
+        let id = self.builder.values.intern(value, self.number);
         if self.value_cache.len() >= 16 {
             self.value_cache.remove(0);
         }

@@ -1,0 +1,233 @@
+//! The bodies of the fuzz targets: arbitrary bytes in, and what must hold for any input
+//! checked with assertions (a failed one is a crash the fuzzer keeps). `fuzz/` drives
+//! them with cargo-fuzz (nightly); `tests/fuzz_corpus.rs` replays the checked-in corpus
+//! and every crash ever found through them on stable, so `cargo test` keeps them fixed.
+//! Not part of ward's interface.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use hickory_server::proto::op::{Message, MessageType};
+
+use crate::config::FileConfig;
+use crate::dns::batch::{BatchAnswerer, Datagram};
+use crate::dns::fallback::DnsSettings;
+use crate::dns::query::{self, Parsed, Query};
+use crate::load::files::parse_contents;
+use crate::load::{LoadOptions, Loader};
+use crate::store::Store;
+use crate::zone::DatasetKind;
+use crate::zone::parse::ParseOptions;
+use crate::zone::parse::catalogue::parse_catalogue;
+
+/// Zones with every kind of data, the test points, an ACL and a zone under another,
+/// so that random queries reach every answer shape.
+const ZONES: &[(&str, &str)] = &[
+    (
+        "reasons.conf",
+        "$1 https://help.example/?q=$\n$REASON spam 127.0.0.2 \"Spam from $; see $1\"\n$REASON hacked 127.0.0.3 \"Hacked\"\n",
+    ),
+    (
+        "mixed.test.zone",
+        "$SOA 3600 ns1.mixed.test. hostmaster.mixed.test. 0 600 300 86400 60\n$NS 3600 ns1.mixed.test.\n$TTL 300\n192.0.2.1 spam\n192.0.2.0/24 hacked\n!192.0.2.7\n198.51.100.10-198.51.100.20 :127.0.0.4:range $\n2001:db8::/32 spam\n2001:db8::1 hacked expires=2099-01-01\nspam.example spam\n*.wild.example hacked\n.both.example :5:both\n!ok.wild.example\nuser@mail.example spam\nfirst.last+tag@gmail.com hacked\nsha1:aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d spam\n",
+    ),
+    (
+        "rbl.test/a.ip4set",
+        ":127.0.0.2:Listed $\n10.0.0.0/8\n!10.1.1.1\n10.2.3.4 :3:own\n172.16-31\n",
+    ),
+    (
+        "rbl.test/b.ip6trie",
+        "2001:db8:1::/48 :2:v6 $\n::ffff:10.9.9.9 :4:\n",
+    ),
+    (
+        "rbl.test/c.dnset",
+        ":2:name $\n.spam.test\n!ok.spam.test\n*.deep.test\n",
+    ),
+    (
+        "rbl.test/d.generic",
+        "@ TXT \"apex text\"\nwww A 192.0.2.99\nmx MX 10 mail.rbl.test\n",
+    ),
+    (
+        "combo.test.combined",
+        "$TTL 60\n$DATASET ip4set ip @\n:2:combined\n192.0.2.0/25\n$DATASET dnset:names dn sub.dn\nexample.org :3:named\n",
+    ),
+    ("sub.rbl.test.zone", "192.0.2.2 :6:sub\n"),
+    ("acl.test/list.ip4set", "192.0.2.3 :2:acl\n"),
+    (
+        "acl.test/clients.acl",
+        "127.0.0.2 :refuse\n127.0.0.3 :ignore\n127.0.0.4 :empty\n127.0.0.5 :127.255.255.254:not here\n",
+    ),
+];
+
+fn snapshot() -> &'static Arc<Store> {
+    static STORE: OnceLock<Arc<Store>> = OnceLock::new();
+    STORE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("ward-fuzz-zones-{}", std::process::id()));
+        for (path, text) in ZONES {
+            let path = dir.join(path);
+            if let Some(parent) = path.parent() {
+                let _ = std::fs::create_dir_all(parent);
+            }
+            let _ = std::fs::write(&path, text);
+        }
+        let loader = Loader {
+            dir: dir.clone(),
+            options: LoadOptions::default(),
+            lenient: false,
+        };
+        let snapshot = match loader.load_all() {
+            Ok(mut load) => {
+                let errors: Vec<String> = load.errors().map(ToString::to_string).collect();
+                assert!(errors.is_empty(), "fuzz zones: {errors:?}");
+                load.take_snapshot()
+            }
+            Err(error) => panic!("fuzz zones: {error}"),
+        };
+        let _ = std::fs::remove_dir_all(&dir);
+        Arc::new(Store::new(snapshot))
+    })
+}
+
+/// The hot path's parser: never panics, and what it accepts is a well-formed query.
+pub fn query_parse(data: &[u8]) {
+    let mut query = Query::default();
+    if query::parse(data, &mut query) == Parsed::Query {
+        assert!(query.question_end <= data.len());
+        assert!(query.question.name.wire().len() <= crate::zone::name::MAX_NAME_WIRE);
+        let hickory = Message::from_vec(data).expect("what the hot path takes, hickory reads");
+        assert_eq!(hickory.queries.len(), 1);
+        assert_eq!(
+            u16::from(hickory.queries[0].query_type()),
+            query.question.qtype
+        );
+    }
+}
+
+/// A datagram through the whole UDP answer path: the first byte picks the sender
+/// (127.0.0.1-5: the ACL's clients), the rest is the packet. A reply, if any, is a
+/// response hickory reads, with the query's id and (when the query was readable) its
+/// question.
+pub fn udp_answer(data: &[u8]) {
+    let Some((&who, packet)) = data.split_first() else {
+        return;
+    };
+    let peer = SocketAddr::from(([127, 0, 0, 1 + who % 5], 40000));
+    let store = snapshot();
+    let snapshot = store.load();
+    let mut answerer = BatchAnswerer::new(DnsSettings::default());
+    // Twice in one batch: the second must get the same reply (no state leaks).
+    let datagrams = [
+        Datagram {
+            bytes: Some(packet),
+            peer,
+        },
+        Datagram {
+            bytes: Some(packet),
+            peer,
+        },
+    ];
+    answerer.answer(&snapshot, &datagrams, 1_800_000_000);
+    assert_eq!(answerer.failures(), 0, "a query hit an internal error");
+    let ready = answerer.ready().to_vec();
+    assert!(ready.is_empty() || ready == [0, 1], "{ready:?}");
+    if ready.is_empty() {
+        return;
+    }
+    let replies = answerer.replies();
+    assert_eq!(replies[0], replies[1]);
+    check_reply(packet, &replies[0], 1232);
+}
+
+/// What every reply to `request` must be.
+fn check_reply(request: &[u8], reply: &[u8], limit: usize) {
+    assert!(reply.len() <= limit.max(512), "{} bytes", reply.len());
+    let response = Message::from_vec(reply).expect("every reply parses");
+    assert_eq!(response.metadata.message_type, MessageType::Response);
+    assert_eq!(&reply[..2], &request[..2], "the id is echoed");
+    if let Ok(query) = Message::from_vec(request)
+        && response.queries.len() == 1
+    {
+        assert_eq!(response.queries, query.queries, "the question is echoed");
+    }
+}
+
+/// A TCP byte stream through the connection handler: every reply it writes is framed
+/// and parses.
+pub fn tcp_stream(data: &[u8]) {
+    let store = snapshot().clone();
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    else {
+        return;
+    };
+    let out = runtime.block_on(crate::dns::tcp::replay_stream(store, data));
+    let mut rest = &out[..];
+    while rest.len() >= 2 {
+        let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+        assert!(rest.len() >= 2 + len, "a reply frame is cut short");
+        let reply = &rest[2..2 + len];
+        let response = Message::from_vec(reply).expect("every TCP reply parses");
+        assert_eq!(response.metadata.message_type, MessageType::Response);
+        rest = &rest[2 + len..];
+    }
+    assert!(rest.is_empty(), "trailing bytes after the last frame");
+}
+
+const KINDS: [DatasetKind; 10] = [
+    DatasetKind::Ward,
+    DatasetKind::Ip4Set,
+    DatasetKind::Ip4Tset,
+    DatasetKind::Ip4Trie,
+    DatasetKind::Ip6Tset,
+    DatasetKind::Ip6Trie,
+    DatasetKind::Dnset,
+    DatasetKind::Combined,
+    DatasetKind::Generic,
+    DatasetKind::Acl,
+];
+
+/// A data file of any kind (the first byte picks it), plain or gzip: parse errors are
+/// fine, panics are not, and every error points at a line that exists.
+pub fn zone_file(data: &[u8]) {
+    let Some((&which, contents)) = data.split_first() else {
+        return;
+    };
+    let kind = KINDS[usize::from(which) % KINDS.len()];
+    let options = ParseOptions {
+        now: 1_800_000_000,
+        keep_entries: which & 0x80 != 0,
+        ..ParseOptions::default()
+    };
+    let parsed = parse_contents(contents, Path::new("fuzz.data"), kind, &options);
+    let lines = contents.split(|&c| c == b'\n').count() as u32;
+    for diagnostic in parsed
+        .diagnostics
+        .errors
+        .iter()
+        .chain(&parsed.diagnostics.warnings)
+    {
+        let gzip = contents.starts_with(&[0x1f, 0x8b]);
+        assert!(
+            gzip || diagnostic.line <= lines,
+            "{diagnostic} (the file has {lines} lines)"
+        );
+    }
+}
+
+/// `reasons.conf`: errors, never panics.
+pub fn catalogue(data: &[u8]) {
+    let (catalogue, diagnostics) = parse_catalogue(data, Path::new("reasons.conf").into());
+    for reason in catalogue.iter() {
+        assert!(reason.text.len() <= crate::zone::reason::MAX_TEMPLATE);
+    }
+    let _ = diagnostics;
+}
+
+/// `ward.toml`: errors with a position, never panics.
+pub fn config(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = FileConfig::parse(text);
+    }
+}
