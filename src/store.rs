@@ -96,3 +96,42 @@ impl Store {
         self.current.store(Arc::new(snapshot));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::load::test_snapshot;
+    use crate::zone::IpRead;
+    use crate::zone::name::{Name, NameBuf};
+
+    fn name(text: &str) -> NameBuf {
+        NameBuf::from_name(&Name::parse(text).unwrap())
+    }
+
+    #[test]
+    fn locate_finds_the_deepest_zone_and_reads_the_rest_once() {
+        let snapshot = test_snapshot(&[
+            ("bl.test.zone", "192.0.2.1 :2:outer\n"),
+            ("sub.bl.test.zone", "192.0.2.1 :3:inner\n"),
+        ]);
+        let query = name("1.2.0.192.sub.bl.test");
+        let place = snapshot.locate(query.view()).unwrap();
+        assert_eq!(place.zone.name.to_string(), "sub.bl.test");
+        assert_eq!(place.relative_labels, 4);
+        assert_eq!(place.ip.v4, Some(IpRead::Address(0xc000_0201)));
+        assert_eq!(
+            place.relative(query.view()).wire(),
+            name("1.2.0.192").wire()
+        );
+        let outer = snapshot.locate(name("x.bl.test").view()).unwrap();
+        assert_eq!(outer.zone.name.to_string(), "bl.test");
+        assert_eq!(outer.ip, crate::zone::IpName::default());
+        let apex = snapshot.locate(name("sub.bl.test").view()).unwrap();
+        assert_eq!(apex.relative_labels, 0);
+        assert!(snapshot.locate(name("bl.example").view()).is_none());
+        assert!(snapshot.locate(name("test").view()).is_none());
+        assert!(
+            snapshot.locate(NameBuf::default().view()).is_none(),
+            "the root"
+        );
+    }
+}

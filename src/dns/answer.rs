@@ -400,3 +400,205 @@ impl SubjectBuf {
         &self.bytes[..self.len]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use super::*;
+    use crate::load::test_snapshot;
+    use crate::zone::name::NameBuf;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn question(name: &str, qtype: u16) -> Question {
+        Question {
+            name: NameBuf::from_name(&Name::parse(name).unwrap()),
+            qtype,
+            qclass: CLASS_IN,
+        }
+    }
+
+    fn client(last: u8) -> IpAddr {
+        IpAddr::from([127, 0, 0, last])
+    }
+
+    fn a_of(answer: &Answer<'_>) -> Vec<[u8; 4]> {
+        answer
+            .answers
+            .iter()
+            .filter_map(|rr| match rr.data {
+                RData::A(a) => Some(a),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn snapshot() -> Snapshot {
+        test_snapshot(&[
+            (
+                "bl.test.zone",
+                "$SOA 3600 ns1.bl.test. hostmaster.bl.test. 0 600 300 86400 60\n$NS 3600 ns1.bl.test.\n\
+                 192.0.2.1 :2:first $\n192.0.2.1 :3:second\n192.0.2.0/24 :4:block\n\
+                 198.51.100.1 :2:same\n198.51.100.1 :5:same\nspam.example :6:name $\n",
+            ),
+            ("acl.test/data.ip4set", ":7:hidden\n192.0.2.1\n"),
+            ("acl.test/gen.generic", "www A 127.0.0.9\n"),
+            (
+                "acl.test/clients.acl",
+                "127.0.0.2 :refuse\n127.0.0.3 :ignore\n127.0.0.4 :empty\n127.0.0.5 :8:forced $\n",
+            ),
+        ])
+    }
+
+    #[test]
+    fn listed_names_answer_every_matching_entry_once() {
+        let snapshot = snapshot();
+        let answer = resolve(
+            &snapshot,
+            &question("1.2.0.192.bl.test", rtype::A),
+            client(1),
+            NOW,
+        );
+        assert_eq!(answer.rcode, rcode::NOERROR);
+        assert!(answer.authoritative);
+        assert_eq!(
+            a_of(&answer),
+            [[127, 0, 0, 2], [127, 0, 0, 3]],
+            "the /32 beats the /24"
+        );
+        assert!(answer.authority.is_empty());
+        // One TXT per distinct text: two entries with the same text give one record.
+        let txt = resolve(
+            &snapshot,
+            &question("1.100.51.198.bl.test", rtype::TXT),
+            client(1),
+            NOW,
+        );
+        assert_eq!(txt.answers.len(), 1);
+        let any = resolve(
+            &snapshot,
+            &question("1.100.51.198.bl.test", rtype::ANY),
+            client(1),
+            NOW,
+        );
+        assert_eq!(a_of(&any).len(), 2);
+        assert_eq!(any.answers.len(), 3);
+    }
+
+    #[test]
+    fn negative_answers_carry_the_soa_owned_by_the_apex() {
+        let snapshot = snapshot();
+        let absent = resolve(
+            &snapshot,
+            &question("9.9.9.9.bl.test", rtype::A),
+            client(1),
+            NOW,
+        );
+        assert_eq!(absent.rcode, rcode::NXDOMAIN);
+        assert_eq!(absent.apex_skip, 4);
+        let [soa] = &absent.authority[..] else {
+            panic!("one SOA")
+        };
+        assert_eq!(soa.owner, Owner::Apex);
+        assert_eq!(soa.ttl, 60, "the negative TTL: min(SOA TTL, minimum)");
+        // An empty non-terminal and another type of a listed name: NODATA.
+        for (name, qtype) in [
+            ("0.192.bl.test", rtype::A),
+            ("1.2.0.192.bl.test", rtype::MX),
+        ] {
+            let nodata = resolve(&snapshot, &question(name, qtype), client(1), NOW);
+            assert_eq!(nodata.rcode, rcode::NOERROR, "{name}");
+            assert!(nodata.answers.is_empty());
+            assert_eq!(nodata.authority.len(), 1);
+        }
+        let apex = resolve(&snapshot, &question("bl.test", rtype::A), client(1), NOW);
+        assert_eq!((apex.rcode, apex.answers.len()), (rcode::NOERROR, 0));
+        let soa = resolve(&snapshot, &question("bl.test", rtype::SOA), client(1), NOW);
+        assert!(matches!(soa.answers[0].data, RData::Soa(_)));
+        let ns = resolve(&snapshot, &question("bl.test", rtype::NS), client(1), NOW);
+        assert!(matches!(ns.answers[0].data, RData::Ns(_)));
+    }
+
+    #[test]
+    fn what_is_refused_and_what_is_not_implemented() {
+        let snapshot = snapshot();
+        let outside = resolve(
+            &snapshot,
+            &question("example.org", rtype::A),
+            client(1),
+            NOW,
+        );
+        assert_eq!(outside.rcode, rcode::REFUSED);
+        assert!(!outside.authoritative);
+        let mut chaos = question("1.2.0.192.bl.test", rtype::A);
+        chaos.qclass = 3;
+        assert_eq!(
+            resolve(&snapshot, &chaos, client(1), NOW).rcode,
+            rcode::REFUSED
+        );
+        let mut any_class = question("1.2.0.192.bl.test", rtype::A);
+        any_class.qclass = CLASS_ANY;
+        let answer = resolve(&snapshot, &any_class, client(1), NOW);
+        assert_eq!(
+            (answer.rcode, answer.authoritative),
+            (rcode::NOERROR, false)
+        );
+        for (qtype, code) in [
+            (rtype::AXFR, rcode::REFUSED),
+            (rtype::IXFR, rcode::REFUSED),
+            (rtype::MAILB, rcode::NOTIMP),
+            (rtype::TSIG, rcode::FORMERR),
+        ] {
+            let answer = resolve(&snapshot, &question("bl.test", qtype), client(1), NOW);
+            assert_eq!(answer.rcode, code, "type {qtype}");
+        }
+    }
+
+    #[test]
+    fn acl_actions_per_client() {
+        let snapshot = snapshot();
+        let ask =
+            |name: &str, who: u8| resolve(&snapshot, &question(name, rtype::A), client(who), NOW);
+        let listed = "1.2.0.192.acl.test";
+        assert_eq!(a_of(&ask(listed, 1)), [[127, 0, 0, 7]]);
+        assert_eq!(ask(listed, 2).rcode, rcode::REFUSED);
+        assert!(ask(listed, 3).drop);
+        assert_eq!(ask(listed, 4).rcode, rcode::NXDOMAIN);
+        assert_eq!(
+            ask("2.0.192.acl.test", 4).rcode,
+            rcode::NXDOMAIN,
+            "no empty non-terminals"
+        );
+        assert_eq!(ask("2.0.192.acl.test", 1).rcode, rcode::NOERROR);
+        assert_eq!(
+            a_of(&ask("www.acl.test", 4)),
+            [[127, 0, 0, 9]],
+            "records stay"
+        );
+        assert_eq!(
+            a_of(&ask("9.9.9.9.acl.test", 5)),
+            [[127, 0, 0, 8]],
+            "forced"
+        );
+        assert_eq!(
+            ask("2.0.192.acl.test", 5).rcode,
+            rcode::NOERROR,
+            "not a whole address"
+        );
+    }
+
+    #[test]
+    fn located_and_unlocated_answers_agree() {
+        let snapshot = snapshot();
+        for name in ["1.2.0.192.bl.test", "9.9.9.9.bl.test", "x.org"] {
+            let q = question(name, rtype::A);
+            let direct = resolve(&snapshot, &q, client(1), NOW);
+            let located = resolve_located(snapshot.locate(q.name.view()), &q, client(1), NOW);
+            assert_eq!(
+                (direct.rcode, direct.answers.len()),
+                (located.rcode, located.answers.len())
+            );
+        }
+    }
+}

@@ -182,3 +182,153 @@ impl RecordWriter<'_, '_> {
         self.out.push(0);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use super::*;
+    use crate::dns::answer::{resolve, rtype};
+    use crate::dns::query::{Parsed, parse};
+    use crate::load::test_snapshot;
+
+    fn packet(name: &str, qtype: u16, edns: Option<u16>) -> Vec<u8> {
+        let mut p = vec![
+            0xbe,
+            0xef,
+            0x01,
+            0x00,
+            0,
+            1,
+            0,
+            0,
+            0,
+            0,
+            0,
+            u8::from(edns.is_some()),
+        ];
+        for label in name.split('.').filter(|l| !l.is_empty()) {
+            p.push(label.len() as u8);
+            p.extend_from_slice(label.as_bytes());
+        }
+        p.push(0);
+        p.extend_from_slice(&qtype.to_be_bytes());
+        p.extend_from_slice(&1u16.to_be_bytes());
+        if let Some(payload) = edns {
+            write_opt(&mut p, payload, 0);
+        }
+        p
+    }
+
+    fn encode_reply(files: &[(&str, &str)], name: &str, qtype: u16, edns: Option<u16>) -> Vec<u8> {
+        let snapshot = test_snapshot(files);
+        let request = packet(name, qtype, edns);
+        let mut query = Query::default();
+        assert_eq!(parse(&request, &mut query), Parsed::Query);
+        let answer = resolve(&snapshot, &query.question, IpAddr::from([127, 0, 0, 1]), 0);
+        let limit = udp_reply_limit(query.edns.map(|e| e.payload), 1232);
+        let (mut out, mut scratch) = (Vec::new(), Vec::new());
+        encode(
+            &request,
+            &query,
+            &answer,
+            usize::from(limit),
+            1232,
+            &mut out,
+            &mut scratch,
+        );
+        out
+    }
+
+    #[test]
+    fn the_one_edns_size_rule() {
+        assert_eq!(udp_reply_limit(None, 1232), 512);
+        assert_eq!(
+            udp_reply_limit(Some(100), 1232),
+            512,
+            "below 512 counts as 512"
+        );
+        assert_eq!(udp_reply_limit(Some(4096), 1232), 1232, "never above ours");
+        assert_eq!(udp_reply_limit(Some(1000), 1232), 1000);
+        assert_eq!(
+            udp_reply_limit(Some(4096), 100),
+            512,
+            "ours is at least 512"
+        );
+    }
+
+    #[test]
+    fn header_and_compressed_owner_names() {
+        let reply = encode_reply(
+            &[("bl.test.zone", "192.0.2.1 :2:x\n")],
+            "1.2.0.192.bl.test",
+            rtype::A,
+            None,
+        );
+        assert_eq!(&reply[..2], &[0xbe, 0xef]);
+        assert_eq!(reply[2], 0x80 | 0x04 | 0x01, "QR, AA, RD copied");
+        assert_eq!(&reply[4..12], &[0, 1, 0, 1, 0, 0, 0, 0]);
+        let question_end = 12 + 19 + 4;
+        assert_eq!(
+            &reply[question_end..question_end + 2],
+            &[0xc0, 12],
+            "owner points at the question"
+        );
+        assert_eq!(&reply[reply.len() - 4..], &[127, 0, 0, 2]);
+    }
+
+    #[test]
+    fn negative_answer_points_its_soa_owner_at_the_apex() {
+        let reply = encode_reply(
+            &[("bl.test.zone", "192.0.2.1 :2:x\n")],
+            "9.9.9.9.bl.test",
+            rtype::A,
+            Some(1232),
+        );
+        assert_eq!(reply[3] & 0xf, 3, "NXDOMAIN");
+        assert_eq!(&reply[8..10], &[0, 1], "one authority record");
+        assert_eq!(&reply[10..12], &[0, 1], "the OPT");
+        let question_end = 12 + 17 + 4;
+        // `bl.test` starts after the four one-digit labels: 12 + 4 * 2.
+        assert_eq!(&reply[question_end..question_end + 2], &[0xc0, 20]);
+    }
+
+    #[test]
+    fn an_answer_that_does_not_fit_is_truncated_to_the_question() {
+        let mut zone = String::new();
+        for i in 0..10 {
+            zone.push_str(&format!("192.0.2.1 :2:{i}{}\n", "t".repeat(200)));
+        }
+        let reply = encode_reply(
+            &[("bl.test.zone", &zone)],
+            "1.2.0.192.bl.test",
+            rtype::TXT,
+            None,
+        );
+        assert!(reply.len() <= 512);
+        assert_ne!(reply[2] & 0x02, 0, "TC");
+        assert_eq!(&reply[6..12], &[0, 0, 0, 0, 0, 0]);
+    }
+
+    /// Regression: the root name has no label to point the SOA owner at.
+    #[test]
+    fn a_root_query_encodes() {
+        let snapshot = test_snapshot(&[("bl.test.zone", "192.0.2.1\n")]);
+        let request = packet(".", rtype::SOA, None);
+        let mut query = Query::default();
+        assert_eq!(parse(&request, &mut query), Parsed::Query);
+        let mut answer = resolve(&snapshot, &query.question, IpAddr::from([127, 0, 0, 1]), 0);
+        assert_eq!(answer.rcode, crate::dns::answer::rcode::REFUSED);
+        // Even an answer with an apex-owned record for the root (no such zone exists)
+        // points at the root's zero byte instead of past the name.
+        let soa = &snapshot.zones()[0].soa;
+        answer.authority.push(crate::dns::answer::Rr {
+            owner: crate::dns::answer::Owner::Apex,
+            ttl: 1,
+            data: crate::dns::answer::RData::Soa(soa),
+        });
+        let (mut out, mut scratch) = (Vec::new(), Vec::new());
+        encode(&request, &query, &answer, 512, 1232, &mut out, &mut scratch);
+        assert_eq!(&out[17..19], &[0xc0, 12]);
+    }
+}

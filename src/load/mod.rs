@@ -246,6 +246,30 @@ impl Loader {
     }
 }
 
+/// A snapshot of `files` (path in the zones directory, contents), loaded strictly: for
+/// the unit tests of what serves from a snapshot.
+#[cfg(test)]
+pub(crate) fn test_snapshot(files: &[(&str, &str)]) -> Snapshot {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (path, contents) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("dirs");
+        std::fs::write(path, contents).expect("written");
+    }
+    let loader = Loader {
+        dir: dir.path().to_path_buf(),
+        options: LoadOptions {
+            test_points: false,
+            ..LoadOptions::default()
+        },
+        lenient: false,
+    };
+    let mut load = loader.load_all().expect("loads");
+    let errors: Vec<String> = load.errors().map(ToString::to_string).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    load.take_snapshot()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

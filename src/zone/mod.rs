@@ -1,6 +1,9 @@
-//! The zone model: pure data and lookups, no sockets or DNS wire types. A zone is a name
-//! with an SOA and the datasets that list things under it; a lookup turns a name below
-//! the apex into "listed with these values", "exists", or "does not exist".
+//! The zone model: pure data and lookups — no sockets, no files (the loader reads them
+//! and hands the parsers their lines), no DNS wire types. A zone is a name with an SOA
+//! and the datasets that list things under it; a lookup turns a name below the apex
+//! into "listed with these values", "exists", or "does not exist". The only call out of
+//! it is a memory-placement hint for large indexes (`memory::on_huge_pages`), which
+//! changes no result.
 
 pub(crate) mod acl;
 pub(crate) mod dataset;
