@@ -12,6 +12,7 @@ use crate::dns::server::ServerConfig;
 use crate::dns::tcp::TcpLimits;
 use crate::load::LoadOptions;
 use crate::reload::ReloadSettings;
+use crate::rrl::RrlSettings;
 use crate::serve::ServeSettings;
 
 #[derive(Debug, Parser)]
@@ -34,6 +35,8 @@ pub enum Command {
     /// Show which zone, entry and file:line lists an IP, domain or address, and what
     /// a client receives.
     Lookup(LookupArgs),
+    /// Ask a running ward a question; exit 0 when it answers (a health check).
+    Probe(ProbeArgs),
 }
 
 #[derive(Debug, Clone, Args, Default)]
@@ -93,6 +96,59 @@ pub struct ServeArgs {
     /// Log filter, e.g. `info` or `ward=debug` [default: info].
     #[arg(long, value_name = "FILTER")]
     pub log: Option<String>,
+    /// Log format: `text`, or `json` (one object a line, for log shippers).
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Log one UDP query in this many (a sample, for debugging) [default: none].
+    #[arg(long, value_name = "RATE")]
+    pub query_log: Option<u32>,
+    /// Serve Prometheus metrics (`/metrics`), `/healthz` and `/readyz` on this address
+    /// [default: off].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<SocketAddr>,
+    /// After binding, run as this user (start as root to bind port 53).
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Seconds a stop waits for queries in progress [default: 5].
+    #[arg(long, value_name = "SECONDS")]
+    pub grace: Option<u64>,
+    /// Response rate limiting: responses a second per client network and kind of
+    /// response; 0 is off [default: off; more settings in ward.toml `[rrl]`].
+    #[arg(long, value_name = "N")]
+    pub rrl_rate: Option<u32>,
+    /// Every Nth rate-limited response goes out empty with TC set [default: 2].
+    #[arg(long, value_name = "N")]
+    pub rrl_slip: Option<u32>,
+    /// Only count and log what rate limiting would drop.
+    #[arg(long)]
+    pub rrl_log_only: bool,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProbeArgs {
+    /// The name to ask [default: the RFC 5782 test point of the first zone in the
+    /// zones directory].
+    pub name: Option<String>,
+    /// The server to ask.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:5353")]
+    pub server: SocketAddr,
+    /// Query type.
+    #[arg(long, value_name = "TYPE", default_value = "A")]
+    pub qtype: String,
+    /// Seconds to wait for the answer.
+    #[arg(long, value_name = "SECONDS", default_value_t = 2)]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub zone: ZoneArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -141,7 +197,10 @@ impl ServeArgs {
         } else {
             file.listen.clone().unwrap_or(defaults.listen)
         };
+        let metrics = self.metrics.or(file.metrics);
         ServeSettings {
+            metrics,
+            user: self.user.clone().or_else(|| file.user.clone()),
             zones: self.zone.zones_dir(file),
             load: self.zone.load_options(file),
             lenient: self.zone.lenient(file),
@@ -167,6 +226,13 @@ impl ServeArgs {
                             .max(1),
                     ),
                 },
+                count_answers: metrics.is_some(),
+                rrl: self.rrl_settings(file),
+                query_log_every: self.query_log.or(file.query_log).unwrap_or(0),
+                grace: self
+                    .grace
+                    .or(file.grace)
+                    .map_or(defaults.grace, Duration::from_secs),
             },
             reload: ReloadSettings {
                 debounce: Duration::from_millis(self.debounce.or(file.debounce).unwrap_or(200)),
@@ -178,6 +244,23 @@ impl ServeArgs {
             },
             sighup: true,
         }
+    }
+
+    fn rrl_settings(&self, file: &FileConfig) -> RrlSettings {
+        let mut rrl = file.rrl.clone().unwrap_or_default();
+        if let Some(rate) = self.rrl_rate {
+            rrl.rate = rate;
+        }
+        if let Some(slip) = self.rrl_slip {
+            rrl.slip = slip;
+        }
+        rrl.log_only |= self.rrl_log_only;
+        rrl
+    }
+
+    /// The log format: flag, file, or text.
+    pub fn log_format(&self, file: &FileConfig) -> LogFormat {
+        self.log_format.or(file.log_format).unwrap_or_default()
     }
 
     /// The log filter: flag, file, or `info`.

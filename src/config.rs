@@ -12,6 +12,15 @@
 //! debounce = 200             # milliseconds
 //! tcp_max_connections = 512  # default: from the descriptor limit
 //! tcp_idle_timeout = 10      # seconds
+//! metrics = "127.0.0.1:9153" # Prometheus /metrics, /healthz, /readyz
+//! user = "ward"              # after binding
+//! grace = 5                  # seconds a stop waits for queries in progress
+//! log_format = "json"
+//!
+//! [rrl]                      # response rate limiting, off unless a rate is set
+//! rate = 20
+//! slip = 2
+//! exempt = ["192.0.2.0/24"]
 //!
 //! [zone."ips.block.example"]
 //! allow = ["127.0.0.0/8", "::1/128"]
@@ -48,6 +57,17 @@ pub struct FileConfig {
     pub tcp_max_connections: Option<usize>,
     /// Seconds a TCP connection may stay idle.
     pub tcp_idle_timeout: Option<u64>,
+    /// Prometheus metrics, `/healthz` and `/readyz` on this address.
+    pub metrics: Option<SocketAddr>,
+    /// Run as this user after binding.
+    pub user: Option<String>,
+    /// Seconds a stop waits for queries in progress.
+    pub grace: Option<u64>,
+    pub log_format: Option<crate::cli::LogFormat>,
+    /// Log one UDP query in this many.
+    pub query_log: Option<u32>,
+    /// Response rate limiting.
+    pub rrl: Option<crate::rrl::RrlSettings>,
     pub log: Option<String>,
     #[serde(default)]
     pub zone: HashMap<String, ZoneSettings>,

@@ -15,11 +15,16 @@ pub mod explain;
 mod faults;
 #[doc(hidden)]
 pub mod fuzzing;
+mod lifecycle;
 pub mod load;
 mod memory;
+mod metrics;
 mod panics;
+mod privileges;
 pub mod reload;
+pub mod rrl;
 mod serve;
+mod stats;
 pub mod store;
 pub mod zone;
 

@@ -2,11 +2,11 @@
 
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use ward::cli::{CheckArgs, Cli, Command, LookupArgs, ServeArgs, ZoneArgs};
+use ward::cli::{CheckArgs, Cli, Command, LogFormat, LookupArgs, ProbeArgs, ServeArgs, ZoneArgs};
 use ward::config::FileConfig;
 use ward::load::{DirectoryLoad, Loader};
 
@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(&args),
         Command::Check(args) => check(&args),
         Command::Lookup(args) => lookup(&args),
+        Command::Probe(args) => probe(&args),
     };
     match result {
         Ok(code) => code,
@@ -34,18 +35,22 @@ fn file_config(args: &ZoneArgs) -> Result<FileConfig> {
     }
 }
 
-fn init_logging(filter: &str) {
-    // hickory-server logs every query at INFO; keep it to warnings.
+fn init_logging(filter: &str, format: LogFormat) {
+    // hickory logs every query at INFO; keep it to warnings.
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new(format!(
             "{filter},hickory_server=warn,hickory_proto=warn,notify=warn"
         ))
     });
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
 }
 
 fn print_diagnostics(load: &DirectoryLoad) -> usize {
@@ -62,7 +67,7 @@ fn print_diagnostics(load: &DirectoryLoad) -> usize {
 
 fn serve(args: &ServeArgs) -> Result<ExitCode> {
     let file = file_config(&args.zone)?;
-    init_logging(&args.log_filter(&file));
+    init_logging(&args.log_filter(&file), args.log_format(&file));
     ward::serve(args.settings(&file), shutdown_signal())?;
     Ok(ExitCode::SUCCESS)
 }
@@ -130,4 +135,34 @@ fn lookup(args: &LookupArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+fn probe(args: &ProbeArgs) -> Result<ExitCode> {
+    let name = match &args.name {
+        Some(name) => name.clone(),
+        None => {
+            let file = file_config(&args.zone)?;
+            let scan = ward::load::scan(&args.zone.zones_dir(&file))?;
+            let zone = scan
+                .zones
+                .first()
+                .context("no zone to probe in the zones directory; give a name")?;
+            // The RFC 5782 test point every zone answers (unless switched off).
+            format!("2.0.0.127.{}", zone.name)
+        }
+    };
+    let wait = std::time::Duration::from_secs(args.timeout.max(1));
+    match ward::dns::probe::probe(args.server, &name, &args.qtype, wait) {
+        Ok(answer) => {
+            println!(
+                "{name}: {} ({} answer records)",
+                answer.rcode, answer.answers
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("ward probe: {error}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }

@@ -14,16 +14,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio_util::sync::CancellationToken;
 
 use crate::dns::server::{Running, ServerConfig, ServerError, ServerStats};
+use crate::lifecycle;
 use crate::load::{DirectoryLoad, LoadOptions, Loader, ScanError};
 use crate::memory::{release_freed_memory, return_large_allocations};
+use crate::metrics::{self, MetricsError, Observed};
+use crate::privileges::{self, PrivilegeError};
 use crate::reload::{ReloadSettings, ReloadStats, Reloader};
 use crate::store::Store;
 
 /// Everything `serve` needs, flags and file merged.
 #[derive(Debug, Clone)]
 pub struct ServeSettings {
+    /// Prometheus metrics, `/healthz` and `/readyz` (off: `None`).
+    pub metrics: Option<SocketAddr>,
+    /// Run as this user once the sockets are bound.
+    pub user: Option<String>,
     pub zones: PathBuf,
     pub load: LoadOptions,
     pub lenient: bool,
@@ -49,12 +57,18 @@ pub enum ServeError {
     Server(#[from] ServerError),
     #[error("the first load of the zones failed with an internal error: {0}")]
     Load(String),
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+    #[error(transparent)]
+    Privileges(#[from] PrivilegeError),
 }
 
 /// What a caller learns once ward serves.
 pub struct Ready {
     /// The addresses bound (port 0 resolved), in the order of the settings.
     pub addrs: Vec<SocketAddr>,
+    /// The metrics listener's address, when on.
+    pub metrics: Option<SocketAddr>,
     /// The zones being served.
     pub store: Arc<Store>,
     /// Counters of the running server.
@@ -109,12 +123,29 @@ async fn run(
         () = &mut shutdown => return Ok(()),
         () = std::future::ready(()) => {}
     }
+    // The metrics listener comes first: `/readyz` says 503 while the zones load.
+    let observed = Arc::new(Observed::default());
+    let endpoints = CancellationToken::new();
+    let metrics_addr = match settings.metrics {
+        Some(addr) => {
+            let listener = metrics::bind(addr).await?;
+            let bound = listener.local_addr().ok();
+            tokio::spawn(metrics::serve(
+                listener,
+                observed.clone(),
+                endpoints.clone(),
+            ));
+            bound
+        }
+        None => None,
+    };
     let loader = Loader {
         dir: settings.zones.clone(),
         options: settings.load.clone(),
         lenient: settings.lenient,
     };
     tracing::info!(zones = %settings.zones.display(), "loading zones");
+    lifecycle::loading();
     let mut loading = tokio::task::spawn_blocking(move || {
         let load = loader.load_all();
         (loader, load)
@@ -144,13 +175,31 @@ async fn run(
     for addr in &running.addrs {
         tracing::info!(%addr, "serving on UDP and TCP");
     }
+    if let Some(addr) = metrics_addr {
+        tracing::info!(%addr, "metrics on http://{addr}/metrics, health on /healthz and /readyz");
+    }
+    // Every socket is bound: root is no longer needed.
+    match &settings.user {
+        Some(user) => {
+            privileges::become_user(user)?;
+            tracing::info!(%user, "running as {user}");
+        }
+        None if privileges::running_as_root() => tracing::warn!(
+            "running as root: start with --user NAME to drop privileges once the ports are bound"
+        ),
+        None => {}
+    }
     let reloads = reloader.spawn(&handle, store.clone());
     if reload_when_serving {
         reloads.reload_all();
     }
+    observed.serving(running.stats(), reloads.stats().clone(), store.clone());
+    lifecycle::ready(&store);
+    let watchdog = tokio::spawn(lifecycle::watchdog(running.stats()));
     on_ready(Ready {
         addrs: running.addrs.clone(),
-        store,
+        metrics: metrics_addr,
+        store: store.clone(),
         stats: running.stats(),
         reloads: reloads.stats().clone(),
     });
@@ -159,13 +208,19 @@ async fn run(
             () = &mut shutdown => break,
             Some(()) = next_signal(&mut hup) => {
                 tracing::info!("SIGHUP: reloading every zone");
-                reloads.reload_all();
+                lifecycle::reloading();
+                reloads.reload_all_and_wait().await;
+                lifecycle::ready(&store);
             }
         }
     }
-    tracing::info!("shutting down");
+    tracing::info!("stopping: answering what was received");
+    lifecycle::stopping();
+    watchdog.abort();
     reloads.abort();
     running.shutdown();
+    endpoints.cancel();
+    tracing::info!("stopped");
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use smallvec::SmallVec;
 
+use crate::stats::{NO_ZONE, Outcome};
 use crate::store::{Located, Snapshot};
 use crate::zone::acl::AclAction;
 use crate::zone::generic::RecordData;
@@ -14,6 +15,12 @@ use crate::zone::reason::Template;
 use crate::zone::{Found, FoundList, IpName, Presence, Soa, Subject, Visibility, Zone};
 
 use super::query::Question;
+
+// Indexes into `stats::ACL_ACTIONS`.
+const ACL_REFUSE: u8 = 0;
+const ACL_IGNORE: u8 = 1;
+const ACL_EMPTY: u8 = 2;
+const ACL_ANSWER: u8 = 3;
 
 pub mod rcode {
     pub const NOERROR: u16 = 0;
@@ -98,6 +105,12 @@ pub struct Answer<'s> {
     pub authority: Records<'s>,
     /// Labels of the query name below the zone apex: where `Owner::Apex` starts.
     pub apex_skip: usize,
+    /// The answer lists the name (a listing's A or TXT), for the counters.
+    pub listed: bool,
+    /// The zone's counter slot ([`NO_ZONE`] outside every zone).
+    pub zone_slot: u16,
+    /// The ACL action that applied (index into `stats::ACL_ACTIONS`), if any.
+    pub acl: Option<u8>,
 }
 
 impl<'s> Answer<'s> {
@@ -109,6 +122,20 @@ impl<'s> Answer<'s> {
             answers: SmallVec::new(),
             authority: SmallVec::new(),
             apex_skip: 0,
+            listed: false,
+            zone_slot: NO_ZONE,
+            acl: None,
+        }
+    }
+
+    /// What this answer to a `qtype` question counts as.
+    pub(crate) fn outcome(&self, qtype: u16) -> Outcome {
+        Outcome {
+            zone_slot: self.zone_slot,
+            qtype,
+            rcode: self.rcode,
+            listed: self.listed,
+            acl: self.acl,
         }
     }
 }
@@ -143,22 +170,31 @@ pub fn resolve_located<'s>(
         return Answer::error(rcode::REFUSED);
     };
     let zone = located.zone;
+    let in_zone = |answer: Answer<'s>, acl: Option<u8>| Answer {
+        zone_slot: zone.counter_slot,
+        acl,
+        ..answer
+    };
     let acl = zone.acl.as_ref().map(|acl| acl.check(client));
     match acl {
         Some(AclAction::Ignore) => {
-            return Answer {
+            let dropped = Answer {
                 drop: true,
                 ..Answer::error(rcode::REFUSED)
             };
+            return in_zone(dropped, Some(ACL_IGNORE));
         }
-        Some(AclAction::Refuse) => return Answer::error(rcode::REFUSED),
+        Some(AclAction::Refuse) => return in_zone(Answer::error(rcode::REFUSED), Some(ACL_REFUSE)),
         _ => {}
     }
-    match question.qtype {
-        rtype::AXFR | rtype::IXFR => return Answer::error(rcode::REFUSED),
-        rtype::MAILA | rtype::MAILB => return Answer::error(rcode::NOTIMP),
-        rtype::OPT | rtype::TKEY | rtype::TSIG => return Answer::error(rcode::FORMERR),
-        _ => {}
+    let refusal = match question.qtype {
+        rtype::AXFR | rtype::IXFR => Some(rcode::REFUSED),
+        rtype::MAILA | rtype::MAILB => Some(rcode::NOTIMP),
+        rtype::OPT | rtype::TKEY | rtype::TSIG => Some(rcode::FORMERR),
+        _ => None,
+    };
+    if let Some(code) = refusal {
+        return in_zone(Answer::error(code), None);
     }
     let mut answer = Answer {
         rcode: rcode::NOERROR,
@@ -167,6 +203,13 @@ pub fn resolve_located<'s>(
         answers: SmallVec::new(),
         authority: SmallVec::new(),
         apex_skip: located.relative_labels,
+        listed: false,
+        zone_slot: zone.counter_slot,
+        acl: match acl {
+            Some(AclAction::Empty) => Some(ACL_EMPTY),
+            Some(AclAction::Answer(..)) => Some(ACL_ANSWER),
+            _ => None,
+        },
     };
     let relative = located.relative(qname);
     // An `empty` client sees the zone as listing nothing: not the listings, and not
@@ -198,6 +241,7 @@ pub fn resolve_located<'s>(
     } else {
         collect(question.qtype, &found, &mut answer.answers);
     }
+    answer.listed = presence == Presence::Listed && !answer.answers.is_empty();
     if answer.answers.is_empty() {
         if presence == Presence::Absent {
             answer.rcode = rcode::NXDOMAIN;

@@ -4,10 +4,12 @@
 //! another. No allocation per query; buffers are reused from batch to batch.
 //!
 //! A bug costs the one query that triggers it — it gets no answer and is counted —
-//! never the other queries of its batch, nor the worker.
+//! never the other queries of its batch, nor the worker. Counting answers (metrics),
+//! rate limiting and the query log are each one branch per query when off.
 
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 
 use smallvec::SmallVec;
 
@@ -15,6 +17,8 @@ use super::answer;
 use super::fallback::{DnsSettings, Transport, answer_message};
 use super::query::{self, Parsed, Query};
 use super::wire;
+use crate::rrl::{Limiter, Verdict};
+use crate::stats::{Outcome, QueryCounters, Writers, add};
 use crate::store::{Located, Snapshot};
 use crate::zone::Prefetch;
 use crate::zone::ip::Warm;
@@ -30,26 +34,63 @@ pub struct Datagram<'a> {
     pub peer: SocketAddr,
 }
 
+/// What a worker does besides answering.
+#[derive(Clone, Default)]
+pub struct Extras {
+    /// Count every answer by zone, type, rcode (the metrics are on).
+    pub count_answers: bool,
+    /// Response rate limiting, shared by the workers.
+    pub(crate) limiter: Option<Arc<Limiter>>,
+    /// Log one query in this many (0: none).
+    pub query_log_every: u32,
+}
+
+/// What became of one datagram.
+enum Handled {
+    /// A reply is in the buffer: what it counts as, whether it is truncated, and where
+    /// its question ends.
+    Reply(Outcome, bool, usize),
+    /// No reply; an ACL that ignores the client still counts.
+    Silent(Option<Outcome>),
+}
+
 /// Reusable state for answering batches.
 pub struct BatchAnswerer {
     settings: DnsSettings,
+    extras: Extras,
+    counters: Arc<QueryCounters>,
     queries: Vec<Query>,
     replies: Vec<Vec<u8>>,
     scratch: Vec<u8>,
     ready: Vec<usize>,
-    /// Queries lost to an internal error, since the start.
-    failures: u64,
+    /// Limited responses so far, for `slip`.
+    limited: u64,
+    /// Queries so far, for the sampled query log.
+    seen: u64,
 }
 
 impl BatchAnswerer {
     pub fn new(settings: DnsSettings) -> Self {
+        Self::with(settings, Extras::default(), Arc::default())
+    }
+
+    /// An answerer that also does `extras`, counting into `counters` (which only this
+    /// answerer writes).
+    pub(crate) fn with(
+        settings: DnsSettings,
+        extras: Extras,
+        counters: Arc<QueryCounters>,
+    ) -> Self {
         BatchAnswerer {
             settings,
+            extras,
+            counters,
             queries: (0..BATCH).map(|_| Query::default()).collect(),
             replies: (0..BATCH).map(|_| Vec::with_capacity(1500)).collect(),
             scratch: Vec::with_capacity(1024),
             ready: Vec::with_capacity(BATCH),
-            failures: 0,
+            limited: 0,
+            seen: 0,
         }
     }
 
@@ -86,7 +127,7 @@ impl BatchAnswerer {
                     located[i] = place;
                     plans.extend(plan);
                 }
-                Err(_) => self.failures += 1,
+                Err(_) => add(&self.counters.internal_errors, 1, Writers::One),
             }
         }
         for plan in &plans {
@@ -94,11 +135,12 @@ impl BatchAnswerer {
         }
         for (i, datagram) in datagrams.iter().enumerate().take(count) {
             let Some(packet) = datagram.bytes else {
+                add(&self.counters.dropped, 1, Writers::One);
                 continue;
             };
             let (query, reply) = (&self.queries[i], &mut self.replies[i]);
             let (settings, scratch) = (&self.settings, &mut self.scratch);
-            let answered = catch_unwind(AssertUnwindSafe(|| match parsed[i] {
+            let handled = catch_unwind(AssertUnwindSafe(|| match parsed[i] {
                 Parsed::Query => {
                     let answer = answer::resolve_located(
                         located[i],
@@ -106,12 +148,13 @@ impl BatchAnswerer {
                         datagram.peer.ip(),
                         now,
                     );
+                    let outcome = answer.outcome(query.question.qtype);
                     if answer.drop {
-                        return false;
+                        return Handled::Silent(Some(outcome));
                     }
                     let limit =
                         wire::udp_reply_limit(query.edns.map(|e| e.payload), settings.udp_payload);
-                    wire::encode(
+                    let truncated = wire::encode(
                         packet,
                         query,
                         &answer,
@@ -120,32 +163,114 @@ impl BatchAnswerer {
                         reply,
                         scratch,
                     );
-                    true
+                    Handled::Reply(outcome, truncated, query.question_end)
                 }
-                Parsed::Drop => false,
+                Parsed::Drop => Handled::Silent(None),
                 Parsed::Fallback => {
-                    match answer_message(
+                    let answered = answer_message(
                         snapshot,
                         settings,
                         packet,
                         datagram.peer,
                         Transport::Udp,
                         now,
-                    ) {
-                        Some(bytes) => {
+                    );
+                    match answered {
+                        Some(answered) => {
+                            let truncated = answered.truncated();
+                            let (outcome, bytes) = (answered.outcome, answered.bytes);
+                            let question_end = wire::question_end(&bytes).unwrap_or(bytes.len());
                             *reply = bytes;
-                            true
+                            Handled::Reply(outcome, truncated, question_end)
                         }
-                        None => false,
+                        None => Handled::Silent(None),
                     }
                 }
             }));
-            match answered {
-                Ok(true) => self.ready.push(i),
-                Ok(false) => {}
-                Err(_) => self.failures += 1,
+            match handled {
+                Ok(Handled::Reply(outcome, truncated, question_end)) => {
+                    if self.send_after_limits(i, datagram, outcome, question_end) {
+                        if self.extras.count_answers {
+                            let bytes = self.replies[i].len();
+                            self.counters.count(outcome, bytes, truncated, Writers::One);
+                        }
+                        if self.extras.query_log_every > 0 {
+                            let standard = parsed[i] == Parsed::Query;
+                            self.log_query(i, datagram, outcome, standard);
+                        }
+                        self.ready.push(i);
+                    }
+                }
+                Ok(Handled::Silent(outcome)) => {
+                    add(&self.counters.dropped, 1, Writers::One);
+                    if let Some(outcome) = outcome.filter(|_| self.extras.count_answers) {
+                        self.counters.count_acl(outcome, Writers::One);
+                    }
+                }
+                Err(_) => add(&self.counters.internal_errors, 1, Writers::One),
             }
         }
+    }
+
+    /// Response rate limiting for reply `i`: whether to send it (perhaps made an empty
+    /// truncated reply: a slip).
+    fn send_after_limits(
+        &mut self,
+        i: usize,
+        datagram: &Datagram<'_>,
+        outcome: Outcome,
+        question_end: usize,
+    ) -> bool {
+        let Some(limiter) = &self.extras.limiter else {
+            return true;
+        };
+        let reply = &mut self.replies[i];
+        let class = limiter.class(outcome.rcode, outcome.listed, reply.len());
+        if limiter.check(datagram.peer.ip(), class, outcome.zone_slot) == Verdict::Send {
+            return true;
+        }
+        let counters = &self.counters;
+        if limiter.settings().log_only {
+            add(&counters.rrl_would_limit, 1, Writers::One);
+            return true;
+        }
+        self.limited += 1;
+        let slip = u64::from(limiter.settings().slip);
+        if slip > 0 && self.limited % slip == 0 {
+            wire::truncate_reply(reply, question_end);
+            add(&counters.rrl_slipped, 1, Writers::One);
+            true
+        } else {
+            add(&counters.rrl_dropped, 1, Writers::One);
+            false
+        }
+    }
+
+    /// Logs every `query_log_every`-th query (a sample, for debugging).
+    fn log_query(&mut self, i: usize, datagram: &Datagram<'_>, outcome: Outcome, standard: bool) {
+        self.seen += 1;
+        if self.seen % u64::from(self.extras.query_log_every) != 0 {
+            return;
+        }
+        let mut qname = String::new();
+        if standard {
+            let _ = crate::zone::name::write_presentation(
+                self.queries[i].question.name.wire(),
+                &mut qname,
+            );
+        } else {
+            qname.push_str("(an unusual packet)");
+        }
+        tracing::info!(
+            target: "ward::query",
+            client = %datagram.peer.ip(),
+            qname,
+            qtype = outcome.qtype,
+            rcode = outcome.rcode,
+            listed = outcome.listed,
+            bytes = self.replies[i].len(),
+            "query"
+        );
     }
 
     /// Indexes of the datagrams of the last batch that get a reply.
@@ -160,6 +285,8 @@ impl BatchAnswerer {
 
     /// Queries lost to an internal error since this answerer was made.
     pub fn failures(&self) -> u64 {
-        self.failures
+        self.counters
+            .internal_errors
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 }

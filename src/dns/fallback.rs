@@ -18,9 +18,10 @@ use hickory_server::proto::serialize::binary::{
 use hickory_server::server::Request;
 use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder};
 
-use super::answer::{self, Owner, RData};
+use super::answer::{self, Owner, RData, rcode};
 use super::query::Question;
 use super::wire::udp_reply_limit;
+use crate::stats::Outcome;
 use crate::store::Snapshot;
 use crate::zone::name::{Labels, Name, NameBuf, NameRef};
 
@@ -45,9 +46,21 @@ impl Default for DnsSettings {
     }
 }
 
+/// A reply, and what it counts as.
+pub struct Reply {
+    pub bytes: Vec<u8>,
+    pub(crate) outcome: Outcome,
+}
+
+impl Reply {
+    /// The TC bit: the answer did not fit.
+    pub(crate) fn truncated(&self) -> bool {
+        self.bytes.get(2).is_some_and(|flags| flags & 0x02 != 0)
+    }
+}
+
 /// Answers a message the way a full DNS parser would: no reply when the header is
 /// unreadable or the message is a response, FORMERR when the rest does not parse.
-/// Returns the reply bytes.
 pub fn answer_message(
     snapshot: &Snapshot,
     settings: &DnsSettings,
@@ -55,7 +68,7 @@ pub fn answer_message(
     peer: SocketAddr,
     transport: Transport,
     now: i64,
-) -> Option<Vec<u8>> {
+) -> Option<Reply> {
     let mut decoder = BinDecoder::new(packet);
     let header = Header::read(&mut decoder).ok()?;
     if header.metadata.message_type == MessageType::Response {
@@ -66,7 +79,10 @@ pub fn answer_message(
         Transport::Tcp => Protocol::Tcp,
     };
     let Ok(request) = Request::from_bytes(packet.to_vec(), peer, protocol) else {
-        return Some(formerr(&header.metadata));
+        return Some(Reply {
+            bytes: formerr(&header.metadata),
+            outcome: Outcome::error(rcode::FORMERR),
+        });
     };
     let max_size = match transport {
         Transport::Udp => udp_reply_limit(
@@ -82,30 +98,28 @@ pub fn answer_message(
         edns.set_version(0);
         edns
     });
-    let builder = MessageResponseBuilder::new(&request.queries, edns.as_ref());
+    let builder = || MessageResponseBuilder::new(&request.queries, edns.as_ref());
     let metadata = Metadata::response_from_request(&request.metadata);
     let error = |code: ResponseCode| {
         let mut metadata = metadata;
         metadata.response_code = code;
         metadata
     };
+    let failed = |code: ResponseCode, rcode: u16| {
+        let bytes = emit(builder().build_no_records(error(code)), max_size)?;
+        Some(Reply {
+            bytes,
+            outcome: Outcome::error(rcode),
+        })
+    };
     if request.metadata.op_code != OpCode::Query {
-        return emit(
-            builder.build_no_records(error(ResponseCode::NotImp)),
-            max_size,
-        );
+        return failed(ResponseCode::NotImp, rcode::NOTIMP);
     }
     if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
-        return emit(
-            builder.build_no_records(error(ResponseCode::BADVERS)),
-            max_size,
-        );
+        return failed(ResponseCode::BADVERS, rcode::BADVERS);
     }
     let Ok(info) = request.request_info() else {
-        return emit(
-            builder.build_no_records(error(ResponseCode::FormErr)),
-            max_size,
-        );
+        return failed(ResponseCode::FormErr, rcode::FORMERR);
     };
     let query = info.query;
     let mut question = Question {
@@ -116,10 +130,7 @@ pub fn answer_message(
     let original = query.original().name().clone();
     for label in original.iter() {
         if question.name.push_label(label).is_err() {
-            return emit(
-                builder.build_no_records(error(ResponseCode::FormErr)),
-                max_size,
-            );
+            return failed(ResponseCode::FormErr, rcode::FORMERR);
         }
     }
     let answer = answer::resolve(snapshot, &question, peer.ip(), now);
@@ -133,10 +144,14 @@ pub fn answer_message(
     let qname = question.name.view();
     let answers = to_records(&answer.answers, qname, answer.apex_skip, &original);
     let authority = to_records(&answer.authority, qname, answer.apex_skip, &original);
-    emit(
-        builder.build(metadata, answers.iter(), authority.iter(), [], []),
+    let bytes = emit(
+        builder().build(metadata, answers.iter(), authority.iter(), [], []),
         max_size,
-    )
+    )?;
+    Some(Reply {
+        bytes,
+        outcome: answer.outcome(question.qtype),
+    })
 }
 
 /// Encodes a response within `max_size` bytes (hickory sets TC when records are left

@@ -6,6 +6,7 @@
 pub mod answer;
 pub mod batch;
 pub mod fallback;
+pub mod probe;
 pub mod query;
 pub mod server;
 pub mod tcp;

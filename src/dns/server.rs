@@ -7,16 +7,18 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio_util::sync::CancellationToken;
 
-use super::batch::BatchAnswerer;
+use super::batch::{BatchAnswerer, Extras};
 use super::fallback::DnsSettings;
 use super::tcp::{self, TcpLimits, TcpShared, TcpStats};
 use super::udp::Batch;
 use crate::clock::unix_now;
+use crate::rrl::{Limiter, RrlSettings};
+use crate::stats::QueryCounters;
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
@@ -27,6 +29,14 @@ pub struct ServerConfig {
     pub udp_workers: usize,
     pub settings: DnsSettings,
     pub tcp: TcpLimits,
+    /// Count every answer by zone, type and rcode (the metrics are on).
+    pub count_answers: bool,
+    /// Response rate limiting (off when its rate is 0).
+    pub rrl: RrlSettings,
+    /// Log one UDP query in this many (0: none).
+    pub query_log_every: u32,
+    /// On shutdown, how long queries in progress (TCP) may take to finish.
+    pub grace: Duration,
 }
 
 impl Default for ServerConfig {
@@ -36,6 +46,10 @@ impl Default for ServerConfig {
             udp_workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             settings: DnsSettings::default(),
             tcp: TcpLimits::default(),
+            count_answers: false,
+            rrl: RrlSettings::default(),
+            query_log_every: 0,
+            grace: Duration::from_secs(5),
         }
     }
 }
@@ -58,9 +72,12 @@ pub struct Running {
     stop: Arc<AtomicBool>,
     tcp_stop: CancellationToken,
     udp_threads: Vec<JoinHandle<()>>,
-    /// Per UDP worker: queries lost to an internal error.
-    udp_failures: Vec<Arc<AtomicU64>>,
+    /// Per UDP worker: what it counted.
+    udp_counters: Vec<Arc<QueryCounters>>,
+    /// Per UDP worker: loop iterations, for the watchdog.
+    heartbeats: Vec<Arc<AtomicU64>>,
     tcp: Arc<TcpShared>,
+    grace: Duration,
     /// The addresses actually bound (port 0 resolved).
     pub addrs: Vec<SocketAddr>,
 }
@@ -68,18 +85,37 @@ pub struct Running {
 /// A running server's counters: each written by one worker, summed when read.
 #[derive(Clone)]
 pub struct ServerStats {
-    udp_failures: Vec<Arc<AtomicU64>>,
+    udp: Vec<Arc<QueryCounters>>,
+    heartbeats: Vec<Arc<AtomicU64>>,
     tcp: Arc<TcpShared>,
 }
 
 impl ServerStats {
     /// Queries that got no answer because answering them hit an internal error.
     pub fn internal_errors(&self) -> u64 {
-        self.udp_failures
+        self.udp
             .iter()
-            .map(|f| f.load(Ordering::Relaxed))
-            .sum::<u64>()
-            + self.tcp.stats.failures.load(Ordering::Relaxed)
+            .chain([&self.tcp.counters])
+            .map(|c| c.internal_errors.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Each UDP worker's loop count: one that stops moving is stuck.
+    pub(crate) fn heartbeats(&self) -> Vec<u64> {
+        self.heartbeats
+            .iter()
+            .map(|h| h.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    /// The UDP workers' counters, one table each.
+    pub(crate) fn udp_counters(&self) -> &[Arc<QueryCounters>] {
+        &self.udp
+    }
+
+    /// The counters of every TCP connection.
+    pub(crate) fn tcp_counters(&self) -> &QueryCounters {
+        &self.tcp.counters
     }
 
     /// TCP connections open now.
@@ -110,13 +146,21 @@ impl Running {
             store.clone(),
             config.settings.clone(),
             config.tcp,
+            config.count_answers,
         ));
+        let extras = Extras {
+            count_answers: config.count_answers,
+            limiter: Limiter::new(&config.rrl).map(Arc::new),
+            query_log_every: config.query_log_every,
+        };
         let mut running = Running {
             stop: stop.clone(),
             tcp_stop: tcp_stop.clone(),
             udp_threads: Vec::new(),
-            udp_failures: Vec::new(),
+            udp_counters: Vec::new(),
+            heartbeats: Vec::new(),
             tcp: tcp.clone(),
+            grace: config.grace,
             addrs: Vec::new(),
         };
         for &requested in &config.listen {
@@ -135,13 +179,19 @@ impl Running {
             };
             runtime.spawn(tcp::accept_loop(listener, tcp.clone(), tcp_stop.clone()));
             for socket in udp_sockets {
-                let failures = Arc::new(AtomicU64::new(0));
+                let counters = Arc::new(QueryCounters::default());
+                let heartbeat = Arc::new(AtomicU64::new(0));
                 let worker = UdpWorker {
+                    heartbeat: heartbeat.clone(),
                     socket,
                     store: store.clone(),
-                    answerer: BatchAnswerer::new(config.settings.clone()),
+                    answerer: BatchAnswerer::with(
+                        config.settings.clone(),
+                        extras.clone(),
+                        counters.clone(),
+                    ),
                     stop: stop.clone(),
-                    failures: failures.clone(),
+                    grace: config.grace,
                 };
                 let n = running.udp_threads.len();
                 let thread = std::thread::Builder::new()
@@ -154,7 +204,8 @@ impl Running {
                         return Err(ServerError::Thread(error));
                     }
                 }
-                running.udp_failures.push(failures);
+                running.udp_counters.push(counters);
+                running.heartbeats.push(heartbeat);
             }
         }
         Ok(running)
@@ -163,23 +214,36 @@ impl Running {
     /// The server's counters, to read while it runs.
     pub fn stats(&self) -> ServerStats {
         ServerStats {
-            udp_failures: self.udp_failures.clone(),
+            udp: self.udp_counters.clone(),
+            heartbeats: self.heartbeats.clone(),
             tcp: self.tcp.clone(),
         }
     }
 
-    /// Stops accepting queries, lets TCP connections finish the query they are in, and
-    /// waits for the UDP workers.
+    /// Stops taking queries and answers what was received: the UDP workers answer
+    /// what is queued on their sockets, TCP connections finish the query they are in
+    /// (for at most the grace period), the listeners close.
     pub fn shutdown(mut self) {
         self.stop_all();
     }
 
     fn stop_all(&mut self) {
+        let deadline = Instant::now() + self.grace;
         self.stop.store(true, Ordering::SeqCst);
         self.tcp_stop.cancel();
         self.tcp.close_idle();
         for thread in self.udp_threads.drain(..) {
             let _ = thread.join();
+        }
+        while self.tcp.open_connections() > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let unfinished = self.tcp.open_connections();
+        if unfinished > 0 {
+            tracing::warn!(
+                connections = unfinished,
+                "TCP queries still unfinished after the grace period; closing them"
+            );
         }
     }
 }
@@ -258,14 +322,19 @@ struct UdpWorker {
     store: Arc<Store>,
     answerer: BatchAnswerer,
     stop: Arc<AtomicBool>,
-    /// Published copy of the answerer's failure count.
-    failures: Arc<AtomicU64>,
+    /// How long stopping may take to answer what is queued.
+    grace: Duration,
+    /// Counts loop iterations (at least five a second: receives time out).
+    heartbeat: Arc<AtomicU64>,
 }
 
 impl UdpWorker {
     fn run(mut self) {
         let mut batch = Batch::default();
         while !self.stop.load(Ordering::Relaxed) {
+            let beats = self.heartbeat.load(Ordering::Relaxed);
+            self.heartbeat
+                .store(beats.wrapping_add(1), Ordering::Relaxed);
             if let Err(error) = batch.receive(&self.socket) {
                 if !matches!(
                     error.kind(),
@@ -278,13 +347,19 @@ impl UdpWorker {
                 }
                 continue;
             }
-            let snapshot = self.store.load();
-            self.answerer
-                .answer(&snapshot, &batch.datagrams(), unix_now());
-            batch.send(&self.socket, self.answerer.replies(), self.answerer.ready());
-            // Once per batch, and only this worker writes it: no shared atomic per query.
-            self.failures
-                .store(self.answerer.failures(), Ordering::Relaxed);
+            self.answer(&batch);
         }
+        // Stopping: what was received is answered, however little time is left.
+        let deadline = Instant::now() + self.grace;
+        while Instant::now() < deadline && batch.receive_queued(&self.socket).is_ok_and(|n| n > 0) {
+            self.answer(&batch);
+        }
+    }
+
+    fn answer(&mut self, batch: &Batch) {
+        let snapshot = self.store.load();
+        self.answerer
+            .answer(&snapshot, &batch.datagrams(), unix_now());
+        batch.send(&self.socket, self.answerer.replies(), self.answerer.ready());
     }
 }

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::fallback::{DnsSettings, Transport, answer_message};
 use crate::clock::unix_now;
+use crate::stats::{QueryCounters, Writers, add};
 use crate::store::Store;
 
 /// Descriptors kept free for everything but TCP clients: reloads open zone files (one
@@ -65,8 +66,6 @@ pub struct TcpStats {
     pub refused: AtomicU64,
     /// `accept` failures for lack of resources (descriptors, memory).
     pub accept_errors: AtomicU64,
-    /// Messages whose answer hit an internal error.
-    pub failures: AtomicU64,
 }
 
 struct Connection {
@@ -86,6 +85,9 @@ struct Registry {
 pub(crate) struct TcpShared {
     store: Arc<Store>,
     settings: DnsSettings,
+    /// What TCP answers count into (shared by every connection).
+    pub(crate) counters: Arc<QueryCounters>,
+    count_answers: bool,
     max_connections: usize,
     idle_timeout: Duration,
     registry: Mutex<Registry>,
@@ -93,7 +95,12 @@ pub(crate) struct TcpShared {
 }
 
 impl TcpShared {
-    pub(crate) fn new(store: Arc<Store>, settings: DnsSettings, limits: TcpLimits) -> Self {
+    pub(crate) fn new(
+        store: Arc<Store>,
+        settings: DnsSettings,
+        limits: TcpLimits,
+        count_answers: bool,
+    ) -> Self {
         let max_connections = limits
             .max_connections
             .unwrap_or_else(default_max_connections)
@@ -101,6 +108,8 @@ impl TcpShared {
         TcpShared {
             store,
             settings,
+            counters: Arc::default(),
+            count_answers,
             max_connections,
             idle_timeout: limits.idle_timeout,
             registry: Mutex::new(Registry::default()),
@@ -256,7 +265,8 @@ pub(crate) async fn accept_loop(
 }
 
 /// Answers the messages of one connection until it closes, idles out, or is asked to
-/// close (`close`: made room for another; `stop`: shutdown, once idle).
+/// close (`close`: made room for another). On shutdown (`stop`) a connection waiting
+/// for its next query closes at once, and one in the middle of a query finishes it.
 async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     peer: SocketAddr,
@@ -267,32 +277,42 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
 ) {
     let idle = shared.idle_timeout;
     let mut message = Vec::with_capacity(512);
-    loop {
-        let length = tokio::select! {
+    let mut framed = Vec::with_capacity(1024);
+    while !stop.is_cancelled() {
+        // The first byte of the next message: until it comes, the connection is idle.
+        let mut length = [0u8; 2];
+        tokio::select! {
             () = close.notified() => return,
             () = stop.cancelled() => return,
-            length = timeout(idle, stream.read_u16()) => match length {
-                Ok(Ok(length)) => usize::from(length),
+            first = timeout(idle, stream.read(&mut length[..1])) => match first {
+                Ok(Ok(1)) => {}
                 _ => return,
             },
-        };
+        }
+        shared.set_busy(id, true);
+        if !matches!(
+            timeout(idle, stream.read_exact(&mut length[1..])).await,
+            Ok(Ok(_))
+        ) {
+            return;
+        }
+        let length = usize::from(u16::from_be_bytes(length));
         if length == 0 {
             return;
         }
-        shared.set_busy(id, true);
         message.resize(length, 0);
-        match timeout(idle, stream.read_exact(&mut message)).await {
-            Ok(Ok(_)) => {}
-            _ => return,
+        if !matches!(
+            timeout(idle, stream.read_exact(&mut message)).await,
+            Ok(Ok(_))
+        ) {
+            return;
         }
-        let reply = answer(shared, &message, peer);
-        if let Some(reply) = reply {
-            let mut framed = Vec::with_capacity(reply.len() + 2);
+        if let Some(reply) = answer(shared, &message, peer) {
+            framed.clear();
             framed.extend_from_slice(&(reply.len() as u16).to_be_bytes());
             framed.extend_from_slice(&reply);
-            match timeout(idle, stream.write_all(&framed)).await {
-                Ok(Ok(())) => {}
-                _ => return,
+            if !matches!(timeout(idle, stream.write_all(&framed)).await, Ok(Ok(()))) {
+                return;
             }
         }
         shared.set_busy(id, false);
@@ -302,7 +322,7 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
 /// One message's reply; a bug costs this message only.
 fn answer(shared: &TcpShared, message: &[u8], peer: SocketAddr) -> Option<Vec<u8>> {
     let snapshot = shared.store.load();
-    catch_unwind(AssertUnwindSafe(|| {
+    let answered = catch_unwind(AssertUnwindSafe(|| {
         answer_message(
             &snapshot,
             &shared.settings,
@@ -311,11 +331,25 @@ fn answer(shared: &TcpShared, message: &[u8], peer: SocketAddr) -> Option<Vec<u8
             Transport::Tcp,
             unix_now(),
         )
-    }))
-    .unwrap_or_else(|_| {
-        shared.stats.failures.fetch_add(1, Ordering::Relaxed);
-        None
-    })
+    }));
+    match answered {
+        Ok(Some(reply)) => {
+            if shared.count_answers {
+                shared
+                    .counters
+                    .count(reply.outcome, reply.bytes.len(), false, Writers::Many);
+            }
+            Some(reply.bytes)
+        }
+        Ok(None) => {
+            add(&shared.counters.dropped, 1, Writers::Many);
+            None
+        }
+        Err(_) => {
+            add(&shared.counters.internal_errors, 1, Writers::Many);
+            None
+        }
+    }
 }
 
 /// Feeds `input` to a connection as if a client had sent it, and returns what the
@@ -329,6 +363,7 @@ pub async fn replay_stream(store: Arc<Store>, input: &[u8]) -> Vec<u8> {
             max_connections: Some(1),
             idle_timeout: Duration::from_millis(50),
         },
+        true,
     );
     let Some((id, close)) = shared.admit() else {
         return Vec::new();

@@ -46,6 +46,16 @@ impl Batch {
     /// Waits for at least one datagram (or the socket's read timeout) and takes all
     /// that are queued, up to [`BATCH`].
     pub(crate) fn receive(&mut self, socket: &UdpSocket) -> io::Result<usize> {
+        self.receive_with(socket, libc::MSG_WAITFORONE)
+    }
+
+    /// Takes what is queued, up to [`BATCH`], without waiting (`WouldBlock` when
+    /// nothing is): draining the socket when stopping.
+    pub(crate) fn receive_queued(&mut self, socket: &UdpSocket) -> io::Result<usize> {
+        self.receive_with(socket, libc::MSG_DONTWAIT)
+    }
+
+    fn receive_with(&mut self, socket: &UdpSocket, flags: libc::c_int) -> io::Result<usize> {
         // SAFETY: iovec is a plain C struct (a pointer and a length); all zero is valid.
         let mut iovecs: [libc::iovec; BATCH] = unsafe { zeroed() };
         // SAFETY: mmsghdr is a plain C struct of pointers and integers; all zero is valid.
@@ -66,7 +76,7 @@ impl Batch {
                 socket.as_raw_fd(),
                 messages.as_mut_ptr(),
                 BATCH as libc::c_uint,
-                libc::MSG_WAITFORONE,
+                flags,
                 std::ptr::null_mut(),
             )
         };

@@ -17,7 +17,7 @@ pub fn udp_reply_limit(client_payload: Option<u16>, server_payload: u16) -> u16 
 
 /// Encodes the reply to `query` (from `packet`) into `out`. `max_size` bounds it: if the
 /// records do not fit, the reply carries only the question with TC set, so the client
-/// retries over TCP. `scratch` is reused for TXT rendering.
+/// retries over TCP (the return value says so). `scratch` is reused for TXT rendering.
 pub fn encode(
     packet: &[u8],
     query: &Query,
@@ -26,7 +26,7 @@ pub fn encode(
     server_payload: u16,
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
-) {
+) -> bool {
     out.clear();
     let question = &packet[HEADER_LEN..query.question_end];
     out.extend_from_slice(&[0; HEADER_LEN]);
@@ -73,6 +73,44 @@ pub fn encode(
         additional as u8,
     ];
     out[..HEADER_LEN].copy_from_slice(&header);
+    truncated
+}
+
+/// Turns an encoded reply into the empty, truncated reply of rate limiting's "slip":
+/// the header and the question only, TC set, so a real resolver retries over TCP.
+/// `question_end` is where the question section ends.
+pub(crate) fn truncate_reply(reply: &mut Vec<u8>, question_end: usize) {
+    if reply.len() < HEADER_LEN || question_end > reply.len() {
+        return;
+    }
+    reply.truncate(question_end);
+    reply[2] |= 0x02;
+    reply[6..HEADER_LEN].fill(0);
+}
+
+/// Where the question section of a message ends, read from the message itself (for
+/// replies hickory encoded). `None` if the message is cut short.
+pub(crate) fn question_end(message: &[u8]) -> Option<usize> {
+    let count = u16::from_be_bytes([*message.get(4)?, *message.get(5)?]);
+    let mut at = HEADER_LEN;
+    for _ in 0..count {
+        loop {
+            let len = *message.get(at)?;
+            match len {
+                0 => {
+                    at += 1;
+                    break;
+                }
+                l if l & 0xc0 == 0xc0 => {
+                    at += 2;
+                    break;
+                }
+                l => at += 1 + usize::from(l),
+            }
+        }
+        at += 4;
+    }
+    (at <= message.len()).then_some(at)
 }
 
 /// The OPT record of a reply: our payload size, version 0, the rcode's upper bits.

@@ -135,6 +135,7 @@ pub(super) fn assemble(
             test_points_dataset(&datasets, ttl)
         });
     load.zone = Some(Zone {
+        counter_slot: crate::stats::zone_slot(&name),
         name,
         soa,
         ns,

@@ -63,6 +63,8 @@ pub struct ZoneStats {
     pub last_error: Option<String>,
     pub entries: usize,
     pub serial: u32,
+    /// When it last loaded successfully.
+    pub last_loaded: Option<std::time::SystemTime>,
 }
 
 /// Per-zone reload counters, shared with whoever reports them.
@@ -76,6 +78,11 @@ pub struct ReloadStats {
 impl ReloadStats {
     pub fn zone(&self, name: &str) -> Option<ZoneStats> {
         self.zones.lock().ok()?.get(name).cloned()
+    }
+
+    /// Every zone's statistics, by name.
+    pub fn all(&self) -> BTreeMap<String, ZoneStats> {
+        self.zones.lock().map(|z| z.clone()).unwrap_or_default()
     }
 
     /// How many times a reload swapped in a new snapshot.
@@ -114,8 +121,8 @@ pub(crate) enum Trigger {
     /// File events under these paths; empty when the event source lost track (queue
     /// overflow, watch error) and everything must be looked at.
     Changed(Vec<PathBuf>),
-    /// Reload every zone (SIGHUP).
-    All,
+    /// Reload every zone (SIGHUP); tell the sender when that round is done.
+    All(Option<tokio::sync::oneshot::Sender<()>>),
 }
 
 /// Watches the zones directory and reloads what changed.
@@ -139,7 +146,15 @@ pub struct ReloadHandle {
 impl ReloadHandle {
     /// Reloads every zone, as SIGHUP does.
     pub fn reload_all(&self) {
-        let _ = self.trigger.send(Trigger::All);
+        let _ = self.trigger.send(Trigger::All(None));
+    }
+
+    /// Reloads every zone and resolves once that round is over.
+    pub async fn reload_all_and_wait(&self) {
+        let (done, finished) = tokio::sync::oneshot::channel();
+        if self.trigger.send(Trigger::All(Some(done))).is_ok() {
+            let _ = finished.await;
+        }
     }
 
     pub fn abort(&self) {
@@ -157,6 +172,8 @@ struct Pending {
     at: Option<Instant>,
     all: bool,
     paths: HashSet<PathBuf>,
+    /// Who waits for the next round to be over.
+    waiting: Vec<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Pending {
@@ -187,6 +204,7 @@ impl Reloader {
                 s.entries = load.entries;
                 if let Some(zone) = &load.zone {
                     s.serial = zone.soa.serial;
+                    s.last_loaded = Some(std::time::SystemTime::now());
                 }
                 if !load.diagnostics.errors.is_empty() {
                     s.last_error = Some(round::join_errors(&load.diagnostics.errors));
@@ -248,8 +266,9 @@ impl Reloader {
             tokio::select! {
                 Some(trigger) = triggers.recv() => {
                     match trigger {
-                        Trigger::All => {
+                        Trigger::All(done) => {
                             pending.all = true;
+                            pending.waiting.extend(done);
                             pending.schedule(Duration::ZERO);
                         }
                         Trigger::Changed(paths) => {
@@ -271,6 +290,7 @@ impl Reloader {
             }
             let all = std::mem::take(&mut pending.all);
             let hinted = std::mem::take(&mut pending.paths);
+            let waiting = std::mem::take(&mut pending.waiting);
             pending.at = None;
             let store = store.clone();
             let outcome = tokio::task::spawn_blocking(move || {
@@ -287,6 +307,9 @@ impl Reloader {
                 }
             };
             self = reloader;
+            for done in waiting {
+                let _ = done.send(());
+            }
             match outcome {
                 Ok(round) => {
                     if round.busy {

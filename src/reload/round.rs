@@ -269,6 +269,7 @@ impl Reloader {
             s.last_error = None;
             s.entries = load.entries;
             s.serial = zone.soa.serial;
+            s.last_loaded = Some(SystemTime::now());
         });
     }
 

@@ -64,6 +64,8 @@ pub struct Zone {
     pub acl: Option<Acl>,
     /// The serial is ward's (the time of the load), not written in the data.
     pub serial_is_auto: bool,
+    /// Where this zone's queries are counted (stable across reloads).
+    pub(crate) counter_slot: u16,
 }
 
 /// How a name relates to the zone.

@@ -27,6 +27,8 @@ pub struct TestServer {
     pub zones: PathBuf,
     stats: ServerStats,
     reloads: Arc<ReloadStats>,
+    /// The metrics listener, when the settings turned it on.
+    pub metrics: Option<SocketAddr>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -92,6 +94,7 @@ impl TestServer {
             zones,
             stats: ready.stats,
             reloads: ready.reloads,
+            metrics: ready.metrics,
             stop: Some(stop),
             thread: Some(thread),
         }
@@ -175,6 +178,8 @@ fn write_zones(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
 /// What the tests serve with: loopback port 0, two UDP workers, short TCP idle time.
 pub fn settings(zones: &Path, options: LoadOptions, reload: ReloadSettings) -> ServeSettings {
     ServeSettings {
+        metrics: None,
+        user: None,
         zones: zones.to_path_buf(),
         load: options,
         lenient: false,
@@ -186,6 +191,7 @@ pub fn settings(zones: &Path, options: LoadOptions, reload: ReloadSettings) -> S
                 max_connections: None,
                 idle_timeout: Duration::from_secs(5),
             },
+            ..ServerConfig::default()
         },
         reload,
         sighup: false,
@@ -487,4 +493,34 @@ impl Drop for WardProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A plain HTTP/1.1 GET on loopback: the status code and the body.
+pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())?;
+    Some((status, body))
+}
+
+/// The value of one sample in Prometheus text: the line `name{labels} value`, labels
+/// given in the exporter's order.
+pub fn sample(metrics: &str, series: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            (name == series).then(|| value.parse::<f64>().ok())?
+        })
+        .map_or(0, |v| v as u64)
 }
