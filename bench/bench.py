@@ -239,10 +239,14 @@ def server_cmd(cfg, kind, meta, setdir, port, threads=1):
         return (["taskset", "-c", cfg.server_cpu, binary, "-n", "-a", "-b", f"127.0.0.1/{port}",
                  "-w", os.path.join(setdir, "rbldnsd"), "-c", "0"]
                 + [f"{z}:{t}:{f}" for z, t, f in specs])
-    if kind in ("ward", "ward-dnset"):
+    if kind in ("ward", "ward-dnset", "ward-metrics", "ward-rrl"):
         zones = os.path.join(setdir, meta["ward_dnset" if kind == "ward-dnset" else "ward"])
+        # The cost of the optional parts: metrics on (answers counted per zone, type,
+        # rcode), and rate limiting on with no client over its limit.
+        extra = {"ward-metrics": ["--metrics", "127.0.0.1:0"],
+                 "ward-rrl": ["--rrl-rate", "100000000"]}.get(kind, [])
         return ["taskset", "-c", cfg.server_cpu, cfg.ward, "serve", "--zones", zones,
-                "--listen", f"127.0.0.1:{port}", "--threads", str(threads), "--log", "info"]
+                "--listen", f"127.0.0.1:{port}", "--threads", str(threads), "--log", "info"] + extra
     if kind == "knot":
         return ["taskset", "-c", cfg.server_cpu, "knotd", "-c", knot_config(cfg, meta, setdir, port)]
     raise ValueError(kind)
@@ -784,14 +788,18 @@ def report(cfg, results):
             L.append(f"\n{rep_runs} run(s) repeated because other work on the machine used the CPU meanwhile; "
                      f"{noisy} kept although disturbed (see the JSON).")
         ward = sres["servers"].get("ward", {}).get("summary")
-        for other in ("rbldnsd", "fork", "fork-dnhash", "knot"):
-            o = sres["servers"].get(other, {}).get("summary")
-            if ward and o:
+        pairs = [("ward", ward, other, sres["servers"].get(other, {}).get("summary"))
+                 for other in ("rbldnsd", "fork", "fork-dnhash", "knot")]
+        # What the optional parts cost: ward with them on, against ward without.
+        pairs += [(variant, sres["servers"].get(variant, {}).get("summary"), "ward", ward)
+                  for variant in ("ward-metrics", "ward-rrl")]
+        for name, a, other, b in pairs:
+            if a and b:
                 headline.append(
-                    f"| {setname} | ward / {other} | {ratio(ward.get('q_per_cpu_s'), o.get('q_per_cpu_s'))} | "
-                    f"{ratio(ward.get('dp_q_per_cpu_s'), o.get('dp_q_per_cpu_s'))} | {ratio(ward.get('qps'), o.get('qps'))} | "
-                    f"{ratio(ward.get('rss_mb'), o.get('rss_mb'))} | {ratio(ward.get('load_s'), o.get('load_s'))} | "
-                    f"{ratio(ward.get('rate_p99_us'), o.get('rate_p99_us'))} |")
+                    f"| {setname} | {name} / {other} | {ratio(a.get('q_per_cpu_s'), b.get('q_per_cpu_s'))} | "
+                    f"{ratio(a.get('dp_q_per_cpu_s'), b.get('dp_q_per_cpu_s'))} | {ratio(a.get('qps'), b.get('qps'))} | "
+                    f"{ratio(a.get('rss_mb'), b.get('rss_mb'))} | {ratio(a.get('load_s'), b.get('load_s'))} | "
+                    f"{ratio(a.get('rate_p99_us'), b.get('rate_p99_us'))} |")
         chk = sres.get("check")
         if chk:
             L.append("")
@@ -849,7 +857,7 @@ def main():
     ap.add_argument("--rbldnsd", default="/usr/sbin/rbldnsd")
     ap.add_argument("--loadgen", required=True)
     ap.add_argument("--sets", default=None)
-    ap.add_argument("--servers", default="rbldnsd,fork,fork-dnhash,ward,ward-dnset,knot")
+    ap.add_argument("--servers", default="rbldnsd,fork,fork-dnhash,ward,ward-dnset,ward-metrics,ward-rrl,knot")
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--seconds", type=float, default=None)
     ap.add_argument("--rate", type=int, default=50_000)

@@ -133,3 +133,30 @@ fn client_snippets_are_the_ones_the_interop_suite_runs() {
     }
     assert!(count >= 6, "{count} snippets");
 }
+
+#[test]
+fn probe_example_prints_what_the_readme_shows() {
+    let server = TestServer::shipped();
+    let probes: Vec<_> = examples("ward")
+        .into_iter()
+        .filter(|(c, _)| c.starts_with("ward probe"))
+        .collect();
+    assert!(!probes.is_empty());
+    for (command, expected) in probes {
+        let args: Vec<String> = command
+            .split_whitespace()
+            .skip(1)
+            .map(|arg| arg.replace(":5353", &format!(":{}", server.addr.port())))
+            .collect();
+        let output = Command::new(env!("CARGO_BIN_EXE_ward"))
+            .args(&args)
+            .output()
+            .expect("ward runs");
+        assert!(output.status.success(), "`{command}`");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout).trim_end(),
+            expected.trim_end(),
+            "`{command}`"
+        );
+    }
+}
