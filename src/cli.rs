@@ -6,14 +6,18 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::FileConfig;
+use crate::config::{ConfigError, FileConfig};
 use crate::dns::fallback::DnsSettings;
 use crate::dns::server::ServerConfig;
 use crate::dns::tcp::TcpLimits;
+use crate::dns::tsig::{Keyring, TsigKey};
+use crate::dns::xfr::{TransferConfig, ZoneTransfer};
+use crate::export::journal::JournalLimits;
 use crate::load::LoadOptions;
 use crate::reload::ReloadSettings;
 use crate::rrl::RrlSettings;
 use crate::serve::ServeSettings;
+use crate::zone::name::Name;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -37,6 +41,30 @@ pub enum Command {
     Lookup(LookupArgs),
     /// Ask a running ward a question; exit 0 when it answers (a health check).
     Probe(ProbeArgs),
+    /// Write a zone as a BIND zone file (the records a secondary serves) or as rbldnsd
+    /// data.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// The zone to export.
+    #[arg(long, value_name = "ZONE")]
+    pub zone: String,
+    /// `bind` (a zone file) or `rbldnsd` (a combined dataset).
+    #[arg(long, value_name = "FORMAT", default_value = "bind")]
+    pub format: ExportFormat,
+    /// Write here instead of to standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub zones: ZoneArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Bind,
+    Rbldnsd,
 }
 
 #[derive(Debug, Clone, Args, Default)]
@@ -180,6 +208,8 @@ impl ZoneArgs {
             normalise_addresses: file.normalise_addresses.unwrap_or(true),
             accept_host_bits: self.accept_host_bits || file.accept_host_bits.unwrap_or(false),
             keep_entries: false,
+            // A zone a secondary may transfer needs its hashed names in full.
+            keep_digests: file.zone.values().any(|z| z.transfer.is_some()),
             zones: file.zone.clone(),
         }
     }
@@ -190,7 +220,8 @@ impl ZoneArgs {
 }
 
 impl ServeArgs {
-    pub fn settings(&self, file: &FileConfig) -> ServeSettings {
+    /// Flags and file merged; an error for settings that cannot work (transfer keys).
+    pub fn settings(&self, file: &FileConfig) -> Result<ServeSettings, ConfigError> {
         let defaults = ServerConfig::default();
         let listen = if !self.listen.is_empty() {
             self.listen.clone()
@@ -198,7 +229,7 @@ impl ServeArgs {
             file.listen.clone().unwrap_or(defaults.listen)
         };
         let metrics = self.metrics.or(file.metrics);
-        ServeSettings {
+        Ok(ServeSettings {
             metrics,
             user: self.user.clone().or_else(|| file.user.clone()),
             zones: self.zone.zones_dir(file),
@@ -216,6 +247,7 @@ impl ServeArgs {
                         .or(file.udp_payload)
                         .unwrap_or(DnsSettings::default().udp_payload)
                         .max(512),
+                    transfers: None,
                 },
                 tcp: TcpLimits {
                     max_connections: self.tcp_max_connections.or(file.tcp_max_connections),
@@ -243,7 +275,8 @@ impl ServeArgs {
                 ..ReloadSettings::default()
             },
             sighup: true,
-        }
+            transfer: transfer_config(file)?,
+        })
     }
 
     fn rrl_settings(&self, file: &FileConfig) -> RrlSettings {
@@ -270,4 +303,73 @@ impl ServeArgs {
             .or_else(|| file.log.clone())
             .unwrap_or_else(|| "info".to_string())
     }
+}
+
+/// The zones secondaries may transfer, with their keys. Errors name the setting, never
+/// a secret.
+pub fn transfer_config(file: &FileConfig) -> Result<TransferConfig, ConfigError> {
+    let mut keys = Keyring::default();
+    for (name, key) in &file.key {
+        let secret = match (&key.secret, &key.secret_file) {
+            (Some(secret), None) => secret.clone(),
+            (None, Some(path)) => std::fs::read_to_string(path).map_err(|error| {
+                ConfigError::Invalid(format!(
+                    "[key.\"{name}\"]: cannot read secret-file {}: {error}",
+                    path.display()
+                ))
+            })?,
+            _ => {
+                return Err(ConfigError::Invalid(format!(
+                    "[key.\"{name}\"]: set one of `secret` and `secret-file`"
+                )));
+            }
+        };
+        let key = TsigKey::new(name, &key.algorithm, &secret)
+            .map_err(|error| ConfigError::Invalid(format!("[key.\"{name}\"]: {error}")))?;
+        keys.insert(key);
+    }
+    let mut zones = std::collections::HashMap::new();
+    for (zone, settings) in &file.zone {
+        let Some(transfer) = &settings.transfer else {
+            continue;
+        };
+        let invalid =
+            |what: String| ConfigError::Invalid(format!("[zone.\"{zone}\".transfer]: {what}"));
+        let name =
+            Name::parse(zone).map_err(|_| invalid("the zone is not a domain name".into()))?;
+        let key = match &transfer.key {
+            Some(key) => {
+                let key_name = Name::parse(key)
+                    .ok()
+                    .filter(|k| keys.get(k).is_some())
+                    .ok_or_else(|| {
+                        invalid(format!("key `{key}` is not defined (add [key.\"{key}\"])"))
+                    })?;
+                Some(key_name)
+            }
+            None => None,
+        };
+        if transfer.allow.is_empty() && key.is_none() {
+            return Err(invalid(
+                "set `allow` (the secondaries' networks) or `key` (a TSIG key), or both".into(),
+            ));
+        }
+        zones.insert(
+            name,
+            ZoneTransfer {
+                allow: transfer.allow.clone(),
+                key,
+                notify: transfer.notify.clone(),
+            },
+        );
+    }
+    let defaults = JournalLimits::default();
+    Ok(TransferConfig {
+        zones,
+        keys,
+        journal: JournalLimits {
+            versions: file.journal_versions.unwrap_or(defaults.versions),
+            bytes: file.journal_bytes.unwrap_or(defaults.bytes),
+        },
+    })
 }

@@ -71,6 +71,13 @@ pub struct FileConfig {
     pub log: Option<String>,
     #[serde(default)]
     pub zone: HashMap<String, ZoneSettings>,
+    /// TSIG keys by name.
+    #[serde(default)]
+    pub key: HashMap<String, KeySettings>,
+    /// IXFR journal: the most versions kept per zone.
+    pub journal_versions: Option<usize>,
+    /// IXFR journal: the most bytes (of records) kept per zone.
+    pub journal_bytes: Option<usize>,
 }
 
 /// What clients outside a zone's allow list get.
@@ -100,6 +107,34 @@ pub struct ZoneSettings {
     pub default_ttl: Option<u32>,
     /// Name servers when the data has no `$NS`.
     pub ns: Option<Vec<String>>,
+    /// Zone transfers to secondaries (AXFR/IXFR) and NOTIFY.
+    pub transfer: Option<TransferSettings>,
+}
+
+/// Who may transfer a zone, with which key, and whom ward notifies of changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferSettings {
+    /// Networks allowed to transfer (and, with `key`, only with that key too).
+    #[serde(default)]
+    pub allow: Vec<IpNet>,
+    /// The name of a `[key."…"]` every transfer request must be signed with.
+    pub key: Option<String>,
+    /// Secondaries sent a NOTIFY on every serial change (`ADDR:PORT`).
+    #[serde(default)]
+    pub notify: Vec<SocketAddr>,
+}
+
+/// A TSIG key (RFC 8945): `[key."transfer.example."]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySettings {
+    /// `hmac-sha256`, `hmac-sha512`, or `hmac-sha1` (for old BIND).
+    pub algorithm: String,
+    /// The secret, base64 (as `tsig-keygen` and `keymgr` print it).
+    pub secret: Option<String>,
+    /// A file holding the secret, base64 (kept out of ward.toml; never logged).
+    pub secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +146,10 @@ pub enum ConfigError {
     },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
+    /// Settings that parse but do not make sense together (a zone naming a key that
+    /// is not defined, a secret that is not base64).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl FileConfig {

@@ -11,6 +11,7 @@ mod clock;
 pub mod config;
 pub mod dns;
 pub mod explain;
+pub mod export;
 #[cfg(feature = "fault-injection")]
 mod faults;
 #[doc(hidden)]

@@ -6,7 +6,9 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use ward::cli::{CheckArgs, Cli, Command, LogFormat, LookupArgs, ProbeArgs, ServeArgs, ZoneArgs};
+use ward::cli::{
+    CheckArgs, Cli, Command, ExportArgs, LogFormat, LookupArgs, ProbeArgs, ServeArgs, ZoneArgs,
+};
 use ward::config::FileConfig;
 use ward::load::{DirectoryLoad, Loader};
 
@@ -17,6 +19,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check(&args),
         Command::Lookup(args) => lookup(&args),
         Command::Probe(args) => probe(&args),
+        Command::Export(args) => export(&args),
     };
     match result {
         Ok(code) => code,
@@ -68,7 +71,7 @@ fn print_diagnostics(load: &DirectoryLoad) -> usize {
 fn serve(args: &ServeArgs) -> Result<ExitCode> {
     let file = file_config(&args.zone)?;
     init_logging(&args.log_filter(&file), args.log_format(&file));
-    ward::serve(args.settings(&file), shutdown_signal())?;
+    ward::serve(args.settings(&file)?, shutdown_signal())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -165,4 +168,45 @@ fn probe(args: &ProbeArgs) -> Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+fn export(args: &ExportArgs) -> Result<ExitCode> {
+    let file = file_config(&args.zones)?;
+    let mut options = args.zones.load_options(&file);
+    options.keep_digests = true;
+    let loader = Loader {
+        dir: args.zones.zones_dir(&file),
+        options,
+        lenient: args.zones.lenient(&file),
+    };
+    let mut load = loader.load_all()?;
+    if print_diagnostics(&load) > 0 && !loader.lenient {
+        anyhow::bail!("the zones have errors (listed above); fix them or use --lenient");
+    }
+    let snapshot = load.take_snapshot();
+    let wanted = ward::zone::name::Name::parse(&args.zone)
+        .with_context(|| format!("`{}` is not a zone name", args.zone))?;
+    let zone = snapshot
+        .zone(&wanted)
+        .with_context(|| format!("no zone {} in {}", args.zone, loader.dir.display()))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    match &args.out {
+        Some(path) => {
+            let mut out = std::io::BufWriter::new(
+                std::fs::File::create(path)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+            );
+            ward::export::text::write(zone, args.format, now, &mut out)?;
+            std::io::Write::flush(&mut out)?;
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            ward::export::text::write(zone, args.format, now, &mut out)?;
+            std::io::Write::flush(&mut out)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

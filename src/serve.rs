@@ -17,6 +17,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 use crate::dns::server::{Running, ServerConfig, ServerError, ServerStats};
+use crate::dns::xfr::{self, TransferConfig, Transfers};
 use crate::lifecycle;
 use crate::load::{DirectoryLoad, LoadOptions, Loader, ScanError};
 use crate::memory::{release_freed_memory, return_large_allocations};
@@ -39,6 +40,8 @@ pub struct ServeSettings {
     pub reload: ReloadSettings,
     /// Reload every zone on SIGHUP (off in tests, which share one process).
     pub sighup: bool,
+    /// Zone transfers to secondaries (none: no zone may be transferred).
+    pub transfer: TransferConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -166,12 +169,18 @@ async fn run(
     };
     let mut load = load?;
     check_first_load(&load, &settings)?;
-    let reloader = Reloader::new(loader, &load, settings.reload.clone());
+    let handle = tokio::runtime::Handle::current();
+    let mut reloader = Reloader::new(loader, &load, settings.reload.clone());
+    let transfers = transfers(&settings.transfer);
+    if let Some(transfers) = &transfers {
+        reloader = reloader.on_change(xfr::on_change(transfers.clone(), handle.clone()));
+    }
     let store = Arc::new(Store::new(load.take_snapshot()));
     drop(load);
     release_freed_memory();
-    let handle = tokio::runtime::Handle::current();
-    let running = Running::start(&settings.server, store.clone(), &handle)?;
+    let mut server = settings.server.clone();
+    server.settings.transfers = transfers.clone();
+    let running = Running::start(&server, store.clone(), &handle)?;
     for addr in &running.addrs {
         tracing::info!(%addr, "serving on UDP and TCP");
     }
@@ -188,6 +197,10 @@ async fn run(
             "running as root: start with --user NAME to drop privileges once the ports are bound"
         ),
         None => {}
+    }
+    if let Some(transfers) = &transfers {
+        // Secondaries may hold an older serial than the one just loaded.
+        xfr::notify_loaded(transfers, &store.load());
     }
     let reloads = reloader.spawn(&handle, store.clone());
     if reload_when_serving {
@@ -222,6 +235,16 @@ async fn run(
     endpoints.cancel();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The transfer side, when some zone may be transferred.
+fn transfers(config: &TransferConfig) -> Option<Arc<Transfers>> {
+    if config.is_empty() {
+        return None;
+    }
+    let zones: Vec<String> = config.zones.keys().map(ToString::to_string).collect();
+    tracing::info!(zones = %zones.join(" "), "zone transfers (AXFR, IXFR) allowed");
+    Some(Arc::new(Transfers::new(config.clone())))
 }
 
 /// Logs what the first load found; its errors stop `serve` unless lenient.

@@ -5,6 +5,7 @@
 //! path's, so the two cannot disagree.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use hickory_server::net::xfer::Protocol;
 use hickory_server::proto::op::{
@@ -20,7 +21,9 @@ use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder};
 
 use super::answer::{self, Owner, RData, rcode};
 use super::query::Question;
-use super::wire::udp_reply_limit;
+use super::tsig::{self, Keyring, ResponseSigner, TSIG_SPACE, Verified};
+use super::wire::{reply_header, udp_reply_limit};
+use super::xfr::Transfers;
 use crate::stats::Outcome;
 use crate::store::Snapshot;
 use crate::zone::name::{Labels, Name, NameBuf, NameRef};
@@ -38,11 +41,23 @@ pub struct DnsSettings {
     /// UDP payload size ward advertises and accepts (RFC 6891; 1232 avoids IP
     /// fragmentation, as the 2020 DNS flag day recommends).
     pub udp_payload: u16,
+    /// Zone transfers and their TSIG keys, when any zone has `transfer` set.
+    pub transfers: Option<Arc<Transfers>>,
 }
 
 impl Default for DnsSettings {
     fn default() -> Self {
-        DnsSettings { udp_payload: 1232 }
+        DnsSettings {
+            udp_payload: 1232,
+            transfers: None,
+        }
+    }
+}
+
+impl DnsSettings {
+    fn keys(&self) -> &Keyring {
+        static NONE: std::sync::LazyLock<Keyring> = std::sync::LazyLock::new(Keyring::default);
+        self.transfers.as_ref().map_or(&NONE, |t| &t.config.keys)
     }
 }
 
@@ -61,6 +76,8 @@ impl Reply {
 
 /// Answers a message the way a full DNS parser would: no reply when the header is
 /// unreadable or the message is a response, FORMERR when the rest does not parse.
+/// A TSIG-signed message (a secondary's SOA check) is answered signed with the same
+/// key, or NOTAUTH when its signature does not hold (RFC 8945 §5.2).
 pub fn answer_message(
     snapshot: &Snapshot,
     settings: &DnsSettings,
@@ -68,6 +85,40 @@ pub fn answer_message(
     peer: SocketAddr,
     transport: Transport,
     now: i64,
+) -> Option<Reply> {
+    if packet.len() < 12 || packet[2] & 0x80 != 0 {
+        return None;
+    }
+    match tsig::verify_request(settings.keys(), packet, now as u64) {
+        Verified::Unsigned => answer_unsigned(snapshot, settings, packet, peer, transport, now, 0),
+        Verified::Failed(failure) => {
+            let mut bytes = reply_header(packet)?;
+            tsig::refuse(&mut bytes, &failure, now as u64);
+            Some(Reply {
+                bytes,
+                outcome: Outcome::error(tsig::NOTAUTH),
+            })
+        }
+        Verified::Signed(signed) => {
+            let unsigned = tsig::without_tsig(packet)?;
+            let mut reply = answer_unsigned(
+                snapshot, settings, &unsigned, peer, transport, now, TSIG_SPACE,
+            )?;
+            ResponseSigner::new(signed).sign(&mut reply.bytes, now as u64);
+            Some(reply)
+        }
+    }
+}
+
+/// Answers a message without a TSIG record, in `reserve` bytes fewer than the limit.
+fn answer_unsigned(
+    snapshot: &Snapshot,
+    settings: &DnsSettings,
+    packet: &[u8],
+    peer: SocketAddr,
+    transport: Transport,
+    now: i64,
+    reserve: u16,
 ) -> Option<Reply> {
     let mut decoder = BinDecoder::new(packet);
     let header = Header::read(&mut decoder).ok()?;
@@ -90,7 +141,8 @@ pub fn answer_message(
             settings.udp_payload,
         ),
         Transport::Tcp => u16::MAX,
-    };
+    }
+    .saturating_sub(reserve);
     // The OPT of a reply: our payload size, version 0 (as the hot path writes it).
     let edns = request.edns.as_ref().map(|_| {
         let mut edns = Edns::new();

@@ -6,9 +6,12 @@
 pub mod answer;
 pub mod batch;
 pub mod fallback;
+mod notify;
 pub mod probe;
 pub mod query;
 pub mod server;
 pub mod tcp;
+pub mod tsig;
 mod udp;
 pub mod wire;
+pub mod xfr;

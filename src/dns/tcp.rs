@@ -19,6 +19,7 @@ use tokio::time::{Instant, timeout};
 use tokio_util::sync::CancellationToken;
 
 use super::fallback::{DnsSettings, Transport, answer_message};
+use super::xfr;
 use crate::clock::unix_now;
 use crate::stats::{QueryCounters, Writers, add};
 use crate::store::Store;
@@ -307,7 +308,14 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
         ) {
             return;
         }
-        if let Some(reply) = answer(shared, &message, peer) {
+        if let Some(transfers) = &shared.settings.transfers
+            && xfr::is_transfer(&message)
+        {
+            // Many messages, made off this task; the idle deadline bounds each write.
+            if !xfr::serve(&mut stream, &message, peer, &shared.store, transfers, idle).await {
+                return;
+            }
+        } else if let Some(reply) = answer(shared, &message, peer) {
             framed.clear();
             framed.extend_from_slice(&(reply.len() as u16).to_be_bytes());
             framed.extend_from_slice(&reply);

@@ -88,6 +88,17 @@ pub(crate) fn truncate_reply(reply: &mut Vec<u8>, question_end: usize) {
     reply[6..HEADER_LEN].fill(0);
 }
 
+/// The start of a reply to `request`: its header (QR set, AA and TC clear, the counts
+/// but the question's zero) and its question. `None` if the question is cut short.
+pub(crate) fn reply_header(request: &[u8]) -> Option<Vec<u8>> {
+    let end = question_end(request)?;
+    let mut reply = request[..end].to_vec();
+    reply[2] = (reply[2] | 0x80) & !0x06;
+    reply[3] &= 0x10;
+    reply[6..HEADER_LEN].fill(0);
+    Some(reply)
+}
+
 /// Where the question section of a message ends, read from the message itself (for
 /// replies hickory encoded). `None` if the message is cut short.
 pub(crate) fn question_end(message: &[u8]) -> Option<usize> {

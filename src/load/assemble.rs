@@ -144,6 +144,7 @@ pub(super) fn assemble(
         test_points,
         acl,
         serial_is_auto,
+        built_at: now,
     });
     load
 }

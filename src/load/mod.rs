@@ -34,6 +34,8 @@ pub struct LoadOptions {
     pub accept_host_bits: bool,
     /// Keep every entry as written (for `ward lookup`).
     pub keep_entries: bool,
+    /// Keep whole digests of hashed addresses (for `ward export` and zone transfers).
+    pub keep_digests: bool,
     pub zones: HashMap<String, ZoneSettings>,
 }
 
@@ -45,6 +47,7 @@ impl Default for LoadOptions {
             normalise_addresses: true,
             accept_host_bits: false,
             keep_entries: false,
+            keep_digests: false,
             zones: HashMap::new(),
         }
     }
@@ -70,6 +73,7 @@ impl LoadOptions {
                 .normalise_addresses
                 .unwrap_or(self.normalise_addresses),
             keep_entries: self.keep_entries,
+            keep_digests: self.keep_digests,
         }
     }
 }

@@ -26,6 +26,7 @@ use tokio::time::Instant;
 use crate::clock::unix_now;
 use crate::load::{DirectoryLoad, Loader};
 use crate::store::Store;
+use crate::zone::Zone;
 use crate::zone::name::Name;
 use crate::zone::reason::Catalogue;
 use changes::{FileRecord, Stamp, as_loaded};
@@ -134,7 +135,12 @@ pub struct Reloader {
     /// `reasons.conf` as last seen: its stamp, and its hash once needed.
     catalogue_seen: Option<(Option<Stamp>, Option<u64>)>,
     stats: Arc<ReloadStats>,
+    on_change: Option<Arc<OnChange>>,
 }
+
+/// Called after a reload swapped in a zone's new version (with the one it replaced,
+/// if any), on the reload thread: zone transfers keep the difference and notify.
+pub type OnChange = dyn Fn(Option<&Zone>, &Zone) + Send + Sync;
 
 /// A running reloader: its triggers and statistics.
 pub struct ReloadHandle {
@@ -223,7 +229,14 @@ impl Reloader {
             catalogue: initial.catalogue.clone(),
             catalogue_seen,
             stats,
+            on_change: None,
         }
+    }
+
+    /// Calls `on_change` for every zone a reload replaces or adds.
+    pub fn on_change(mut self, on_change: Arc<OnChange>) -> Self {
+        self.on_change = Some(on_change);
+        self
     }
 
     /// Runs on `runtime` until aborted.

@@ -237,11 +237,17 @@ impl Reloader {
             .filter(|z| !plan.removed.contains(&z.name) && !replaced.contains_key(&z.name))
             .cloned()
             .collect();
-        zones.extend(replaced.into_values());
+        let changed: Vec<Arc<Zone>> = replaced.into_values().collect();
+        zones.extend(changed.iter().cloned());
         store.swap(Snapshot::new(zones));
         self.stats
             .swaps
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(on_change) = &self.on_change {
+            for new in &changed {
+                on_change(current.zone(&new.name).map(Arc::as_ref), new);
+            }
+        }
         // The replaced zones go when the last query holding the old snapshot is done;
         // that is within one batch, so by the next round at the latest.
         release_freed_memory();

@@ -9,7 +9,7 @@ use smallvec::SmallVec;
 use super::ip::{Listing, PrefixMap, PrefixMapBuilder, ResultId, SamePrefix};
 use super::name::{Name, NameRef};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DigestKind {
     Md5,
     Sha1,
@@ -161,6 +161,9 @@ fn key(digest: &[u8]) -> u64 {
 #[derive(Default)]
 pub struct DigestIndex {
     maps: [PrefixMap<u64>; 3],
+    /// Whole digests, kept only for zones that are exported or transferred (the maps
+    /// key only their first 8 bytes; a secondary needs the names in full).
+    full: Vec<(DigestKind, Box<[u8]>)>,
 }
 
 impl DigestIndex {
@@ -170,6 +173,15 @@ impl DigestIndex {
 
     pub fn len(&self) -> usize {
         self.maps.iter().map(PrefixMap::len).sum()
+    }
+
+    /// Every whole digest kept (see [`DigestIndexBuilder::keep_full`]) and the result
+    /// it answers with, in digest order.
+    pub(crate) fn full_digests(&self) -> impl Iterator<Item = (DigestKind, &[u8], ResultId)> + '_ {
+        self.full.iter().filter_map(|(kind, digest)| {
+            let result = self.maps[kind.index()].get(key(digest))?;
+            Some((*kind, &digest[..], result))
+        })
     }
 
     /// `<hex>` or `<hex>._email`: an md5 (32 hex digits) or sha1 (40) digest, or a
@@ -200,11 +212,20 @@ impl DigestIndex {
 #[derive(Default)]
 pub struct DigestIndexBuilder {
     maps: [PrefixMapBuilder<u64>; 3],
+    full: Option<Vec<(DigestKind, Box<[u8]>)>>,
 }
 
 impl DigestIndexBuilder {
+    /// Keeps whole digests too, for exporting the zone.
+    pub(crate) fn keep_full(&mut self) {
+        self.full.get_or_insert_with(Vec::new);
+    }
+
     pub fn add(&mut self, kind: DigestKind, digest: &[u8], listing: Listing) {
         self.maps[kind.index()].add(key(digest), 64, listing, 0);
+        if let Some(full) = &mut self.full {
+            full.push((kind, digest.into()));
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -216,7 +237,11 @@ impl DigestIndexBuilder {
         let maps = self
             .maps
             .map(|builder| builder.build(SamePrefix::Union, &mut intern).0);
-        DigestIndex { maps }
+        let mut full = self.full.unwrap_or_default();
+        full.sort_unstable();
+        full.dedup();
+        full.shrink_to_fit();
+        DigestIndex { maps, full }
     }
 }
 

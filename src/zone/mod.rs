@@ -64,6 +64,10 @@ pub struct Zone {
     pub acl: Option<Acl>,
     /// The serial is ward's (the time of the load), not written in the data.
     pub serial_is_auto: bool,
+    /// When the zone was built. A transfer exports the listings live then, not at the
+    /// moment of the transfer: one serial always transfers the same records, and a
+    /// listing that expires changes the serial (the rebuild at its expiry does).
+    pub built_at: i64,
     /// Where this zone's queries are counted (stable across reloads).
     pub(crate) counter_slot: u16,
 }

@@ -460,6 +460,11 @@ impl<T> NameTable<T> {
             .copied()
     }
 
+    /// The slot holding `wire`, if any.
+    pub fn slot_of(&self, wire: &[u8]) -> Option<u32> {
+        self.find(wire)
+    }
+
     pub fn get(&self, wire: &[u8]) -> Option<&T> {
         self.find(wire).map(|slot| &self.payloads[slot as usize])
     }

@@ -137,6 +137,125 @@ impl NameIndex {
     }
 }
 
+/// The nodes a secondary must hold for a name index to answer as ward does; see
+/// [`NameIndex::export_plan`].
+pub(crate) struct ExportPlan {
+    /// Slots of the names that exist in the export, in table order.
+    pub(crate) slots: Vec<u32>,
+    /// Per slot: some exported name lies below it.
+    has_child: Vec<bool>,
+}
+
+/// What the export holds at one name (relative to where the dataset is attached).
+pub(crate) struct ExportedName {
+    /// ward lists the name itself: the result, the entry's own name (the name, or the
+    /// wildcard's owner it falls under), and whether it is an email address entry.
+    pub(crate) listed: Option<(ResultId, Name, bool)>,
+    /// The names directly below it are listed (the record set of `*.name`): the result
+    /// and the owner of the wildcard entry that decides.
+    pub(crate) below: Option<(ResultId, Name)>,
+    /// It exists with neither records nor names below: a placeholder record keeps it
+    /// from matching a wildcard above (an exclusion under a listing wildcard).
+    pub(crate) placeholder: bool,
+}
+
+impl NameIndex {
+    /// The names a standard DNS server needs to answer as this index does (RFC 4592: a
+    /// wildcard never answers for a name that exists, nor below it). Seeds: listed
+    /// names, wildcard owners, and excluded names a wildcard above would otherwise
+    /// list; then every ancestor of a seed. Each such name repeats what ward answers
+    /// for it and, when names below it are listed, carries a wildcard of its own.
+    pub(crate) fn export_plan(&self) -> ExportPlan {
+        let count = self.table.len();
+        let mut in_export = vec![false; count];
+        let mut has_child = vec![false; count];
+        for (slot, (wire, node)) in self.table.iter().enumerate() {
+            let exact = decode(node.exact);
+            let wild = decode(node.wild);
+            let covered = || self.covering_wildcard(wire);
+            let seed = matches!(exact, Slot::Result(_))
+                || matches!(wild, Slot::Result(_))
+                || ((exact == Slot::Excluded || wild == Slot::Excluded) && covered());
+            if !seed {
+                continue;
+            }
+            in_export[slot] = true;
+            let mut child = Name::from_lower_wire(wire);
+            while let Some(parent) = child.parent().filter(|p| !p.is_root()) {
+                let Some(parent_slot) = self.table.slot_of(parent.wire()) else {
+                    break;
+                };
+                let parent_slot = parent_slot as usize;
+                has_child[parent_slot] = true;
+                if in_export[parent_slot] {
+                    break;
+                }
+                in_export[parent_slot] = true;
+                child = parent;
+            }
+        }
+        ExportPlan {
+            slots: (0..count as u32)
+                .filter(|&s| in_export[s as usize])
+                .collect(),
+            has_child,
+        }
+    }
+
+    /// Whether a wildcard strictly above `wire` lists it.
+    fn covering_wildcard(&self, wire: &[u8]) -> bool {
+        let name = super::name::NameBuf::from_name(&Name::from_lower_wire(wire));
+        matches!(
+            self.closest_wildcard(name.view()),
+            Some((Slot::Result(_), _))
+        )
+    }
+
+    /// The name of `slot`, as the index stores it (relative to the attach point).
+    pub(crate) fn slot_name(&self, slot: u32) -> &[u8] {
+        self.table.name(slot)
+    }
+
+    /// What the export holds at `slot` (one of `plan.slots`).
+    pub(crate) fn exported(&self, plan: &ExportPlan, slot: u32) -> ExportedName {
+        let wire = self.table.name(slot);
+        let name = super::name::NameBuf::from_name(&Name::from_lower_wire(wire));
+        let view = name.view();
+        let listed = match self.lookup(view) {
+            NameMatch::Listed {
+                result,
+                skip,
+                address,
+            } => Some((
+                result,
+                Name::from_lower_wire(view.suffix(skip).wire()),
+                address,
+            )),
+            _ => None,
+        };
+        let own = self
+            .table
+            .get(wire)
+            .map_or(Slot::Empty, |node| decode(node.wild));
+        let below = match own {
+            Slot::Result(result) => Some((result, Name::from_lower_wire(wire))),
+            Slot::Excluded => None,
+            Slot::Empty => match self.closest_wildcard(view) {
+                Some((Slot::Result(result), skip)) => {
+                    Some((result, Name::from_lower_wire(view.suffix(skip).wire())))
+                }
+                _ => None,
+            },
+        };
+        let placeholder = listed.is_none() && below.is_none() && !plan.has_child[slot as usize];
+        ExportedName {
+            listed,
+            below,
+            placeholder,
+        }
+    }
+}
+
 /// Whether an unlisted name exists: an entry lists something strictly below it (its
 /// own wildcard, or a name further down). A name with nothing but exclusions at and
 /// below it does not exist (NXDOMAIN, as rbldnsd answers).
@@ -203,6 +322,7 @@ impl NameIndexBuilder {
         let entries = self.listings.len();
         let mut values = Vec::new();
         let mut listed = Vec::new();
+        let mut excluded_slots = Vec::new();
         let mut i = 0;
         while i < self.listings.len() {
             let (slot, wild) = (self.listings[i].slot, self.listings[i].wild);
@@ -232,10 +352,21 @@ impl NameIndexBuilder {
             } else {
                 node.exact = (node.exact & FLAG) | encode(decided);
             }
-            if !excluded {
+            if excluded {
+                excluded_slots.push(slot);
+            } else {
                 listed.push(slot);
             }
             i = j;
+        }
+        // An exclusion's ancestors are nodes too (flagged as nothing): an export walks
+        // from every entry up to the apex.
+        for slot in excluded_slots {
+            let mut ancestor = Name::from_lower_wire(self.table.name(slot)).parent();
+            while let Some(parent) = ancestor.filter(|p| !p.is_root()) {
+                self.table.slot(parent.wire(), Node::default);
+                ancestor = parent.parent();
+            }
         }
         // Names exist above what is listed (empty non-terminals), never above what is
         // only excluded.

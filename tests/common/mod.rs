@@ -195,6 +195,7 @@ pub fn settings(zones: &Path, options: LoadOptions, reload: ReloadSettings) -> S
         },
         reload,
         sighup: false,
+        transfer: Default::default(),
     }
 }
 

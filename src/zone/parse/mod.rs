@@ -90,6 +90,8 @@ pub struct ParseOptions {
     pub normalise_addresses: bool,
     /// Keep every entry as written (with its line) for `ward lookup`.
     pub keep_entries: bool,
+    /// Keep whole digests of hashed addresses, for exporting and transferring the zone.
+    pub keep_digests: bool,
 }
 
 impl Default for ParseOptions {
@@ -101,6 +103,7 @@ impl Default for ParseOptions {
             accept_host_bits: false,
             normalise_addresses: true,
             keep_entries: false,
+            keep_digests: false,
         }
     }
 }

@@ -57,6 +57,9 @@ pub(super) fn parse(lines: &mut LineReader<'_>, options: &ParseOptions) -> Parse
         number: 0,
     };
     parser.builder.reserve_for(lines.size);
+    if options.keep_digests {
+        parser.builder.digests.keep_full();
+    }
     let file = lines.file().clone();
     loop {
         let number = lines.line_number() + 1;

@@ -1,0 +1,613 @@
+//! Zone transfers to secondaries: AXFR (RFC 5936) and IXFR (RFC 1995) over TCP, every
+//! message TSIG-signed when the request was, and at most 16 KiB (what Knot and NSD
+//! send). A transfer's records are made and encoded on a thread of their own and
+//! handed to the connection through a queue of a few messages: the socket's pace sets
+//! the pace, a reader that stops reading costs those few messages and nothing else,
+//! and UDP answers never wait for it.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::time::timeout;
+
+use super::answer::{CLASS_IN, rcode, rtype};
+use super::notify;
+use super::tsig::{self, Keyring, ResponseSigner, TsigKey, Verified};
+use crate::export::journal::{Delta, Journal, JournalLimits, diff};
+use crate::export::{Rdata, Rr, records};
+use crate::reload::OnChange;
+use crate::store::{Snapshot, Store};
+use crate::zone::name::{Labels, Name};
+use crate::zone::{Soa, Zone};
+
+/// Largest message of a transfer.
+const MESSAGE_SIZE: usize = 16 * 1024;
+/// Transfers served at once; more wait their turn.
+const CONCURRENT: usize = 8;
+
+/// Who may transfer one zone, and whom to notify.
+#[derive(Debug, Clone, Default)]
+pub struct ZoneTransfer {
+    pub allow: Vec<IpNet>,
+    /// The key requests must be signed with.
+    pub key: Option<Name>,
+    pub notify: Vec<SocketAddr>,
+}
+
+/// Transfer settings: per zone, the keys, the journal's limits.
+#[derive(Debug, Clone, Default)]
+pub struct TransferConfig {
+    pub zones: HashMap<Name, ZoneTransfer>,
+    pub keys: Keyring,
+    pub journal: JournalLimits,
+}
+
+impl TransferConfig {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.zones.is_empty()
+    }
+
+    fn key(&self, name: &Name) -> Option<&TsigKey> {
+        self.keys.get(name)
+    }
+}
+
+/// Transfer counters, for the metrics.
+#[derive(Debug, Default)]
+pub struct TransferStats {
+    pub axfr: AtomicU64,
+    pub ixfr: AtomicU64,
+    pub refused: AtomicU64,
+    pub notify_sent: AtomicU64,
+    pub notify_failed: AtomicU64,
+}
+
+/// The transfer side of a running server: settings, journals, counters.
+pub struct Transfers {
+    pub(crate) config: TransferConfig,
+    journals: Mutex<HashMap<Name, Journal>>,
+    /// Per zone, a number that grows with every change: NOTIFY retries of an older
+    /// change stop once there is a newer one.
+    notify_generations: Mutex<HashMap<Name, u64>>,
+    slots: Semaphore,
+    pub stats: TransferStats,
+}
+
+impl std::fmt::Debug for Transfers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transfers")
+            .field("zones", &self.config.zones.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transfers {
+    pub fn new(config: TransferConfig) -> Self {
+        Transfers {
+            config,
+            journals: Mutex::new(HashMap::new()),
+            notify_generations: Mutex::new(HashMap::new()),
+            slots: Semaphore::new(CONCURRENT),
+            stats: TransferStats::default(),
+        }
+    }
+
+    /// A zone changed from `old` to `new` (a reload, an expiry): keep the difference
+    /// for IXFR. Off the query path; linear in the zone's size.
+    pub(crate) fn record_change(&self, old: &Zone, new: &Zone) {
+        if !self.config.zones.contains_key(&new.name) || old.soa.serial == new.soa.serial {
+            return;
+        }
+        let delta = diff(old, new);
+        tracing::info!(
+            zone = %new.name,
+            from = delta.from,
+            to = delta.to,
+            removed = delta.removed.len(),
+            added = delta.added.len(),
+            "journal: difference kept for IXFR"
+        );
+        if let Ok(mut journals) = self.journals.lock() {
+            journals
+                .entry(new.name.clone())
+                .or_default()
+                .push(delta, self.config.journal);
+        }
+    }
+
+    /// The secondaries to notify of `zone`'s changes, and the key to sign with.
+    pub(crate) fn notify_targets(&self, zone: &Name) -> Option<(Vec<SocketAddr>, Option<TsigKey>)> {
+        let settings = self.config.zones.get(zone)?;
+        if settings.notify.is_empty() {
+            return None;
+        }
+        let key = settings
+            .key
+            .as_ref()
+            .and_then(|k| self.config.key(k))
+            .cloned();
+        Some((settings.notify.clone(), key))
+    }
+
+    pub(crate) fn next_notify_generation(&self, zone: &Name) -> u64 {
+        let Ok(mut generations) = self.notify_generations.lock() else {
+            return 0;
+        };
+        let generation = generations.entry(zone.clone()).or_default();
+        *generation += 1;
+        *generation
+    }
+
+    pub(crate) fn notify_generation(&self, zone: &Name) -> u64 {
+        self.notify_generations
+            .lock()
+            .ok()
+            .and_then(|g| g.get(zone).copied())
+            .unwrap_or(0)
+    }
+
+    fn since(&self, zone: &Name, serial: u32, current: u32) -> Option<Vec<Delta>> {
+        self.journals.lock().ok()?.get(zone)?.since(serial, current)
+    }
+}
+
+/// What a reload does for transfers: keep the difference for IXFR, then notify the
+/// secondaries (in that order, so the IXFR they ask for can be served).
+pub(crate) fn on_change(
+    transfers: Arc<Transfers>,
+    runtime: tokio::runtime::Handle,
+) -> Arc<OnChange> {
+    Arc::new(move |old: Option<&Zone>, new: &Zone| {
+        if let Some(old) = old {
+            transfers.record_change(old, new);
+        }
+        let _entered = runtime.enter();
+        notify::notify_all(&transfers, &new.name, &new.soa);
+    })
+}
+
+/// Notifies the secondaries of every zone being served (at start).
+pub(crate) fn notify_loaded(transfers: &Arc<Transfers>, snapshot: &Snapshot) {
+    for zone in snapshot.zones() {
+        notify::notify_all(transfers, &zone.name, &zone.soa);
+    }
+}
+
+/// A transfer request, as read from its message.
+struct Request {
+    id: u16,
+    qname: Name,
+    qtype: u16,
+    /// Where the question ends: it is copied into every message.
+    question: Vec<u8>,
+    /// IXFR: the serial the secondary has.
+    serial: Option<u32>,
+}
+
+fn u16_at(message: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([
+        *message.get(at)?,
+        *message.get(at + 1)?,
+    ]))
+}
+
+/// Reads a transfer request; `None` when the message is no AXFR or IXFR query.
+fn read_request(message: &[u8]) -> Option<Request> {
+    if message.len() < 12 || message[2] & 0x80 != 0 || (message[2] >> 3) & 0x0f != 0 {
+        return None;
+    }
+    if u16_at(message, 4)? != 1 {
+        return None;
+    }
+    let mut labels: Vec<Vec<u8>> = Vec::new();
+    let mut at = 12;
+    loop {
+        let len = usize::from(*message.get(at)?);
+        if len == 0 {
+            at += 1;
+            break;
+        }
+        if len & 0xc0 != 0 {
+            return None;
+        }
+        labels.push(message.get(at + 1..at + 1 + len)?.to_vec());
+        at += 1 + len;
+    }
+    let qtype = u16_at(message, at)?;
+    if qtype != rtype::AXFR && qtype != rtype::IXFR {
+        return None;
+    }
+    let qname = Name::from_labels(labels.iter().map(Vec::as_slice)).ok()?;
+    let question_end = at + 4;
+    let mut request = Request {
+        id: u16_at(message, 0)?,
+        qname,
+        qtype,
+        question: message.get(12..question_end)?.to_vec(),
+        serial: None,
+    };
+    // IXFR: the secondary's SOA in the authority section.
+    if qtype == rtype::IXFR && u16_at(message, 8)? >= 1 {
+        let mut p = question_end;
+        loop {
+            let len = *message.get(p)?;
+            if len == 0 {
+                p += 1;
+                break;
+            }
+            if len & 0xc0 == 0xc0 {
+                p += 2;
+                break;
+            }
+            p += 1 + usize::from(len);
+        }
+        if u16_at(message, p)? == rtype::SOA {
+            let rdata = p + 10;
+            // mname and rname, then the serial.
+            let mut q = rdata;
+            for _ in 0..2 {
+                loop {
+                    let len = *message.get(q)?;
+                    if len == 0 {
+                        q += 1;
+                        break;
+                    }
+                    if len & 0xc0 == 0xc0 {
+                        q += 2;
+                        break;
+                    }
+                    q += 1 + usize::from(len);
+                }
+            }
+            request.serial = Some(u32::from_be_bytes(message.get(q..q + 4)?.try_into().ok()?));
+        }
+    }
+    Some(request)
+}
+
+/// Whether `message` asks for a zone transfer (which [`serve`] then answers).
+pub(crate) fn is_transfer(message: &[u8]) -> bool {
+    read_request(message).is_some()
+}
+
+/// Writes one message in progress: header, question, records.
+struct MessageWriter {
+    out: Vec<u8>,
+    count: u16,
+}
+
+impl MessageWriter {
+    fn new(request: &Request) -> Self {
+        let mut out = Vec::with_capacity(MESSAGE_SIZE);
+        out.extend_from_slice(&request.id.to_be_bytes());
+        // QR, AA; opcode QUERY; NOERROR.
+        out.extend_from_slice(&[0x84, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+        out.extend_from_slice(&request.question);
+        MessageWriter { out, count: 0 }
+    }
+
+    fn fits(&self, rr_len: usize) -> bool {
+        self.count == 0 || self.out.len() + rr_len + usize::from(tsig::TSIG_SPACE) <= MESSAGE_SIZE
+    }
+
+    /// A record whose owner is relative to the apex (the question's name, offset 12).
+    fn record(&mut self, owner: &Name, ttl: u32, rtype: u16, rdata: impl FnOnce(&mut Vec<u8>)) {
+        for label in Labels::of_wire(owner.wire()) {
+            self.out.push(label.len() as u8);
+            self.out.extend_from_slice(label);
+        }
+        self.out.extend_from_slice(&[0xc0, 12]);
+        self.out.extend_from_slice(&rtype.to_be_bytes());
+        self.out.extend_from_slice(&CLASS_IN.to_be_bytes());
+        self.out.extend_from_slice(&ttl.to_be_bytes());
+        let length_at = self.out.len();
+        self.out.extend_from_slice(&[0, 0]);
+        rdata(&mut self.out);
+        let length = (self.out.len() - length_at - 2) as u16;
+        self.out[length_at..length_at + 2].copy_from_slice(&length.to_be_bytes());
+        self.count += 1;
+        self.out[6..8].copy_from_slice(&self.count.to_be_bytes());
+    }
+
+    fn soa(&mut self, soa: &Soa) {
+        self.record(&Name::root(), soa.ttl, rtype::SOA, |out| {
+            write_name(out, &soa.mname);
+            write_name(out, &soa.rname);
+            for field in [soa.serial, soa.refresh, soa.retry, soa.expire, soa.minimum] {
+                out.extend_from_slice(&field.to_be_bytes());
+            }
+        });
+    }
+
+    fn rr(&mut self, rr: &Rr) {
+        self.record(&rr.owner, rr.ttl, rr.data.rtype(), |out| match &rr.data {
+            Rdata::A(a) => out.extend_from_slice(a),
+            Rdata::Ns(name) => write_name(out, name),
+            Rdata::Mx(preference, host) => {
+                out.extend_from_slice(&preference.to_be_bytes());
+                write_name(out, host);
+            }
+            Rdata::Txt(text) => {
+                if text.is_empty() {
+                    out.push(0);
+                }
+                for chunk in text.chunks(255) {
+                    out.push(chunk.len() as u8);
+                    out.extend_from_slice(chunk);
+                }
+            }
+            Rdata::Placeholder => {
+                for text in [&b"ward"[..], b"not listed"] {
+                    out.push(text.len() as u8);
+                    out.extend_from_slice(text);
+                }
+            }
+        });
+    }
+}
+
+fn write_name(out: &mut Vec<u8>, name: &Name) {
+    out.extend_from_slice(name.wire());
+    out.push(0);
+}
+
+/// Serves one transfer request on `stream`. Returns whether the connection may go on.
+pub(crate) async fn serve<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    message: &[u8],
+    peer: SocketAddr,
+    store: &Store,
+    transfers: &Arc<Transfers>,
+    write_timeout: Duration,
+) -> bool {
+    let Some(request) = read_request(message) else {
+        return false;
+    };
+    let now = crate::clock::unix_now();
+    let verified = tsig::verify_request(&transfers.config.keys, message, now as u64);
+    let refuse = |code: u16| {
+        let mut reply = MessageWriter::new(&request).out;
+        reply[3] = (reply[3] & 0xf0) | code as u8;
+        reply
+    };
+    let (zone, signed) = match (
+        &verified,
+        authorise(&request, &verified, peer, store, transfers),
+    ) {
+        (Verified::Failed(failure), _) => {
+            let mut reply = refuse(0);
+            tsig::refuse(&mut reply, failure, now as u64);
+            transfers.stats.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%peer, zone = %request.qname, "transfer refused: bad TSIG");
+            return write_frame(stream, &reply, write_timeout).await;
+        }
+        (_, Err(why)) => {
+            transfers.stats.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%peer, zone = %request.qname, "transfer refused: {why}");
+            let mut reply = refuse(rcode::REFUSED);
+            if let Verified::Signed(signed) = &verified {
+                ResponseSigner::new(signed.clone()).sign(&mut reply, now as u64);
+            }
+            return write_frame(stream, &reply, write_timeout).await;
+        }
+        (Verified::Signed(signed), Ok(zone)) => (zone, Some(signed.clone())),
+        (Verified::Unsigned, Ok(zone)) => (zone, None),
+    };
+    let Ok(_slot) = transfers.slots.acquire().await else {
+        return false;
+    };
+    let kind = if request.qtype == rtype::IXFR {
+        transfers.stats.ixfr.fetch_add(1, Ordering::Relaxed);
+        "IXFR"
+    } else {
+        transfers.stats.axfr.fetch_add(1, Ordering::Relaxed);
+        "AXFR"
+    };
+    // Made on a thread of its own, at the pace the socket takes them.
+    let (sender, mut messages) = mpsc::channel::<Vec<u8>>(4);
+    let transfers_for_maker = transfers.clone();
+    let serial = zone.soa.serial;
+    let maker = tokio::task::spawn_blocking(move || {
+        make_messages(&request, &zone, signed, &transfers_for_maker, now, &sender)
+    });
+    let mut messages_sent = 0u64;
+    let mut ok = true;
+    while let Some(message) = messages.recv().await {
+        if !write_frame(stream, &message, write_timeout).await {
+            ok = false;
+            break;
+        }
+        messages_sent += 1;
+    }
+    drop(messages);
+    let records = maker.await.unwrap_or(0);
+    if ok {
+        tracing::info!(%peer, serial, records, messages = messages_sent, "{kind} served");
+    } else {
+        tracing::warn!(%peer, serial, "{kind} abandoned: the secondary stopped reading");
+    }
+    ok
+}
+
+/// Who may have this zone: the zone exists and is not per-client, the peer is in the
+/// allowed networks, and the request is signed with the zone's key when it has one.
+fn authorise(
+    request: &Request,
+    verified: &Verified,
+    peer: SocketAddr,
+    store: &Store,
+    transfers: &Transfers,
+) -> Result<Arc<Zone>, &'static str> {
+    let snapshot = store.load();
+    let zone = snapshot
+        .zone(&request.qname)
+        .cloned()
+        .ok_or("not a zone ward serves")?;
+    let settings = transfers
+        .config
+        .zones
+        .get(&zone.name)
+        .ok_or("transfers are not configured for this zone")?;
+    if zone.acl.is_some() {
+        return Err("its answers depend on the client (acl): a secondary cannot serve it");
+    }
+    let client: IpAddr = match peer.ip() {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    if settings.allow.is_empty() && settings.key.is_none() {
+        return Err("neither `allow` nor `key` is set: nobody may transfer it");
+    }
+    if !settings.allow.is_empty() && !settings.allow.iter().any(|net| net.contains(&client)) {
+        return Err("the client's address is not allowed");
+    }
+    if let Some(key) = &settings.key {
+        match verified {
+            Verified::Signed(signed) if signed.key_name() == key => {}
+            Verified::Signed(_) => return Err("signed with another key"),
+            _ => return Err("the request is not signed with the zone's key"),
+        }
+    }
+    Ok(zone)
+}
+
+/// Makes the messages of one transfer and queues them; the records sent.
+fn make_messages(
+    request: &Request,
+    zone: &Zone,
+    signed: Option<tsig::Signed>,
+    transfers: &Transfers,
+    now: i64,
+    queue: &mpsc::Sender<Vec<u8>>,
+) -> u64 {
+    let mut signer = signed.map(ResponseSigner::new);
+    let mut sent = 0u64;
+    let mut writer = MessageWriter::new(request);
+    let mut finish = |writer: &mut MessageWriter, last: bool| -> bool {
+        let mut next = MessageWriter::new(request);
+        std::mem::swap(writer, &mut next);
+        let mut message = next.out;
+        if let Some(signer) = &mut signer {
+            signer.sign(&mut message, now as u64);
+        }
+        let _ = last;
+        queue.blocking_send(message).is_ok()
+    };
+    let mut add = |writer: &mut MessageWriter, rr: Option<&Rr>, soa: Option<&Soa>| -> bool {
+        let len = rr.map_or(200, Rr::wire_len);
+        if !writer.fits(len) && !finish(writer, false) {
+            return false;
+        }
+        match (rr, soa) {
+            (Some(rr), _) => writer.rr(rr),
+            (None, Some(soa)) => writer.soa(soa),
+            _ => {}
+        }
+        sent += 1;
+        true
+    };
+    let current = &zone.soa;
+    let incremental = match (request.qtype, request.serial) {
+        (rtype::IXFR, Some(serial)) if serial == current.serial => Some(Vec::new()),
+        (rtype::IXFR, Some(serial)) => transfers.since(&zone.name, serial, current.serial),
+        _ => None,
+    };
+    match incremental {
+        // Up to date: the SOA alone says so.
+        Some(deltas) if deltas.is_empty() => {
+            add(&mut writer, None, Some(current));
+        }
+        Some(deltas) => {
+            if !add(&mut writer, None, Some(current)) {
+                return sent;
+            }
+            for delta in &deltas {
+                let old = Soa {
+                    serial: delta.from,
+                    ..current.clone()
+                };
+                let new = Soa {
+                    serial: delta.to,
+                    ..current.clone()
+                };
+                if !add(&mut writer, None, Some(&old)) {
+                    return sent;
+                }
+                for rr in &delta.removed {
+                    if !add(&mut writer, Some(rr), None) {
+                        return sent;
+                    }
+                }
+                if !add(&mut writer, None, Some(&new)) {
+                    return sent;
+                }
+                for rr in &delta.added {
+                    if !add(&mut writer, Some(rr), None) {
+                        return sent;
+                    }
+                }
+            }
+            add(&mut writer, None, Some(current));
+        }
+        // AXFR, or an IXFR the journal cannot serve: the whole zone between SOAs.
+        None => {
+            if !add(&mut writer, None, Some(current)) {
+                return sent;
+            }
+            for rr in records(zone, zone.built_at) {
+                if !add(&mut writer, Some(&rr), None) {
+                    return sent;
+                }
+            }
+            add(&mut writer, None, Some(current));
+        }
+    }
+    if writer.count > 0 {
+        finish(&mut writer, true);
+    }
+    sent
+}
+
+async fn write_frame<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    message: &[u8],
+    limit: Duration,
+) -> bool {
+    let mut framed = Vec::with_capacity(message.len() + 2);
+    framed.extend_from_slice(&(message.len() as u16).to_be_bytes());
+    framed.extend_from_slice(message);
+    matches!(timeout(limit, stream.write_all(&framed)).await, Ok(Ok(())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_read_with_their_serial() {
+        let mut axfr = vec![0xab, 0xcd, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        axfr.extend_from_slice(b"\x02bl\x04test\x00\x00\xfc\x00\x01");
+        let request = read_request(&axfr).unwrap();
+        assert_eq!(
+            (request.id, request.qtype, request.serial),
+            (0xabcd, rtype::AXFR, None)
+        );
+        let mut ixfr = vec![0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0];
+        ixfr.extend_from_slice(b"\x02bl\x04test\x00\x00\xfb\x00\x01");
+        ixfr.extend_from_slice(&[0xc0, 12, 0, 6, 0, 1, 0, 0, 0, 0, 0, 22]);
+        ixfr.extend_from_slice(&[0xc0, 12, 0xc0, 12]);
+        ixfr.extend_from_slice(&1234u32.to_be_bytes());
+        ixfr.extend_from_slice(&[0; 16]);
+        assert_eq!(read_request(&ixfr).unwrap().serial, Some(1234));
+        let mut query = axfr.clone();
+        let qtype_at = query.len() - 3;
+        query[qtype_at] = 1;
+        assert!(read_request(&query).is_none(), "an A query is no transfer");
+    }
+}
