@@ -1,6 +1,7 @@
 //! `ward check`: beyond parse errors, what a list operator should hear about before
 //! mail servers do.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use crate::load::DirectoryLoad;
@@ -17,8 +18,15 @@ pub struct ZoneReport {
     pub entries: usize,
     pub files: usize,
     pub serial: Option<u32>,
+    /// Records a secondary would hold (AXFR), SOA included.
+    pub records: Option<usize>,
     pub notes: Vec<String>,
 }
+
+/// Past this many records, and this many per entry, an expansion is worth a warning:
+/// every secondary holds each record.
+const EXPLOSION_RECORDS: usize = 1_000_000;
+const EXPLOSION_PER_ENTRY: usize = 16;
 
 impl fmt::Display for ZoneReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -37,6 +45,9 @@ impl fmt::Display for ZoneReport {
                 self.files,
                 self.serial.unwrap_or_default()
             )?;
+            if let Some(records) = self.records {
+                write!(f, ", {records} records to transfer")?;
+            }
         }
         for note in &self.notes {
             write!(f, "\n  warning: {note}")?;
@@ -45,7 +56,9 @@ impl fmt::Display for ZoneReport {
     }
 }
 
-pub fn zone_reports(load: &DirectoryLoad) -> Vec<ZoneReport> {
+/// One report per zone; `transferred` names the zones secondaries may transfer, which
+/// get notes on what a secondary cannot answer as ward does.
+pub fn zone_reports(load: &DirectoryLoad, transferred: &HashSet<String>) -> Vec<ZoneReport> {
     load.zones
         .iter()
         .zip(&load.scan.zones)
@@ -62,8 +75,20 @@ pub fn zone_reports(load: &DirectoryLoad) -> Vec<ZoneReport> {
                     }
                 ));
             }
+            let mut records = None;
             if let Some(zone) = &zone_load.zone {
                 notes.extend(zone_notes(zone));
+                let count = crate::export::records(zone, zone.built_at).count() + 1;
+                if count > EXPLOSION_RECORDS && count > EXPLOSION_PER_ENTRY * zone_load.entries.max(1) {
+                    notes.push(format!(
+                        "{count} records from {} entries: a secondary holds every one (large ranges with exclusions or more specific entries expand most)",
+                        zone_load.entries
+                    ));
+                }
+                records = Some(count);
+                if transferred.contains(&zone.name.to_string()) {
+                    notes.extend(transfer_notes(zone));
+                }
                 if zone_load.entries == 0 {
                     notes.push(
                         "this zone lists nothing (no entries): is a file missing or empty?"
@@ -77,10 +102,50 @@ pub fn zone_reports(load: &DirectoryLoad) -> Vec<ZoneReport> {
                 entries: zone_load.entries,
                 files: source.files.len(),
                 serial: zone_load.zone.as_ref().map(|z| z.soa.serial),
+                records,
                 notes,
             }
         })
         .collect()
+}
+
+/// What secondaries of this zone will answer differently from ward.
+fn transfer_notes(zone: &Zone) -> Vec<String> {
+    let mut notes = Vec::new();
+    if zone.acl.is_some() {
+        notes.push(
+            "its answers depend on the client (acl or allow): ward refuses to transfer it"
+                .to_string(),
+        );
+    }
+    if zone.ns.is_empty() {
+        notes.push(format!(
+            "no $NS (nor `ns` in ward.toml): secondaries get NS {}, the SOA's primary; name your servers with $NS",
+            zone.soa.mname
+        ));
+    }
+    let range_with_subject = zone.datasets.iter().any(|dataset| {
+        let ranges = dataset
+            .ip4
+            .intervals()
+            .any(|(first, last, _)| first != last)
+            || dataset
+                .ip6
+                .intervals()
+                .any(|(first, last, _)| first != last);
+        ranges
+            && dataset
+                .values
+                .values()
+                .iter()
+                .any(|value| dataset.values.txt(value).is_some_and(|t| t.has_subject()))
+    });
+    if range_with_subject {
+        notes.push(
+            "a range's TXT has `$`: secondaries answer every address of the range with its first address there".to_string(),
+        );
+    }
+    notes
 }
 
 /// `::FFFF:7F00:1` as a query name: what RFC 5782 says an IPv6 list must not list.

@@ -109,7 +109,13 @@ fn check(args: &CheckArgs) -> Result<ExitCode> {
             ignored.display()
         );
     }
-    for report in ward::check::zone_reports(&load) {
+    let transferred = file
+        .zone
+        .iter()
+        .filter(|(_, settings)| settings.transfer.is_some())
+        .map(|(name, _)| name.trim_end_matches('.').to_ascii_lowercase())
+        .collect();
+    for report in ward::check::zone_reports(&load, &transferred) {
         println!("{report}");
     }
     if errors > 0 {

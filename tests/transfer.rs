@@ -764,3 +764,33 @@ fn secondaries_are_notified_of_every_change() {
     };
     assert_eq!(changed, serial_of(&server, "dom.test"));
 }
+
+/// `ward check` counts the records a secondary gets, and says what it will answer
+/// differently.
+#[test]
+fn check_counts_what_a_transfer_sends() {
+    let (dir, server) = static_server(&ward_toml(""));
+    std::fs::write(dir.path().join("ward.toml"), ward_toml("")).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ward"))
+        .arg("check")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    for zone in ["ips.test", "dom.test"] {
+        let records = records_of(&transfer(server.addr, &{
+            let mut request = transfer_request(3, zone, None);
+            sign(&mut request, "xfr.key", SECRET, unix_now());
+            request
+        }));
+        // The transfer repeats the SOA at its end.
+        let expected = format!("{} records to transfer", records.len() - 1);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{zone}:")))
+            .unwrap();
+        assert!(line.contains(&expected), "{line} (want {expected})");
+    }
+    assert!(text.contains("no $NS"), "{text}");
+    assert!(text.contains("a range's TXT has `$`"), "{text}");
+}
