@@ -13,6 +13,8 @@ use crate::dns::tcp::TcpLimits;
 use crate::load::LoadOptions;
 use crate::reload::ReloadSettings;
 use crate::serve::ServeSettings;
+use crate::web::requests::StateFilter;
+use crate::web::{Budget, WebSettings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,6 +36,12 @@ pub enum Command {
     /// Show which zone, entry and file:line lists an IP, domain or address, and what
     /// a client receives.
     Lookup(LookupArgs),
+    /// Add a listing to zones/<zone>/api.zone, as the admin API does (offline, same lock).
+    Add(AddArgs),
+    /// Remove a listing from zones/<zone>/api.zone, as the admin API does.
+    Remove(RemoveArgs),
+    /// List, accept or reject removal requests (the state directory's database).
+    Requests(RequestsArgs),
 }
 
 #[derive(Debug, Clone, Args, Default)]
@@ -93,6 +101,121 @@ pub struct ServeArgs {
     /// Log filter, e.g. `info` or `ward=debug` [default: info].
     #[arg(long, value_name = "FILTER")]
     pub log: Option<String>,
+    /// Serve the lookup page, bounce explainer and removal requests on this address
+    /// (a bare port means 127.0.0.1) [default: off].
+    #[arg(long, value_name = "ADDR:PORT", value_parser = listen_addr)]
+    pub http: Option<SocketAddr>,
+    /// Serve the admin API on this address (a bare port means 127.0.0.1); needs
+    /// --admin-token-file [default: off].
+    #[arg(long, value_name = "ADDR:PORT", value_parser = listen_addr)]
+    pub admin: Option<SocketAddr>,
+    /// File holding the admin API's bearer token (first line).
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+/// `ADDR:PORT`, or a bare port on 127.0.0.1: the web listeners stay on loopback unless
+/// told otherwise.
+fn listen_addr(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse()
+        .map_err(|_| format!("expected ADDR:PORT (e.g. 127.0.0.1:8080) or a port, not `{text}`"))
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct StateArgs {
+    /// Directory for removal requests (SQLite) and the audit log [default: `state`
+    /// beside the zones directory].
+    #[arg(long = "state", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+impl StateArgs {
+    /// The state directory: flag, `ward.toml`, or `state` beside the zones directory
+    /// (the last also says so, as it is a guess).
+    pub fn resolve(&self, file: &FileConfig, zones: &std::path::Path) -> (PathBuf, bool) {
+        match self.dir.clone().or_else(|| file.state.clone()) {
+            Some(dir) => (dir, false),
+            None => (WebSettings::default_state(zones), true),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AddArgs {
+    /// The zone (a directory under the zones directory).
+    pub zone: String,
+    /// What to list: an IP, CIDR or range, a domain, *.domain, local@domain or a digest.
+    pub key: String,
+    /// A reason name from reasons.conf.
+    pub reason: String,
+    /// When the listing stops answering (RFC 3339, or a date).
+    #[arg(long, value_name = "TIME")]
+    pub expires: Option<String>,
+    /// A ticket number to keep with the entry.
+    #[arg(long)]
+    pub ticket: Option<String>,
+    /// Who adds it [default: cli:$USER].
+    #[arg(long)]
+    pub by: Option<String>,
+    #[command(flatten)]
+    pub zone_args: ZoneArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RemoveArgs {
+    pub zone: String,
+    /// The key as listed (the same IP, CIDR, name or address).
+    pub key: String,
+    /// Who removes it [default: cli:$USER].
+    #[arg(long)]
+    pub by: Option<String>,
+    #[command(flatten)]
+    pub zone_args: ZoneArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RequestsArgs {
+    #[command(subcommand)]
+    pub action: Option<RequestsAction>,
+    #[command(flatten)]
+    pub zone_args: ZoneArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum RequestsAction {
+    /// List requests (the default: open ones).
+    List {
+        #[arg(long, value_enum, default_value = "open")]
+        show: StateFilter,
+    },
+    /// Accept a request: its listing is removed from the zone's api.zone.
+    Accept {
+        id: i64,
+        /// The answer the requester sees.
+        #[arg(long)]
+        answer: Option<String>,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Reject a request, with an answer the requester sees.
+    Reject {
+        id: i64,
+        #[arg(long)]
+        answer: String,
+        #[arg(long)]
+        by: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -177,7 +300,32 @@ impl ServeArgs {
                 ..ReloadSettings::default()
             },
             sighup: true,
+            web: self.web_settings(file),
         }
+    }
+
+    /// The web side's settings when `--http` or `--admin` asks for it.
+    pub fn web_settings(&self, file: &FileConfig) -> Option<WebSettings> {
+        let http = self.http.or(file.http);
+        let admin = self.admin.or(file.admin);
+        if http.is_none() && admin.is_none() {
+            return None;
+        }
+        let (state, guessed) = self.state.resolve(file, &self.zone.zones_dir(file));
+        if guessed {
+            tracing::info!(state = %state.display(), "no --state given: keeping removal requests and the audit log here");
+        }
+        Some(WebSettings {
+            http,
+            admin,
+            admin_token_file: self
+                .admin_token_file
+                .clone()
+                .or_else(|| file.admin_token_file.clone()),
+            state,
+            pages: Budget::PAGES,
+            requests: Budget::REQUESTS,
+        })
     }
 
     /// The log filter: flag, file, or `info`.

@@ -12,6 +12,10 @@
 //! debounce = 200             # milliseconds
 //! tcp_max_connections = 512  # default: from the descriptor limit
 //! tcp_idle_timeout = 10      # seconds
+//! http = "127.0.0.1:8080"    # lookup page; default off
+//! admin = "127.0.0.1:8081"   # admin API; default off
+//! admin_token_file = "/etc/ward/admin.token"
+//! state = "/var/lib/ward"    # requests and audit log
 //!
 //! [zone."ips.block.example"]
 //! allow = ["127.0.0.0/8", "::1/128"]
@@ -49,6 +53,14 @@ pub struct FileConfig {
     /// Seconds a TCP connection may stay idle.
     pub tcp_idle_timeout: Option<u64>,
     pub log: Option<String>,
+    /// The lookup page's address (`--http`).
+    pub http: Option<SocketAddr>,
+    /// The admin API's address (`--admin`).
+    pub admin: Option<SocketAddr>,
+    /// The admin API's bearer token file (`--admin-token-file`).
+    pub admin_token_file: Option<PathBuf>,
+    /// Removal requests and the audit log (`--state`).
+    pub state: Option<PathBuf>,
     #[serde(default)]
     pub zone: HashMap<String, ZoneSettings>,
 }

@@ -21,6 +21,7 @@ mod panics;
 pub mod reload;
 mod serve;
 pub mod store;
+pub mod web;
 pub mod zone;
 
 pub use serve::{Ready, ServeError, ServeSettings, serve, serve_with};

@@ -31,6 +31,8 @@ pub struct ServeSettings {
     pub reload: ReloadSettings,
     /// Reload every zone on SIGHUP (off in tests, which share one process).
     pub sighup: bool,
+    /// The lookup page and the admin API (`--http`, `--admin`); `None`: off.
+    pub web: Option<crate::web::WebSettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,8 @@ pub enum ServeError {
     Server(#[from] ServerError),
     #[error("the first load of the zones failed with an internal error: {0}")]
     Load(String),
+    #[error(transparent)]
+    Web(#[from] crate::web::WebError),
 }
 
 /// What a caller learns once ward serves.
@@ -61,6 +65,10 @@ pub struct Ready {
     pub stats: ServerStats,
     /// Reload counters, per zone.
     pub reloads: Arc<ReloadStats>,
+    /// The lookup page's address (`--http`), port 0 resolved.
+    pub http: Option<SocketAddr>,
+    /// The admin API's address (`--admin`), port 0 resolved.
+    pub admin: Option<SocketAddr>,
 }
 
 /// Serves until `shutdown` resolves; see [`serve_with`].
@@ -148,11 +156,26 @@ async fn run(
     if reload_when_serving {
         reloads.reload_all();
     }
+    let web = match &settings.web {
+        Some(web) => {
+            match crate::web::start(web, &settings.zones, &settings.load, store.clone()).await {
+                Ok(web) => Some(web),
+                Err(error) => {
+                    reloads.abort();
+                    running.shutdown();
+                    return Err(error.into());
+                }
+            }
+        }
+        None => None,
+    };
     on_ready(Ready {
         addrs: running.addrs.clone(),
         store,
         stats: running.stats(),
         reloads: reloads.stats().clone(),
+        http: web.as_ref().and_then(|w| w.http),
+        admin: web.as_ref().and_then(|w| w.admin),
     });
     loop {
         tokio::select! {
@@ -164,6 +187,9 @@ async fn run(
         }
     }
     tracing::info!("shutting down");
+    if let Some(web) = &web {
+        web.shutdown();
+    }
     reloads.abort();
     running.shutdown();
     Ok(())

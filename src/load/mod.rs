@@ -59,7 +59,12 @@ impl LoadOptions {
     }
 
     /// What the parsers need for the files of `zone`, loaded at `now`.
-    fn parse_options(&self, zone: &Name, catalogue: &Arc<Catalogue>, now: i64) -> ParseOptions {
+    pub(crate) fn parse_options(
+        &self,
+        zone: &Name,
+        catalogue: &Arc<Catalogue>,
+        now: i64,
+    ) -> ParseOptions {
         let settings = self.settings(zone);
         ParseOptions {
             default_ttl: settings.default_ttl.unwrap_or(self.default_ttl),

@@ -189,6 +189,7 @@ pub fn settings(zones: &Path, options: LoadOptions, reload: ReloadSettings) -> S
         },
         reload,
         sighup: false,
+        web: None,
     }
 }
 
