@@ -97,6 +97,14 @@ pub(crate) fn lookup_view(
             input.chars().take(40).collect::<String>()
         )));
     }
+    // DNS labels may hold any byte, but what people look up here never has blanks,
+    // markup or quotes: refuse those instead of asking for them.
+    if input
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || "<>\"'`()[]{};,\\".contains(c))
+    {
+        return Err(LookupError::BadQuery(input.to_string()));
+    }
     let entries = |zone: &crate::zone::name::Name| details.entries(zone);
     let found = explain::lookup(input, snapshot, &entries, now)?;
     let zones: Vec<ZoneView> = found
