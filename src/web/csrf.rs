@@ -43,7 +43,9 @@ pub(crate) fn check(headers: &HeaderMap, form_token: &str) -> bool {
             return false;
         }
     }
-    if let (Some(origin), Some(host)) = (headers.get(ORIGIN), headers.get(HOST)) {
+    // `Origin: null` is what privacy settings send; the token still has to match.
+    let origin = headers.get(ORIGIN).filter(|o| o.as_bytes() != b"null");
+    if let (Some(origin), Some(host)) = (origin, headers.get(HOST)) {
         let origin = origin.to_str().unwrap_or("");
         let host = host.to_str().unwrap_or("");
         let bare = origin
@@ -111,6 +113,14 @@ mod tests {
             &headers(&[
                 ("cookie", &cookie),
                 ("origin", "http://127.0.0.1:8080"),
+                ("host", "127.0.0.1:8080")
+            ]),
+            token
+        ));
+        assert!(check(
+            &headers(&[
+                ("cookie", &cookie),
+                ("origin", "null"),
                 ("host", "127.0.0.1:8080")
             ]),
             token

@@ -48,7 +48,9 @@ pub(crate) fn security_headers() -> [(HeaderName, HeaderValue); 5] {
         ),
         (
             HeaderName::from_static("referrer-policy"),
-            HeaderValue::from_static("no-referrer"),
+            // No address of ours leaks to other sites (dispute links); forms still
+            // carry their Origin.
+            HeaderValue::from_static("same-origin"),
         ),
         (
             HeaderName::from_static("x-frame-options"),
