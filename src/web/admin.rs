@@ -161,6 +161,22 @@ async fn add_entry(
     }
 }
 
+/// `{"entries": […]}`, fields in their declared order.
+#[derive(Serialize)]
+struct Entries {
+    entries: Vec<ApiEntry>,
+}
+
+#[derive(Serialize)]
+struct Removed {
+    removed: Vec<ApiEntry>,
+}
+
+#[derive(Serialize)]
+struct Requests {
+    requests: Vec<AdminRequest>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 struct EntryQuery {
     zone: Option<String>,
@@ -192,7 +208,7 @@ async fn remove_entry(
     let shared = admin.shared.clone();
     let client = Some(peer.ip().to_canonical().to_string());
     match blocking(move || shared.editor.remove(&zone, &key, &by, true, None, client)).await {
-        Ok(Ok(removed)) => json(StatusCode::OK, &serde_json::json!({ "removed": removed })),
+        Ok(Ok(removed)) => json(StatusCode::OK, &Removed { removed }),
         Ok(Err(error)) => edit_error(&error),
         Err(response) => response,
     }
@@ -205,7 +221,7 @@ async fn list_entries(State(admin): State<Admin>, RawQuery(raw): RawQuery) -> Re
     };
     let shared = admin.shared.clone();
     match blocking(move || shared.editor.list(q.zone.as_deref())).await {
-        Ok(Ok(entries)) => json(StatusCode::OK, &serde_json::json!({ "entries": entries })),
+        Ok(Ok(entries)) => json(StatusCode::OK, &Entries { entries }),
         Ok(Err(error)) => edit_error(&error),
         Err(response) => response,
     }
@@ -227,7 +243,7 @@ async fn list_requests(State(admin): State<Admin>, RawQuery(raw): RawQuery) -> R
         Ok(Ok(requests)) => {
             let requests: Vec<AdminRequest> =
                 requests.into_iter().map(AdminRequest::from).collect();
-            json(StatusCode::OK, &serde_json::json!({ "requests": requests }))
+            json(StatusCode::OK, &Requests { requests })
         }
         Ok(Err(error)) => request_error(&error),
         Err(response) => response,

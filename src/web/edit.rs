@@ -16,7 +16,7 @@ use crate::clock::unix_now;
 use crate::load::{CATALOGUE_FILE, LoadOptions, load_catalogue};
 use crate::zone::DatasetKind;
 use crate::zone::name::Name;
-use crate::zone::parse::{Entry, EntryKey, ParsedFile, parse_bytes};
+use crate::zone::parse::{Diagnostic, Entry, EntryKey, ParsedFile, parse_bytes};
 use crate::zone::reason::Catalogue;
 
 /// A listing to add.
@@ -157,10 +157,7 @@ impl Editor {
         let catalogue = Arc::new(catalogue);
         let alone = self.parse(&zone, &catalogue, &line);
         if let Some(error) = alone.diagnostics.errors.first() {
-            return Err(EditError::Invalid(format!(
-                "column {}: {}",
-                error.column, error.message
-            )));
+            return Err(EditError::Invalid(field_error(&line, key, error)));
         }
         if alone.expired > 0 {
             return Err(EditError::Invalid(
@@ -231,10 +228,7 @@ impl Editor {
         let catalogue = Arc::new(self.catalogue()?);
         let alone = self.parse(&zone, &catalogue, key);
         if let Some(error) = alone.diagnostics.errors.first() {
-            return Err(EditError::Invalid(format!(
-                "column {}: {}",
-                error.column, error.message
-            )));
+            return Err(EditError::Invalid(field_error(key, key, error)));
         }
         let Some(wanted) = alone.entries.first().map(|e| e.key.clone()) else {
             return Err(EditError::Invalid("expected one key".to_string()));
@@ -416,6 +410,18 @@ impl Editor {
             &options,
         )
     }
+}
+
+/// The parser's message about an entry line we composed, named after the field it
+/// is in (`key `…`: …`, `expires=…: …`).
+fn field_error(line: &str, key: &str, error: &Diagnostic) -> String {
+    let at = (error.column as usize).saturating_sub(1).min(line.len());
+    if at < key.len() {
+        return format!("key `{key}`: {}", error.message);
+    }
+    let start = line[..at].rfind(' ').map_or(0, |i| i + 1);
+    let end = line[at..].find(' ').map_or(line.len(), |i| at + i);
+    format!("`{}`: {}", &line[start..end], error.message)
 }
 
 /// A key is one word: the parser decides the rest.
