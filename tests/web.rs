@@ -1009,3 +1009,165 @@ fn ward_add_remove_and_requests_do_what_the_api_does() {
         "{audit}"
     );
 }
+
+/// `(command, output)` for the README's `$ curl …` and `$ ward add|remove|requests …`
+/// lines, in order: the output is the lines up to the next command or the block's end.
+fn readme_examples() -> Vec<(String, String)> {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let mut examples = Vec::new();
+    let mut in_block = false;
+    let mut current: Option<(String, Vec<&str>)> = None;
+    for line in readme.lines() {
+        if line.starts_with("```") {
+            in_block = !in_block;
+            examples.extend(current.take().map(|(c, o)| (c, o.join("\n"))));
+            continue;
+        }
+        if !in_block {
+            continue;
+        }
+        if let Some(command) = line.strip_prefix("$ ") {
+            examples.extend(current.take().map(|(c, o)| (c, o.join("\n"))));
+            current = Some((command.to_string(), Vec::new()));
+        } else if let Some((_, output)) = current.as_mut() {
+            output.push(line);
+        }
+    }
+    examples
+        .into_iter()
+        .filter(|(c, _)| {
+            c.starts_with("curl ")
+                || c.starts_with("ward add ")
+                || c.starts_with("ward remove ")
+                || c.starts_with("ward requests")
+        })
+        .collect()
+}
+
+/// RFC 3339 times (`2026-11-30T01:22:04Z`) replaced: they are when the test ran.
+fn without_times(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let shape = b"dddd-dd-ddTdd:dd:ddZ";
+    let mut out = String::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let fits = bytes.len() - i >= shape.len()
+            && shape.iter().zip(&bytes[i..]).all(|(s, b)| match s {
+                b'd' => b.is_ascii_digit(),
+                s => s == b,
+            });
+        if fits {
+            out.push_str("<time>");
+            i += shape.len();
+        } else {
+            let c = text[i..].chars().next().unwrap();
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
+}
+
+fn removal_from(web: &web_support::Web, zone: &str, q: &str, email: &str, message: &str) {
+    eventually(Duration::from_secs(10), "the listing is served", || {
+        let view = lookup_json(web, q);
+        view["zones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|z| z["zone"] == zone && z["listed"] == true)
+    });
+    let reply = web.submit(
+        "/explain",
+        "/request",
+        &[
+            ("zone", zone),
+            ("q", q),
+            ("email", email),
+            ("message", message),
+        ],
+    );
+    assert_eq!(reply.status, 303, "{}", reply.body);
+}
+
+/// The README's curl and command-line examples, run in order against a ward serving
+/// the shipped zones, print what the README shows (times aside). With
+/// `WARD_README_PRINT=1` the outputs are printed instead, to paste after a change.
+#[test]
+fn readme_web_examples_print_what_the_readme_shows() {
+    if std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        if std::env::var_os("CI").is_some() {
+            panic!("curl is not installed (apt-get install curl)");
+        }
+        eprintln!("SKIPPED: curl is not installed (apt-get install curl)");
+        return;
+    }
+    let print = std::env::var_os("WARD_README_PRINT").is_some();
+    let web = start(&[]);
+    let examples = readme_examples();
+    assert!(examples.len() >= 9, "{examples:?}");
+    for (command, expected) in examples {
+        if command.ends_with("http://127.0.0.1:8081/api/v1/requests") {
+            removal_from(
+                &web,
+                "ips.block.example",
+                "192.0.2.77",
+                "admin@sender.example",
+                "The script is gone.",
+            );
+        }
+        if command == "ward requests" {
+            removal_from(
+                &web,
+                "ips.block.example",
+                "203.0.113.7",
+                "owner@sender.example",
+                "The hacked account is closed.",
+            );
+            removal_from(
+                &web,
+                "senders.block.example",
+                "sender1@bulk.example",
+                "news@bulk.example",
+                "We stopped the second sender.",
+            );
+        }
+        let script = command
+            .replace("http://127.0.0.1:8081", &web.admin_url(""))
+            .replace("http://127.0.0.1:8080", &web.url(""));
+        let script = match script.strip_prefix("ward ") {
+            Some(rest) => format!("'{}' {rest}", env!("CARGO_BIN_EXE_ward")),
+            None => script,
+        };
+        let output = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .current_dir(web.root.path())
+            .env("USER", "alice")
+            .env_remove("SUDO_USER")
+            .output()
+            .unwrap();
+        let actual = String::from_utf8_lossy(&output.stdout)
+            .trim_end()
+            .to_string();
+        if print {
+            println!("$ {command}\n{actual}");
+            continue;
+        }
+        assert!(
+            output.status.success(),
+            "{command}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            without_times(&actual),
+            without_times(expected.trim_end()),
+            "{command}"
+        );
+    }
+}
