@@ -1171,3 +1171,24 @@ fn readme_web_examples_print_what_the_readme_shows() {
         );
     }
 }
+
+#[test]
+fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    use std::io::{Read, Write};
+    let web = start(&[]);
+    let mut slow = std::net::TcpStream::connect(web.http).unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    // The page still answers others meanwhile.
+    assert_eq!(get(&web.url("/"), &[]).status, 200);
+    slow.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let closed = loop {
+        match slow.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(_) => continue,
+            Err(error) => break error.kind() == std::io::ErrorKind::ConnectionReset,
+        }
+    };
+    assert!(closed, "the slow connection is closed by the server");
+}

@@ -22,6 +22,7 @@ pub mod decide;
 pub mod edit;
 mod entries;
 mod limits;
+mod listen;
 mod lookup;
 mod page;
 mod public;
@@ -184,13 +185,5 @@ fn spawn(listener: TcpListener, app: axum::Router, stop: CancellationToken, what
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "serving the {what} listener");
     }
-    tokio::spawn(async move {
-        let service = app.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listener, service)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "the {what} listener stopped");
-        }
-    });
+    tokio::spawn(listen::serve(listener, app, stop));
 }
