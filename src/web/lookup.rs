@@ -134,9 +134,13 @@ fn zone_view(input: &str, zone: &ZoneLookup, details: &Details) -> ZoneView {
                 });
             }
         }
-        for txt in &query.txt {
-            if !reasons.contains(txt) {
-                reasons.push(txt.clone());
+        // `$` in a reason is the name asked: the texts of the first form that has
+        // any (the plain one), not one copy per hashed form.
+        if reasons.is_empty() {
+            for txt in &query.txt {
+                if !reasons.contains(txt) {
+                    reasons.push(txt.clone());
+                }
             }
         }
     }
