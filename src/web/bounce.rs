@@ -166,6 +166,13 @@ fn domain_like(text: &str) -> Option<String> {
     ok.then_some(name)
 }
 
+/// `name` is below `zone`.
+fn under(name: &str, zone: &str) -> bool {
+    name.len() > zone.len()
+        && name.ends_with(zone)
+        && name[..name.len() - zone.len()].ends_with('.')
+}
+
 /// An address worth looking up: not loopback (return codes), unspecified or multicast.
 fn ip_worth_looking_up(ip: IpAddr) -> bool {
     !(ip.is_loopback() || ip.is_unspecified() || ip.is_multicast())
@@ -249,6 +256,10 @@ pub(crate) fn find(text: &str, our_zones: &[String]) -> Found {
         };
         if ours(&name) {
             push(&mut found.our_lists, name, &mut seen);
+        } else if let Some(zone) = our_zones.iter().find(|z| under(&name, z)) {
+            // A query name (`7.113.0.203.ips.block.example`): it names the list too.
+            push(&mut found.our_lists, zone.clone(), &mut seen);
+            push(&mut found.domains, name, &mut seen);
         } else if other_list(&name) {
             if !token.in_url {
                 push(&mut found.other_lists, name, &mut seen);
@@ -404,6 +415,16 @@ mod tests {
         assert_eq!(found.other_lists, ["zen.spamhaus.org"]);
         assert!(found.our_lists.is_empty());
         assert_eq!(found.ips, ["192.0.2.99"]);
+    }
+
+    #[test]
+    fn a_query_name_names_its_list() {
+        let found = find(
+            "550 rejected: 7.113.0.203.ips.block.example returned 127.0.0.3",
+            &ours(),
+        );
+        assert_eq!(found.our_lists, ["ips.block.example"]);
+        assert_eq!(found.domains, ["7.113.0.203.ips.block.example"]);
     }
 
     #[test]

@@ -506,3 +506,118 @@ fn api_entry(zone: &str, entry: &Entry) -> ApiEntry {
         line: entry.text.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zones() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let zones = dir.path().join("zones");
+        std::fs::create_dir_all(zones.join("bl.test")).expect("zone dir");
+        std::fs::write(
+            zones.join(CATALOGUE_FILE),
+            "$REASON spam 127.0.0.2 \"spam from $\"\n",
+        )
+        .expect("catalogue");
+        std::fs::write(zones.join("bl.test/own.zone"), "192.0.2.1 spam\n").expect("own file");
+        dir
+    }
+
+    fn editor(dir: &tempfile::TempDir) -> Editor {
+        Editor::new(
+            &dir.path().join("zones"),
+            &dir.path().join("state"),
+            LoadOptions::default(),
+        )
+    }
+
+    fn entry(key: &str) -> NewEntry {
+        NewEntry {
+            zone: "bl.test".into(),
+            key: key.into(),
+            reason: "spam".into(),
+            expires: None,
+            ticket: None,
+            by: Some("test".into()),
+        }
+    }
+
+    #[test]
+    fn one_entry_per_key_whatever_the_case_and_only_api_zone_is_written() {
+        let dir = zones();
+        std::fs::create_dir_all(dir.path().join("state")).expect("state");
+        let editor = editor(&dir);
+        assert!(
+            !editor
+                .add(&entry("Someone@Example.org"), None)
+                .expect("added")
+                .replaced
+        );
+        assert!(
+            editor
+                .add(&entry("someone@example.org"), None)
+                .expect("added")
+                .replaced
+        );
+        assert!(
+            !editor
+                .add(&entry("Mail.Example.org"), None)
+                .expect("added")
+                .replaced
+        );
+        assert!(
+            editor
+                .add(&entry("mail.example.org"), None)
+                .expect("added")
+                .replaced
+        );
+        let listed = editor.list(None).expect("listed");
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        let removed = editor
+            .remove("bl.test", "SOMEONE@example.org", "test", true, None, None)
+            .expect("removed");
+        assert_eq!(removed.len(), 1);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("zones/bl.test/own.zone")).expect("own"),
+            "192.0.2.1 spam\n"
+        );
+        assert!(
+            matches!(
+                editor.remove("bl.test", "192.0.2.1", "test", true, None, None),
+                Err(EditError::NotFound { .. })
+            ),
+            "the admins' own entry is not the API's to remove"
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let dir = zones();
+        std::fs::create_dir_all(dir.path().join("state")).expect("state");
+        let editor = editor(&dir);
+        let error = editor
+            .add(&entry("192.0.2.256"), None)
+            .expect_err("bad key");
+        assert!(
+            error.to_string().starts_with("key `192.0.2.256`: "),
+            "{error}"
+        );
+        let mut late = entry("192.0.2.9");
+        late.expires = Some("2026-13-01".into());
+        let error = editor.add(&late, None).expect_err("bad time");
+        assert!(
+            error.to_string().starts_with("`expires=2026-13-01`: "),
+            "{error}"
+        );
+        std::fs::write(
+            dir.path().join("zones/bl.test/api.zone"),
+            "192.0.2.300 spam\n",
+        )
+        .expect("broken by hand");
+        let error = editor
+            .add(&entry("192.0.2.9"), None)
+            .expect_err("broken file");
+        assert!(matches!(error, EditError::Broken { .. }), "{error}");
+    }
+}

@@ -183,3 +183,36 @@ impl EntryCache {
         Some(Details { catalogue, zones })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_follow_the_files() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let zone = dir.path().join("bl.test");
+        std::fs::create_dir_all(&zone).expect("zone dir");
+        std::fs::write(zone.join("a.zone"), "192.0.2.1 :2:x added=2026-01-01\n").expect("a");
+        std::fs::write(zone.join("feed.ip4set"), "192.0.2.2\n").expect("feed");
+        let cache = EntryCache::new(dir.path(), LoadOptions::default());
+        let name = Name::parse("bl.test").expect("name");
+        let details = cache.current();
+        let entries = details.entries(&name);
+        assert_eq!(entries.len(), 1, "ward-format files only");
+        assert_eq!(
+            entries[0].1[0].attributes,
+            [("added".to_string(), "2026-01-01".to_string())]
+        );
+        assert!(
+            Arc::ptr_eq(&details, &cache.current()),
+            "fresh for a second"
+        );
+        // Replaced by rename (a new inode), as the API does; seen at the next look.
+        std::fs::write(zone.join(".a.tmp"), "192.0.2.1 :2:x added=2026-02-02\n").expect("tmp");
+        std::fs::rename(zone.join(".a.tmp"), zone.join("a.zone")).expect("renamed");
+        cache.cached.lock().expect("lock").looked = None;
+        let details = cache.current();
+        assert_eq!(details.entries(&name)[0].1[0].attributes[0].1, "2026-02-02");
+    }
+}

@@ -102,15 +102,15 @@ pub enum WebError {
 }
 
 /// The listeners once bound.
-pub struct WebRunning {
-    pub http: Option<SocketAddr>,
-    pub admin: Option<SocketAddr>,
+pub(crate) struct WebRunning {
+    pub(crate) http: Option<SocketAddr>,
+    pub(crate) admin: Option<SocketAddr>,
     stop: CancellationToken,
 }
 
 impl WebRunning {
     /// Stops accepting; requests in flight finish.
-    pub fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         self.stop.cancel();
     }
 }
@@ -125,7 +125,7 @@ pub(crate) struct Shared {
 }
 
 /// Opens the state, binds the listeners and serves them on the current runtime.
-pub async fn start(
+pub(crate) async fn start(
     settings: &WebSettings,
     zones: &Path,
     load: &LoadOptions,
