@@ -99,6 +99,8 @@ pub enum WebError {
     },
     #[error("the page templates do not load: {0}")]
     Templates(String),
+    #[error("opening the request database failed: {0}")]
+    Internal(String),
 }
 
 /// The listeners once bound.
@@ -143,7 +145,7 @@ pub(crate) async fn start(
     let state = settings.state.clone();
     let requests = tokio::task::spawn_blocking(move || RequestStore::open(&state))
         .await
-        .map_err(|e| WebError::Templates(e.to_string()))??;
+        .map_err(|e| WebError::Internal(e.to_string()))??;
     let shared = Arc::new(Shared {
         store,
         details: EntryCache::new(zones, load.clone()),
