@@ -108,14 +108,20 @@ impl<'d> Browser<'d> {
         Browser { driver, session }
     }
 
-    fn call(&self, method: &str, path: &str, body: Value) -> Value {
+    /// A WebDriver command's value; `None` when the driver refuses it (an element gone
+    /// stale because the page navigated meanwhile, …).
+    fn try_call(&self, method: &str, path: &str, body: &Value) -> Option<Value> {
         let url = format!("{}/session/{}{path}", self.driver.url, self.session);
         let reply = match method {
             "GET" => web_support::get(&url, &[]),
             _ => web_support::post(&url, "application/json", &body.to_string(), &[]),
         };
-        assert_eq!(reply.status, 200, "{method} {path}: {}", reply.body);
-        reply.json()["value"].clone()
+        (reply.status == 200).then(|| reply.json()["value"].clone())
+    }
+
+    fn call(&self, method: &str, path: &str, body: Value) -> Value {
+        self.try_call(method, path, &body)
+            .unwrap_or_else(|| panic!("{method} {path} failed"))
     }
 
     fn go(&self, url: &str) {
@@ -129,49 +135,65 @@ impl<'d> Browser<'d> {
             .to_string()
     }
 
-    fn find(&self, css: &str) -> String {
-        let found = self.call(
+    /// Retries `attempt` while the page is still settling (bounded: ten seconds).
+    fn settled<T>(&self, what: &str, mut attempt: impl FnMut() -> Option<T>) -> T {
+        for _ in 0..100 {
+            if let Some(done) = attempt() {
+                return done;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("{what}: not possible within ten seconds");
+    }
+
+    fn try_find(&self, css: &str) -> Option<String> {
+        self.try_call(
             "POST",
             "/element",
-            json!({"using": "css selector", "value": css}),
-        );
-        found[ELEMENT].as_str().expect("an element").to_string()
+            &json!({"using": "css selector", "value": css}),
+        )
+        .and_then(|found| found[ELEMENT].as_str().map(str::to_string))
     }
 
     fn click(&self, css: &str) {
-        let element = self.find(css);
-        self.call("POST", &format!("/element/{element}/click"), json!({}));
+        self.settled(&format!("click {css}"), || {
+            let element = self.try_find(css)?;
+            self.try_call("POST", &format!("/element/{element}/click"), &json!({}))
+        });
     }
 
     fn type_into(&self, css: &str, text: &str) {
-        let element = self.find(css);
-        self.call("POST", &format!("/element/{element}/clear"), json!({}));
-        self.call(
-            "POST",
-            &format!("/element/{element}/value"),
-            json!({ "text": text }),
-        );
+        self.settled(&format!("type into {css}"), || {
+            let element = self.try_find(css)?;
+            self.try_call("POST", &format!("/element/{element}/clear"), &json!({}))?;
+            self.try_call(
+                "POST",
+                &format!("/element/{element}/value"),
+                &json!({ "text": text }),
+            )
+        });
     }
 
     fn value_of(&self, css: &str) -> String {
-        let element = self.find(css);
-        self.call(
-            "GET",
-            &format!("/element/{element}/property/value"),
-            Value::Null,
-        )
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+        self.settled(&format!("read {css}"), || {
+            let element = self.try_find(css)?;
+            let value = self.try_call(
+                "GET",
+                &format!("/element/{element}/property/value"),
+                &Value::Null,
+            )?;
+            value.as_str().map(str::to_string)
+        })
     }
 
-    /// The page's text as rendered.
+    /// The page's text as rendered, once a page is there to read (a click may still be
+    /// navigating).
     fn text(&self) -> String {
-        let body = self.find("body");
-        self.call("GET", &format!("/element/{body}/text"), Value::Null)
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        self.settled("read the page", || {
+            let body = self.try_find("body")?;
+            let text = self.try_call("GET", &format!("/element/{body}/text"), &Value::Null)?;
+            text.as_str().map(str::to_string)
+        })
     }
 
     fn screenshot(&self, path: &Path) {
