@@ -818,6 +818,7 @@ fn kill_9_while_writing_leaves_api_zone_old_or_new_never_partial() {
     let api_zone = root.path().join("zones/ips.block.example/api.zone");
     std::fs::write(&api_zone, &text).unwrap();
     let mut acked_all: Vec<String> = Vec::new();
+    let mut killed_mid_write = 0;
     for round in 0..3 {
         let ward = common::WardProcess::spawn(
             root.path(),
@@ -866,9 +867,20 @@ fn kill_9_while_writing_leaves_api_zone_old_or_new_never_partial() {
         eventually(Duration::from_secs(60), "some adds acknowledged", || {
             acked.lock().unwrap().len() >= 8 + round * 5
         });
+        // Kill the moment a rewrite is under way: its temp file exists between
+        // creation and rename (parsing, which takes longer, happens before).
+        let temp = root.path().join("zones/ips.block.example/.api.zone.tmp");
+        let _ = std::fs::remove_file(&temp);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !temp.exists() && std::time::Instant::now() < deadline {
+            std::hint::spin_loop();
+        }
         let mut ward = ward;
-        ward.child.kill().unwrap(); // SIGKILL, mid-write or between writes
+        ward.child.kill().unwrap(); // SIGKILL
         let _ = ward.child.wait();
+        if temp.exists() {
+            killed_mid_write += 1;
+        }
         stop.store(true, Ordering::Relaxed);
         for writer in writers {
             writer.join().unwrap();
@@ -909,6 +921,11 @@ fn kill_9_while_writing_leaves_api_zone_old_or_new_never_partial() {
             String::from_utf8_lossy(&check.stderr)
         );
     }
+    assert!(
+        killed_mid_write > 0,
+        "no kill landed while a temp file was being written: the test did not test"
+    );
+    eprintln!("{killed_mid_write} of 3 kills landed while api.zone was being rewritten");
 }
 
 fn ward_cli(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
