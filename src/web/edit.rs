@@ -150,7 +150,7 @@ impl Editor {
         line.push_str(&format!("  added={} by={by}", now_rfc3339()));
         if let Some(ticket) = &new.ticket {
             check_word("ticket", ticket, 64, |c| {
-                c.is_ascii_alphanumeric() || "._:/+-#".contains(c)
+                c.is_ascii_alphanumeric() || "._:/+-".contains(c)
             })?;
             line.push_str(&format!(" ticket={ticket}"));
         }
