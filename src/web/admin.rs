@@ -39,9 +39,9 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
 
 /// Reads the token file: the first line, trimmed; at least 16 characters.
 pub(crate) fn read_token(path: &FsPath) -> Result<String, WebError> {
-    let text = std::fs::read_to_string(path).map_err(|source| WebError::TokenFile {
+    let text = std::fs::read_to_string(path).map_err(|error| WebError::TokenFile {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     let token = text.lines().next().unwrap_or("").trim().to_string();
     if token.len() < 16 {

@@ -74,11 +74,8 @@ pub enum EditError {
     NotFound { zone: String, key: String },
     #[error("zones/{zone}/{API_FILE} has errors, fix or remove it first: {errors}")]
     Broken { zone: String, errors: String },
-    #[error("cannot update zones/{zone}/{API_FILE}: {source}")]
-    Write {
-        zone: String,
-        source: std::io::Error,
-    },
+    #[error("cannot update zones/{zone}/{API_FILE}: {error}")]
+    Write { zone: String, error: std::io::Error },
     #[error("the change was made but not logged in the audit log: {0}")]
     Audit(std::io::Error),
 }
@@ -182,9 +179,9 @@ impl Editor {
         if let Some(error) = check.diagnostics.errors.first() {
             return Err(EditError::Invalid(error.message.clone()));
         }
-        locked.replace(&next).map_err(|source| EditError::Write {
+        locked.replace(&next).map_err(|error| EditError::Write {
             zone: zone.text.clone(),
-            source,
+            error,
         })?;
         let entry = check
             .entries
@@ -252,9 +249,9 @@ impl Editor {
         let lines: Vec<u32> = removed.iter().map(|e| e.line).collect();
         locked
             .replace(&without_lines(&text, &lines))
-            .map_err(|source| EditError::Write {
+            .map_err(|error| EditError::Write {
                 zone: zone.text.clone(),
-                source,
+                error,
             })?;
         let removed: Vec<ApiEntry> = removed.iter().map(|e| api_entry(&zone.text, e)).collect();
         self.audit
@@ -278,9 +275,9 @@ impl Editor {
             Some(zone) => vec![self.zone_dir(zone)?],
             None => {
                 let mut names: Vec<String> = std::fs::read_dir(&self.zones)
-                    .map_err(|source| EditError::Write {
+                    .map_err(|error| EditError::Write {
                         zone: "*".to_string(),
-                        source,
+                        error,
                     })?
                     .filter_map(|e| e.ok())
                     .filter(|e| e.path().join(API_FILE).is_file())
@@ -299,10 +296,10 @@ impl Editor {
             let text = match std::fs::read_to_string(zone.dir.join(API_FILE)) {
                 Ok(text) => text,
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(source) => {
+                Err(error) => {
                     return Err(EditError::Write {
                         zone: zone.text,
-                        source,
+                        error,
                     });
                 }
             };
@@ -359,9 +356,9 @@ impl Editor {
     }
 
     fn lock(&self, zone: &ZoneDir) -> Result<Locked, EditError> {
-        Locked::acquire(&zone.dir).map_err(|source| EditError::Write {
+        Locked::acquire(&zone.dir).map_err(|error| EditError::Write {
             zone: zone.text.clone(),
-            source,
+            error,
         })
     }
 
@@ -372,9 +369,9 @@ impl Editor {
         catalogue: &Arc<Catalogue>,
         locked: &Locked,
     ) -> Result<(String, ParsedFile), EditError> {
-        let mut text = locked.read().map_err(|source| EditError::Write {
+        let mut text = locked.read().map_err(|error| EditError::Write {
             zone: zone.text.clone(),
-            source,
+            error,
         })?;
         if text.is_empty() {
             text.push_str(HEADER);

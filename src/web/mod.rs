@@ -74,28 +74,28 @@ impl WebSettings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
-    #[error("cannot create the state directory {path}: {source}")]
+    #[error("cannot create the state directory {path}: {error}")]
     StateDir {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(transparent)]
     Requests(#[from] RequestError),
     #[error("--admin needs --admin-token-file (a file holding the bearer token)")]
     NoToken,
-    #[error("cannot read the admin token file {path}: {source}")]
+    #[error("cannot read the admin token file {path}: {error}")]
     TokenFile {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(
         "the admin token in {0} is shorter than 16 characters; use e.g. `openssl rand -hex 32`"
     )]
     WeakToken(PathBuf),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Bind {
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("the page templates do not load: {0}")]
     Templates(String),
@@ -133,9 +133,9 @@ pub(crate) async fn start(
     load: &LoadOptions,
     store: Arc<Store>,
 ) -> Result<WebRunning, WebError> {
-    std::fs::create_dir_all(&settings.state).map_err(|source| WebError::StateDir {
+    std::fs::create_dir_all(&settings.state).map_err(|error| WebError::StateDir {
         path: settings.state.clone(),
-        source,
+        error,
     })?;
     let token = match (&settings.admin, &settings.admin_token_file) {
         (None, _) => None,
@@ -180,7 +180,7 @@ pub(crate) async fn start(
 async fn bind(addr: SocketAddr) -> Result<TcpListener, WebError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|source| WebError::Bind { addr, source })
+        .map_err(|error| WebError::Bind { addr, error })
 }
 
 fn spawn(listener: TcpListener, app: axum::Router, stop: CancellationToken, what: &'static str) {

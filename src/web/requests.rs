@@ -75,10 +75,10 @@ pub enum RequestError {
     NotFound(i64),
     #[error("request {id} is already {state}")]
     Decided { id: i64, state: String },
-    #[error("cannot open the request database {path}: {source}")]
+    #[error("cannot open the request database {path}: {error}")]
     Open {
         path: String,
-        source: rusqlite::Error,
+        error: rusqlite::Error,
     },
     #[error("request database: {0}")]
     Database(#[from] rusqlite::Error),
@@ -106,9 +106,9 @@ impl RequestStore {
     /// Opens (creating) `<state>/requests.sqlite3`.
     pub fn open(state: &Path) -> Result<Self, RequestError> {
         let path = state.join(DATABASE_FILE);
-        let connection = Connection::open(&path).map_err(|source| RequestError::Open {
+        let connection = Connection::open(&path).map_err(|error| RequestError::Open {
             path: path.display().to_string(),
-            source,
+            error,
         })?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
