@@ -17,6 +17,8 @@ use crate::load::LoadOptions;
 use crate::reload::ReloadSettings;
 use crate::rrl::RrlSettings;
 use crate::serve::ServeSettings;
+use crate::web::requests::StateFilter;
+use crate::web::{Budget, WebSettings};
 use crate::zone::name::Name;
 
 #[derive(Debug, Parser)]
@@ -44,6 +46,12 @@ pub enum Command {
     /// Write a zone as a BIND zone file (the records a secondary serves) or as rbldnsd
     /// data.
     Export(ExportArgs),
+    /// Add a listing to zones/<zone>/api.zone, as the admin API does (offline, same lock).
+    Add(AddArgs),
+    /// Remove a listing from zones/<zone>/api.zone, as the admin API does.
+    Remove(RemoveArgs),
+    /// List, accept or reject removal requests (the state directory's database).
+    Requests(RequestsArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -150,6 +158,19 @@ pub struct ServeArgs {
     /// Only count and log what rate limiting would drop.
     #[arg(long)]
     pub rrl_log_only: bool,
+    /// Serve the lookup page, bounce explainer and removal requests on this address
+    /// (a bare port means 127.0.0.1) [default: off].
+    #[arg(long, value_name = "ADDR:PORT", value_parser = listen_addr)]
+    pub http: Option<SocketAddr>,
+    /// Serve the admin API on this address (a bare port means 127.0.0.1); needs
+    /// --admin-token-file [default: off].
+    #[arg(long, value_name = "ADDR:PORT", value_parser = listen_addr)]
+    pub admin: Option<SocketAddr>,
+    /// File holding the admin API's bearer token (first line).
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 /// How log lines are written.
@@ -177,6 +198,108 @@ pub struct ProbeArgs {
     pub timeout: u64,
     #[command(flatten)]
     pub zone: ZoneArgs,
+}
+
+/// `ADDR:PORT`, or a bare port on 127.0.0.1: the web listeners stay on loopback unless
+/// told otherwise.
+fn listen_addr(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse()
+        .map_err(|_| format!("expected ADDR:PORT (e.g. 127.0.0.1:8080) or a port, not `{text}`"))
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct StateArgs {
+    /// Directory for removal requests (SQLite) and the audit log [default: `state`
+    /// beside the zones directory].
+    #[arg(long = "state", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+impl StateArgs {
+    /// The state directory: flag, `ward.toml`, or `state` beside the zones directory
+    /// (the last also says so, as it is a guess).
+    pub fn resolve(&self, file: &FileConfig, zones: &std::path::Path) -> (PathBuf, bool) {
+        match self.dir.clone().or_else(|| file.state.clone()) {
+            Some(dir) => (dir, false),
+            None => (WebSettings::default_state(zones), true),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AddArgs {
+    /// The zone (a directory under the zones directory).
+    pub zone: String,
+    /// What to list: an IP, CIDR or range, a domain, *.domain, local@domain or a digest.
+    pub key: String,
+    /// A reason name from reasons.conf.
+    pub reason: String,
+    /// When the listing stops answering (RFC 3339, or a date).
+    #[arg(long, value_name = "TIME")]
+    pub expires: Option<String>,
+    /// A ticket number to keep with the entry.
+    #[arg(long)]
+    pub ticket: Option<String>,
+    /// Who adds it [default: cli:$USER].
+    #[arg(long)]
+    pub by: Option<String>,
+    #[command(flatten)]
+    pub zone_args: ZoneArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RemoveArgs {
+    pub zone: String,
+    /// The key as listed (the same IP, CIDR, name or address).
+    pub key: String,
+    /// Who removes it [default: cli:$USER].
+    #[arg(long)]
+    pub by: Option<String>,
+    #[command(flatten)]
+    pub zone_args: ZoneArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RequestsArgs {
+    #[command(subcommand)]
+    pub action: Option<RequestsAction>,
+    #[command(flatten)]
+    pub zone_args: ZoneArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum RequestsAction {
+    /// List requests (the default: open ones).
+    List {
+        #[arg(long, value_enum, default_value = "open")]
+        show: StateFilter,
+    },
+    /// Accept a request: its listing is removed from the zone's api.zone.
+    Accept {
+        id: i64,
+        /// The answer the requester sees.
+        #[arg(long)]
+        answer: Option<String>,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Reject a request, with an answer the requester sees.
+    Reject {
+        id: i64,
+        #[arg(long)]
+        answer: String,
+        #[arg(long)]
+        by: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -211,6 +334,7 @@ impl ZoneArgs {
             // A zone a secondary may transfer needs its hashed names in full.
             keep_digests: file.zone.values().any(|z| z.transfer.is_some()),
             zones: file.zone.clone(),
+            serial_floors: Default::default(),
         }
     }
 
@@ -275,7 +399,9 @@ impl ServeArgs {
                 ..ReloadSettings::default()
             },
             sighup: true,
+            serials: self.serials_file(file),
             transfer: transfer_config(file)?,
+            web: self.web_settings(file),
         })
     }
 
@@ -296,6 +422,41 @@ impl ServeArgs {
         self.log_format.or(file.log_format).unwrap_or_default()
     }
 
+    /// Where serials are kept across restarts: in the state directory when one is set,
+    /// or beside the zones when secondaries depend on the serial (transfers).
+    fn serials_file(&self, file: &FileConfig) -> Option<PathBuf> {
+        let explicit = self.state.dir.is_some() || file.state.is_some();
+        let transfers = file.zone.values().any(|z| z.transfer.is_some());
+        (explicit || transfers).then(|| {
+            let (state, _) = self.state.resolve(file, &self.zone.zones_dir(file));
+            state.join("serials")
+        })
+    }
+
+    /// The web side's settings when `--http` or `--admin` asks for it.
+    pub fn web_settings(&self, file: &FileConfig) -> Option<WebSettings> {
+        let http = self.http.or(file.http);
+        let admin = self.admin.or(file.admin);
+        if http.is_none() && admin.is_none() {
+            return None;
+        }
+        let (state, guessed) = self.state.resolve(file, &self.zone.zones_dir(file));
+        if guessed {
+            tracing::info!(state = %state.display(), "no --state given: keeping removal requests and the audit log here");
+        }
+        Some(WebSettings {
+            http,
+            admin,
+            admin_token_file: self
+                .admin_token_file
+                .clone()
+                .or_else(|| file.admin_token_file.clone()),
+            state,
+            pages: Budget::PAGES,
+            requests: Budget::REQUESTS,
+        })
+    }
+
     /// The log filter: flag, file, or `info`.
     pub fn log_filter(&self, file: &FileConfig) -> String {
         self.log
@@ -314,13 +475,13 @@ pub fn transfer_config(file: &FileConfig) -> Result<TransferConfig, ConfigError>
             (Some(secret), None) => secret.clone(),
             (None, Some(path)) => std::fs::read_to_string(path).map_err(|error| {
                 ConfigError::Invalid(format!(
-                    "[key.\"{name}\"]: cannot read secret-file {}: {error}",
+                    "[key.\"{name}\"]: cannot read secret_file {}: {error}",
                     path.display()
                 ))
             })?,
             _ => {
                 return Err(ConfigError::Invalid(format!(
-                    "[key.\"{name}\"]: set one of `secret` and `secret-file`"
+                    "[key.\"{name}\"]: set one of `secret` and `secret_file`"
                 )));
             }
         };
@@ -372,4 +533,45 @@ pub fn transfer_config(file: &FileConfig) -> Result<TransferConfig, ConfigError>
             bytes: file.journal_bytes.unwrap_or(defaults.bytes),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> Result<TransferConfig, String> {
+        let file = FileConfig::parse(text)?;
+        transfer_config(&file).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn transfer_settings_that_cannot_work_are_refused_by_name() {
+        let key = "[key.\"k\"]\nalgorithm = \"hmac-sha256\"\nsecret = \"c2VjcmV0\"\n";
+        let ok = config(&format!("{key}[zone.\"z.test\".transfer]\nkey = \"k\"\n")).unwrap();
+        assert_eq!(ok.zones.len(), 1);
+        let unknown = config("[zone.\"z.test\".transfer]\nkey = \"nope\"\n").unwrap_err();
+        assert!(unknown.contains("key `nope` is not defined"), "{unknown}");
+        let nobody =
+            config("[zone.\"z.test\".transfer]\nnotify = [\"127.0.0.1:53\"]\n").unwrap_err();
+        assert!(nobody.contains("set `allow`"), "{nobody}");
+        let both = config("[key.\"k\"]\nalgorithm = \"hmac-sha256\"\nsecret = \"c2VjcmV0\"\nsecret_file = \"/x\"\n").unwrap_err();
+        assert!(both.contains("one of `secret` and `secret_file`"), "{both}");
+        let algorithm =
+            config("[key.\"k\"]\nalgorithm = \"hmac-md5\"\nsecret = \"c2VjcmV0\"\n").unwrap_err();
+        assert!(algorithm.contains("unknown algorithm"), "{algorithm}");
+        let base64 = config("[key.\"k\"]\nalgorithm = \"hmac-sha256\"\nsecret = \"not base64!\"\n")
+            .unwrap_err();
+        assert!(
+            base64.contains("not base64") && !base64.contains("not base64!"),
+            "the secret is never shown: {base64}"
+        );
+        let missing = config(
+            "[key.\"k\"]\nalgorithm = \"hmac-sha256\"\nsecret_file = \"/nonexistent/key\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            missing.contains("cannot read secret_file /nonexistent/key"),
+            "{missing}"
+        );
+    }
 }

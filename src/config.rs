@@ -21,6 +21,10 @@
 //! rate = 20
 //! slip = 2
 //! exempt = ["192.0.2.0/24"]
+//! http = "127.0.0.1:8080"    # lookup page; default off
+//! admin = "127.0.0.1:8081"   # admin API; default off
+//! admin_token_file = "/etc/ward/admin.token"
+//! state = "/var/lib/ward"    # requests and audit log
 //!
 //! [zone."ips.block.example"]
 //! allow = ["127.0.0.0/8", "::1/128"]
@@ -69,6 +73,14 @@ pub struct FileConfig {
     /// Response rate limiting.
     pub rrl: Option<crate::rrl::RrlSettings>,
     pub log: Option<String>,
+    /// The lookup page's address (`--http`).
+    pub http: Option<SocketAddr>,
+    /// The admin API's address (`--admin`).
+    pub admin: Option<SocketAddr>,
+    /// The admin API's bearer token file (`--admin-token-file`).
+    pub admin_token_file: Option<PathBuf>,
+    /// Removal requests and the audit log (`--state`).
+    pub state: Option<PathBuf>,
     #[serde(default)]
     pub zone: HashMap<String, ZoneSettings>,
     /// TSIG keys by name.

@@ -3,6 +3,7 @@
 
 use std::fmt::{self, Write};
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::clock::unix_now;
@@ -55,6 +56,122 @@ enum Probe {
     Digest(DigestKind, Vec<u8>),
 }
 
+/// What a lookup found, as data: `ward lookup` prints it, the web page and its JSON
+/// show it. Zones come in the snapshot's order, each with the query names a mail
+/// server would ask and the entries behind the answers.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    pub input: String,
+    pub zones: Vec<ZoneLookup>,
+}
+
+/// One zone's answer for the input.
+#[derive(Debug, Clone)]
+pub struct ZoneLookup {
+    pub zone: Name,
+    /// Some query name answers A or TXT records.
+    pub listed: bool,
+    pub queries: Vec<QueryAnswer>,
+    /// The entries (file, entry) that match the input, when the caller has them.
+    pub entries: Vec<(Arc<Path>, Entry)>,
+}
+
+/// What one query name answers.
+#[derive(Debug, Clone)]
+pub struct QueryAnswer {
+    /// The name a mail server asks, without the final dot.
+    pub qname: Name,
+    /// How the name derives from the input (`sha1 of …`); empty for the plain form.
+    pub how: String,
+    /// Return codes and their TTLs.
+    pub a: Vec<(Ipv4Addr, u32)>,
+    /// TXT texts as a client receives them (`$` filled in).
+    pub txt: Vec<String>,
+    pub nxdomain: bool,
+}
+
+impl Lookup {
+    pub fn listed(&self) -> bool {
+        self.zones.iter().any(|z| z.listed)
+    }
+}
+
+/// Entries as written, per zone: what [`lookup`] matches against.
+pub type EntriesOf<'e> = &'e dyn Fn(&Name) -> &'e [(Arc<Path>, Vec<Entry>)];
+
+/// Looks `input` up in `snapshot` at `now`: every query name a mail server would ask,
+/// what it answers, and the entries of `entries` behind it.
+pub fn lookup(
+    input: &str,
+    snapshot: &Snapshot,
+    entries: EntriesOf<'_>,
+    now: i64,
+) -> Result<Lookup, LookupError> {
+    let candidates = candidates(input.trim(), snapshot)?;
+    let mut zones = Vec::new();
+    for group in candidates.chunk_by(|a, b| Arc::ptr_eq(&a.zone, &b.zone)) {
+        let zone = &group[0].zone;
+        let queries: Vec<QueryAnswer> = group
+            .iter()
+            .map(|c| query_answer(snapshot, c, now))
+            .collect();
+        let listed = queries.iter().any(|q| !q.a.is_empty() || !q.txt.is_empty());
+        let mut matched: Vec<(Arc<Path>, Entry)> = Vec::new();
+        for (file, file_entries) in entries(&zone.name) {
+            for entry in file_entries {
+                if group.iter().any(|c| matches(&entry.key, &c.probe))
+                    && !matched
+                        .iter()
+                        .any(|(f, e)| f == file && e.line == entry.line)
+                {
+                    matched.push((file.clone(), entry.clone()));
+                }
+            }
+        }
+        zones.push(ZoneLookup {
+            zone: zone.name.clone(),
+            listed,
+            queries,
+            entries: matched,
+        });
+    }
+    Ok(Lookup {
+        input: input.trim().to_string(),
+        zones,
+    })
+}
+
+fn query_answer(snapshot: &Snapshot, candidate: &Candidate, now: i64) -> QueryAnswer {
+    let a = resolve(snapshot, &candidate.qname, rtype::A, now);
+    let txt = resolve(snapshot, &candidate.qname, rtype::TXT, now);
+    let buf = NameBuf::from_name(&candidate.qname);
+    QueryAnswer {
+        qname: candidate.qname.clone(),
+        how: candidate.how.clone(),
+        a: a.answers
+            .iter()
+            .filter_map(|rr| match rr.data {
+                RData::A(addr) => Some((Ipv4Addr::from(addr), rr.ttl)),
+                _ => None,
+            })
+            .collect(),
+        txt: txt
+            .answers
+            .iter()
+            .filter_map(|rr| match &rr.data {
+                RData::Txt(text) => {
+                    let mut rendered = Vec::new();
+                    answer::render_txt(text, buf.view(), &mut rendered);
+                    Some(String::from_utf8_lossy(&rendered).into_owned())
+                }
+                _ => None,
+            })
+            .collect(),
+        nxdomain: a.answers.is_empty() && a.rcode == rcode::NXDOMAIN,
+    }
+}
+
+/// `ward lookup`: loads with entries kept, looks up, and prints.
 pub fn explain(input: &str, mut load: DirectoryLoad) -> Result<Report, LookupError> {
     let kept: Vec<(Name, KeptEntries)> = load
         .zones
@@ -62,115 +179,94 @@ pub fn explain(input: &str, mut load: DirectoryLoad) -> Result<Report, LookupErr
         .map(|z| (z.name.clone(), std::mem::take(&mut z.kept)))
         .collect();
     let snapshot = load.take_snapshot();
-    let candidates = candidates(input.trim(), &snapshot)?;
-    let mut text = format!("{}\n", input.trim());
-    let mut listed = false;
-    if candidates.is_empty() {
+    let entries = |zone: &Name| {
+        kept.iter()
+            .find(|(name, _)| name == zone)
+            .map(|(_, files)| files.as_slice())
+            .unwrap_or_default()
+    };
+    let now = unix_now();
+    let found = lookup(input, &snapshot, &entries, now)?;
+    Ok(Report {
+        text: render(&found, now),
+        listed: found.listed(),
+    })
+}
+
+/// The text `ward lookup` prints.
+fn render(found: &Lookup, now: i64) -> String {
+    let mut text = format!("{}\n", found.input);
+    if found.zones.is_empty() {
         let _ = writeln!(
             text,
             "  no zone served from this directory lists this kind of name"
         );
     }
-    let now = unix_now();
-    let width = candidates
+    let width = found
+        .zones
         .iter()
-        .map(|c| c.qname.to_string().len() + 1)
+        .flat_map(|z| &z.queries)
+        .map(|q| q.qname.to_string().len() + 1)
         .max()
         .unwrap_or(0);
-    for group in candidates.chunk_by(|a, b| Arc::ptr_eq(&a.zone, &b.zone)) {
-        let zone = &group[0].zone;
-        let answers: Vec<(Option<Answer<'_>>, Option<Answer<'_>>)> = group
-            .iter()
-            .map(|c| {
-                (
-                    resolve(&snapshot, &c.qname, rtype::A, now),
-                    resolve(&snapshot, &c.qname, rtype::TXT, now),
-                )
-            })
-            .collect();
-        let is_listed = |a: &Option<Answer<'_>>| a.as_ref().is_some_and(|a| !a.answers.is_empty());
-        let zone_listed = answers.iter().any(|(a, t)| is_listed(a) || is_listed(t));
-        listed |= zone_listed;
-        let verdict = if zone_listed { "listed" } else { "not listed" };
-        let _ = writeln!(text, "  {}: {verdict}", zone.name);
+    for zone in &found.zones {
+        let verdict = if zone.listed { "listed" } else { "not listed" };
+        let _ = writeln!(text, "  {}: {verdict}", zone.zone);
         let mut txt_shown = false;
-        for (candidate, (a, txt)) in group.iter().zip(&answers) {
-            let name = format!("{}.", candidate.qname);
-            let status = match a {
-                Some(a) if !a.answers.is_empty() => a
-                    .answers
+        for query in &zone.queries {
+            let name = format!("{}.", query.qname);
+            let status = if !query.a.is_empty() {
+                query
+                    .a
                     .iter()
-                    .filter_map(|rr| match rr.data {
-                        RData::A(addr) => {
-                            Some(format!("A {} (ttl {})", Ipv4Addr::from(addr), rr.ttl))
-                        }
-                        _ => None,
-                    })
+                    .map(|(addr, ttl)| format!("A {addr} (ttl {ttl})"))
                     .collect::<Vec<_>>()
-                    .join(", "),
-                Some(a) if a.rcode == rcode::NXDOMAIN => "NXDOMAIN".to_string(),
-                _ => "no A record".to_string(),
+                    .join(", ")
+            } else if query.nxdomain {
+                "NXDOMAIN".to_string()
+            } else {
+                "no A record".to_string()
             };
-            let how = if candidate.how.is_empty() {
+            let how = if query.how.is_empty() {
                 String::new()
             } else {
-                format!("  {}", candidate.how)
+                format!("  {}", query.how)
             };
             let _ = writeln!(text, "    {name:<width$} {status}{how}");
-            if !txt_shown && let Some(txt) = txt.as_ref().filter(|t| !t.answers.is_empty()) {
-                describe_txt(&mut text, txt, &candidate.qname);
+            if !txt_shown && !query.txt.is_empty() {
+                for txt in &query.txt {
+                    let _ = writeln!(text, "      TXT \"{txt}\"");
+                }
                 txt_shown = true;
             }
         }
-        let entries = kept
-            .iter()
-            .find(|(name, _)| *name == zone.name)
-            .map(|(_, files)| files.as_slice())
-            .unwrap_or_default();
-        let mut matched: Vec<String> = Vec::new();
-        for (file, file_entries) in entries {
-            for entry in file_entries {
-                if group.iter().any(|c| matches(&entry.key, &c.probe)) {
-                    let line = describe_entry(file, entry, now);
-                    if !matched.contains(&line) {
-                        matched.push(line);
-                    }
-                }
+        let mut lines: Vec<String> = Vec::new();
+        for (file, entry) in &zone.entries {
+            let line = describe_entry(file, entry, now);
+            if !lines.contains(&line) {
+                lines.push(line);
             }
         }
-        if !matched.is_empty() {
+        if !lines.is_empty() {
             let _ = writeln!(text, "    entries:");
-            for line in matched {
+            for line in lines {
                 let _ = writeln!(text, "      {line}");
             }
         }
     }
-    Ok(Report { text, listed })
+    text
 }
 
-fn resolve<'s>(snapshot: &'s Snapshot, qname: &Name, qtype: u16, now: i64) -> Option<Answer<'s>> {
+fn resolve<'s>(snapshot: &'s Snapshot, qname: &Name, qtype: u16, now: i64) -> Answer<'s> {
     let question = Question {
         name: NameBuf::from_name(qname),
         qtype,
         qclass: answer::CLASS_IN,
     };
-    let answer = answer::resolve(snapshot, &question, IpAddr::V4(Ipv4Addr::LOCALHOST), now);
-    // Records borrow only from the snapshot; rendering needs the question's name.
-    Some(answer)
+    answer::resolve(snapshot, &question, IpAddr::V4(Ipv4Addr::LOCALHOST), now)
 }
 
-fn describe_txt(out: &mut String, answer: &Answer<'_>, qname: &Name) {
-    let buf = NameBuf::from_name(qname);
-    for rr in &answer.answers {
-        if let RData::Txt(txt) = &rr.data {
-            let mut rendered = Vec::new();
-            answer::render_txt(txt, buf.view(), &mut rendered);
-            let _ = writeln!(out, "      TXT \"{}\"", String::from_utf8_lossy(&rendered));
-        }
-    }
-}
-
-fn describe_entry(file: &std::path::Path, entry: &Entry, now: i64) -> String {
+fn describe_entry(file: &Path, entry: &Entry, now: i64) -> String {
     let mut line = format!("{}:{}  {}", file.display(), entry.line, entry.text);
     if entry.excluded {
         line.push_str("  (exclusion)");

@@ -24,9 +24,11 @@ mod panics;
 mod privileges;
 pub mod reload;
 pub mod rrl;
+mod serials;
 mod serve;
 mod stats;
 pub mod store;
+pub mod web;
 pub mod zone;
 
 pub use serve::{Ready, ServeError, ServeSettings, serve, serve_with};

@@ -7,10 +7,14 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use ward::cli::{
-    CheckArgs, Cli, Command, ExportArgs, LogFormat, LookupArgs, ProbeArgs, ServeArgs, ZoneArgs,
+    AddArgs, CheckArgs, Cli, Command, ExportArgs, LogFormat, LookupArgs, ProbeArgs, RemoveArgs,
+    RequestsAction, RequestsArgs, ServeArgs, StateArgs, ZoneArgs,
 };
 use ward::config::FileConfig;
 use ward::load::{DirectoryLoad, Loader};
+use ward::web::decide::decide;
+use ward::web::edit::{Editor, NewEntry};
+use ward::web::requests::{RequestStore, StateFilter};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -20,6 +24,9 @@ fn main() -> ExitCode {
         Command::Lookup(args) => lookup(&args),
         Command::Probe(args) => probe(&args),
         Command::Export(args) => export(&args),
+        Command::Add(args) => add(&args),
+        Command::Remove(args) => remove(&args),
+        Command::Requests(args) => requests(&args),
     };
     match result {
         Ok(code) => code,
@@ -212,6 +219,104 @@ fn export(args: &ExportArgs) -> Result<ExitCode> {
             let mut out = std::io::BufWriter::new(stdout.lock());
             ward::export::text::write(zone, args.format, now, &mut out)?;
             std::io::Write::flush(&mut out)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The editor the admin API uses, on the same files (and lock), and the state
+/// directory it logs to.
+fn editor(zone: &ZoneArgs, state: &StateArgs) -> Result<(Editor, std::path::PathBuf)> {
+    let file = file_config(zone)?;
+    let zones = zone.zones_dir(&file);
+    let (state, _) = state.resolve(&file, &zones);
+    std::fs::create_dir_all(&state)
+        .with_context(|| format!("cannot create the state directory {}", state.display()))?;
+    Ok((Editor::new(&zones, &state, zone.load_options(&file)), state))
+}
+
+/// `cli:<user>`: who ran the command, for `by=` and the audit log.
+fn cli_user(by: &Option<String>) -> String {
+    by.clone().unwrap_or_else(|| {
+        let user = std::env::var("SUDO_USER")
+            .or_else(|_| std::env::var("USER"))
+            .unwrap_or_else(|_| "unknown".to_string());
+        let user: String = user
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
+            .collect();
+        format!("cli:{user}")
+    })
+}
+
+fn add(args: &AddArgs) -> Result<ExitCode> {
+    let (editor, _) = editor(&args.zone_args, &args.state)?;
+    let added = editor.add(
+        &NewEntry {
+            zone: args.zone.clone(),
+            key: args.key.clone(),
+            reason: args.reason.clone(),
+            expires: args.expires.clone(),
+            ticket: args.ticket.clone(),
+            by: Some(cli_user(&args.by)),
+        },
+        None,
+    )?;
+    let verb = if added.replaced { "replaced" } else { "added" };
+    println!("{}: {verb} {}", added.file, added.entry.line);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn remove(args: &RemoveArgs) -> Result<ExitCode> {
+    let (editor, _) = editor(&args.zone_args, &args.state)?;
+    let removed = editor.remove(&args.zone, &args.key, &cli_user(&args.by), true, None, None)?;
+    for entry in removed {
+        println!("zones/{}/api.zone: removed {}", entry.zone, entry.line);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn requests(args: &RequestsArgs) -> Result<ExitCode> {
+    let (editor, state) = editor(&args.zone_args, &args.state)?;
+    let store = RequestStore::open(&state)?;
+    match args.action.clone().unwrap_or(RequestsAction::List {
+        show: StateFilter::Open,
+    }) {
+        RequestsAction::List { show } => {
+            let requests = store.list(show, 10_000)?;
+            if requests.is_empty() {
+                println!("no {} requests", format!("{show:?}").to_lowercase());
+            }
+            for r in requests {
+                println!(
+                    "#{} {} {} in {} from {} <{}>",
+                    r.id, r.state, r.what, r.zone, r.client_ip, r.email
+                );
+                for line in r.message.lines() {
+                    println!("    | {}", line.escape_debug());
+                }
+                if let Some(answer) = r.answer {
+                    println!("    answer: {}", answer.escape_debug());
+                }
+            }
+        }
+        RequestsAction::Accept { id, answer, by } => {
+            let answer = answer.unwrap_or_else(|| "Accepted: the listing is removed.".to_string());
+            let outcome = decide(&editor, &store, id, true, &answer, &cli_user(&by), None)?;
+            for entry in &outcome.removed {
+                println!("zones/{}/api.zone: removed {}", entry.zone, entry.line);
+            }
+            println!("#{id} accepted");
+            if outcome.still_listed {
+                println!(
+                    "warning: {} is still listed in {} by entries outside api.zone (see `ward lookup {}`); remove those by hand",
+                    outcome.request.what, outcome.request.zone, outcome.request.what
+                );
+            }
+        }
+        RequestsAction::Reject { id, answer, by } => {
+            decide(&editor, &store, id, false, &answer, &cli_user(&by), None)?;
+            println!("#{id} rejected");
         }
     }
     Ok(ExitCode::SUCCESS)

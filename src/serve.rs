@@ -23,8 +23,10 @@ use crate::load::{DirectoryLoad, LoadOptions, Loader, ScanError};
 use crate::memory::{release_freed_memory, return_large_allocations};
 use crate::metrics::{self, MetricsError, Observed};
 use crate::privileges::{self, PrivilegeError};
-use crate::reload::{ReloadSettings, ReloadStats, Reloader};
+use crate::reload::{OnChange, ReloadSettings, ReloadStats, Reloader};
+use crate::serials::SerialFile;
 use crate::store::Store;
+use crate::zone::Zone;
 
 /// Everything `serve` needs, flags and file merged.
 #[derive(Debug, Clone)]
@@ -42,6 +44,10 @@ pub struct ServeSettings {
     pub sighup: bool,
     /// Zone transfers to secondaries (none: no zone may be transferred).
     pub transfer: TransferConfig,
+    /// Where the served serials are kept across restarts (`None`: not kept).
+    pub serials: Option<PathBuf>,
+    /// The lookup page and the admin API (`--http`, `--admin`); `None`: off.
+    pub web: Option<crate::web::WebSettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +70,8 @@ pub enum ServeError {
     Metrics(#[from] MetricsError),
     #[error(transparent)]
     Privileges(#[from] PrivilegeError),
+    #[error(transparent)]
+    Web(#[from] crate::web::WebError),
 }
 
 /// What a caller learns once ward serves.
@@ -78,6 +86,10 @@ pub struct Ready {
     pub stats: ServerStats,
     /// Reload counters, per zone.
     pub reloads: Arc<ReloadStats>,
+    /// The lookup page's address (`--http`), port 0 resolved.
+    pub http: Option<SocketAddr>,
+    /// The admin API's address (`--admin`), port 0 resolved.
+    pub admin: Option<SocketAddr>,
 }
 
 /// Serves until `shutdown` resolves; see [`serve_with`].
@@ -142,11 +154,16 @@ async fn run(
         }
         None => None,
     };
-    let loader = Loader {
+    let mut loader = Loader {
         dir: settings.zones.clone(),
         options: settings.load.clone(),
         lenient: settings.lenient,
     };
+    let serials = settings.serials.as_deref().map(|path| {
+        let (file, floors) = SerialFile::open(path);
+        loader.options.serial_floors = floors;
+        Arc::new(file)
+    });
     tracing::info!(zones = %settings.zones.display(), "loading zones");
     lifecycle::loading();
     let mut loading = tokio::task::spawn_blocking(move || {
@@ -172,10 +189,19 @@ async fn run(
     let handle = tokio::runtime::Handle::current();
     let mut reloader = Reloader::new(loader, &load, settings.reload.clone());
     let transfers = transfers(&settings.transfer);
-    if let Some(transfers) = &transfers {
-        reloader = reloader.on_change(xfr::on_change(transfers.clone(), handle.clone()));
+    if let Some(on_change) = on_change(serials.clone(), transfers.clone(), &handle) {
+        reloader = reloader.on_change(on_change);
     }
     let store = Arc::new(Store::new(load.take_snapshot()));
+    if let Some(serials) = &serials {
+        serials.record(
+            store
+                .load()
+                .zones()
+                .iter()
+                .map(|z| (z.name.to_string(), z.soa.serial)),
+        );
+    }
     drop(load);
     release_freed_memory();
     let mut server = settings.server.clone();
@@ -187,6 +213,19 @@ async fn run(
     if let Some(addr) = metrics_addr {
         tracing::info!(%addr, "metrics on http://{addr}/metrics, health on /healthz and /readyz");
     }
+    // The web listeners may want a privileged port too: bound before root is dropped.
+    let web = match &settings.web {
+        Some(web) => {
+            match crate::web::start(web, &settings.zones, &settings.load, store.clone()).await {
+                Ok(web) => Some(web),
+                Err(error) => {
+                    running.shutdown();
+                    return Err(error.into());
+                }
+            }
+        }
+        None => None,
+    };
     // Every socket is bound: root is no longer needed.
     match &settings.user {
         Some(user) => {
@@ -215,6 +254,8 @@ async fn run(
         store: store.clone(),
         stats: running.stats(),
         reloads: reloads.stats().clone(),
+        http: web.as_ref().and_then(|w| w.http),
+        admin: web.as_ref().and_then(|w| w.admin),
     });
     loop {
         tokio::select! {
@@ -230,11 +271,35 @@ async fn run(
     tracing::info!("stopping: answering what was received");
     lifecycle::stopping();
     watchdog.abort();
+    if let Some(web) = &web {
+        web.shutdown();
+    }
     reloads.abort();
     running.shutdown();
     endpoints.cancel();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What a reload does beyond swapping: keep the new serial, keep the difference for
+/// IXFR and notify the secondaries.
+fn on_change(
+    serials: Option<Arc<SerialFile>>,
+    transfers: Option<Arc<Transfers>>,
+    runtime: &tokio::runtime::Handle,
+) -> Option<Arc<OnChange>> {
+    let transferred = transfers.map(|t| xfr::on_change(t, runtime.clone()));
+    if serials.is_none() && transferred.is_none() {
+        return None;
+    }
+    Some(Arc::new(move |old: Option<&Zone>, new: &Zone| {
+        if let Some(serials) = &serials {
+            serials.record([(new.name.to_string(), new.soa.serial)]);
+        }
+        if let Some(transferred) = &transferred {
+            transferred(old, new);
+        }
+    }))
 }
 
 /// The transfer side, when some zone may be transferred.

@@ -794,3 +794,46 @@ fn check_counts_what_a_transfer_sends() {
     assert!(text.contains("no $NS"), "{text}");
     assert!(text.contains("a range's TXT has `$`"), "{text}");
 }
+
+/// A serial ward raised (a reload of a file whose written serial did not change) is
+/// not lost in a restart: secondaries holding it would otherwise ignore ward.
+#[test]
+fn serials_never_go_back_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let zone = "$SOA 3600 ns1.ips.test. hostmaster.ips.test. 5 600 300 86400 60\n$NS 3600 ns1.ips.test.\n192.0.2.1 :2:Listed\n";
+    std::fs::create_dir_all(dir.path().join("zones")).unwrap();
+    std::fs::write(dir.path().join("zones/ips.test.zone"), zone).unwrap();
+    std::fs::write(dir.path().join("ward.toml"), ward_toml("")).unwrap();
+    let args = ["serve", "--listen", "127.0.0.1:0", "--debounce", "50"];
+    let serial = |addr: SocketAddr| -> u32 {
+        let reply = raw_udp(
+            addr,
+            &query_message("ips.test.", RecordType::SOA, false)
+                .to_vec()
+                .unwrap(),
+            Duration::from_secs(2),
+        )
+        .expect("an answer");
+        match &Message::from_vec(&reply).unwrap().answers[0].data {
+            RData::SOA(soa) => soa.serial,
+            other => panic!("{other:?}"),
+        }
+    };
+    let mut ward = WardProcess::spawn(dir.path(), "", &args);
+    let addr = ward.addr();
+    assert_eq!(serial(addr), 5, "the written serial");
+    std::thread::sleep(Duration::from_millis(1100));
+    std::fs::write(
+        dir.path().join("zones/ips.test.zone"),
+        format!("{zone}192.0.2.2 :2:Listed\n"),
+    )
+    .unwrap();
+    eventually(Duration::from_secs(10), "the reload", || serial(addr) == 6);
+    ward.signal("TERM");
+    assert!(ward.wait_exit(Duration::from_secs(10)).is_some());
+    let kept = std::fs::read_to_string(dir.path().join("state/serials")).unwrap();
+    assert!(kept.contains("ips.test 6"), "{kept}");
+    let ward = WardProcess::spawn(dir.path(), "", &args);
+    let after = serial(ward.addr());
+    assert!(after > 6, "serial {after} after the restart: it went back");
+}

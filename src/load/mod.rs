@@ -37,6 +37,8 @@ pub struct LoadOptions {
     /// Keep whole digests of hashed addresses (for `ward export` and zone transfers).
     pub keep_digests: bool,
     pub zones: HashMap<String, ZoneSettings>,
+    /// The serials served before a restart, by zone: the first load serves higher ones.
+    pub serial_floors: HashMap<String, u32>,
 }
 
 impl Default for LoadOptions {
@@ -49,6 +51,7 @@ impl Default for LoadOptions {
             keep_entries: false,
             keep_digests: false,
             zones: HashMap::new(),
+            serial_floors: HashMap::new(),
         }
     }
 }
@@ -62,7 +65,12 @@ impl LoadOptions {
     }
 
     /// What the parsers need for the files of `zone`, loaded at `now`.
-    fn parse_options(&self, zone: &Name, catalogue: &Arc<Catalogue>, now: i64) -> ParseOptions {
+    pub(crate) fn parse_options(
+        &self,
+        zone: &Name,
+        catalogue: &Arc<Catalogue>,
+        now: i64,
+    ) -> ParseOptions {
         let settings = self.settings(zone);
         ParseOptions {
             default_ttl: settings.default_ttl.unwrap_or(self.default_ttl),
@@ -239,7 +247,7 @@ impl Loader {
             &catalogue,
             &self.options,
             self.lenient,
-            &|_| None,
+            &|name| self.options.serial_floors.get(&name.to_string()).copied(),
         );
         Ok(DirectoryLoad {
             scan,

@@ -22,6 +22,9 @@ use ward::store::Store;
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The web listeners, when the settings ask for them.
+    pub http: Option<SocketAddr>,
+    pub admin: Option<SocketAddr>,
     pub store: Arc<Store>,
     pub dir: Option<tempfile::TempDir>,
     pub zones: PathBuf,
@@ -89,6 +92,8 @@ impl TestServer {
         };
         TestServer {
             addr: ready.addrs[0],
+            http: ready.http,
+            admin: ready.admin,
             store: ready.store,
             dir: None,
             zones,
@@ -196,6 +201,8 @@ pub fn settings(zones: &Path, options: LoadOptions, reload: ReloadSettings) -> S
         reload,
         sighup: false,
         transfer: Default::default(),
+        serials: None,
+        web: None,
     }
 }
 

@@ -1,0 +1,191 @@
+//! The people on the other side of a listing: a lookup page, a bounce explainer and
+//! removal requests on the public listener (`--http`), and an admin API that edits
+//! `zones/<zone>/api.zone` on a listener of its own (`--admin`, loopback by default,
+//! bearer token). Both run on ward's runtime beside the DNS server and read the
+//! snapshot it serves, so a page says exactly what a mail server is told.
+//!
+//! The public listener has no admin function at all; the admin listener serves only
+//! the API. Everything shown is escaped, pages carry a strict Content-Security-Policy
+//! and no script, forms are CSRF-protected, and errors say what to do, never what
+//! broke inside.
+
+// Handlers hand back a finished error `Response` as their `Err`: one per request, not
+// worth boxing.
+#![allow(clippy::result_large_err)]
+
+mod admin;
+mod api_zone;
+mod audit;
+mod bounce;
+mod csrf;
+pub mod decide;
+pub mod edit;
+mod entries;
+mod limits;
+mod listen;
+mod lookup;
+mod page;
+mod public;
+pub mod requests;
+mod time;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use limits::Budget;
+
+use crate::load::LoadOptions;
+use crate::store::Store;
+use edit::Editor;
+use entries::EntryCache;
+use page::Pages;
+use requests::{RequestError, RequestStore};
+
+/// The web side's settings, flags and `ward.toml` merged.
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    /// The public pages (`--http`).
+    pub http: Option<SocketAddr>,
+    /// The admin API (`--admin`).
+    pub admin: Option<SocketAddr>,
+    /// The file holding the admin API's bearer token (`--admin-token-file`).
+    pub admin_token_file: Option<PathBuf>,
+    /// Where removal requests and the audit log live (`--state`).
+    pub state: PathBuf,
+    /// Lookups, explanations and pages per client.
+    pub pages: Budget,
+    /// Removal requests per client.
+    pub requests: Budget,
+}
+
+impl WebSettings {
+    /// The state directory when none is given: `state` beside the zones directory.
+    pub fn default_state(zones: &Path) -> PathBuf {
+        match zones.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.join("state"),
+            _ => PathBuf::from("state"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("cannot create the state directory {path}: {error}")]
+    StateDir {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error(transparent)]
+    Requests(#[from] RequestError),
+    #[error("--admin needs --admin-token-file (a file holding the bearer token)")]
+    NoToken,
+    #[error("cannot read the admin token file {path}: {error}")]
+    TokenFile {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error(
+        "the admin token in {0} is shorter than 16 characters; use e.g. `openssl rand -hex 32`"
+    )]
+    WeakToken(PathBuf),
+    #[error("cannot listen on {addr}: {error}")]
+    Bind {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+    #[error("the page templates do not load: {0}")]
+    Templates(String),
+    #[error("opening the request database failed: {0}")]
+    Internal(String),
+}
+
+/// The listeners once bound.
+pub(crate) struct WebRunning {
+    pub(crate) http: Option<SocketAddr>,
+    pub(crate) admin: Option<SocketAddr>,
+    stop: CancellationToken,
+}
+
+impl WebRunning {
+    /// Stops accepting; requests in flight finish.
+    pub(crate) fn shutdown(&self) {
+        self.stop.cancel();
+    }
+}
+
+/// What the handlers share.
+pub(crate) struct Shared {
+    pub(crate) store: Arc<Store>,
+    pub(crate) details: EntryCache,
+    pub(crate) requests: RequestStore,
+    pub(crate) editor: Editor,
+    pub(crate) pages: Pages,
+}
+
+/// Opens the state, binds the listeners and serves them on the current runtime.
+pub(crate) async fn start(
+    settings: &WebSettings,
+    zones: &Path,
+    load: &LoadOptions,
+    store: Arc<Store>,
+) -> Result<WebRunning, WebError> {
+    std::fs::create_dir_all(&settings.state).map_err(|error| WebError::StateDir {
+        path: settings.state.clone(),
+        error,
+    })?;
+    let token = match (&settings.admin, &settings.admin_token_file) {
+        (None, _) => None,
+        (Some(_), None) => return Err(WebError::NoToken),
+        (Some(_), Some(path)) => Some(admin::read_token(path)?),
+    };
+    let state = settings.state.clone();
+    let requests = tokio::task::spawn_blocking(move || RequestStore::open(&state))
+        .await
+        .map_err(|e| WebError::Internal(e.to_string()))??;
+    let shared = Arc::new(Shared {
+        store,
+        details: EntryCache::new(zones, load.clone()),
+        requests,
+        editor: Editor::new(zones, &settings.state, load.clone()),
+        pages: Pages::new().map_err(|e| WebError::Templates(e.to_string()))?,
+    });
+    let stop = CancellationToken::new();
+    let mut running = WebRunning {
+        http: None,
+        admin: None,
+        stop: stop.clone(),
+    };
+    if let Some(addr) = settings.http {
+        let listener = bind(addr).await?;
+        running.http = listener.local_addr().ok();
+        let app = public::router(shared.clone(), settings);
+        spawn(listener, app, stop.clone(), "http");
+    }
+    if let (Some(addr), Some(token)) = (settings.admin, token) {
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "the admin API listens beyond loopback: put TLS in front of it");
+        }
+        let listener = bind(addr).await?;
+        running.admin = listener.local_addr().ok();
+        let app = admin::router(shared.clone(), token);
+        spawn(listener, app, stop.clone(), "admin");
+    }
+    Ok(running)
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, WebError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|error| WebError::Bind { addr, error })
+}
+
+fn spawn(listener: TcpListener, app: axum::Router, stop: CancellationToken, what: &'static str) {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "serving the {what} listener");
+    }
+    tokio::spawn(listen::serve(listener, app, stop));
+}

@@ -1,0 +1,245 @@
+//! What the web tests share: a ward serving a copy of the shipped zones with the
+//! lookup page and the admin API on 127.0.0.1 port 0, and a small HTTP client (ureq,
+//! real sockets) that keeps status, headers and body of every answer, errors included.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ward::load::LoadOptions;
+use ward::reload::ReloadSettings;
+use ward::web::{Budget, WebSettings};
+
+use crate::common::{TestServer, settings};
+
+/// The admin token the tests use.
+pub const TOKEN: &str = "test-token-0123456789abcdef";
+
+/// A ward with the web listeners, and where its files are.
+pub struct Web {
+    pub server: TestServer,
+    pub http: SocketAddr,
+    pub admin: SocketAddr,
+    pub zones: PathBuf,
+    pub state: PathBuf,
+    pub root: tempfile::TempDir,
+}
+
+/// Copies the shipped zones to a temp dir, adds `extra` (path in the zones directory,
+/// contents), and serves them with reloading on (as `ward serve` does) and the web
+/// listeners on.
+pub fn start(extra: &[(&str, &str)]) -> Web {
+    start_with(extra, Budget::REQUESTS)
+}
+
+pub fn start_with(extra: &[(&str, &str)], requests: Budget) -> Web {
+    let root = tempfile::tempdir().expect("temp dir");
+    let zones = root.path().join("zones");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("zones"), &zones);
+    for (path, contents) in extra {
+        let path = zones.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+    }
+    let token_file = root.path().join("admin.token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let state = root.path().join("state");
+    let reload = ReloadSettings {
+        debounce: Duration::from_millis(50),
+        poll_interval: Some(Duration::from_secs(1)),
+        ..ReloadSettings::default()
+    };
+    let mut settings = settings(&zones, LoadOptions::default(), reload);
+    settings.web = Some(WebSettings {
+        http: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        admin: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        admin_token_file: Some(token_file),
+        state: state.clone(),
+        pages: Budget::PAGES,
+        requests,
+    });
+    let server = TestServer::start(settings);
+    Web {
+        http: server.http.expect("the public listener is bound"),
+        admin: server.admin.expect("the admin listener is bound"),
+        server,
+        zones,
+        state,
+        root,
+    }
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// An HTTP answer, whatever its status.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// The CSRF token of the page's form.
+    pub fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .unwrap_or_else(|| panic!("no CSRF field in:\n{}", self.body));
+        let rest = &self.body[at + 19..];
+        rest[..rest.find('"').unwrap()].to_string()
+    }
+
+    /// The cookie the page set (`name=value`).
+    pub fn cookie(&self) -> Option<String> {
+        self.header("set-cookie")
+            .map(|c| c.split(';').next().unwrap_or("").to_string())
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .max_redirects_will_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+fn reply(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+    let mut response = result.expect("an HTTP answer");
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(16 << 20)
+        .read_to_string()
+        .unwrap_or_default();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub fn get(url: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut request = agent().get(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    reply(request.call())
+}
+
+pub fn post(url: &str, content_type: &str, body: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut request = agent().post(url).header("content-type", content_type);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    reply(request.send(body))
+}
+
+/// Like [`post`], but a connection error (the server died) is `None`.
+pub fn try_post(url: &str, body: &str, headers: &[(&str, &str)]) -> Option<Reply> {
+    let mut request = agent().post(url).header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send(body).ok().map(|r| reply(Ok(r)))
+}
+
+pub fn delete(url: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut request = agent().delete(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    reply(request.call())
+}
+
+/// Percent-encodes a form or query value.
+pub fn encode(value: &str) -> String {
+    let mut out = String::new();
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// `a=1&b=2` from pairs.
+pub fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+impl Web {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
+    }
+
+    /// An admin API call with the right token.
+    pub fn admin_post(&self, path: &str, json: &serde_json::Value) -> Reply {
+        post(
+            &self.admin_url(path),
+            "application/json",
+            &json.to_string(),
+            &[("authorization", &format!("Bearer {TOKEN}"))],
+        )
+    }
+
+    /// Posts a form the way a browser does after loading `page`: its cookie and its
+    /// CSRF token.
+    pub fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> Reply {
+        let loaded = get(&self.url(page), &[]);
+        assert_eq!(loaded.status, 200, "{page}: {}", loaded.body);
+        let cookie = loaded.cookie().expect("the page sets the CSRF cookie");
+        let token = loaded.csrf();
+        let mut all: Vec<(&str, &str)> = fields.to_vec();
+        all.push(("csrf", &token));
+        post(
+            &self.url(action),
+            "application/x-www-form-urlencoded",
+            &form(&all),
+            &[("cookie", &cookie)],
+        )
+    }
+}
