@@ -894,7 +894,8 @@ def main():
         cfg.dnsperf_limit = 3 if q else 8
     cfg.dnsperf_args = f"-c 8 -T 1 -l {cfg.dnsperf_limit}"
     cfg.reload_sets = [s for s in (cfg.reload_sets if cfg.reload_sets is not None
-                                   else ("ip4-1m" if q else "ip4-1m,ip4-10m")).split(",") if s]
+                                   else ("ip4-1m" if q else "ip4-1m,ip4-10m")).split(",")
+                        if s and s != "none"]
     cfg.reload_servers = [s for s in cfg.reload_servers.split(",") if s]
     if q:
         cfg.reload_servers = [s for s in cfg.reload_servers if s == "ward"]

@@ -22,6 +22,7 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio_util::sync::CancellationToken;
 
 use crate::dns::server::ServerStats;
+use crate::dns::xfr::{TransferStats, Transfers};
 use crate::reload::ReloadStats;
 use crate::stats::{QueryCounters, zone_label};
 use crate::store::Store;
@@ -33,6 +34,7 @@ pub(crate) struct Observed {
     server: OnceLock<ServerStats>,
     reloads: OnceLock<Arc<ReloadStats>>,
     store: OnceLock<Arc<Store>>,
+    transfers: OnceLock<Arc<Transfers>>,
     process: metrics_process::Collector,
 }
 
@@ -48,6 +50,11 @@ impl Observed {
         let _ = self.reloads.set(reloads);
         let _ = self.store.set(store);
         self.ready.store(true, Ordering::Release);
+    }
+
+    /// Zone transfers are on: report them too.
+    pub(crate) fn transferring(&self, transfers: Arc<Transfers>) {
+        let _ = self.transfers.set(transfers);
     }
 }
 
@@ -120,6 +127,9 @@ pub(crate) fn render(observed: &Observed) -> String {
         }
         if let Some(reloads) = observed.reloads.get() {
             report_zones(reloads, observed.store.get());
+        }
+        if let Some(transfers) = observed.transfers.get() {
+            report_transfers(&transfers.stats);
         }
         observed.process.describe();
         observed.process.collect();
@@ -196,6 +206,28 @@ fn describe() {
         "ward_zone_reload_failing",
         "1 while the zone's last reload failed; the log names file:line:column"
     );
+}
+
+fn report_transfers(stats: &TransferStats) {
+    describe_counter!(
+        "ward_xfr_total",
+        "Zone transfers served, by type (axfr, ixfr)"
+    );
+    describe_counter!(
+        "ward_xfr_refused_total",
+        "Transfer requests refused (not allowed, unsigned, bad TSIG)"
+    );
+    describe_counter!(
+        "ward_notify_total",
+        "NOTIFY messages to secondaries, by result (acknowledged, failed after every retry)"
+    );
+    let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+    counter!("ward_xfr_total", "type" => "axfr").absolute(load(&stats.axfr));
+    counter!("ward_xfr_total", "type" => "ixfr").absolute(load(&stats.ixfr));
+    counter!("ward_xfr_refused_total").absolute(load(&stats.refused));
+    counter!("ward_notify_total", "result" => "acknowledged")
+        .absolute(load(&stats.notify_acknowledged));
+    counter!("ward_notify_total", "result" => "failed").absolute(load(&stats.notify_failed));
 }
 
 /// (zone, type, rcode, listed) -> count, summed over tables.

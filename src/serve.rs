@@ -245,6 +245,9 @@ async fn run(
     if reload_when_serving {
         reloads.reload_all();
     }
+    if let Some(transfers) = &transfers {
+        observed.transferring(transfers.clone());
+    }
     observed.serving(running.stats(), reloads.stats().clone(), store.clone());
     lifecycle::ready(&store);
     let watchdog = tokio::spawn(lifecycle::watchdog(running.stats()));

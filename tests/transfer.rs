@@ -837,3 +837,35 @@ fn serials_never_go_back_across_a_restart() {
     let after = serial(ward.addr());
     assert!(after > 6, "serial {after} after the restart: it went back");
 }
+
+/// Transfers served and refused, and NOTIFY outcomes, are in the metrics.
+#[test]
+fn transfers_are_counted_in_the_metrics() {
+    let (_dir, zones) = zones_with(&[("ips.test.ip4set", IPS), ("dom.test.dnset", DOMAINS)]);
+    let reload = ReloadSettings {
+        poll_interval: None,
+        watch: false,
+        ..ReloadSettings::default()
+    };
+    let mut settings = transfer_settings(&zones, &ward_toml(""), reload);
+    settings.metrics = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    let server = TestServer::start(settings);
+    transfer(server.addr, &transfer_request(1, "ips.test", None));
+    transfer(server.addr, &transfer_request(2, "ips.test", None));
+    let serial = serial_of(&server, "ips.test");
+    transfer(server.addr, &transfer_request(3, "ips.test", Some(serial)));
+    transfer(server.addr, &transfer_request(4, "dom.test", None));
+    let (status, metrics) = http_get(server.metrics.unwrap(), "/metrics").unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        sample(&metrics, "ward_xfr_total{type=\"axfr\"}"),
+        2,
+        "{metrics}"
+    );
+    assert_eq!(sample(&metrics, "ward_xfr_total{type=\"ixfr\"}"), 1);
+    assert_eq!(
+        sample(&metrics, "ward_xfr_refused_total"),
+        1,
+        "dom.test unsigned"
+    );
+}

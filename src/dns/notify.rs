@@ -138,7 +138,10 @@ async fn notify_one(
                 let signature = key.zip(mac.as_deref());
                 match acknowledges(&buffer[..len], id, signature) {
                     Ok(()) => {
-                        transfers.stats.notify_sent.fetch_add(1, Ordering::Relaxed);
+                        transfers
+                            .stats
+                            .notify_acknowledged
+                            .fetch_add(1, Ordering::Relaxed);
                         tracing::info!(zone = %zone, %target, serial = soa.serial, "NOTIFY acknowledged");
                         return;
                     }

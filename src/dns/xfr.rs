@@ -64,7 +64,7 @@ pub struct TransferStats {
     pub axfr: AtomicU64,
     pub ixfr: AtomicU64,
     pub refused: AtomicU64,
-    pub notify_sent: AtomicU64,
+    pub notify_acknowledged: AtomicU64,
     pub notify_failed: AtomicU64,
 }
 
@@ -280,6 +280,11 @@ pub(crate) fn is_transfer(message: &[u8]) -> bool {
 struct MessageWriter {
     out: Vec<u8>,
     count: u16,
+    /// The last owner written (relative to the apex), and for each of its labels where
+    /// the name from that label on stands in the message: the next owner points at
+    /// the suffix it shares (a record's neighbours share all or most of their labels).
+    previous: Vec<u8>,
+    previous_at: Vec<u16>,
 }
 
 impl MessageWriter {
@@ -289,7 +294,12 @@ impl MessageWriter {
         // QR, AA; opcode QUERY; NOERROR.
         out.extend_from_slice(&[0x84, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
         out.extend_from_slice(&request.question);
-        MessageWriter { out, count: 0 }
+        MessageWriter {
+            out,
+            count: 0,
+            previous: Vec::new(),
+            previous_at: Vec::new(),
+        }
     }
 
     fn fits(&self, rr_len: usize) -> bool {
@@ -298,11 +308,7 @@ impl MessageWriter {
 
     /// A record whose owner is relative to the apex (the question's name, offset 12).
     fn record(&mut self, owner: &Name, ttl: u32, rtype: u16, rdata: impl FnOnce(&mut Vec<u8>)) {
-        for label in Labels::of_wire(owner.wire()) {
-            self.out.push(label.len() as u8);
-            self.out.extend_from_slice(label);
-        }
-        self.out.extend_from_slice(&[0xc0, 12]);
+        self.owner(owner);
         self.out.extend_from_slice(&rtype.to_be_bytes());
         self.out.extend_from_slice(&CLASS_IN.to_be_bytes());
         self.out.extend_from_slice(&ttl.to_be_bytes());
@@ -313,6 +319,41 @@ impl MessageWriter {
         self.out[length_at..length_at + 2].copy_from_slice(&length.to_be_bytes());
         self.count += 1;
         self.out[6..8].copy_from_slice(&self.count.to_be_bytes());
+    }
+
+    /// Writes `owner` compressed against the previous owner, else against the apex.
+    fn owner(&mut self, owner: &Name) {
+        let labels: Vec<&[u8]> = Labels::of_wire(owner.wire()).collect();
+        let previous: Vec<&[u8]> = Labels::of_wire(&self.previous).collect();
+        let mut shared = labels
+            .iter()
+            .rev()
+            .zip(previous.iter().rev())
+            .take_while(|(a, b)| a == b)
+            .count();
+        // A pointer holds 14 bits of offset.
+        let pointer = self.previous_at.get(previous.len() - shared).copied();
+        if pointer.is_none_or(|offset| offset >= 0x4000) {
+            shared = 0;
+        }
+        let own = labels.len() - shared;
+        let mut at = Vec::with_capacity(labels.len());
+        for label in &labels[..own] {
+            at.push(u16::try_from(self.out.len()).unwrap_or(u16::MAX));
+            self.out.push(label.len() as u8);
+            self.out.extend_from_slice(label);
+        }
+        let target = match pointer {
+            Some(offset) if shared > 0 => {
+                at.extend_from_slice(&self.previous_at[previous.len() - shared..]);
+                offset
+            }
+            _ => 12,
+        };
+        self.out.extend_from_slice(&(0xc000 | target).to_be_bytes());
+        self.previous.clear();
+        self.previous.extend_from_slice(owner.wire());
+        self.previous_at = at;
     }
 
     fn soa(&mut self, soa: &Soa) {
@@ -588,6 +629,40 @@ async fn write_frame<S: AsyncWrite + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn owners_point_at_the_suffix_they_share_with_the_previous_one() {
+        let mut axfr = vec![0, 7, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        axfr.extend_from_slice(b"\x02bl\x04test\x00\x00\xfc\x00\x01");
+        let request = read_request(&axfr).unwrap();
+        let mut writer = MessageWriter::new(&request);
+        let start = writer.out.len();
+        let name = |text: &str| Name::parse(text).unwrap();
+        writer.owner(&name("4.3.2.1"));
+        assert_eq!(&writer.out[start..], b"\x014\x013\x012\x011\xc0\x0c");
+        let second = writer.out.len();
+        writer.owner(&name("4.3.2.1"));
+        assert_eq!(
+            &writer.out[second..],
+            &[0xc0, start as u8],
+            "the same owner"
+        );
+        let third = writer.out.len();
+        writer.owner(&name("9.3.2.1"));
+        let at_3 = (start + 2) as u8;
+        assert_eq!(&writer.out[third..], &[1, b'9', 0xc0, at_3], "9 then 3.2.1");
+        let fourth = writer.out.len();
+        writer.owner(&name("7.5.1"));
+        let at_1 = (start + 6) as u8;
+        assert_eq!(
+            &writer.out[fourth..],
+            &[1, b'7', 1, b'5', 0xc0, at_1],
+            "only 1 shared"
+        );
+        let fifth = writer.out.len();
+        writer.owner(&Name::root());
+        assert_eq!(&writer.out[fifth..], &[0xc0, 12], "the apex");
+    }
 
     #[test]
     fn requests_are_read_with_their_serial() {
