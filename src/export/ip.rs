@@ -57,27 +57,37 @@ impl Family {
         ((addr >> (self.bits - level * self.step)) & ((1 << self.step) - 1)) as u32
     }
 
-    fn label(self, unit: u32) -> String {
-        if self.v6 {
-            format!("{unit:x}")
-        } else {
-            unit.to_string()
-        }
-    }
-
-    /// The owner of the node `depth` units deep at `base`, or its wildcard.
+    /// The owner of the node `depth` units deep at `base`, or its wildcard: its wire
+    /// form written directly (this runs once a node of every transfer).
     fn owner(self, base: u128, depth: u32, wildcard: bool, attach: &Name) -> Option<Name> {
-        let mut labels: Vec<String> = (1..=depth)
-            .rev()
-            .map(|l| self.label(self.unit(base, l)))
-            .collect();
+        let mut wire = Vec::with_capacity(depth as usize * 4 + 2 + attach.wire().len());
         if wildcard {
-            labels.insert(0, "*".to_string());
+            wire.extend_from_slice(b"\x01*");
         }
-        Name::from_labels(labels.iter().map(|l| l.as_bytes()))
-            .ok()?
-            .join(attach)
-            .ok()
+        let mut digits = [0u8; 3];
+        for level in (1..=depth).rev() {
+            let unit = self.unit(base, level);
+            let text: &[u8] = if self.v6 {
+                digits[0] = b"0123456789abcdef"[unit as usize & 0xf];
+                &digits[..1]
+            } else {
+                let mut n = unit;
+                let mut at = 3;
+                loop {
+                    at -= 1;
+                    digits[at] = b'0' + (n % 10) as u8;
+                    n /= 10;
+                    if n == 0 {
+                        break;
+                    }
+                }
+                &digits[at..]
+            };
+            wire.push(text.len() as u8);
+            wire.extend_from_slice(text);
+        }
+        wire.extend_from_slice(attach.wire());
+        (wire.len() <= 255).then(|| Name::from_lower_wire(&wire))
     }
 
     fn subject(self, addr: u128) -> String {

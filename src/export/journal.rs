@@ -32,11 +32,11 @@ impl Delta {
 /// differences. The old records are made on a second thread while this one makes the
 /// new ones: on a 10M-entry zone that halves the wait between a reload and the NOTIFY.
 pub(crate) fn diff(old: &Zone, new: &Zone) -> Delta {
-    const BATCH: usize = 4096;
+    const BATCH: usize = 1 << 16;
     let mut removed = Vec::new();
     let mut added = Vec::new();
     std::thread::scope(|scope| {
-        let (batches, received) = std::sync::mpsc::sync_channel::<Vec<Rr>>(4);
+        let (batches, received) = std::sync::mpsc::sync_channel::<Vec<Rr>>(2);
         scope.spawn(move || {
             let mut batch = Vec::with_capacity(BATCH);
             for rr in records(old, old.built_at) {
