@@ -65,7 +65,8 @@ pub(crate) fn parse_special(line: &[u8], at: usize) -> Result<Special<'_>, LineE
     let end = trim_end(line);
     let key_end = token_end(line, at).min(end);
     let key = &line[at..key_end];
-    let args = skip_space(line, key_end);
+    // Blanks after the keyword run past the trimmed end: the arguments are then empty.
+    let args = skip_space(line, key_end).min(end);
     let upper = key.to_ascii_uppercase();
     match upper.as_slice() {
         b"SOA" => parse_soa(&line[..end], args).map(Special::Soa),
@@ -402,6 +403,37 @@ pub(crate) fn served_text(line: &[u8], at: usize, end: usize) -> Result<&[u8], L
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing: a keyword followed by blanks only put the arguments' start
+    /// past the trimmed end of the line, and slicing there panicked.
+    #[test]
+    fn a_keyword_followed_by_blanks_only_is_an_error_or_empty_not_a_panic() {
+        for keyword in [
+            "SOA",
+            "NS",
+            "TTL",
+            "=",
+            "1",
+            "MAXRANGE4",
+            "TIMESTAMP",
+            "DATASET",
+            "REASON",
+            "X",
+        ] {
+            for blanks in [" ", "  \t", "\t "] {
+                let line = format!("${keyword}{blanks}");
+                let parsed = parse_special(line.as_bytes(), 1);
+                if let Ok(
+                    Special::BaseTemplate(args)
+                    | Special::Dataset(args, _)
+                    | Special::Reason(args, _),
+                ) = parsed
+                {
+                    assert!(args.is_empty(), "{line:?}");
+                }
+            }
+        }
+    }
 
     fn value(text: &str) -> Result<RawValue, LineError> {
         let default = RawValue::new([127, 0, 0, 2], Some(b"default"));
