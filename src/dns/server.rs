@@ -254,12 +254,37 @@ fn bind_address(
     requested: SocketAddr,
     workers: usize,
 ) -> Result<(Vec<UdpSocket>, std::net::TcpListener, SocketAddr), ServerError> {
+    if requested.port() != 0 {
+        let sockets = udp_sockets(requested, workers)?;
+        let listener = tcp_listener(requested).map_err(|source| ServerError::Bind {
+            addr: requested,
+            protocol: "TCP",
+            source,
+        })?;
+        return Ok((sockets, listener, requested));
+    }
+    // Port 0: one port for UDP and TCP. TCP picks it (the kernel gives a port no TCP
+    // socket uses); if a UDP socket has it, that listener is held while the next one
+    // is tried, so the kernel cannot offer the same port again.
+    let mut held = Vec::new();
     let mut last_error = None;
-    let attempts = if requested.port() == 0 { 10 } else { 1 };
-    for _ in 0..attempts {
-        match try_bind(requested, workers) {
-            Ok(bound) => return Ok(bound),
-            Err(error) => last_error = Some(error),
+    for _ in 0..10 {
+        let listener = tcp_listener(requested).map_err(|source| ServerError::Bind {
+            addr: requested,
+            protocol: "TCP",
+            source,
+        })?;
+        let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: requested,
+            protocol: "TCP",
+            source,
+        })?;
+        match udp_sockets(addr, workers) {
+            Ok(sockets) => return Ok((sockets, listener, addr)),
+            Err(error) => {
+                last_error = Some(error);
+                held.push(listener);
+            }
         }
     }
     Err(last_error.unwrap_or_else(|| ServerError::Bind {
@@ -269,27 +294,16 @@ fn bind_address(
     }))
 }
 
-fn try_bind(
-    requested: SocketAddr,
-    workers: usize,
-) -> Result<(Vec<UdpSocket>, std::net::TcpListener, SocketAddr), ServerError> {
-    let udp_error = |addr, source| ServerError::Bind {
+/// One UDP socket a worker on `addr` (`SO_REUSEPORT`).
+fn udp_sockets(addr: SocketAddr, workers: usize) -> Result<Vec<UdpSocket>, ServerError> {
+    let error = |source| ServerError::Bind {
         addr,
         protocol: "UDP",
         source,
     };
-    let first = udp_socket(requested).map_err(|e| udp_error(requested, e))?;
-    let addr = first.local_addr().map_err(|e| udp_error(requested, e))?;
-    let mut sockets = vec![first];
-    for _ in 1..workers {
-        sockets.push(udp_socket(addr).map_err(|e| udp_error(addr, e))?);
-    }
-    let listener = tcp_listener(addr).map_err(|source| ServerError::Bind {
-        addr,
-        protocol: "TCP",
-        source,
-    })?;
-    Ok((sockets, listener, addr))
+    (0..workers.max(1))
+        .map(|_| udp_socket(addr).map_err(error))
+        .collect()
 }
 
 fn udp_socket(addr: SocketAddr) -> io::Result<UdpSocket> {

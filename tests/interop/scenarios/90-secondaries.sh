@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Knot DNS and NSD as TSIG secondaries of ward (snippets/knot.conf, snippets/nsd.conf):
-# - both transfer every zone (AXFR, hmac-sha256) and then answer some 2,400 queries over
+# - `ward export` writes each zone as a file kzonecheck and nsd-checkzone accept;
+# - both transfer every zone (AXFR, hmac-sha256) and then answer some 3,700 queries over
 #   every kind of data (IPv4 singles, ranges, exclusions, nested ranges; IPv6; domains
 #   and wildcards; addresses plain and hashed; test points) exactly as ward does: the
 #   same A and TXT records with the same TTLs, the same rcodes;
@@ -21,6 +22,8 @@ source "$(dirname "$0")/../lib.sh"
 need_cmd knotd
 need_cmd nsd
 need_cmd kdig
+need_cmd kzonecheck
+need_cmd nsd-checkzone
 
 Z=$WORK/zones
 write_zones "$Z" 60 300
@@ -104,6 +107,21 @@ wait_until 30 "Knot and NSD to transfer every zone" in_sync
 ok "Knot and NSD hold every zone at ward's serial"
 expect_contains "$(cat "$WORK/knot.log")" "AXFR, incoming" "Knot transferred by AXFR"
 expect_contains "$(cat "$WORK/nsd/nsd.log")" "TSIG verified with key transfer.key" "NSD verified the TSIG of the transfer"
+
+# --- `ward export`: the same records as a zone file the secondaries' own checkers accept ---
+for zone in "${ZONES[@]}"; do
+    "$WARD_BIN" export --zone "$zone" --zones "$Z" --out "$WORK/$zone.export"
+    if out=$(kzonecheck -o "$zone" "$WORK/$zone.export" 2>&1); then
+        ok "ward export --zone $zone: kzonecheck accepts it"
+    else
+        check_failed "ward export --zone $zone: kzonecheck says: $out"
+    fi
+    if out=$(nsd-checkzone "$zone" "$WORK/$zone.export" 2>&1); then
+        ok "ward export --zone $zone: nsd-checkzone accepts it ($out)"
+    else
+        check_failed "ward export --zone $zone: nsd-checkzone says: $out"
+    fi
+done
 
 # --- the queries ---
 ip6_name() { # 32 hex digits -> reversed nibbles
