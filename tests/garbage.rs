@@ -276,3 +276,47 @@ fn a_query_that_panics_costs_only_itself() {
     });
     still_answers(&s);
 }
+
+/// Found by fuzzing: a reply echoed the question as sent, compression pointers and all,
+/// so a pointer into the request's header pointed into the reply's (a different byte)
+/// and the reply did not parse; several questions were all echoed in a FORMERR. Now the
+/// question is echoed written out, and a message of several questions gets a bare
+/// FORMERR.
+#[test]
+fn every_reply_to_a_compressed_or_multiple_question_parses() {
+    let s = server();
+    // `1.2.0.192.bl.test.` with `bl.test.` as a pointer to the additional section, and a
+    // name that points at the header's flag byte (0x00 in the request: the root).
+    let mut pointer_ahead = header([0x00, 0x00], [1, 0, 0, 0]);
+    pointer_ahead.extend_from_slice(&[1, b'1', 1, b'2', 1, b'0', 3, b'1', b'9', b'2', 0xc0, 28]);
+    pointer_ahead.extend_from_slice(&[0, 1, 0, 1]);
+    pointer_ahead.extend_from_slice(b"\x02bl\x04test\x00");
+    let mut into_header = header([0x00, 0x00], [1, 0, 0, 0]);
+    into_header.extend_from_slice(&[0xc0, 2, 0, 6, 0, 1]);
+    let mut several = header([0x00, 0x00], [17, 0, 0, 0]);
+    for _ in 0..17 {
+        several.extend_from_slice(&[0xc0, 2, 0, 1, 0, 1]);
+    }
+    for (packet, what) in [
+        (&pointer_ahead, "pointer ahead"),
+        (&into_header, "pointer into the header"),
+        (&several, "17 questions"),
+    ] {
+        for reply in [s.raw_udp(packet), s.raw_tcp(packet)].into_iter().flatten() {
+            let parsed = Message::from_vec(&reply).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(&reply[..2], &packet[..2], "{what}");
+            if what == "17 questions" {
+                assert_eq!(parsed.metadata.response_code, ResponseCode::FormErr);
+                assert!(parsed.queries.is_empty());
+            }
+        }
+    }
+    let reply = Message::from_vec(&s.raw_udp(&pointer_ahead).unwrap()).unwrap();
+    assert_eq!(
+        a_records(&reply),
+        ["127.0.0.2"],
+        "the compressed question is answered"
+    );
+    assert_eq!(reply.queries[0].name().to_ascii(), "1.2.0.192.bl.test.");
+    still_answers(&s);
+}

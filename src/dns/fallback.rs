@@ -22,7 +22,7 @@ use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder};
 use super::answer::{self, Owner, RData, rcode};
 use super::query::Question;
 use super::tsig::{self, Keyring, ResponseSigner, TSIG_SPACE, Verified};
-use super::wire::{reply_header, udp_reply_limit};
+use super::wire::{self, reply_header, udp_reply_limit};
 use super::xfr::Transfers;
 use crate::stats::Outcome;
 use crate::store::Snapshot;
@@ -125,13 +125,29 @@ fn answer_unsigned(
     if header.metadata.message_type == MessageType::Response {
         return None;
     }
+    // A reply echoes the question as it was sent: one question, without compression
+    // pointers (they would point into the reply's header). Anything else gets a bare
+    // header.
+    if header.counts.queries != 1 {
+        let code = if header.metadata.op_code == OpCode::Query {
+            ResponseCode::FormErr
+        } else {
+            ResponseCode::NotImp
+        };
+        return Some(Reply {
+            bytes: bare_reply(&header.metadata, code),
+            outcome: Outcome::error(u16::from(code)),
+        });
+    }
+    let plain = wire::with_plain_question(packet);
+    let packet = plain.as_deref().unwrap_or(packet);
     let protocol = match transport {
         Transport::Udp => Protocol::Udp,
         Transport::Tcp => Protocol::Tcp,
     };
     let Ok(request) = Request::from_bytes(packet.to_vec(), peer, protocol) else {
         return Some(Reply {
-            bytes: formerr(&header.metadata),
+            bytes: bare_reply(&header.metadata, ResponseCode::FormErr),
             outcome: Outcome::error(rcode::FORMERR),
         });
     };
@@ -231,9 +247,10 @@ fn emit<'a>(
     }
 }
 
-fn formerr(request: &Metadata) -> Vec<u8> {
+/// A reply of a header only, with `code`.
+fn bare_reply(request: &Metadata, code: ResponseCode) -> Vec<u8> {
     let mut metadata = Metadata::response_from_request(request);
-    metadata.response_code = ResponseCode::FormErr;
+    metadata.response_code = code;
     let header = Header {
         metadata,
         counts: HeaderCounts::default(),

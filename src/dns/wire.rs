@@ -99,6 +99,46 @@ pub(crate) fn reply_header(request: &[u8]) -> Option<Vec<u8>> {
     Some(reply)
 }
 
+/// `message` with its one question's name written out in full, when it was compressed
+/// (`None` when it was not, or cannot be read). A reply echoes the question; a pointer
+/// in it would point at the reply's bytes, not the request's.
+pub(crate) fn with_plain_question(message: &[u8]) -> Option<Vec<u8>> {
+    let mut name = Vec::with_capacity(64);
+    let mut at = HEADER_LEN;
+    // Where the name ends in the message: just after its first pointer.
+    let mut name_end = None;
+    // A name has at most 127 labels; more steps than that is a pointer loop.
+    for _ in 0..128 {
+        let len = *message.get(at)?;
+        if len == 0 {
+            let end = name_end?;
+            name.push(0);
+            let rest = message.get(end..)?;
+            if rest.len() < 4 || name.len() > 255 {
+                return None;
+            }
+            let mut out = Vec::with_capacity(HEADER_LEN + name.len() + rest.len());
+            out.extend_from_slice(&message[..HEADER_LEN]);
+            out.extend_from_slice(&name);
+            out.extend_from_slice(rest);
+            return Some(out);
+        }
+        match len & 0xc0 {
+            0xc0 => {
+                let low = *message.get(at + 1)?;
+                name_end.get_or_insert(at + 2);
+                at = usize::from(u16::from_be_bytes([len & 0x3f, low]));
+            }
+            0 => {
+                name.extend_from_slice(message.get(at..at + 1 + usize::from(len))?);
+                at += 1 + usize::from(len);
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
 /// Where the question section of a message ends, read from the message itself (for
 /// replies hickory encoded). `None` if the message is cut short.
 pub(crate) fn question_end(message: &[u8]) -> Option<usize> {
@@ -360,6 +400,22 @@ mod tests {
     }
 
     /// Regression: the root name has no label to point the SOA owner at.
+    #[test]
+    fn a_compressed_question_is_written_out_for_the_echo() {
+        // 1.example. A, the "example." part a pointer to a name in the request's
+        // additional section: the echo must not point anywhere.
+        let mut packet = vec![0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        packet.extend_from_slice(&[1, b'1', 0xc0, 20, 0, 1, 0, 1]);
+        packet.extend_from_slice(b"\x07example\x00");
+        let plain = with_plain_question(&packet).unwrap();
+        assert_eq!(&plain[12..23], b"\x011\x07example\x00");
+        assert_eq!(&plain[23..27], &[0, 1, 0, 1]);
+        assert!(with_plain_question(&plain[..27]).is_none(), "nothing to do");
+        let mut looped = vec![0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        looped.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
+        assert!(with_plain_question(&looped).is_none(), "a pointer loop");
+    }
+
     #[test]
     fn a_root_query_encodes() {
         let snapshot = test_snapshot(&[("bl.test.zone", "192.0.2.1\n")]);
