@@ -216,6 +216,10 @@ pub fn udp_answer(data: &[u8]) {
 /// What every reply to `request` must be.
 fn check_reply(request: &[u8], reply: &[u8], limit: usize) {
     assert!(reply.len() <= limit.max(512), "{} bytes", reply.len());
+    if !is_strict() && question_is_compressed(request) {
+        assert_eq!(&reply[..2], &request[..2], "the id is echoed");
+        return;
+    }
     let response = Message::from_vec(reply).expect("every reply parses");
     assert_eq!(response.metadata.message_type, MessageType::Response);
     assert_eq!(&reply[..2], &request[..2], "the id is echoed");
@@ -252,8 +256,10 @@ pub fn tcp_stream(data: &[u8]) {
         let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
         assert!(rest.len() >= 2 + len, "a reply frame is cut short");
         let reply = &rest[2..2 + len];
-        let response = Message::from_vec(reply).expect("every TCP reply parses");
-        assert_eq!(response.metadata.message_type, MessageType::Response);
+        if is_strict() || !frames(data).any(question_is_compressed) {
+            let response = Message::from_vec(reply).expect("every TCP reply parses");
+            assert_eq!(response.metadata.message_type, MessageType::Response);
+        }
         rest = &rest[2 + len..];
     }
     assert!(rest.is_empty(), "trailing bytes after the last frame");
@@ -298,6 +304,14 @@ pub fn gzip_file(data: &[u8]) {
         file.extend_from_slice(rest);
         file
     } else {
+        let stepped_around;
+        let mut rest = rest;
+        if !is_strict() && KINDS[usize::from(*which) % KINDS.len()] != DatasetKind::Ward {
+            // The open trailing-blank findings, as in `parse_and_check` (which skips
+            // the raw inputs that gunzip to such lines).
+            stepped_around = without_trailing_blanks(rest);
+            rest = &stepped_around;
+        }
         let mut file = match usize::from((mode >> 1) & 0x3f) {
             0 => gzip(rest),
             sixty_fourths => {
@@ -343,6 +357,72 @@ fn decoded_text(contents: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     text.into()
 }
 
+/// Open findings `zone_file/*-trailing-blank` (fuzz/README.md): the rbldnsd,
+/// `combined` and `.acl` parsers (not ward's `.zone`) index lines up to
+/// `skip_space(line, …)`, which passes blanks the trimmed end (`trim_end`) has already
+/// left out, and panic slicing `line[at..end]` with `at > end`: `$MAXRANGE4 ` and the
+/// other specials (`parse_special`), `192.0.2.1 :2: ` (`parse_a_txt`), `* TXT `
+/// (`generic`). Whether a line of `text` ends in a blank, as all of them do.
+fn has_a_line_ending_in_a_blank(text: &[u8]) -> bool {
+    text.split(|&c| c == b'\n').any(|line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        matches!(line.last(), Some(b' ' | b'\t'))
+    })
+}
+
+/// `text` with the blanks at the ends of its lines taken out (line ends and the
+/// number of lines as they were): what the campaign parses instead of a text
+/// [`has_a_line_ending_in_a_blank`], so it goes on exploring the rest of it.
+fn without_trailing_blanks(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    for (i, line) in text.split(|&c| c == b'\n').enumerate() {
+        if i > 0 {
+            out.push(b'\n');
+        }
+        let (line, cr) = match line.strip_suffix(b"\r") {
+            Some(line) => (line, &b"\r"[..]),
+            None => (line, &b""[..]),
+        };
+        let kept = line.len()
+            - line
+                .iter()
+                .rev()
+                .take_while(|&&c| c == b' ' || c == b'\t')
+                .count();
+        out.extend_from_slice(&line[..kept]);
+        out.extend_from_slice(cr);
+    }
+    out
+}
+
+/// Open finding `udp_answer/question-pointer-into-header` (fuzz/README.md): the
+/// fallback path echoes the question as the query's bytes (hickory-server's `Queries`
+/// keeps them), so a compression pointer in it points into the reply's header, whose
+/// bytes differ: the reply's question is another name, or none hickory can read.
+/// Whether the question name of `packet` holds a compression pointer.
+fn question_is_compressed(packet: &[u8]) -> bool {
+    let mut at = query::HEADER_LEN;
+    while let Some(&len) = packet.get(at) {
+        match len {
+            0 => return false,
+            len if len & 0xc0 != 0 => return true,
+            len => at += 1 + usize::from(len),
+        }
+    }
+    false
+}
+
+/// The messages of a TCP stream, as far as its length prefixes go.
+fn frames(mut stream: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        let (&[high, low], rest) = stream.split_first_chunk::<2>()?;
+        let len = usize::from(u16::from_be_bytes([high, low])).min(rest.len());
+        let (frame, rest) = rest.split_at(len);
+        stream = rest;
+        Some(frame)
+    })
+}
+
 /// Parses `contents` as the loader would a file of the kind `which` picks, and checks
 /// that every diagnostic points at a line the (gunzipped) text has.
 fn parse_and_check(which: u8, contents: &[u8]) {
@@ -353,8 +433,18 @@ fn parse_and_check(which: u8, contents: &[u8]) {
         keep_entries: which & 0x80 != 0,
         ..ParseOptions::default()
     };
+    let stepped_around;
+    let mut text = decoded_text(contents);
+    let mut contents = contents;
+    if !is_strict() && kind != DatasetKind::Ward && has_a_line_ending_in_a_blank(&text) {
+        if contents.starts_with(&GZIP_MAGIC) {
+            return;
+        }
+        stepped_around = without_trailing_blanks(contents);
+        contents = &stepped_around;
+        text = contents.into();
+    }
     let parsed = parse_contents(contents, Path::new("fuzz.data"), kind, &options);
-    let text = decoded_text(contents);
     // A read error mid-file is reported at the line it cut, one past the last whole one.
     let lines = text.split(|&c| c == b'\n').count() as u32;
     for diagnostic in parsed
