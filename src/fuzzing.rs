@@ -399,15 +399,23 @@ fn without_trailing_blanks(text: &[u8]) -> Vec<u8> {
 /// fallback path echoes the question as the query's bytes (hickory-server's `Queries`
 /// keeps them), so a compression pointer in it points into the reply's header, whose
 /// bytes differ: the reply's question is another name, or none hickory can read.
-/// Whether the question name of `packet` holds a compression pointer.
+/// Whether a question name of `packet` (any of them) holds a compression pointer.
 fn question_is_compressed(packet: &[u8]) -> bool {
+    let Some(&[high, low]) = packet.get(4..6) else {
+        return false;
+    };
     let mut at = query::HEADER_LEN;
-    while let Some(&len) = packet.get(at) {
-        match len {
-            0 => return false,
-            len if len & 0xc0 != 0 => return true,
-            len => at += 1 + usize::from(len),
+    for _ in 0..u16::from_be_bytes([high, low]) {
+        loop {
+            match packet.get(at) {
+                None => return false,
+                Some(0) => break,
+                Some(len) if len & 0xc0 != 0 => return true,
+                Some(&len) => at += 1 + usize::from(len),
+            }
         }
+        // The root label, QTYPE, QCLASS.
+        at += 1 + 4;
     }
     false
 }

@@ -38,6 +38,7 @@ const OPEN: &[(&str, &str)] = &[
     ("gzip", "timestamp-trailing-blank"),
     ("gzip", "a-txt-colon-trailing-blank"),
     ("udp_answer", "question-pointer-into-header"),
+    ("udp_answer", "second-question-pointer-into-flags"),
 ];
 
 thread_local! {
