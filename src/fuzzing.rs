@@ -383,11 +383,12 @@ fn without_trailing_blanks(text: &[u8]) -> Vec<u8> {
             Some(line) => (line, &b"\r"[..]),
             None => (line, &b""[..]),
         };
+        // Carriage returns too: `a \r\t` must not become `a \r`, which reads as `a `.
         let kept = line.len()
             - line
                 .iter()
                 .rev()
-                .take_while(|&&c| c == b' ' || c == b'\t')
+                .take_while(|&&c| c == b' ' || c == b'\t' || c == b'\r')
                 .count();
         out.extend_from_slice(&line[..kept]);
         out.extend_from_slice(cr);
