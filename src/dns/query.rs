@@ -50,6 +50,20 @@ fn u16_at(packet: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*packet.get(at)?, *packet.get(at + 1)?]))
 }
 
+/// Whether `options` is a run of whole EDNS options (code, length, data).
+fn options_fit(mut options: &[u8]) -> bool {
+    while !options.is_empty() {
+        let Some(&[_, _, high, low]) = options.first_chunk::<4>() else {
+            return false;
+        };
+        let Some(rest) = options.get(4 + usize::from(u16::from_be_bytes([high, low]))..) else {
+            return false;
+        };
+        options = rest;
+    }
+    true
+}
+
 /// Parses `packet` into `query` (reused between packets, so nothing is allocated).
 pub fn parse(packet: &[u8], query: &mut Query) -> Parsed {
     if packet.len() < HEADER_LEN {
@@ -118,6 +132,14 @@ pub fn parse(packet: &[u8], query: &mut Query) -> Parsed {
             return Parsed::Fallback;
         };
         if version != 0 {
+            return Parsed::Fallback;
+        }
+        // The options must fill the RDATA exactly (RFC 6891 §6.1.2); anything else is
+        // for the full parser, which answers FORMERR.
+        let Some(options) = packet.get(at + 11..at + 11 + usize::from(rdlen)) else {
+            return Parsed::Fallback;
+        };
+        if !options_fit(options) {
             return Parsed::Fallback;
         }
         at += 11 + usize::from(rdlen);
@@ -201,5 +223,33 @@ mod tests {
         let mut pointer = packet(&[], 1, None);
         pointer[12] = 0xc0;
         assert_eq!(parse(&pointer, &mut query), Parsed::Fallback);
+    }
+
+    /// Found by fuzzing: an OPT whose RDATA is not a run of whole options (RFC 6891
+    /// malformed: FORMERR) was answered by the hot path as if well formed.
+    #[test]
+    fn edns_options_must_fill_the_opt_exactly() {
+        let mut query = Query::default();
+        let with_options = |rdata: &[u8]| {
+            let mut p = packet(&[b"a"], 1, Some((1232, 0)));
+            let len = p.len();
+            p[len - 2..].copy_from_slice(&(rdata.len() as u16).to_be_bytes());
+            p.extend_from_slice(rdata);
+            p
+        };
+        // A cookie option (code 10) of 8 bytes: fine.
+        let cookie = with_options(&[0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(parse(&cookie, &mut query), Parsed::Query);
+        for bad in [
+            &[0u8][..],
+            &[0, 10, 0],
+            &[0, 10, 0, 9, 1, 2, 3, 4, 5, 6, 7, 8],
+        ] {
+            assert_eq!(
+                parse(&with_options(bad), &mut query),
+                Parsed::Fallback,
+                "{bad:?}"
+            );
+        }
     }
 }

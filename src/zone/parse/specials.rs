@@ -387,7 +387,8 @@ pub(crate) fn parse_a_txt(
 
 /// A TXT text as written at `line[at..end]`, if ward can serve it whole.
 pub(crate) fn served_text(line: &[u8], at: usize, end: usize) -> Result<&[u8], LineError> {
-    let text = &line[at..end];
+    // Blanks before the trimmed end can put `at` past it: the text is then empty.
+    let text = &line[at.min(end)..end];
     if text.len() > MAX_TEMPLATE {
         return Err(LineError::new(
             at,
