@@ -234,7 +234,9 @@ fn transfer_from(source: &str, addr: SocketAddr, request: &[u8]) -> Vec<Vec<u8>>
             matches!(&last.data, RData::SOA(soa) if Some(&soa.serial) == soa_serials.first());
         let first = soa_serials[0];
         let finals = soa_serials.iter().filter(|&&s| s == first).count();
-        if last_is_final_soa && (records == 1 || (soa_serials.len() % 2 == 0 && finals >= 2)) {
+        if last_is_final_soa
+            && (records == 1 || (soa_serials.len().is_multiple_of(2) && finals >= 2))
+        {
             break;
         }
     }

@@ -236,7 +236,7 @@ impl BatchAnswerer {
         }
         self.limited += 1;
         let slip = u64::from(limiter.settings().slip);
-        if slip > 0 && self.limited % slip == 0 {
+        if slip > 0 && self.limited.is_multiple_of(slip) {
             wire::truncate_reply(reply, question_end);
             add(&counters.rrl_slipped, 1, Writers::One);
             true
@@ -249,7 +249,10 @@ impl BatchAnswerer {
     /// Logs every `query_log_every`-th query (a sample, for debugging).
     fn log_query(&mut self, i: usize, datagram: &Datagram<'_>, outcome: Outcome, standard: bool) {
         self.seen += 1;
-        if self.seen % u64::from(self.extras.query_log_every) != 0 {
+        if !self
+            .seen
+            .is_multiple_of(u64::from(self.extras.query_log_every))
+        {
             return;
         }
         let mut qname = String::new();

@@ -194,12 +194,12 @@ fn test_points_dataset(datasets: &[Dataset], ttl: u32) -> Dataset {
     if has_ip || !has_names {
         builder.ip4.add(0x7f00_0002, 32, Listing::Value(value), 0);
     }
-    if has_names || !has_ip {
-        if let Ok(test) = Name::parse("test") {
-            builder
-                .names
-                .add(&test, false, false, Listing::Value(value));
-        }
+    if (has_names || !has_ip)
+        && let Ok(test) = Name::parse("test")
+    {
+        builder
+            .names
+            .add(&test, false, false, Listing::Value(value));
     }
     builder.finish(ttl).dataset
 }

@@ -265,10 +265,10 @@ impl Reloader {
             tracing::warn!("{warning}");
         }
         let before = self.stats.zone(&name.to_string()).map(|s| s.entries);
-        if let Some(before) = before.filter(|_| current.zone(name).is_some()) {
-            if let Some(shrink) = shrink_warning(before, load.entries) {
-                tracing::warn!(zone = %name, before, after = load.entries, "{shrink}");
-            }
+        if let Some(before) = before.filter(|_| current.zone(name).is_some())
+            && let Some(shrink) = shrink_warning(before, load.entries)
+        {
+            tracing::warn!(zone = %name, before, after = load.entries, "{shrink}");
         }
         self.stats.update(name, |s| {
             s.reloads += 1;

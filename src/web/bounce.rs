@@ -240,13 +240,14 @@ pub(crate) fn find(text: &str, our_zones: &[String]) -> Found {
             let address = text
                 .trim_matches(|c: char| c == '<' || c == '>')
                 .to_ascii_lowercase();
-            if let Some((local, domain)) = split_address(&address) {
-                if !local.is_empty() && domain_like(domain).is_some() {
-                    let domain = domain.to_string();
-                    push(&mut found.addresses, address, &mut seen);
-                    if !ours(&domain) {
-                        push(&mut found.domains, domain, &mut seen);
-                    }
+            if let Some((local, domain)) = split_address(&address)
+                && !local.is_empty()
+                && domain_like(domain).is_some()
+            {
+                let domain = domain.to_string();
+                push(&mut found.addresses, address, &mut seen);
+                if !ours(&domain) {
+                    push(&mut found.domains, domain, &mut seen);
                 }
             }
             continue;

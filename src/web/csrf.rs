@@ -38,10 +38,10 @@ pub(crate) fn token_for(headers: &HeaderMap) -> CsrfToken {
 
 /// Whether a form post carries the cookie's token and comes from this site.
 pub(crate) fn check(headers: &HeaderMap, form_token: &str) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site") {
-        if !matches!(site.as_bytes(), b"same-origin" | b"none") {
-            return false;
-        }
+    if let Some(site) = headers.get("sec-fetch-site")
+        && !matches!(site.as_bytes(), b"same-origin" | b"none")
+    {
+        return false;
     }
     // `Origin: null` is what privacy settings send; the token still has to match.
     let origin = headers.get(ORIGIN).filter(|o| o.as_bytes() != b"null");
