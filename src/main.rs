@@ -31,10 +31,25 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("ward: {error:#}");
+            eprintln!("ward: {}", describe(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, each once: the library's messages already name their
+/// cause (`cannot read x: No such file…`), so a cause the text ends with is not
+/// repeated.
+fn describe(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.ends_with(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 fn file_config(args: &ZoneArgs) -> Result<FileConfig> {

@@ -153,3 +153,23 @@ fn lookup_exit_code_says_whether_listed() {
     let stdout = text(&address.stdout);
     assert!(stdout.contains("md5 of badguy@gmail.com"), "{stdout}");
 }
+
+/// An error names its cause once (it was printed twice: in the message and again as
+/// the cause).
+#[test]
+fn an_error_names_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["check", "--zones", "no-such-dir"][..],
+        &["check", "--config", "no-such.toml"][..],
+    ] {
+        let output = ward(args, dir.path());
+        assert!(!output.status.success());
+        let stderr = text(&output.stderr);
+        assert_eq!(
+            stderr.matches("No such file or directory").count(),
+            1,
+            "{stderr}"
+        );
+    }
+}
