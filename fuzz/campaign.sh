@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The campaign: each target in turn, in chunks, until it has run $RUNS inputs (default
-# 10 million) or spent $BUDGET seconds (default 1200), whichever comes first. One
-# process at a time, niced, and never while /tmp/ward-quiet exists (someone benchmarks).
+# 10 million) or spent $BUDGET seconds (default 1200), whichever comes first. Niced,
+# and never while /tmp/ward-quiet exists (someone benchmarks). Two campaigns may run at
+# once (one per core) when their targets differ.
 # A chunk that finds a crash, hang or blow-up ends that target's campaign; the input is
 # in fuzz/artifacts/<target>/. Logs and the running totals are in fuzz/campaign/.
 #
@@ -40,13 +41,11 @@ for target in "${TARGETS[@]}"; do
         before=$(ls "artifacts/$target" | wc -l)
         start=$(date +%s)
         nice -n 10 cargo +nightly fuzz run --sanitizer "$SANITIZER" "$target" "corpus-work/$target" "corpus/$target" -- \
-            -jobs=1 -workers=1 -runs="$runs" -max_total_time="$time_cap" \
+            -runs="$runs" -max_total_time="$time_cap" \
             -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 -print_final_stats=1 \
-            > "$log.driver" 2>&1
+            > "$log" 2>&1
         status=$?
         end=$(date +%s)
-        # With -jobs, libFuzzer writes the job's own output to fuzz-0.log.
-        [ -f fuzz-0.log ] && mv fuzz-0.log "$log"
         done_runs=$(grep -oE '^Done [0-9]+ runs' "$log" 2>/dev/null | grep -oE '[0-9]+' | tail -1)
         [ -n "$done_runs" ] || done_runs=$(grep -oE '^stat::number_of_executed_units: *[0-9]+' "$log" 2>/dev/null | grep -oE '[0-9]+$' | tail -1)
         done_runs=${done_runs:-0}
