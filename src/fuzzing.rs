@@ -14,7 +14,7 @@ use crate::config::FileConfig;
 use crate::dns::batch::{BatchAnswerer, Datagram};
 use crate::dns::fallback::DnsSettings;
 use crate::dns::query::{self, Parsed, Query};
-use crate::load::files::parse_contents;
+use crate::load::files::{contents_text, parse_contents};
 use crate::load::{LoadOptions, Loader};
 use crate::store::Store;
 use crate::zone::DatasetKind;
@@ -307,24 +307,6 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     encoder.finish().expect("writing to a Vec cannot fail")
 }
 
-/// The text the loader reads from `contents`: the contents, or what they gunzip to
-/// (as far as they do, and no further than the loader's bound lets them).
-fn decoded_text(contents: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    use std::io::Read;
-    if !contents.starts_with(&GZIP_MAGIC) {
-        return contents.into();
-    }
-    let limit = (contents.len() as u64)
-        .saturating_mul(crate::load::files::GZIP_MAX_RATIO)
-        .saturating_add(crate::load::files::GZIP_SLACK);
-    let mut text = Vec::new();
-    // Any error ends the text where it happened, as it ends the loader's reading.
-    let _ = flate2::read::MultiGzDecoder::new(contents)
-        .take(limit)
-        .read_to_end(&mut text);
-    text.into()
-}
-
 /// Parses `contents` as the loader would a file of the kind `which` picks, and checks
 /// that every diagnostic points at a line the (gunzipped) text has.
 fn parse_and_check(which: u8, contents: &[u8]) {
@@ -335,7 +317,7 @@ fn parse_and_check(which: u8, contents: &[u8]) {
         keep_entries: which & 0x80 != 0,
         ..ParseOptions::default()
     };
-    let text = decoded_text(contents);
+    let text = contents_text(contents);
     let parsed = parse_contents(contents, Path::new("fuzz.data"), kind, &options);
     // A read error mid-file is reported at the line it cut, one past the last whole one.
     let lines = text.split(|&c| c == b'\n').count() as u32;

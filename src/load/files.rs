@@ -93,11 +93,32 @@ pub(crate) fn parse_contents(
     kind: DatasetKind,
     options: &ParseOptions,
 ) -> ParsedFile {
+    let (reader, size) = contents_reader(data);
+    parse_reader(reader, size, path.into(), kind, options)
+}
+
+/// The text [`parse_contents`] parses, read as the parser reads it: a buffer at a time,
+/// up to the first error. How much of a damaged gzip member comes out before its error
+/// depends on the sizes of the reads, so only the same reads give the same text.
+pub(crate) fn contents_text(data: &[u8]) -> Vec<u8> {
+    let (mut reader, _) = contents_reader(data);
+    let mut text = Vec::new();
+    while let Ok(buffer) = reader.fill_buf() {
+        if buffer.is_empty() {
+            break;
+        }
+        text.extend_from_slice(buffer);
+        let taken = buffer.len();
+        reader.consume(taken);
+    }
+    text
+}
+
+fn contents_reader(data: &[u8]) -> (Box<dyn BufRead + '_>, u64) {
     // Two disk-sized buffers per call were most of the fuzzer's time on small inputs.
     const MEMORY_BUFFER: usize = 8 * 1024;
     let gzip = data.starts_with(&GZIP_MAGIC);
-    let (reader, size) = decoded(data, data.len() as u64, gzip, MEMORY_BUFFER);
-    parse_reader(reader, size, path.into(), kind, options)
+    decoded(data, data.len() as u64, gzip, MEMORY_BUFFER)
 }
 
 /// How many bytes a gzip file of `compressed` bytes may expand to.
