@@ -2,7 +2,7 @@
 # The campaign: each target in turn, in chunks, until it has run $RUNS inputs (default
 # 10 million) or spent $BUDGET seconds (default 1200), whichever comes first. Niced,
 # and never while /tmp/ward-quiet exists (someone benchmarks). Two campaigns may run at
-# once (one per core) when their targets differ.
+# once (one per core); two of the same target need their own TAG (it names their logs).
 # A chunk that finds a crash, hang or blow-up ends that target's campaign; the input is
 # in fuzz/artifacts/<target>/. Logs and the running totals are in fuzz/campaign/.
 #
@@ -37,7 +37,7 @@ for target in "${TARGETS[@]}"; do
         runs=$((left < CHUNK ? left : CHUNK))
         time_left=$((BUDGET - spent))
         time_cap=$((time_left < CHUNK_TIME ? time_left : CHUNK_TIME))
-        log="campaign/$target-$chunk.log"
+        log="campaign/$target${TAG:+-$TAG}-$chunk.log"
         before=$(ls "artifacts/$target" | wc -l)
         start=$(date +%s)
         nice -n 10 cargo +nightly fuzz run --sanitizer "$SANITIZER" "$target" "corpus-work/$target" "corpus/$target" -- \

@@ -115,7 +115,7 @@ pub(crate) fn contents_text(data: &[u8]) -> Vec<u8> {
 }
 
 fn contents_reader(data: &[u8]) -> (Box<dyn BufRead + '_>, u64) {
-    // Two disk-sized buffers per call were most of the fuzzer's time on small inputs.
+    // Contents in memory are small (a fuzz input, an edited file): no disk-sized buffers.
     const MEMORY_BUFFER: usize = 8 * 1024;
     let gzip = data.starts_with(&GZIP_MAGIC);
     decoded(data, data.len() as u64, gzip, MEMORY_BUFFER)
