@@ -18,6 +18,8 @@ CHUNK_TIME=${CHUNK_TIME:-600}
 BUDGET=${BUDGET:-1200}
 # cargo-fuzz's default is address (ASan); none is faster (see README.md for which ran how).
 SANITIZER=${SANITIZER:-address}
+# More libFuzzer flags, e.g. LIBFUZZER_ARGS=-max_len=4096 (smaller inputs, more runs).
+LIBFUZZER_ARGS=${LIBFUZZER_ARGS:-}
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(query_parse catalogue config zone_file gzip udp_answer tcp_stream)
 mkdir -p campaign
@@ -42,7 +44,7 @@ for target in "${TARGETS[@]}"; do
         start=$(date +%s)
         nice -n 10 cargo +nightly fuzz run --sanitizer "$SANITIZER" "$target" "corpus-work/$target" "corpus/$target" -- \
             -runs="$runs" -max_total_time="$time_cap" \
-            -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 -print_final_stats=1 \
+            -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 -print_final_stats=1 $LIBFUZZER_ARGS \
             > "$log" 2>&1
         status=$?
         end=$(date +%s)
