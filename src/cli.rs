@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use ipnet::IpNet;
 
 use crate::config::{ConfigError, FileConfig};
 use crate::dns::fallback::DnsSettings;
@@ -169,6 +170,10 @@ pub struct ServeArgs {
     /// File holding the admin API's bearer token (first line).
     #[arg(long, value_name = "FILE")]
     pub admin_token_file: Option<PathBuf>,
+    /// A reverse proxy (network) in front of --http/--admin whose X-Forwarded-For
+    /// names the client; repeat for more [default: none].
+    #[arg(long = "trusted-proxy", value_name = "NET")]
+    pub trusted_proxies: Vec<IpNet>,
     #[command(flatten)]
     pub state: StateArgs,
 }
@@ -454,6 +459,11 @@ impl ServeArgs {
             state,
             pages: Budget::PAGES,
             requests: Budget::REQUESTS,
+            trusted_proxies: if self.trusted_proxies.is_empty() {
+                file.trusted_proxies.clone().unwrap_or_default()
+            } else {
+                self.trusted_proxies.clone()
+            },
         })
     }
 

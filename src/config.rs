@@ -17,14 +17,16 @@
 //! grace = 5                  # seconds a stop waits for queries in progress
 //! log_format = "json"
 //!
+//! http = "127.0.0.1:8080"    # lookup page; default off
+//! admin = "127.0.0.1:8081"   # admin API; default off
+//! admin_token_file = "/etc/ward/admin.token"
+//! trusted_proxies = ["127.0.0.1/32"]  # X-Forwarded-For believed from these
+//! state = "/var/lib/ward"    # requests and audit log
+//!
 //! [rrl]                      # response rate limiting, off unless a rate is set
 //! rate = 20
 //! slip = 2
 //! exempt = ["192.0.2.0/24"]
-//! http = "127.0.0.1:8080"    # lookup page; default off
-//! admin = "127.0.0.1:8081"   # admin API; default off
-//! admin_token_file = "/etc/ward/admin.token"
-//! state = "/var/lib/ward"    # requests and audit log
 //!
 //! [zone."ips.block.example"]
 //! allow = ["127.0.0.0/8", "::1/128"]
@@ -79,6 +81,8 @@ pub struct FileConfig {
     pub admin: Option<SocketAddr>,
     /// The admin API's bearer token file (`--admin-token-file`).
     pub admin_token_file: Option<PathBuf>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`).
+    pub trusted_proxies: Option<Vec<IpNet>>,
     /// Removal requests and the audit log (`--state`).
     pub state: Option<PathBuf>,
     #[serde(default)]
@@ -213,6 +217,23 @@ impl FileConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The example at the top of this file is a file ward accepts.
+    #[test]
+    fn the_documented_example_parses() {
+        let source = include_str!("config.rs");
+        let example: String = source
+            .lines()
+            .skip_while(|line| *line != "//! ```toml")
+            .skip(1)
+            .take_while(|line| *line != "//! ```")
+            .map(|line| format!("{}\n", line.trim_start_matches("//!").trim_start()))
+            .collect();
+        assert!(example.contains("[rrl]"), "{example}");
+        let config = FileConfig::parse(&example).unwrap_or_else(|e| panic!("{e}\n{example}"));
+        assert!(config.http.is_some() && config.rrl.is_some());
+        assert_eq!(config.trusted_proxies.map(|p| p.len()), Some(1));
+    }
 
     #[test]
     fn parses_zone_settings() {

@@ -115,6 +115,43 @@ fn lookup_example_prints_what_the_readme_shows() {
     }
 }
 
+/// Every `ward.toml` the README shows is one ward accepts, with its commented-out
+/// settings switched on: a reader who uncomments a line in place gets a working file.
+#[test]
+fn toml_examples_are_settings_ward_accepts() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let mut blocks: Vec<String> = Vec::new();
+    let mut current: Option<String> = None;
+    for line in readme.lines() {
+        match (&mut current, line) {
+            (None, "```toml") => current = Some(String::new()),
+            (Some(block), "```") => {
+                blocks.push(std::mem::take(block));
+                current = None;
+            }
+            (Some(block), line) => {
+                let uncommented = line
+                    .strip_prefix("# ")
+                    .filter(|rest| rest.split_once(" = ").is_some_and(|(key, _)| is_key(key)));
+                block.push_str(uncommented.unwrap_or(line));
+                block.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    assert!(blocks.len() >= 3, "{} toml blocks", blocks.len());
+    for block in &blocks {
+        if let Err(error) = ward::config::FileConfig::parse(block) {
+            panic!("README's ward.toml does not parse: {error}\n{block}");
+        }
+    }
+}
+
+fn is_key(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+}
+
 #[test]
 fn client_snippets_are_the_ones_the_interop_suite_runs() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

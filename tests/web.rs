@@ -10,7 +10,7 @@ use hickory_server::proto::rr::RecordType;
 use serde_json::json;
 
 use common::{a_records, eventually, ip4_name};
-use web_support::{Reply, TOKEN, delete, encode, get, post, start};
+use web_support::{Reply, TOKEN, delete, encode, get, launch, post, start};
 
 /// A TXT with markup in it, to check that zone data is shown as text.
 const XSS_ZONE: (&str, &str) = (
@@ -150,7 +150,8 @@ fn lookups_of_listed_and_unlisted_values_as_json_and_html() {
 #[test]
 fn the_start_page_offers_the_visitors_own_address() {
     let web = start(&[]);
-    let page = get(&web.url("/"), &[]);
+    // No proxy is trusted: what a client claims to be is ignored.
+    let page = get(&web.url("/"), &[("x-forwarded-for", "198.51.100.7")]);
     assert_eq!(page.status, 200);
     assert!(
         page.body
@@ -473,6 +474,64 @@ fn a_removal_request_is_stored_visible_at_its_url_and_decided_by_the_admin() {
         404
     );
     assert_eq!(get(&web.url("/request/1"), &[]).status, 404);
+}
+
+/// Behind a reverse proxy (nginx, Caddy, HAProxy) every connection comes from the
+/// proxy: with the proxy trusted, the page offers, limits and records the client that
+/// `X-Forwarded-For` names, and a forged entry left of it changes nothing.
+#[test]
+fn behind_a_trusted_proxy_the_forwarded_client_is_offered_limited_and_recorded() {
+    let web = launch(&[], |settings| {
+        settings.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        settings.requests = ward::web::Budget {
+            per_client: 1,
+            period: Duration::from_secs(3600),
+        };
+    });
+    let page = get(
+        &web.url("/"),
+        &[("x-forwarded-for", "203.0.113.99, 198.51.100.7")],
+    );
+    assert!(
+        page.body
+            .contains("name=\"q\" type=\"text\" value=\"198.51.100.7\""),
+        "{}",
+        page.body
+    );
+    let added = web.admin_post(
+        "/api/v1/entries",
+        &json!({"zone": "ips.block.example", "key": "192.0.2.78", "reason": "spam-source"}),
+    );
+    assert_eq!(added.status, 201, "{}", added.body);
+    let name = ip4_name("192.0.2.78", "ips.block.example");
+    eventually(Duration::from_secs(10), "the API's entry is served", || {
+        a_records(&web.server.udp(&name, RecordType::A)) == ["127.0.0.2"]
+    });
+    let request_as = |forwarded: &str, q: &str| {
+        web.submit_with(
+            "/explain",
+            "/request",
+            &[
+                ("zone", "ips.block.example"),
+                ("q", q),
+                ("email", "owner@sender.example"),
+                ("message", "fixed"),
+            ],
+            &[("x-forwarded-for", forwarded)],
+        )
+    };
+    assert_eq!(request_as("198.51.100.7", "192.0.2.78").status, 303);
+    // The client's budget of one is spent, whatever it forges left of its address.
+    let forged = request_as("198.51.100.200, 198.51.100.7", "203.0.113.8");
+    assert_eq!(forged.status, 429, "{}", forged.body);
+    // Another client behind the same proxy has its own budget.
+    assert_eq!(request_as("192.0.2.200", "203.0.113.8").status, 400);
+    let store = ward::web::requests::RequestStore::open(&web.state).unwrap();
+    let open = store
+        .list(ward::web::requests::StateFilter::Open, 10)
+        .unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].client_ip, "198.51.100.7");
 }
 
 #[test]

@@ -19,6 +19,8 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+use super::forwarded::TrustedProxies;
+
 /// Open connections per listener; more wait in the kernel's backlog.
 const MAX_CONNECTIONS: usize = 256;
 /// Time a client has to send a request's headers, also between keep-alive requests.
@@ -28,8 +30,14 @@ const MAX_LIFETIME: Duration = Duration::from_secs(300);
 /// How long requests in flight may take to finish at shutdown.
 const DRAIN: Duration = Duration::from_secs(5);
 
-/// Serves `app` on `listener` until `stop` is cancelled.
-pub(crate) async fn serve(listener: TcpListener, app: Router, stop: CancellationToken) {
+/// Serves `app` on `listener` until `stop` is cancelled. Handlers see the client (behind
+/// a trusted proxy, the one it names) as `ConnectInfo`.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    app: Router,
+    stop: CancellationToken,
+    proxies: TrustedProxies,
+) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let permit = tokio::select! {
@@ -53,9 +61,10 @@ pub(crate) async fn serve(listener: TcpListener, app: Router, stop: Cancellation
         };
         let app = app.clone();
         let stop = stop.clone();
+        let proxies = proxies.clone();
         tokio::spawn(async move {
             let _slot = permit;
-            connection(stream, peer, app, stop).await;
+            connection(stream, peer, app, stop, proxies).await;
         });
     }
 }
@@ -65,9 +74,11 @@ async fn connection(
     peer: SocketAddr,
     app: Router,
     stop: CancellationToken,
+    proxies: TrustedProxies,
 ) {
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-        request.extensions_mut().insert(ConnectInfo(peer));
+        let client = proxies.client(peer, request.headers());
+        request.extensions_mut().insert(ConnectInfo(client));
         app.clone().oneshot(request.map(axum::body::Body::new))
     });
     let mut builder = http1::Builder::new();

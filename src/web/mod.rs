@@ -21,6 +21,7 @@ mod csrf;
 pub mod decide;
 pub mod edit;
 mod entries;
+mod forwarded;
 mod limits;
 mod listen;
 mod lookup;
@@ -33,6 +34,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use ipnet::IpNet;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -42,6 +44,7 @@ use crate::load::LoadOptions;
 use crate::store::Store;
 use edit::Editor;
 use entries::EntryCache;
+use forwarded::TrustedProxies;
 use page::Pages;
 use requests::{RequestError, RequestStore};
 
@@ -60,6 +63,8 @@ pub struct WebSettings {
     pub pages: Budget,
     /// Removal requests per client.
     pub requests: Budget,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`).
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl WebSettings {
@@ -153,6 +158,16 @@ pub(crate) async fn start(
         editor: Editor::new(zones, &settings.state, load.clone()),
         pages: Pages::new().map_err(|e| WebError::Templates(e.to_string()))?,
     });
+    let proxies = TrustedProxies::new(&settings.trusted_proxies);
+    if settings
+        .trusted_proxies
+        .iter()
+        .any(|net| net.prefix_len() == 0)
+    {
+        tracing::warn!(
+            "a trusted proxy network covers every address: any client can claim to be anyone, and rate limits cannot hold"
+        );
+    }
     let stop = CancellationToken::new();
     let mut running = WebRunning {
         http: None,
@@ -163,7 +178,7 @@ pub(crate) async fn start(
         let listener = bind(addr).await?;
         running.http = listener.local_addr().ok();
         let app = public::router(shared.clone(), settings);
-        spawn(listener, app, stop.clone(), "http");
+        spawn(listener, app, stop.clone(), proxies.clone(), "http");
     }
     if let (Some(addr), Some(token)) = (settings.admin, token) {
         if !addr.ip().is_loopback() {
@@ -172,7 +187,7 @@ pub(crate) async fn start(
         let listener = bind(addr).await?;
         running.admin = listener.local_addr().ok();
         let app = admin::router(shared.clone(), token);
-        spawn(listener, app, stop.clone(), "admin");
+        spawn(listener, app, stop.clone(), proxies, "admin");
     }
     Ok(running)
 }
@@ -183,9 +198,15 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, WebError> {
         .map_err(|error| WebError::Bind { addr, error })
 }
 
-fn spawn(listener: TcpListener, app: axum::Router, stop: CancellationToken, what: &'static str) {
+fn spawn(
+    listener: TcpListener,
+    app: axum::Router,
+    stop: CancellationToken,
+    proxies: TrustedProxies,
+    what: &'static str,
+) {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "serving the {what} listener");
     }
-    tokio::spawn(listen::serve(listener, app, stop));
+    tokio::spawn(listen::serve(listener, app, stop, proxies));
 }

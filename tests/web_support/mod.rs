@@ -35,6 +35,11 @@ pub fn start(extra: &[(&str, &str)]) -> Web {
 }
 
 pub fn start_with(extra: &[(&str, &str)], requests: Budget) -> Web {
+    launch(extra, |web| web.requests = requests)
+}
+
+/// Serves as `start` does, with the web settings changed by `configure` first.
+pub fn launch(extra: &[(&str, &str)], configure: impl FnOnce(&mut WebSettings)) -> Web {
     let root = tempfile::tempdir().expect("temp dir");
     let zones = root.path().join("zones");
     copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("zones"), &zones);
@@ -52,14 +57,17 @@ pub fn start_with(extra: &[(&str, &str)], requests: Budget) -> Web {
         ..ReloadSettings::default()
     };
     let mut settings = settings(&zones, LoadOptions::default(), reload);
-    settings.web = Some(WebSettings {
+    let mut web = WebSettings {
         http: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         admin: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         admin_token_file: Some(token_file),
         state: state.clone(),
         pages: Budget::PAGES,
-        requests,
-    });
+        requests: Budget::REQUESTS,
+        trusted_proxies: Vec::new(),
+    };
+    configure(&mut web);
+    settings.web = Some(web);
     let server = TestServer::start(settings);
     Web {
         http: server.http.expect("the public listener is bound"),
@@ -229,17 +237,30 @@ impl Web {
     /// Posts a form the way a browser does after loading `page`: its cookie and its
     /// CSRF token.
     pub fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> Reply {
-        let loaded = get(&self.url(page), &[]);
+        self.submit_with(page, action, fields, &[])
+    }
+
+    /// [`Web::submit`], sending `headers` with both requests.
+    pub fn submit_with(
+        &self,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let loaded = get(&self.url(page), headers);
         assert_eq!(loaded.status, 200, "{page}: {}", loaded.body);
         let cookie = loaded.cookie().expect("the page sets the CSRF cookie");
         let token = loaded.csrf();
         let mut all: Vec<(&str, &str)> = fields.to_vec();
         all.push(("csrf", &token));
+        let mut headers = headers.to_vec();
+        headers.push(("cookie", &cookie));
         post(
             &self.url(action),
             "application/x-www-form-urlencoded",
             &form(&all),
-            &[("cookie", &cookie)],
+            &headers,
         )
     }
 }
