@@ -542,6 +542,57 @@ fn only_allowed_addresses_and_signed_requests_get_a_zone() {
         .raw_udp(&transfer_request(6, "ips.test", None))
         .unwrap();
     assert_eq!(rcode_of(&reply), 5);
+    // IXFR over UDP (RFC 1995 §2): one who may transfer the zone gets its SOA alone —
+    // "up to date", or "ask again over TCP"; anyone else is refused.
+    let serial = serial_of(&server, "ips.test");
+    for from in [serial, serial - 1] {
+        let reply = server
+            .raw_udp(&transfer_request(7, "ips.test", Some(from)))
+            .unwrap();
+        let parsed = Message::from_vec(&reply).unwrap();
+        assert_eq!(parsed.metadata.response_code, ResponseCode::NoError);
+        assert!(parsed.metadata.authoritative);
+        assert_eq!(parsed.queries[0].query_type(), RecordType::IXFR);
+        let serials: Vec<u32> = parsed
+            .answers
+            .iter()
+            .map(|r| match &r.data {
+                RData::SOA(soa) => soa.serial,
+                other => panic!("not an SOA: {other:?}"),
+            })
+            .collect();
+        assert_eq!(serials, [serial], "IXFR from {from}");
+    }
+    let elsewhere = raw_udp_from(
+        "127.0.0.2",
+        addr,
+        &transfer_request(8, "ips.test", Some(serial - 1)),
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    assert_eq!(
+        rcode_of(&elsewhere),
+        5,
+        "IXFR over UDP from outside `allow`"
+    );
+    let unsigned = server
+        .raw_udp(&transfer_request(9, "dom.test", Some(1)))
+        .unwrap();
+    assert_eq!(
+        rcode_of(&unsigned),
+        5,
+        "unsigned IXFR over UDP of a keyed zone"
+    );
+    let mut signed = transfer_request(10, "dom.test", Some(1));
+    sign(&mut signed, "xfr.key", SECRET, unix_now());
+    let reply = server.raw_udp(&signed).unwrap();
+    assert_eq!(rcode_of(&reply), 0);
+    assert_eq!(tsig_of(&reply), Some((0, 32)), "signed back");
+    let answers = Message::from_vec(&reply).unwrap().answers;
+    assert!(
+        matches!(&answers[..], [soa] if matches!(&soa.data, RData::SOA(s) if s.serial == serial_of(&server, "dom.test"))),
+        "{answers:?}"
+    );
     // A signed SOA query over UDP (what a secondary's refresh sends) is answered signed.
     let mut soa = query_message("dom.test.", RecordType::SOA, false)
         .to_vec()

@@ -19,11 +19,11 @@ use hickory_server::proto::serialize::binary::{
 use hickory_server::server::Request;
 use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder};
 
-use super::answer::{self, Owner, RData, rcode};
+use super::answer::{self, Owner, RData, rcode, rtype};
 use super::query::Question;
 use super::tsig::{self, Keyring, ResponseSigner, TSIG_SPACE, Verified};
 use super::wire::{self, reply_header, udp_reply_limit};
-use super::xfr::Transfers;
+use super::xfr::{self, Transfers};
 use crate::stats::Outcome;
 use crate::store::Snapshot;
 use crate::zone::name::{Labels, Name, NameBuf, NameRef};
@@ -89,8 +89,22 @@ pub fn answer_message(
     if packet.len() < 12 || packet[2] & 0x80 != 0 {
         return None;
     }
-    match tsig::verify_request(settings.keys(), packet, now as u64) {
-        Verified::Unsigned => answer_unsigned(snapshot, settings, packet, peer, transport, now, 0),
+    let verified = tsig::verify_request(settings.keys(), packet, now as u64);
+    let soa_for_ixfr = transport == Transport::Udp
+        && settings
+            .transfers
+            .as_ref()
+            .is_some_and(|t| xfr::answers_udp_ixfr(packet, &verified, peer, snapshot, t));
+    let answering = Answering {
+        snapshot,
+        settings,
+        peer,
+        transport,
+        now,
+        soa_for_ixfr,
+    };
+    match verified {
+        Verified::Unsigned => answering.unsigned(packet, 0),
         Verified::Failed(failure) => {
             let mut bytes = reply_header(packet)?;
             tsig::refuse(&mut bytes, &failure, now as u64);
@@ -101,125 +115,143 @@ pub fn answer_message(
         }
         Verified::Signed(signed) => {
             let unsigned = tsig::without_tsig(packet)?;
-            let mut reply = answer_unsigned(
-                snapshot, settings, &unsigned, peer, transport, now, TSIG_SPACE,
-            )?;
+            let mut reply = answering.unsigned(&unsigned, TSIG_SPACE)?;
             ResponseSigner::new(signed).sign(&mut reply.bytes, now as u64);
             Some(reply)
         }
     }
 }
 
-/// Answers a message without a TSIG record, in `reserve` bytes fewer than the limit.
-fn answer_unsigned(
-    snapshot: &Snapshot,
-    settings: &DnsSettings,
-    packet: &[u8],
+/// One message being answered: where from, how, and against what.
+struct Answering<'a> {
+    snapshot: &'a Snapshot,
+    settings: &'a DnsSettings,
     peer: SocketAddr,
     transport: Transport,
     now: i64,
-    reserve: u16,
-) -> Option<Reply> {
-    let mut decoder = BinDecoder::new(packet);
-    let header = Header::read(&mut decoder).ok()?;
-    if header.metadata.message_type == MessageType::Response {
-        return None;
-    }
-    // A reply echoes the question as it was sent: one question, without compression
-    // pointers (they would point into the reply's header). Anything else gets a bare
-    // header.
-    if header.counts.queries != 1 {
-        let code = if header.metadata.op_code == OpCode::Query {
-            ResponseCode::FormErr
-        } else {
-            ResponseCode::NotImp
+    /// An IXFR over UDP from a client that may transfer the zone: answered with the
+    /// zone's SOA ([`xfr::answers_udp_ixfr`]).
+    soa_for_ixfr: bool,
+}
+
+impl Answering<'_> {
+    /// Answers a message without a TSIG record, in `reserve` bytes fewer than the
+    /// limit.
+    fn unsigned(&self, packet: &[u8], reserve: u16) -> Option<Reply> {
+        let Answering {
+            snapshot,
+            settings,
+            peer,
+            transport,
+            now,
+            soa_for_ixfr,
+        } = *self;
+        let mut decoder = BinDecoder::new(packet);
+        let header = Header::read(&mut decoder).ok()?;
+        if header.metadata.message_type == MessageType::Response {
+            return None;
+        }
+        // A reply echoes the question as it was sent: one question, without compression
+        // pointers (they would point into the reply's header). Anything else gets a bare
+        // header.
+        if header.counts.queries != 1 {
+            let code = if header.metadata.op_code == OpCode::Query {
+                ResponseCode::FormErr
+            } else {
+                ResponseCode::NotImp
+            };
+            return Some(Reply {
+                bytes: bare_reply(&header.metadata, code),
+                outcome: Outcome::error(u16::from(code)),
+            });
+        }
+        let plain = wire::with_plain_question(packet);
+        let packet = plain.as_deref().unwrap_or(packet);
+        let protocol = match transport {
+            Transport::Udp => Protocol::Udp,
+            Transport::Tcp => Protocol::Tcp,
         };
-        return Some(Reply {
-            bytes: bare_reply(&header.metadata, code),
-            outcome: Outcome::error(u16::from(code)),
+        let Ok(request) = Request::from_bytes(packet.to_vec(), peer, protocol) else {
+            return Some(Reply {
+                bytes: bare_reply(&header.metadata, ResponseCode::FormErr),
+                outcome: Outcome::error(rcode::FORMERR),
+            });
+        };
+        let max_size = match transport {
+            Transport::Udp => udp_reply_limit(
+                request.edns.as_ref().map(Edns::max_payload),
+                settings.udp_payload,
+            ),
+            Transport::Tcp => u16::MAX,
+        }
+        .saturating_sub(reserve);
+        // The OPT of a reply: our payload size, version 0 (as the hot path writes it).
+        let edns = request.edns.as_ref().map(|_| {
+            let mut edns = Edns::new();
+            edns.set_max_payload(settings.udp_payload);
+            edns.set_version(0);
+            edns
         });
-    }
-    let plain = wire::with_plain_question(packet);
-    let packet = plain.as_deref().unwrap_or(packet);
-    let protocol = match transport {
-        Transport::Udp => Protocol::Udp,
-        Transport::Tcp => Protocol::Tcp,
-    };
-    let Ok(request) = Request::from_bytes(packet.to_vec(), peer, protocol) else {
-        return Some(Reply {
-            bytes: bare_reply(&header.metadata, ResponseCode::FormErr),
-            outcome: Outcome::error(rcode::FORMERR),
-        });
-    };
-    let max_size = match transport {
-        Transport::Udp => udp_reply_limit(
-            request.edns.as_ref().map(Edns::max_payload),
-            settings.udp_payload,
-        ),
-        Transport::Tcp => u16::MAX,
-    }
-    .saturating_sub(reserve);
-    // The OPT of a reply: our payload size, version 0 (as the hot path writes it).
-    let edns = request.edns.as_ref().map(|_| {
-        let mut edns = Edns::new();
-        edns.set_max_payload(settings.udp_payload);
-        edns.set_version(0);
-        edns
-    });
-    let builder = || MessageResponseBuilder::new(&request.queries, edns.as_ref());
-    let metadata = Metadata::response_from_request(&request.metadata);
-    let error = |code: ResponseCode| {
+        let builder = || MessageResponseBuilder::new(&request.queries, edns.as_ref());
+        let metadata = Metadata::response_from_request(&request.metadata);
+        let error = |code: ResponseCode| {
+            let mut metadata = metadata;
+            metadata.response_code = code;
+            metadata
+        };
+        let failed = |code: ResponseCode, rcode: u16| {
+            let bytes = emit(builder().build_no_records(error(code)), max_size)?;
+            Some(Reply {
+                bytes,
+                outcome: Outcome::error(rcode),
+            })
+        };
+        if request.metadata.op_code != OpCode::Query {
+            return failed(ResponseCode::NotImp, rcode::NOTIMP);
+        }
+        if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+            return failed(ResponseCode::BADVERS, rcode::BADVERS);
+        }
+        let Ok(info) = request.request_info() else {
+            return failed(ResponseCode::FormErr, rcode::FORMERR);
+        };
+        let query = info.query;
+        let mut question = Question {
+            name: NameBuf::default(),
+            qtype: u16::from(query.query_type()),
+            qclass: u16::from(query.query_class()),
+        };
+        let original = query.original().name().clone();
+        for label in original.iter() {
+            if question.name.push_label(label).is_err() {
+                return failed(ResponseCode::FormErr, rcode::FORMERR);
+            }
+        }
+        // The SOA stands for the zone; the reply still echoes the IXFR question.
+        let asked = question.qtype;
+        if soa_for_ixfr && asked == rtype::IXFR {
+            question.qtype = rtype::SOA;
+        }
+        let answer = answer::resolve(snapshot, &question, peer.ip(), now);
+        if answer.drop {
+            return None;
+        }
         let mut metadata = metadata;
-        metadata.response_code = code;
-        metadata
-    };
-    let failed = |code: ResponseCode, rcode: u16| {
-        let bytes = emit(builder().build_no_records(error(code)), max_size)?;
+        metadata.authoritative = answer.authoritative;
+        metadata.response_code =
+            ResponseCode::from((answer.rcode >> 4) as u8, (answer.rcode & 0xf) as u8);
+        let qname = question.name.view();
+        let answers = to_records(&answer.answers, qname, answer.apex_skip, &original);
+        let authority = to_records(&answer.authority, qname, answer.apex_skip, &original);
+        let bytes = emit(
+            builder().build(metadata, answers.iter(), authority.iter(), [], []),
+            max_size,
+        )?;
         Some(Reply {
             bytes,
-            outcome: Outcome::error(rcode),
+            outcome: answer.outcome(asked),
         })
-    };
-    if request.metadata.op_code != OpCode::Query {
-        return failed(ResponseCode::NotImp, rcode::NOTIMP);
     }
-    if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
-        return failed(ResponseCode::BADVERS, rcode::BADVERS);
-    }
-    let Ok(info) = request.request_info() else {
-        return failed(ResponseCode::FormErr, rcode::FORMERR);
-    };
-    let query = info.query;
-    let mut question = Question {
-        name: NameBuf::default(),
-        qtype: u16::from(query.query_type()),
-        qclass: u16::from(query.query_class()),
-    };
-    let original = query.original().name().clone();
-    for label in original.iter() {
-        if question.name.push_label(label).is_err() {
-            return failed(ResponseCode::FormErr, rcode::FORMERR);
-        }
-    }
-    let answer = answer::resolve(snapshot, &question, peer.ip(), now);
-    if answer.drop {
-        return None;
-    }
-    let mut metadata = metadata;
-    metadata.authoritative = answer.authoritative;
-    metadata.response_code =
-        ResponseCode::from((answer.rcode >> 4) as u8, (answer.rcode & 0xf) as u8);
-    let qname = question.name.view();
-    let answers = to_records(&answer.answers, qname, answer.apex_skip, &original);
-    let authority = to_records(&answer.authority, qname, answer.apex_skip, &original);
-    let bytes = emit(
-        builder().build(metadata, answers.iter(), authority.iter(), [], []),
-        max_size,
-    )?;
-    Some(Reply {
-        bytes,
-        outcome: answer.outcome(question.qtype),
-    })
 }
 
 /// Encodes a response within `max_size` bytes (hickory sets TC when records are left

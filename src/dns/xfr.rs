@@ -419,7 +419,7 @@ pub(crate) async fn serve<S: AsyncWrite + Unpin>(
     };
     let (zone, signed) = match (
         &verified,
-        authorise(&request, &verified, peer, store, transfers),
+        authorise(&request.qname, &verified, peer, &store.load(), transfers),
     ) {
         (Verified::Failed(failure), _) => {
             let mut reply = refuse(0);
@@ -479,15 +479,14 @@ pub(crate) async fn serve<S: AsyncWrite + Unpin>(
 /// Who may have this zone: the zone exists and is not per-client, the peer is in the
 /// allowed networks, and the request is signed with the zone's key when it has one.
 fn authorise(
-    request: &Request,
+    qname: &Name,
     verified: &Verified,
     peer: SocketAddr,
-    store: &Store,
+    snapshot: &Snapshot,
     transfers: &Transfers,
 ) -> Result<Arc<Zone>, &'static str> {
-    let snapshot = store.load();
     let zone = snapshot
-        .zone(&request.qname)
+        .zone(qname)
         .cloned()
         .ok_or("not a zone ward serves")?;
     let settings = transfers
@@ -516,6 +515,27 @@ fn authorise(
         }
     }
     Ok(zone)
+}
+
+/// Whether `packet` is an IXFR over UDP that gets the zone's SOA alone (RFC 1995 §2):
+/// from a client that may transfer the zone, the current SOA says "up to date" or
+/// "ask again over TCP", as Knot answers. Anyone else is refused as before, counted
+/// but not logged (a UDP source may be forged).
+pub(crate) fn answers_udp_ixfr(
+    packet: &[u8],
+    verified: &Verified,
+    peer: SocketAddr,
+    snapshot: &Snapshot,
+    transfers: &Transfers,
+) -> bool {
+    let Some(request) = read_request(packet).filter(|r| r.qtype == rtype::IXFR) else {
+        return false;
+    };
+    let allowed = authorise(&request.qname, verified, peer, snapshot, transfers).is_ok();
+    if !allowed {
+        transfers.stats.refused.fetch_add(1, Ordering::Relaxed);
+    }
+    allowed
 }
 
 /// Makes the messages of one transfer and queues them; the records sent.
