@@ -91,7 +91,7 @@ pub(super) fn assemble(
     let auto_serial = {
         let candidate = u32::try_from(now).unwrap_or(u32::MAX);
         match serial_floor {
-            Some(floor) if candidate <= floor => floor.wrapping_add(1),
+            Some(floor) if !Soa::serial_is_newer(candidate, floor) => floor.wrapping_add(1),
             _ => candidate,
         }
     };
@@ -101,9 +101,13 @@ pub(super) fn assemble(
             ttl: spec.ttl.unwrap_or(default_ttl),
             mname: spec.mname,
             rname: spec.rname,
-            // A written serial is the admin's, but it must still rise.
+            // A written serial is the admin's, but it must still rise, as secondaries
+            // see it: an admin may wrap it on purpose (RFC 1982 §7), and a jump of
+            // more than 2^31 would read as going back.
             serial: match (spec.serial, serial_floor) {
-                (Some(serial), Some(floor)) if serial <= floor => floor.wrapping_add(1),
+                (Some(serial), Some(floor)) if !Soa::serial_is_newer(serial, floor) => {
+                    floor.wrapping_add(1)
+                }
                 (Some(serial), _) => serial,
                 (None, _) => auto_serial,
             },

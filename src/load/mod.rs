@@ -337,6 +337,39 @@ mod tests {
         assert_eq!(snapshot.zones().len(), 3);
     }
 
+    /// The serial a zone gets from `data` when the last one served was `floor`.
+    fn serial_after(floor: u32, data: &str) -> u32 {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), &[("s.example.ip4set", data)]);
+        let mut loader = loader(dir.path());
+        loader.options.serial_floors = HashMap::from([("s.example".to_string(), floor)]);
+        let load = loader.load_all().unwrap();
+        load.zones[0].zone.as_ref().unwrap().soa.serial
+    }
+
+    #[test]
+    fn serials_rise_as_secondaries_compare_them() {
+        let soa = |serial: u32| {
+            format!("$SOA 3600 ns.s.example. hm.s.example. {serial} 600 300 86400 60\n192.0.2.1\n")
+        };
+        assert_eq!(serial_after(10, &soa(20)), 20);
+        assert_eq!(serial_after(20, &soa(20)), 21, "not newer: raised");
+        // Wrapped on purpose (RFC 1982 §7): 5 is newer than 2^32 - 300.
+        assert_eq!(serial_after(u32::MAX - 299, &soa(5)), 5);
+        // More than 2^31 ahead reads as older to a secondary: raised past the floor.
+        assert_eq!(serial_after(100, &soa(3_900_000_000)), 101);
+        assert_eq!(serial_after(u32::MAX, &soa(u32::MAX)), 0, "wraps");
+        // A serial from the clock: kept if newer than the floor, else the floor's next.
+        let now = crate::clock::unix_now() as u32;
+        let auto = serial_after(now.wrapping_add(10), "192.0.2.1\n");
+        assert_eq!(auto, now.wrapping_add(11));
+        let auto = serial_after(now.wrapping_add(1 << 31).wrapping_add(10), "192.0.2.1\n");
+        assert!(
+            (now..now + 5).contains(&auto),
+            "{auto} from the clock, {now}"
+        );
+    }
+
     #[test]
     fn an_unreadable_zone_directory_is_an_error_of_that_zone() {
         let dir = tempfile::tempdir().unwrap();

@@ -46,6 +46,15 @@ pub struct Soa {
 }
 
 impl Soa {
+    /// Whether serial `a` comes after `b` in RFC 1982 sequence space arithmetic, as
+    /// secondaries compare them: a serial may wrap past 2^32 - 1 to small numbers
+    /// and still be newer, and one more than 2^31 ahead is older. Exactly 2^31 apart
+    /// is undefined, and not newer.
+    pub(crate) fn serial_is_newer(a: u32, b: u32) -> bool {
+        let ahead = a.wrapping_sub(b);
+        ahead != 0 && ahead < 1 << 31
+    }
+
     /// TTL of the SOA in negative answers (RFC 2308 §3: the smaller of its TTL and
     /// its minimum field; rbldnsd uses the minimum even when it is larger).
     pub fn negative_ttl(&self) -> u32 {
@@ -294,4 +303,24 @@ fn lookup_below<'z>(
         DatasetMatch::Records(records) => found.extend(records.iter().map(Found::Record)),
         DatasetMatch::Exists | DatasetMatch::Absent => {}
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Soa;
+
+    #[test]
+    fn serials_compare_in_sequence_space() {
+        assert!(Soa::serial_is_newer(2, 1));
+        assert!(!Soa::serial_is_newer(1, 2));
+        assert!(!Soa::serial_is_newer(7, 7));
+        // Past the top, the count wraps and goes on rising.
+        assert!(Soa::serial_is_newer(0, u32::MAX));
+        assert!(Soa::serial_is_newer(5, u32::MAX - 299));
+        // At most 2^31 - 1 ahead; exactly 2^31 apart is undefined either way.
+        assert!(Soa::serial_is_newer((1 << 31) - 1, 0));
+        assert!(!Soa::serial_is_newer(1 << 31, 0));
+        assert!(!Soa::serial_is_newer(0, 1 << 31));
+        assert!(!Soa::serial_is_newer(3_900_000_000, 100));
+    }
 }
