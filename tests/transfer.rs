@@ -394,6 +394,39 @@ fn a_large_zone_is_sent_in_messages_of_at_most_16_kib() {
         })
         .count();
     assert_eq!(a, 20_000, "one A per listed address");
+    assert!(
+        messages
+            .iter()
+            .all(|m| Message::from_vec(m).unwrap().edns.is_none()),
+        "no OPT when the request had none"
+    );
+    // A request with EDNS gets an OPT record in every message (RFC 6891 §6.1.1), within
+    // the same 16 KiB, before the TSIG when signed.
+    let mut request = with_edns(transfer_request(8, "dom.test", None));
+    sign(&mut request, "xfr.key", SECRET, unix_now());
+    let signed = transfer(server.addr, &request);
+    assert!(!signed.is_empty());
+    for message in &signed {
+        assert!(Message::from_vec(message).unwrap().edns.is_some());
+        assert_eq!(tsig_of(message), Some((0, 32)), "the TSIG comes last");
+    }
+    let messages = transfer(
+        server.addr,
+        &with_edns(transfer_request(9, "ips.test", None)),
+    );
+    assert!(messages.len() > 20, "{} messages", messages.len());
+    for message in &messages {
+        assert!(message.len() <= 16 * 1024);
+        assert!(Message::from_vec(message).unwrap().edns.is_some());
+    }
+}
+
+/// `request` with an OPT record (payload 1232) in its additional section.
+fn with_edns(mut request: Vec<u8>) -> Vec<u8> {
+    request.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]);
+    let additional = u16::from_be_bytes([request[10], request[11]]) + 1;
+    request[10..12].copy_from_slice(&additional.to_be_bytes());
+    request
 }
 
 #[test]
@@ -670,6 +703,19 @@ fn kdig_verifies_signed_transfers_and_queries() {
         .filter(|l| l.contains(".10.big.test.") && l.contains("\tA\t"))
         .count();
     assert_eq!(listed, 3000);
+    // With EDNS every message also carries an OPT, and the signatures still hold.
+    let with_edns = run(&["AXFR", "big.test", "+edns"]);
+    assert!(
+        !with_edns.contains(";; WARNING") && !with_edns.contains(";; ERROR"),
+        "{with_edns}"
+    );
+    assert_eq!(
+        with_edns
+            .lines()
+            .filter(|l| l.contains(".10.big.test.") && l.contains("\tA\t"))
+            .count(),
+        3000
+    );
     for transport in ["+notcp", "+tcp"] {
         let soa = run(&["SOA", "dom.test", transport]);
         assert!(

@@ -188,7 +188,43 @@ struct Request {
     question: Vec<u8>,
     /// IXFR: the serial the secondary has.
     serial: Option<u32>,
+    /// The request has an OPT record, so every reply carries one (RFC 6891 §6.1.1).
+    edns: bool,
 }
+
+/// The offset after the (possibly compressed) name at `at`.
+fn skip_name(message: &[u8], mut at: usize) -> Option<usize> {
+    loop {
+        let len = *message.get(at)?;
+        if len == 0 {
+            return Some(at + 1);
+        }
+        if len & 0xc0 == 0xc0 {
+            return Some(at + 2);
+        }
+        at += 1 + usize::from(len);
+    }
+}
+
+/// Whether the additional section of `message` (its records start at `records_at`)
+/// holds an OPT record; `None` when the records do not parse.
+fn has_opt(message: &[u8], records_at: usize) -> Option<bool> {
+    let before_additional = usize::from(u16_at(message, 6)?) + usize::from(u16_at(message, 8)?);
+    let total = before_additional + usize::from(u16_at(message, 10)?);
+    let mut at = records_at;
+    for index in 0..total {
+        let fixed = skip_name(message, at)?;
+        if index >= before_additional && u16_at(message, fixed)? == rtype::OPT {
+            return Some(true);
+        }
+        at = fixed + 10 + usize::from(u16_at(message, fixed + 8)?);
+    }
+    Some(false)
+}
+
+/// The OPT record of ward's replies: payload size, extended rcode 0, version 0, no
+/// flags, no options.
+const OPT_RECORD: [u8; 11] = [0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0];
 
 fn u16_at(message: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([
@@ -231,43 +267,20 @@ fn read_request(message: &[u8]) -> Option<Request> {
         qtype,
         question: message.get(12..question_end)?.to_vec(),
         serial: None,
+        edns: false,
     };
     // IXFR: the secondary's SOA in the authority section.
     if qtype == rtype::IXFR && u16_at(message, 8)? >= 1 {
-        let mut p = question_end;
-        loop {
-            let len = *message.get(p)?;
-            if len == 0 {
-                p += 1;
-                break;
-            }
-            if len & 0xc0 == 0xc0 {
-                p += 2;
-                break;
-            }
-            p += 1 + usize::from(len);
-        }
+        let p = skip_name(message, question_end)?;
         if u16_at(message, p)? == rtype::SOA {
-            let rdata = p + 10;
             // mname and rname, then the serial.
-            let mut q = rdata;
-            for _ in 0..2 {
-                loop {
-                    let len = *message.get(q)?;
-                    if len == 0 {
-                        q += 1;
-                        break;
-                    }
-                    if len & 0xc0 == 0xc0 {
-                        q += 2;
-                        break;
-                    }
-                    q += 1 + usize::from(len);
-                }
-            }
-            request.serial = Some(u32::from_be_bytes(message.get(q..q + 4)?.try_into().ok()?));
+            let mname = p + 10;
+            let serial_at = skip_name(message, skip_name(message, mname)?)?;
+            let serial = message.get(serial_at..serial_at + 4)?;
+            request.serial = Some(u32::from_be_bytes(serial.try_into().ok()?));
         }
     }
+    request.edns = has_opt(message, question_end).unwrap_or(false);
     Some(request)
 }
 
@@ -280,6 +293,7 @@ pub(crate) fn is_transfer(message: &[u8]) -> bool {
 struct MessageWriter {
     out: Vec<u8>,
     count: u16,
+    edns: bool,
     /// The last owner written (relative to the apex), and for each of its labels where
     /// the name from that label on stands in the message: the next owner points at
     /// the suffix it shares (a record's neighbours share all or most of their labels).
@@ -297,13 +311,26 @@ impl MessageWriter {
         MessageWriter {
             out,
             count: 0,
+            edns: request.edns,
             previous: Vec::new(),
             previous_at: Vec::new(),
         }
     }
 
     fn fits(&self, rr_len: usize) -> bool {
-        self.count == 0 || self.out.len() + rr_len + usize::from(tsig::TSIG_SPACE) <= MESSAGE_SIZE
+        let trailer = usize::from(tsig::TSIG_SPACE) + OPT_RECORD.len();
+        self.count == 0 || self.out.len() + rr_len + trailer <= MESSAGE_SIZE
+    }
+
+    /// The message as sent (before any TSIG): with its OPT record when the request had
+    /// one.
+    fn into_message(self) -> Vec<u8> {
+        let mut out = self.out;
+        if self.edns {
+            out.extend_from_slice(&OPT_RECORD);
+            out[10..12].copy_from_slice(&1u16.to_be_bytes());
+        }
+        out
     }
 
     /// A record whose owner is relative to the apex (the question's name, offset 12).
@@ -413,7 +440,7 @@ pub(crate) async fn serve<S: AsyncWrite + Unpin>(
     let now = crate::clock::unix_now();
     let verified = tsig::verify_request(&transfers.config.keys, message, now as u64);
     let refuse = |code: u16| {
-        let mut reply = MessageWriter::new(&request).out;
+        let mut reply = MessageWriter::new(&request).into_message();
         reply[3] = (reply[3] & 0xf0) | code as u8;
         reply
     };
@@ -553,7 +580,7 @@ fn make_messages(
     let mut finish = |writer: &mut MessageWriter, last: bool| -> bool {
         let mut next = MessageWriter::new(request);
         std::mem::swap(writer, &mut next);
-        let mut message = next.out;
+        let mut message = next.into_message();
         if let Some(signer) = &mut signer {
             signer.sign(&mut message, now as u64);
         }
@@ -695,11 +722,23 @@ mod tests {
         );
         let mut ixfr = vec![0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0];
         ixfr.extend_from_slice(b"\x02bl\x04test\x00\x00\xfb\x00\x01");
-        ixfr.extend_from_slice(&[0xc0, 12, 0, 6, 0, 1, 0, 0, 0, 0, 0, 22]);
+        ixfr.extend_from_slice(&[0xc0, 12, 0, 6, 0, 1, 0, 0, 0, 0, 0, 24]);
         ixfr.extend_from_slice(&[0xc0, 12, 0xc0, 12]);
         ixfr.extend_from_slice(&1234u32.to_be_bytes());
         ixfr.extend_from_slice(&[0; 16]);
         assert_eq!(read_request(&ixfr).unwrap().serial, Some(1234));
+        assert!(!read_request(&ixfr).unwrap().edns);
+        // An OPT after the SOA: every reply carries one.
+        ixfr[11] = 1;
+        ixfr.extend_from_slice(&[0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 0]);
+        let with_opt = read_request(&ixfr).unwrap();
+        assert_eq!((with_opt.serial, with_opt.edns), (Some(1234), true));
+        // A record of another type there is no OPT; records that overrun are none.
+        let opt_type_at = ixfr.len() - 10;
+        ixfr[opt_type_at] = 16;
+        assert!(!read_request(&ixfr).unwrap().edns);
+        ixfr.truncate(ixfr.len() - 3);
+        assert!(!read_request(&ixfr).unwrap().edns);
         let mut query = axfr.clone();
         let qtype_at = query.len() - 3;
         query[qtype_at] = 1;
