@@ -13,7 +13,8 @@ pub mod dns;
 pub mod explain;
 pub mod export;
 #[cfg(feature = "fault-injection")]
-mod faults;
+#[doc(hidden)]
+pub mod faults;
 #[doc(hidden)]
 pub mod fuzzing;
 mod lifecycle;

@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
+use crate::dns::journaling;
 use crate::dns::server::{Running, ServerConfig, ServerError, ServerStats};
 use crate::dns::xfr::{self, TransferConfig, Transfers};
 use crate::lifecycle;
@@ -291,11 +292,11 @@ fn on_change(
     transfers: Option<Arc<Transfers>>,
     runtime: &tokio::runtime::Handle,
 ) -> Option<Arc<OnChange>> {
-    let transferred = transfers.map(|t| xfr::on_change(t, runtime.clone()));
+    let transferred = transfers.map(|t| journaling::on_change(t, runtime.clone()));
     if serials.is_none() && transferred.is_none() {
         return None;
     }
-    Some(Arc::new(move |old: Option<&Zone>, new: &Zone| {
+    Some(Arc::new(move |old: Option<&Arc<Zone>>, new: &Arc<Zone>| {
         if let Some(serials) = &serials {
             serials.record([(new.name.to_string(), new.soa.serial)]);
         }

@@ -429,6 +429,86 @@ fn with_edns(mut request: Vec<u8>) -> Vec<u8> {
     request
 }
 
+/// Regression: a zone's IXFR difference was made on the reload thread, so while a big
+/// zone's was made (36 s on 10M entries) no other zone reloaded. The slow zone here
+/// holds its difference until released: the other zone reloads meanwhile, the slow
+/// one is served at once (a full transfer until its difference is kept), and the
+/// difference and the NOTIFY follow.
+#[test]
+fn a_slow_difference_holds_back_no_reload() {
+    const SLOW: &str = "ward-fault-injection-slow-difference.test";
+    let toml = format!("[zone.\"{SLOW}\".transfer]\nallow = [\"127.0.0.1/32\"]\n");
+    let (_dir, zones) = zones_with(&[
+        (&format!("{SLOW}.ip4set"), IPS),
+        ("quiet.test.ip4set", "192.0.2.1 :2:before\n"),
+    ]);
+    let reload = ReloadSettings {
+        debounce: Duration::from_millis(50),
+        poll_interval: Some(Duration::from_millis(200)),
+        ..ReloadSettings::default()
+    };
+    let server = TestServer::start(transfer_settings(&zones, &toml, reload));
+    let first = serial_of(&server, SLOW);
+    std::thread::sleep(Duration::from_millis(1100));
+    let changed = IPS.replace("198.51.100.7 :3:Snowshoe $\n", "203.0.113.9 :5:Added\n");
+    std::fs::write(zones.join(format!("{SLOW}.ip4set")), changed).unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "the slow zone's new version",
+        || serial_of(&server, SLOW) != first,
+    );
+    std::fs::write(zones.join("quiet.test.ip4set"), "192.0.2.1 :2:after\n").unwrap();
+    let name = ip4_name("192.0.2.1", "quiet.test");
+    eventually(
+        Duration::from_secs(10),
+        "the other zone's reload, while the slow difference is held",
+        || txt_records(&server.udp(&name, RecordType::TXT)) == ["after"],
+    );
+    let soa_serials = |from: u32| -> Vec<u32> {
+        records_of(&transfer(
+            server.addr,
+            &transfer_request(1, SLOW, Some(from)),
+        ))
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::SOA(soa) => Some(soa.serial),
+            _ => None,
+        })
+        .collect()
+    };
+    let second = serial_of(&server, SLOW);
+    assert_eq!(
+        soa_serials(first),
+        [second, second],
+        "a full transfer while the difference is held"
+    );
+    // Two more versions while the first difference is still being made: they wait as
+    // one change, from the second version to the newest.
+    let mut serial = second;
+    for version in 3..=4 {
+        std::thread::sleep(Duration::from_millis(1100));
+        let text = format!("{IPS}203.0.113.{version} :5:Version {version}\n");
+        std::fs::write(zones.join(format!("{SLOW}.ip4set")), text).unwrap();
+        eventually(Duration::from_secs(10), "the next version", || {
+            serial_of(&server, SLOW) != serial
+        });
+        serial = serial_of(&server, SLOW);
+    }
+    let newest = serial;
+    ward::faults::release_held_differences();
+    eventually(Duration::from_secs(10), "the differences kept", || {
+        soa_serials(first).len() > 2
+    });
+    eventually(Duration::from_secs(10), "the waiting change kept", || {
+        soa_serials(second) == [newest, second, newest, newest]
+    });
+    assert_eq!(
+        soa_serials(first),
+        [newest, first, second, second, newest, newest],
+        "one chain: first to second, second to newest"
+    );
+}
+
 #[test]
 fn ixfr_sends_the_difference_and_axfr_when_the_journal_cannot() {
     let (_dir, zones) = zones_with(&[("ips.test.ip4set", IPS), ("dom.test.dnset", DOMAINS)]);

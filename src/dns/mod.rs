@@ -6,6 +6,7 @@
 pub mod answer;
 pub mod batch;
 pub mod fallback;
+pub(crate) mod journaling;
 mod notify;
 pub mod probe;
 pub mod query;

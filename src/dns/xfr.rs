@@ -21,7 +21,6 @@ use super::notify;
 use super::tsig::{self, Keyring, ResponseSigner, TsigKey, Verified};
 use crate::export::journal::{Delta, Journal, JournalLimits, diff};
 use crate::export::{Rdata, Rr, records};
-use crate::reload::OnChange;
 use crate::store::{Snapshot, Store};
 use crate::zone::name::{Labels, Name};
 use crate::zone::{Soa, Zone};
@@ -104,6 +103,8 @@ impl Transfers {
         if !self.config.zones.contains_key(&new.name) || old.soa.serial == new.soa.serial {
             return;
         }
+        #[cfg(feature = "fault-injection")]
+        crate::faults::difference(new.name.labels().next());
         let delta = diff(old, new);
         tracing::info!(
             zone = %new.name,
@@ -155,21 +156,6 @@ impl Transfers {
     fn since(&self, zone: &Name, serial: u32, current: u32) -> Option<Vec<Delta>> {
         self.journals.lock().ok()?.get(zone)?.since(serial, current)
     }
-}
-
-/// What a reload does for transfers: keep the difference for IXFR, then notify the
-/// secondaries (in that order, so the IXFR they ask for can be served).
-pub(crate) fn on_change(
-    transfers: Arc<Transfers>,
-    runtime: tokio::runtime::Handle,
-) -> Arc<OnChange> {
-    Arc::new(move |old: Option<&Zone>, new: &Zone| {
-        if let Some(old) = old {
-            transfers.record_change(old, new);
-        }
-        let _entered = runtime.enter();
-        notify::notify_all(&transfers, &new.name, &new.soa);
-    })
 }
 
 /// Notifies the secondaries of every zone being served (at start).

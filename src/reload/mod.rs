@@ -140,7 +140,7 @@ pub struct Reloader {
 
 /// Called after a reload swapped in a zone's new version (with the one it replaced,
 /// if any), on the reload thread: zone transfers keep the difference and notify.
-pub type OnChange = dyn Fn(Option<&Zone>, &Zone) + Send + Sync;
+pub type OnChange = dyn Fn(Option<&Arc<Zone>>, &Arc<Zone>) + Send + Sync;
 
 /// A running reloader: its triggers and statistics.
 pub struct ReloadHandle {

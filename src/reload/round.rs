@@ -245,7 +245,7 @@ impl Reloader {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Some(on_change) = &self.on_change {
             for new in &changed {
-                on_change(current.zone(&new.name).map(Arc::as_ref), new);
+                on_change(current.zone(&new.name), new);
             }
         }
         // The replaced zones go when the last query holding the old snapshot is done;
