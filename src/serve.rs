@@ -200,7 +200,7 @@ async fn run(
                 .load()
                 .zones()
                 .iter()
-                .map(|z| (z.name.to_string(), z.soa.serial)),
+                .map(|z| (z.name.to_string(), z.serial_floor())),
         );
     }
     drop(load);
@@ -298,7 +298,7 @@ fn on_change(
     }
     Some(Arc::new(move |old: Option<&Arc<Zone>>, new: &Arc<Zone>| {
         if let Some(serials) = &serials {
-            serials.record([(new.name.to_string(), new.soa.serial)]);
+            serials.record([(new.name.to_string(), new.serial_floor())]);
         }
         if let Some(transferred) = &transferred {
             transferred(old, new);

@@ -977,7 +977,7 @@ fn check_counts_what_a_transfer_sends() {
 /// A serial ward raised (a reload of a file whose written serial did not change) is
 /// not lost in a restart: secondaries holding it would otherwise ignore ward.
 #[test]
-fn serials_never_go_back_across_a_restart() {
+fn serials_never_go_back_and_stay_for_the_same_data_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let zone = "$SOA 3600 ns1.ips.test. hostmaster.ips.test. 5 600 300 86400 60\n$NS 3600 ns1.ips.test.\n192.0.2.1 :2:Listed\n";
     std::fs::create_dir_all(dir.path().join("zones")).unwrap();
@@ -1011,10 +1011,24 @@ fn serials_never_go_back_across_a_restart() {
     ward.signal("TERM");
     assert!(ward.wait_exit(Duration::from_secs(10)).is_some());
     let kept = std::fs::read_to_string(dir.path().join("state/serials")).unwrap();
-    assert!(kept.contains("ips.test 6"), "{kept}");
+    assert!(kept.contains("ips.test 6 "), "{kept}");
+    // The same data after a restart: the same serial, so secondaries transfer nothing.
+    let mut ward = WardProcess::spawn(dir.path(), "", &args);
+    assert_eq!(serial(ward.addr()), 6, "unchanged data keeps its serial");
+    ward.signal("TERM");
+    assert!(ward.wait_exit(Duration::from_secs(10)).is_some());
+    // Data changed while ward was down (the written serial still says 5): higher.
+    std::fs::write(
+        dir.path().join("zones/ips.test.zone"),
+        format!("{zone}192.0.2.3 :2:Listed\n"),
+    )
+    .unwrap();
     let ward = WardProcess::spawn(dir.path(), "", &args);
     let after = serial(ward.addr());
-    assert!(after > 6, "serial {after} after the restart: it went back");
+    assert!(
+        after > 6,
+        "serial {after} after a change and a restart: it went back"
+    );
 }
 
 /// Transfers served and refused, and NOTIFY outcomes, are in the metrics.

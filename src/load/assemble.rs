@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use super::{DataFile, LoadOptions, ZoneLoad, ZoneSource};
+use super::files::ContentHasher;
+use super::{DataFile, LoadOptions, SerialFloor, ZoneLoad, ZoneSource};
 use crate::config::Refused;
+use crate::config::ZoneSettings;
 use crate::zone::acl::{Acl, AclAction, AclBuilder};
 use crate::zone::dataset::DatasetBuilder;
 use crate::zone::ip::Listing;
@@ -25,7 +27,8 @@ pub(super) fn assemble(
     options: &LoadOptions,
     lenient: bool,
     now: i64,
-    serial_floor: Option<u32>,
+    serial_floor: Option<SerialFloor>,
+    catalogue_fingerprint: u64,
 ) -> ZoneLoad {
     let settings = options.settings(&source.name);
     let default_ttl = settings.default_ttl.unwrap_or(options.default_ttl);
@@ -88,10 +91,25 @@ pub(super) fn assemble(
         acl = Some(allow_list_acl(allow, settings.refused, default_ttl));
     }
     let name = source.name.clone();
+    let uses_catalogue = source.files.iter().any(|f| f.kind == DatasetKind::Ward);
+    let fingerprint = fingerprint(
+        source,
+        &load.file_hashes,
+        load.expired,
+        &settings,
+        options,
+        uses_catalogue.then_some(catalogue_fingerprint),
+    );
+    // The same data as the version last served: the same serial, whatever the clock.
+    let same_data =
+        serial_floor.filter(|floor| floor.fingerprint.is_some_and(|f| Some(f) == fingerprint));
     let auto_serial = {
         let candidate = u32::try_from(now).unwrap_or(u32::MAX);
         match serial_floor {
-            Some(floor) if !Soa::serial_is_newer(candidate, floor) => floor.wrapping_add(1),
+            _ if same_data.is_some() => same_data.map_or(candidate, |f| f.serial),
+            Some(floor) if !Soa::serial_is_newer(candidate, floor.serial) => {
+                floor.serial.wrapping_add(1)
+            }
             _ => candidate,
         }
     };
@@ -105,8 +123,9 @@ pub(super) fn assemble(
             // see it: an admin may wrap it on purpose (RFC 1982 §7), and a jump of
             // more than 2^31 would read as going back.
             serial: match (spec.serial, serial_floor) {
-                (Some(serial), Some(floor)) if !Soa::serial_is_newer(serial, floor) => {
-                    floor.wrapping_add(1)
+                (Some(_), Some(floor)) if same_data.is_some() => floor.serial,
+                (Some(serial), Some(floor)) if !Soa::serial_is_newer(serial, floor.serial) => {
+                    floor.serial.wrapping_add(1)
                 }
                 (Some(serial), _) => serial,
                 (None, _) => auto_serial,
@@ -149,8 +168,40 @@ pub(super) fn assemble(
         acl,
         serial_is_auto,
         built_at: now,
+        fingerprint,
     });
     load
+}
+
+/// What a zone's records are made from: its files' bytes, which of their listings had
+/// expired, the settings that shape answers, the reasons (for ward-format files) and
+/// ward's version. `None` when a file could not be read whole.
+fn fingerprint(
+    source: &ZoneSource,
+    file_hashes: &[Option<u64>],
+    expired: usize,
+    settings: &ZoneSettings,
+    options: &LoadOptions,
+    catalogue: Option<u64>,
+) -> Option<u64> {
+    let mut hasher = ContentHasher::default();
+    hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
+    for (file, hash) in source.files.iter().zip(file_hashes) {
+        // The name, not the path: a zones directory moved elsewhere holds the same data.
+        let name = file.path.file_name().unwrap_or(file.path.as_os_str());
+        hasher.update(name.as_encoded_bytes());
+        hasher.update(format!("{:?}", file.kind).as_bytes());
+        hasher.update(&(*hash)?.to_le_bytes());
+    }
+    hasher.update(&(expired as u64).to_le_bytes());
+    let global = (
+        options.default_ttl,
+        options.test_points,
+        options.normalise_addresses,
+        options.accept_host_bits,
+    );
+    hasher.update(format!("{global:?}{settings:?}{catalogue:?}").as_bytes());
+    Some(hasher.finish())
 }
 
 /// The SOA of a zone whose data has none: negative answers must carry one (RFC 2308),

@@ -37,9 +37,12 @@ pub struct LoadOptions {
     /// Keep whole digests of hashed addresses (for `ward export` and zone transfers).
     pub keep_digests: bool,
     pub zones: HashMap<String, ZoneSettings>,
-    /// The serials served before a restart, by zone: the first load serves higher ones.
-    pub serial_floors: HashMap<String, u32>,
+    /// The serials served before a restart, by zone: the first load serves higher ones,
+    /// or the same for the same data.
+    pub serial_floors: HashMap<String, SerialFloor>,
 }
+
+pub use crate::zone::SerialFloor;
 
 impl Default for LoadOptions {
     fn default() -> Self {
@@ -107,13 +110,14 @@ pub struct ZoneLoad {
 }
 
 /// Parses the files of several zones (spread over the cores) and builds each zone.
-/// `serial_floor` gives, per zone, a serial the new one must exceed.
+/// `serial_floor` gives, per zone, the serial the new one must exceed (or keep, for the
+/// same data).
 pub(crate) fn load_zones(
     sources: &[ZoneSource],
     catalogue: &Arc<Catalogue>,
     options: &LoadOptions,
     lenient: bool,
-    serial_floor: &dyn Fn(&Name) -> Option<u32>,
+    serial_floor: &dyn Fn(&Name) -> Option<SerialFloor>,
 ) -> Vec<ZoneLoad> {
     let now = unix_now();
     let files: Vec<(usize, &DataFile)> = sources
@@ -121,6 +125,11 @@ pub(crate) fn load_zones(
         .enumerate()
         .flat_map(|(zone, source)| source.files.iter().map(move |file| (zone, file)))
         .collect();
+    let catalogue_fingerprint = {
+        let mut hasher = files::ContentHasher::default();
+        hasher.update(format!("{catalogue:?}").as_bytes());
+        hasher.finish()
+    };
     let parse_options: Vec<ParseOptions> = sources
         .iter()
         .map(|source| options.parse_options(&source.name, catalogue, now))
@@ -149,6 +158,7 @@ pub(crate) fn load_zones(
                 lenient,
                 now,
                 serial_floor(&source.name),
+                catalogue_fingerprint,
             );
             load.duration = duration;
             load
@@ -339,12 +349,72 @@ mod tests {
 
     /// The serial a zone gets from `data` when the last one served was `floor`.
     fn serial_after(floor: u32, data: &str) -> u32 {
+        let floor = SerialFloor {
+            serial: floor,
+            fingerprint: None,
+        };
+        load_one_after(floor, "s.example.ip4set", data).soa.serial
+    }
+
+    /// Loads `data` as the zone `s.example` after a version whose serial is `floor`.
+    fn load_one_after(floor: SerialFloor, file: &str, data: &str) -> Zone {
         let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), &[("s.example.ip4set", data)]);
+        write(dir.path(), &[(file, data)]);
         let mut loader = loader(dir.path());
         loader.options.serial_floors = HashMap::from([("s.example".to_string(), floor)]);
-        let load = loader.load_all().unwrap();
-        load.zones[0].zone.as_ref().unwrap().soa.serial
+        let mut load = loader.load_all().unwrap();
+        load.zones[0].zone.take().unwrap()
+    }
+
+    #[test]
+    fn the_same_data_keeps_its_serial() {
+        let file = "s.example.ip4set";
+        let data = "$SOA 3600 ns.s.example. hm.s.example. 5 600 300 86400 60\n192.0.2.1\n";
+        let unknown = SerialFloor {
+            serial: 9,
+            fingerprint: None,
+        };
+        let first = load_one_after(unknown, file, data);
+        assert_eq!(first.soa.serial, 10, "unknown data: above the floor");
+        let floor = first.serial_floor();
+        assert!(floor.fingerprint.is_some());
+        assert_eq!(
+            load_one_after(floor, file, data).soa.serial,
+            10,
+            "same data"
+        );
+        let changed = format!("{data}192.0.2.2\n");
+        assert_eq!(load_one_after(floor, file, &changed).soa.serial, 11);
+        // Without a written serial too: the clock's serial is not taken again.
+        let floor = load_one_after(floor, file, "192.0.2.1\n").serial_floor();
+        let again = load_one_after(floor, file, "192.0.2.1\n");
+        assert_eq!(again.serial_floor(), floor);
+        // Settings that shape the answers are part of the data.
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), &[(file, "192.0.2.1\n")]);
+        let mut other_ttl = loader(dir.path());
+        other_ttl.options.default_ttl = 60;
+        other_ttl.options.serial_floors = HashMap::from([("s.example".to_string(), floor)]);
+        let zone = other_ttl.load_all().unwrap().zones[0].zone.take().unwrap();
+        assert_ne!(zone.fingerprint, floor.fingerprint);
+        assert_ne!(zone.soa.serial, floor.serial);
+    }
+
+    /// A listing that expired since is a change, though the file is the same.
+    #[test]
+    fn an_expiry_is_a_change_of_data() {
+        let expires = crate::clock::unix_now() + 1;
+        let stamp = crate::zone::parse::rfc3339::format_rfc3339(expires);
+        let data = format!("192.0.2.1 :2:kept\n192.0.2.2 :2:going expires={stamp}\n");
+        let unknown = SerialFloor {
+            serial: 9,
+            fingerprint: None,
+        };
+        let before = load_one_after(unknown, "s.example.zone", &data);
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        let after = load_one_after(before.serial_floor(), "s.example.zone", &data);
+        assert_ne!(after.fingerprint, before.fingerprint);
+        assert_ne!(after.soa.serial, before.soa.serial);
     }
 
     #[test]

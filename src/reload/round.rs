@@ -18,7 +18,7 @@ use crate::store::{Snapshot, Store};
 use crate::zone::name::Name;
 use crate::zone::parse::Diagnostic;
 use crate::zone::reason::Catalogue;
-use crate::zone::{DatasetKind, Zone};
+use crate::zone::{DatasetKind, SerialFloor, Zone};
 
 /// What a round leaves to do.
 #[derive(Debug, Default)]
@@ -58,10 +58,10 @@ impl Reloader {
         if plan.load.is_empty() && plan.removed.is_empty() {
             return round;
         }
-        let floors: HashMap<Name, u32> = current
+        let floors: HashMap<Name, SerialFloor> = current
             .zones()
             .iter()
-            .map(|z| (z.name.clone(), z.soa.serial))
+            .map(|z| (z.name.clone(), z.serial_floor()))
             .collect();
         let sources: Vec<ZoneSource> = plan.load.iter().map(|p| p.source.clone()).collect();
         let loads = load_zones(
@@ -182,7 +182,7 @@ impl Reloader {
         current: &Snapshot,
         plan: Plan,
         loads: Vec<ZoneLoad>,
-        floors: &HashMap<Name, u32>,
+        floors: &HashMap<Name, SerialFloor>,
         round: &mut Round,
     ) {
         let wall = SystemTime::now();

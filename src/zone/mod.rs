@@ -77,8 +77,21 @@ pub struct Zone {
     /// moment of the transfer: one serial always transfers the same records, and a
     /// listing that expires changes the serial (the rebuild at its expiry does).
     pub built_at: i64,
+    /// What the zone was made from (files, settings, expired listings, ward's
+    /// version): the same fingerprint makes the same records, and keeps the serial.
+    pub fingerprint: Option<u64>,
     /// Where this zone's queries are counted (stable across reloads).
     pub(crate) counter_slot: u16,
+}
+
+/// The serial a zone was last served with, and what that version was made from. The
+/// same data loaded again keeps its serial, so a restart or a SIGHUP costs secondaries
+/// no transfer; anything else gets a higher one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SerialFloor {
+    pub serial: u32,
+    /// That version's [`Zone::fingerprint`]; `None` when unknown.
+    pub fingerprint: Option<u64>,
 }
 
 /// How a name relates to the zone.
@@ -175,6 +188,14 @@ fn attach_point<'q>(attach: &Name, relative: NameRef<'q>, ip: IpName) -> Attache
 }
 
 impl Zone {
+    /// What the next version of this zone must exceed, or keep for the same data.
+    pub fn serial_floor(&self) -> SerialFloor {
+        SerialFloor {
+            serial: self.soa.serial,
+            fingerprint: self.fingerprint,
+        }
+    }
+
     /// Looks up `relative`, the query name without the zone apex, read as IPs in `ip`
     /// (see [`IpName::classify`]). `now` (Unix seconds) hides listings whose expiry has
     /// passed.

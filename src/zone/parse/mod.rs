@@ -11,7 +11,7 @@ mod combined;
 mod ip_syntax;
 mod lexer;
 mod rbldnsd;
-mod rfc3339;
+pub(crate) mod rfc3339;
 mod specials;
 mod ward;
 
