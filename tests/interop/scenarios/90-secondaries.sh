@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Knot DNS and NSD as TSIG secondaries of ward (snippets/knot.conf, snippets/nsd.conf):
+# Knot DNS, NSD and BIND as TSIG secondaries of ward (snippets/knot.conf, snippets/nsd.conf,
+# snippets/named.conf):
 # - `ward export` writes each zone as a file kzonecheck and nsd-checkzone accept;
-# - both transfer every zone (AXFR, hmac-sha256) and then answer some 3,700 queries over
+# - all three transfer every zone (AXFR, hmac-sha256) and then answer some 3,700 queries over
 #   every kind of data (IPv4 singles, ranges, exclusions, nested ranges; IPv6; domains
 #   and wildcards; addresses plain and hashed; test points) exactly as ward does: the
 #   same A and TXT records with the same TTLs, the same rcodes;
-# - a zone file changes: ward sends NOTIFY, both fetch the difference by IXFR and answer
+# - a zone file changes: ward sends NOTIFY, all fetch the difference by IXFR and answer
 #   the new data within 2 s of ward serving it;
 # - a listing expires: the same, without any file changing;
 # - transfers are refused without the key, with a wrong key, and from another address.
@@ -24,6 +25,8 @@ need_cmd nsd
 need_cmd kdig
 need_cmd kzonecheck
 need_cmd nsd-checkzone
+need_cmd named
+need_cmd named-checkconf
 
 Z=$WORK/zones
 write_zones "$Z" 60 300
@@ -69,12 +72,13 @@ secret = "$SECRET"
 EOF
 KNOT_PORT=$(free_port)
 NSD_PORT=$(free_port)
+BIND_PORT=$(free_port)
 for zone in ips.block.example domains.block.example senders.block.example; do
     cat >>"$WORK/ward.toml" <<EOF
 [zone."$zone".transfer]
 allow = ["127.0.0.1/32"]
 key = "transfer.key"
-notify = ["127.0.0.1:$KNOT_PORT", "127.0.0.1:$NSD_PORT"]
+notify = ["127.0.0.1:$KNOT_PORT", "127.0.0.1:$NSD_PORT", "127.0.0.1:$BIND_PORT"]
 EOF
 done
 start_ward "$Z" --debounce 50
@@ -84,29 +88,40 @@ secondary_conf() { # SNIPPET DIR PORT -> config text
     sed -e "s|@DIR@|$2|g" -e "s|@PORT@|$3|g" -e "s|@WARD_PORT@|$WARD_PORT|g" \
         -e "s|@SECRET@|$SECRET|g" "$SNIPPETS/$1"
 }
-mkdir -p "$WORK/knot/db" "$WORK/knot/zones" "$WORK/nsd"
+mkdir -p "$WORK/knot/db" "$WORK/knot/zones" "$WORK/nsd" "$WORK/bind"
 secondary_conf knot.conf "$WORK/knot" "$KNOT_PORT" >"$WORK/knot/knot.conf"
 secondary_conf nsd.conf "$WORK/nsd" "$NSD_PORT" >"$WORK/nsd/nsd.conf"
+secondary_conf named.conf "$WORK/bind" "$BIND_PORT" >"$WORK/bind/named.conf"
 knotc -c "$WORK/knot/knot.conf" conf-check >/dev/null || fail "knot.conf does not check"
 nsd-checkconf "$WORK/nsd/nsd.conf" || fail "nsd.conf does not check"
+named-checkconf "$WORK/bind/named.conf" || fail "named.conf does not check"
 bg "$WORK/knot.log" knotd -c "$WORK/knot/knot.conf"
 bg "$WORK/nsd.out" nsd -d -c "$WORK/nsd/nsd.conf"
+# -f: in the foreground, logging as named.conf says (as the user running the suite)
+bg "$WORK/bind.out" named -f -c "$WORK/bind/named.conf"
 register_log "$WORK/nsd/nsd.log" "$WARD_LOG"
-say "Knot on 127.0.0.1:$KNOT_PORT, NSD on 127.0.0.1:$NSD_PORT"
+register_log "$WORK/bind/named.log" "$WARD_LOG"
+say "Knot on 127.0.0.1:$KNOT_PORT, NSD on 127.0.0.1:$NSD_PORT, BIND on 127.0.0.1:$BIND_PORT"
 
 serial_at() { dns 127.0.0.1 "$1" "$2" SOA +short | awk '{print $3}'; }
 ZONES=(ips.block.example domains.block.example senders.block.example)
-in_sync() { # every zone at ward's serial on both secondaries
-    local zone want
+SECONDARIES=("knot:$KNOT_PORT" "nsd:$NSD_PORT" "bind:$BIND_PORT")
+in_sync() { # every zone at ward's serial on every secondary
+    local zone want secondary
     for zone in "${ZONES[@]}"; do
         want=$(serial_at "$WARD_PORT" "$zone")
-        [[ -n "$want" && "$(serial_at "$KNOT_PORT" "$zone")" == "$want" && "$(serial_at "$NSD_PORT" "$zone")" == "$want" ]] || return 1
+        [[ -n "$want" ]] || return 1
+        for secondary in "${SECONDARIES[@]}"; do
+            [[ "$(serial_at "${secondary#*:}" "$zone")" == "$want" ]] || return 1
+        done
     done
 }
-wait_until 30 "Knot and NSD to transfer every zone" in_sync
-ok "Knot and NSD hold every zone at ward's serial"
+wait_until 30 "Knot, NSD and BIND to transfer every zone" in_sync
+ok "Knot, NSD and BIND hold every zone at ward's serial"
 expect_contains "$(cat "$WORK/knot.log")" "AXFR, incoming" "Knot transferred by AXFR"
 expect_contains "$(cat "$WORK/nsd/nsd.log")" "TSIG verified with key transfer.key" "NSD verified the TSIG of the transfer"
+expect_contains "$(cat "$WORK/bind/named.log")" "transferred serial" "BIND transferred the zones"
+expect_contains "$(cat "$WORK/bind/named.log")" "TSIG 'transfer.key'" "BIND verified the TSIG of the transfer"
 
 # --- `ward export`: the same records as a zone file the secondaries' own checkers accept ---
 for zone in "${ZONES[@]}"; do
@@ -193,12 +208,11 @@ statuses() { # PORT FILE -> "name type status" per query, in order
         awk '/status:/ {st = $6; sub(",", "", st)} /^;[^; ]/ {print $1, $3, st}'
 }
 compare() { # WHAT FILE MODE(all|records)
-    local what=$1 file=$2 mode=$3 server port
+    local what=$1 file=$2 mode=$3 secondary server port
     answers "$WARD_PORT" "$file" >"$WORK/ward.answers"
     [[ "$mode" == records ]] || statuses "$WARD_PORT" "$file" >"$WORK/ward.status"
-    for server in knot nsd; do
-        port=$KNOT_PORT
-        [[ $server == nsd ]] && port=$NSD_PORT
+    for secondary in "${SECONDARIES[@]}"; do
+        server=${secondary%%:*} port=${secondary#*:}
         answers "$port" "$file" >"$WORK/$server.answers"
         if diff -q "$WORK/ward.answers" "$WORK/$server.answers" >/dev/null; then
             ok "$what: $server has the same records as ward ($(wc -l <"$WORK/ward.answers") records)"
@@ -221,20 +235,20 @@ listed=$(answers "$WARD_PORT" "$Q" | awk '$4 == "A"' | wc -l)
 compare "$queries queries" "$Q" all
 compare "excluded name below a wildcard (not listed anywhere)" "$R" records
 
-# --- a file changes: NOTIFY, IXFR, both at the new serial within 2 s ---
+# --- a file changes: NOTIFY, IXFR, all at the new serial within 2 s ---
 changed_in_time() { # WHAT NAME EXPECT-A
     local what=$1 name=$2 want=$3 serial
     wait_until 10 "ward to serve the change ($what)" bash -c "[[ \"\$(dig +short -p $WARD_PORT @127.0.0.1 $name A)\" == '$want' ]]"
     serial=$(serial_at "$WARD_PORT" ips.block.example)
     local served=$(date +%s%N)
-    wait_until 5 "Knot and NSD at serial $serial ($what)" in_sync
+    wait_until 5 "Knot, NSD and BIND at serial $serial ($what)" in_sync
     local ms=$((($(date +%s%N) - served) / 1000000))
     if ((ms <= 2000)); then
-        ok "$what: Knot and NSD at serial $serial ${ms} ms after ward served it"
+        ok "$what: Knot, NSD and BIND at serial $serial ${ms} ms after ward served it"
     else
         check_failed "$what: the secondaries took ${ms} ms (limit 2000)"
     fi
-    for port in "$KNOT_PORT" "$NSD_PORT"; do
+    for port in "$KNOT_PORT" "$NSD_PORT" "$BIND_PORT"; do
         expect_eq "$(dig +short -p "$port" @127.0.0.1 "$name" A)" "$want" "$what: $name on 127.0.0.1:$port"
     done
 }
@@ -252,9 +266,9 @@ compare "after the change" "$Q" all
 
 # --- a listing expires: the same without a file changing ---
 changed_in_time "expiry" 2.70.18.198.ips.block.example ""
-expect_eq "$(grep -c "AXFR served" "$WARD_LOG")" "$axfrs_before" "no full transfer after the first: both secondaries used IXFR"
+expect_eq "$(grep -c "AXFR served" "$WARD_LOG")" "$axfrs_before" "no full transfer after the first: every secondary used IXFR"
 ixfrs=$(grep -c "IXFR served" "$WARD_LOG")
-((ixfrs >= 4)) && ok "ward served $ixfrs IXFRs" || check_failed "ward served only $ixfrs IXFRs (want 2 per change)"
+((ixfrs >= 6)) && ok "ward served $ixfrs IXFRs" || check_failed "ward served only $ixfrs IXFRs (want 3 per change)"
 
 # --- refused transfers ---
 out=$(kdig -p "$WARD_PORT" @127.0.0.1 AXFR ips.block.example 2>&1 || true)
