@@ -66,6 +66,52 @@ def query(name, qtype="A", edns=None, ident=0x2A00, flags=0x0000, qclass=1):
     return header(ident, flags, (1, 0, 0, arcount)) + body
 
 
+def ixfr(zone, serial, edns=None, ident=0x2B00):
+    """An IXFR request: the secondary's SOA (compressed names) in the authority section."""
+    soa_rdata = b"\xc0\x0c\xc0\x0c" + struct.pack(">5I", serial, 600, 300, 86400, 60)
+    body = wire_name(zone) + struct.pack(">HH", TYPES["IXFR"], 1)
+    body += b"\xc0\x0c" + struct.pack(">HHIH", TYPES["SOA"], 1, 0, len(soa_rdata)) + soa_rdata
+    arcount = 0
+    if edns is not None:
+        body += edns
+        arcount = 1
+    return header(ident, 0, (1, 0, 1, arcount)) + body
+
+
+# The transfer key of the fuzz zones (`FUZZ_KEY` in src/fuzzing.rs).
+FUZZ_KEY = ("fuzz.key", "ZnV6ei1rZXktZm9yLXRoZS10c2lnLXBhdGhzLTAxMjM=")
+
+
+def tsig_signed(message, time=1_800_000_000, key=FUZZ_KEY):
+    """`message` with a TSIG record, hmac-sha256 (RFC 8945 §4.3), at `time`."""
+    import base64
+    import hmac
+    secret = base64.b64decode(key[1])
+    key_name = wire_name(key[0])
+    algorithm = wire_name("hmac-sha256")
+    time_bytes = struct.pack(">Q", time)[2:]
+    variables = key_name + struct.pack(">HI", 255, 0) + algorithm + time_bytes + struct.pack(">HHH", 300, 0, 0)
+    mac = hmac.new(secret, message + variables, hashlib.sha256).digest()
+    rdata = algorithm + time_bytes + struct.pack(">HH", 300, len(mac)) + mac + message[:2] + struct.pack(">HH", 0, 0)
+    record = key_name + struct.pack(">HHIH", 250, 255, 0, len(rdata)) + rdata
+    arcount = struct.unpack(">H", message[10:12])[0] + 1
+    return message[:10] + struct.pack(">H", arcount) + message[12:] + record
+
+
+def transfers():
+    """Transfer requests and TSIG-signed messages for the zones src/fuzzing.rs lets
+    transfer: mixed.test from 127.0.0.0/8, rbl.test signed with FUZZ_KEY."""
+    e = opt()
+    yield "xfr-ixfr-current", ixfr("mixed.test", 0)
+    yield "xfr-ixfr-old-edns", ixfr("mixed.test", 1, e)
+    yield "xfr-ixfr-keyed-unsigned", ixfr("rbl.test", 7)
+    yield "xfr-axfr-edns", query("mixed.test", "AXFR", e)
+    yield "xfr-axfr-signed", tsig_signed(query("rbl.test", "AXFR"))
+    yield "xfr-ixfr-signed-edns", tsig_signed(ixfr("rbl.test", 7, e))
+    yield "xfr-soa-signed", tsig_signed(query("rbl.test", "SOA"))
+    yield "xfr-axfr-wrong-key", tsig_signed(query("rbl.test", "AXFR"), key=("other.key", FUZZ_KEY[1]))
+
+
 def ip4(ip, zone):
     return ".".join(reversed(ip.split("."))) + "." + zone
 
@@ -282,6 +328,9 @@ def main():
     acl = query(ip4("192.0.2.3", "acl.test"), "A", opt())
     for who in range(1, 5):
         write("udp_answer", f"acl-client-{who}", bytes([who]) + acl)
+    for name, packet in transfers():
+        write("udp_answer", name, b"\0" + packet)
+        write("tcp_stream", name, struct.pack(">H", len(packet)) + packet)
     # TCP streams: pipelining, zero length, lying lengths, partial frames.
     q = dict(queries())
     frame = lambda p: struct.pack(">H", len(p)) + p

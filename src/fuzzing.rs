@@ -14,10 +14,13 @@ use crate::config::FileConfig;
 use crate::dns::batch::{BatchAnswerer, Datagram};
 use crate::dns::fallback::DnsSettings;
 use crate::dns::query::{self, Parsed, Query};
+use crate::dns::tsig::TsigKey;
+use crate::dns::xfr::{TransferConfig, Transfers, ZoneTransfer};
 use crate::load::files::{contents_text, parse_contents};
 use crate::load::{LoadOptions, Loader};
 use crate::store::Store;
 use crate::zone::DatasetKind;
+use crate::zone::name::Name;
 use crate::zone::parse::ParseOptions;
 use crate::zone::parse::catalogue::parse_catalogue;
 use crate::zone::reason::Catalogue;
@@ -108,7 +111,11 @@ fn snapshot() -> &'static Arc<Store> {
         }
         let loader = Loader {
             dir: dir.clone(),
-            options: LoadOptions::default(),
+            // Whole digests, as ward keeps them when zones are transferred.
+            options: LoadOptions {
+                keep_digests: true,
+                ..LoadOptions::default()
+            },
             lenient: false,
         };
         let snapshot = match loader.load_all() {
@@ -122,6 +129,38 @@ fn snapshot() -> &'static Arc<Store> {
         let _ = std::fs::remove_dir_all(&dir);
         Arc::new(Store::new(snapshot))
     })
+}
+
+/// The TSIG key of the fuzz zones' transfers (its secret is in the seeds' generator).
+pub const FUZZ_KEY: (&str, &str) = ("fuzz.key", "ZnV6ei1rZXktZm9yLXRoZS10c2lnLXBhdGhzLTAxMjM=");
+
+/// The answer paths' settings with zone transfers on, so that transfer requests, TSIG
+/// records and IXFR over UDP reach the code that reads them: `mixed.test` for anyone on
+/// 127.0.0.0/8, `rbl.test` only signed with [`FUZZ_KEY`].
+fn dns_settings() -> DnsSettings {
+    static TRANSFERS: OnceLock<Option<Arc<Transfers>>> = OnceLock::new();
+    let transfers = TRANSFERS.get_or_init(|| {
+        let key = TsigKey::new(FUZZ_KEY.0, "hmac-sha256", FUZZ_KEY.1).ok()?;
+        let mut config = TransferConfig::default();
+        config.keys.insert(key);
+        let open = ZoneTransfer {
+            allow: vec!["127.0.0.0/8".parse().ok()?],
+            key: None,
+            notify: Vec::new(),
+        };
+        let keyed = ZoneTransfer {
+            allow: Vec::new(),
+            key: Some(Name::parse(FUZZ_KEY.0).ok()?),
+            notify: Vec::new(),
+        };
+        config.zones.insert(Name::parse("mixed.test").ok()?, open);
+        config.zones.insert(Name::parse("rbl.test").ok()?, keyed);
+        Some(Arc::new(Transfers::new(config)))
+    });
+    DnsSettings {
+        transfers: transfers.clone(),
+        ..DnsSettings::default()
+    }
 }
 
 /// `data` with the RDATA of its OPT record (the EDNS options) emptied.
@@ -171,7 +210,7 @@ pub fn udp_answer(data: &[u8]) {
     let peer = SocketAddr::from(([127, 0, 0, 1 + who % 5], 40000));
     let store = snapshot();
     let snapshot = store.load();
-    let mut answerer = BatchAnswerer::new(DnsSettings::default());
+    let mut answerer = BatchAnswerer::new(dns_settings());
     // Twice in one batch: the second must get the same reply (no state leaks).
     let datagrams = [
         Datagram {
@@ -223,9 +262,9 @@ pub fn tcp_stream(data: &[u8]) {
     }
     let store = snapshot().clone();
     let Some(out) = RUNTIME.with(|runtime| {
-        runtime
-            .as_ref()
-            .map(|runtime| runtime.block_on(crate::dns::tcp::replay_stream(store, data)))
+        runtime.as_ref().map(|runtime| {
+            runtime.block_on(crate::dns::tcp::replay_stream(store, dns_settings(), data))
+        })
     }) else {
         return;
     };
@@ -347,5 +386,53 @@ pub fn catalogue(data: &[u8]) {
 pub fn config(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = FileConfig::parse(text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reply to a seed of `udp_answer` (its first byte is the sender).
+    fn udp_reply(seed: &str) -> Vec<u8> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/corpus/udp_answer")
+            .join(seed);
+        let data = std::fs::read(&path).expect("the seed exists (python3 fuzz/seeds.py)");
+        let store = snapshot();
+        let mut answerer = BatchAnswerer::new(dns_settings());
+        let datagram = Datagram {
+            bytes: Some(&data[1..]),
+            peer: SocketAddr::from(([127, 0, 0, 1], 40000)),
+        };
+        answerer.answer(&store.load(), &[datagram], 1_800_000_000);
+        assert_eq!(answerer.ready(), [0], "{seed} is answered");
+        answerer.replies()[0].clone()
+    }
+
+    /// The seeds reach the transfer paths they are meant for: the signed ones verify
+    /// (fuzz/seeds.py signs as ward checks) and an IXFR over UDP gets the SOA.
+    #[test]
+    fn transfer_seeds_reach_their_paths() {
+        let raw = udp_reply("xfr-soa-signed");
+        let signed = Message::from_vec(&raw).unwrap();
+        assert_eq!(u16::from(signed.metadata.response_code), 0);
+        // The reply ends in a TSIG of the same key (TYPE 250, CLASS ANY), error 0.
+        let tsig_owner = b"\x04fuzz\x03key\x00\x00\xfa\x00\xff";
+        assert!(
+            raw.windows(tsig_owner.len()).any(|w| w == tsig_owner),
+            "signed back"
+        );
+        assert_eq!(raw[raw.len() - 4..raw.len() - 2], [0, 0], "TSIG error 0");
+        let wrong = Message::from_vec(&udp_reply("xfr-axfr-wrong-key")).unwrap();
+        assert_eq!(u16::from(wrong.metadata.response_code), 9, "NOTAUTH");
+        let ixfr = Message::from_vec(&udp_reply("xfr-ixfr-old-edns")).unwrap();
+        assert_eq!(ixfr.answers.len(), 1);
+        assert_eq!(
+            u16::from(ixfr.answers[0].record_type()),
+            crate::dns::answer::rtype::SOA
+        );
+        let keyed = Message::from_vec(&udp_reply("xfr-ixfr-keyed-unsigned")).unwrap();
+        assert_eq!(u16::from(keyed.metadata.response_code), 5, "REFUSED");
     }
 }

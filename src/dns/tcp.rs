@@ -363,10 +363,10 @@ fn answer(shared: &TcpShared, message: &[u8], peer: SocketAddr) -> Option<Vec<u8
 /// Feeds `input` to a connection as if a client had sent it, and returns what the
 /// server wrote back: the TCP framing without a socket, for fuzzing.
 #[doc(hidden)]
-pub async fn replay_stream(store: Arc<Store>, input: &[u8]) -> Vec<u8> {
+pub async fn replay_stream(store: Arc<Store>, settings: DnsSettings, input: &[u8]) -> Vec<u8> {
     let shared = TcpShared::new(
         store,
-        DnsSettings::default(),
+        settings,
         TcpLimits {
             max_connections: Some(1),
             idle_timeout: Duration::from_millis(50),
