@@ -90,13 +90,40 @@ pub(crate) fn truncate_reply(reply: &mut Vec<u8>, question_end: usize) {
 
 /// The start of a reply to `request`: its header (QR set, AA and TC clear, the counts
 /// but the question's zero) and its question. `None` if the question is cut short.
+/// A compressed question is echoed written out; one that cannot be (several
+/// questions, a pointer loop) is left out, as a pointer in it would point at the
+/// reply's own bytes.
 pub(crate) fn reply_header(request: &[u8]) -> Option<Vec<u8>> {
+    let plain = with_plain_question(request);
+    let request = plain.as_deref().unwrap_or(request);
     let end = question_end(request)?;
     let mut reply = request[..end].to_vec();
     reply[2] = (reply[2] | 0x80) & !0x06;
     reply[3] &= 0x10;
     reply[6..HEADER_LEN].fill(0);
+    if questions_compressed(&reply) {
+        reply.truncate(HEADER_LEN);
+        reply[4..6].fill(0);
+    }
     Some(reply)
+}
+
+/// Whether a name in the question section of `message` holds a compression pointer.
+fn questions_compressed(message: &[u8]) -> bool {
+    let count = u16::from_be_bytes([message[4], message[5]]);
+    let mut at = HEADER_LEN;
+    for _ in 0..count {
+        loop {
+            match message.get(at) {
+                None => return false,
+                Some(0) => break,
+                Some(len) if len & 0xc0 != 0 => return true,
+                Some(&len) => at += 1 + usize::from(len),
+            }
+        }
+        at += 1 + 4;
+    }
+    false
 }
 
 /// `message` with its one question's name written out in full, when it was compressed
@@ -414,6 +441,32 @@ mod tests {
         let mut looped = vec![0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
         looped.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
         assert!(with_plain_question(&looped).is_none(), "a pointer loop");
+    }
+
+    /// Regression (fuzzing, udp_answer with transfers on): a request with a TSIG that
+    /// fails and a question pointing into its header got a NOTAUTH echoing that
+    /// pointer, which then pointed into the reply's own header.
+    #[test]
+    fn a_refusal_header_never_echoes_a_pointer() {
+        // te\x01\x02\x00 + a pointer to offset 0.
+        let mut pointer_into_header = vec![0x2a, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1];
+        pointer_into_header.extend_from_slice(&[5, b't', b'e', 1, 2, 0, 0xc0, 0, 0, 1, 0, 1]);
+        let reply = reply_header(&pointer_into_header).unwrap();
+        assert_eq!(reply, [0x2a, 0, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0], "no question");
+        // A pointer to a name later in the message: written out.
+        let mut later = vec![0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1];
+        later.extend_from_slice(&[1, b'1', 0xc0, 20, 0, 1, 0, 1]);
+        later.extend_from_slice(b"\x07example\x00");
+        let reply = reply_header(&later).unwrap();
+        assert_eq!(&reply[4..6], &[0, 1]);
+        assert_eq!(&reply[12..], b"\x011\x07example\x00\x00\x01\x00\x01");
+        // Two questions, the second compressed: neither.
+        let mut two = vec![0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0];
+        two.extend_from_slice(b"\x01a\x00\x00\x01\x00\x01\x01b\xc0\x0c\x00\x01\x00\x01");
+        assert_eq!(reply_header(&two).unwrap().len(), HEADER_LEN);
+        // Plain: unchanged.
+        let plain = packet(".", rtype::SOA, None);
+        assert_eq!(reply_header(&plain).unwrap()[12..], plain[12..17]);
     }
 
     #[test]
