@@ -452,7 +452,11 @@ mod tests {
         let mut pointer_into_header = vec![0x2a, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1];
         pointer_into_header.extend_from_slice(&[5, b't', b'e', 1, 2, 0, 0xc0, 0, 0, 1, 0, 1]);
         let reply = reply_header(&pointer_into_header).unwrap();
-        assert_eq!(reply, [0x2a, 0, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0], "no question");
+        assert_eq!(
+            reply,
+            [0x2a, 0, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            "no question"
+        );
         // A pointer to a name later in the message: written out.
         let mut later = vec![0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1];
         later.extend_from_slice(&[1, b'1', 0xc0, 20, 0, 1, 0, 1]);
