@@ -14,11 +14,12 @@ use crate::config::FileConfig;
 use crate::dns::batch::{BatchAnswerer, Datagram};
 use crate::dns::fallback::DnsSettings;
 use crate::dns::query::{self, Parsed, Query};
+use crate::dns::transfers::TransferService;
 use crate::dns::tsig::TsigKey;
-use crate::dns::xfr::{TransferConfig, Transfers, ZoneTransfer};
 use crate::load::files::{contents_text, parse_contents};
 use crate::load::{LoadOptions, Loader};
 use crate::store::Store;
+use crate::xfr::{TransferConfig, Transfers, ZoneTransfer};
 use crate::zone::DatasetKind;
 use crate::zone::name::Name;
 use crate::zone::parse::ParseOptions;
@@ -158,7 +159,9 @@ fn dns_settings() -> DnsSettings {
         Some(Arc::new(Transfers::new(config)))
     });
     DnsSettings {
-        transfers: transfers.clone(),
+        transfers: transfers
+            .clone()
+            .map(|t| Arc::new(t) as Arc<dyn TransferService>),
         ..DnsSettings::default()
     }
 }

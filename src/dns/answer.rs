@@ -6,12 +6,13 @@ use std::net::IpAddr;
 
 use smallvec::SmallVec;
 
-use crate::stats::{NO_ZONE, Outcome};
+use crate::dns::counters::Outcome;
 use crate::store::{Located, Snapshot};
 use crate::zone::acl::AclAction;
 use crate::zone::generic::RecordData;
 use crate::zone::name::{Name, NameRef};
 use crate::zone::reason::Template;
+use crate::zone::slot::NO_ZONE;
 use crate::zone::{Found, FoundList, IpName, Presence, Soa, Subject, Visibility, Zone};
 
 use super::query::Question;

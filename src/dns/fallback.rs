@@ -21,10 +21,10 @@ use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder};
 
 use super::answer::{self, Owner, RData, rcode, rtype};
 use super::query::Question;
+use super::transfers::TransferService;
 use super::tsig::{self, Keyring, ResponseSigner, TSIG_SPACE, Verified};
 use super::wire::{self, reply_header, udp_reply_limit};
-use super::xfr::{self, Transfers};
-use crate::stats::Outcome;
+use crate::dns::counters::Outcome;
 use crate::store::Snapshot;
 use crate::zone::name::{Labels, Name, NameBuf, NameRef};
 
@@ -42,7 +42,7 @@ pub struct DnsSettings {
     /// fragmentation, as the 2020 DNS flag day recommends).
     pub udp_payload: u16,
     /// Zone transfers and their TSIG keys, when any zone has `transfer` set.
-    pub transfers: Option<Arc<Transfers>>,
+    pub(crate) transfers: Option<Arc<dyn TransferService>>,
 }
 
 impl Default for DnsSettings {
@@ -57,7 +57,7 @@ impl Default for DnsSettings {
 impl DnsSettings {
     fn keys(&self) -> &Keyring {
         static NONE: std::sync::LazyLock<Keyring> = std::sync::LazyLock::new(Keyring::default);
-        self.transfers.as_ref().map_or(&NONE, |t| &t.config.keys)
+        self.transfers.as_ref().map_or(&NONE, |t| t.keys())
     }
 }
 
@@ -94,7 +94,7 @@ pub fn answer_message(
         && settings
             .transfers
             .as_ref()
-            .is_some_and(|t| xfr::answers_udp_ixfr(packet, &verified, peer, snapshot, t));
+            .is_some_and(|t| t.answers_udp_ixfr(packet, &verified, peer, snapshot));
     let answering = Answering {
         snapshot,
         settings,
@@ -130,7 +130,7 @@ struct Answering<'a> {
     transport: Transport,
     now: i64,
     /// An IXFR over UDP from a client that may transfer the zone: answered with the
-    /// zone's SOA ([`xfr::answers_udp_ixfr`]).
+    /// zone's SOA ([`TransferService::answers_udp_ixfr`]).
     soa_for_ixfr: bool,
 }
 

@@ -5,14 +5,13 @@
 
 pub mod answer;
 pub mod batch;
+pub(crate) mod counters;
 pub mod fallback;
-pub(crate) mod journaling;
-mod notify;
-pub mod probe;
 pub mod query;
+pub mod rrl;
 pub mod server;
 pub mod tcp;
+pub mod transfers;
 pub mod tsig;
 mod udp;
 pub mod wire;
-pub mod xfr;

@@ -16,10 +16,10 @@ use super::batch::{BatchAnswerer, Extras};
 use super::fallback::DnsSettings;
 use super::tcp::{self, TcpLimits, TcpShared, TcpStats};
 use super::udp::Batch;
-use crate::clock::unix_now;
-use crate::rrl::{Limiter, RrlSettings};
-use crate::stats::QueryCounters;
+use crate::dns::counters::QueryCounters;
+use crate::dns::rrl::{Limiter, RrlSettings};
 use crate::store::Store;
+use crate::time::unix_now;
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -139,7 +139,6 @@ impl Running {
         store: Arc<Store>,
         runtime: &tokio::runtime::Handle,
     ) -> Result<Running, ServerError> {
-        crate::panics::install_hook();
         let stop = Arc::new(AtomicBool::new(false));
         let tcp_stop = CancellationToken::new();
         let tcp = Arc::new(TcpShared::new(

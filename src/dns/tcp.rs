@@ -19,10 +19,9 @@ use tokio::time::{Instant, timeout};
 use tokio_util::sync::CancellationToken;
 
 use super::fallback::{DnsSettings, Transport, answer_message};
-use super::xfr;
-use crate::clock::unix_now;
-use crate::stats::{QueryCounters, Writers, add};
+use crate::dns::counters::{QueryCounters, Writers, add};
 use crate::store::Store;
+use crate::time::unix_now;
 
 /// Descriptors kept free for everything but TCP clients: reloads open zone files (one
 /// per parse thread), the directory watch, logs.
@@ -268,7 +267,7 @@ pub(crate) async fn accept_loop(
 /// Answers the messages of one connection until it closes, idles out, or is asked to
 /// close (`close`: made room for another). On shutdown (`stop`) a connection waiting
 /// for its next query closes at once, and one in the middle of a query finishes it.
-async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
+async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send>(
     mut stream: S,
     peer: SocketAddr,
     shared: &TcpShared,
@@ -309,10 +308,13 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
             return;
         }
         if let Some(transfers) = &shared.settings.transfers
-            && xfr::is_transfer(&message)
+            && transfers.is_transfer(&message)
         {
             // Many messages, made off this task; the idle deadline bounds each write.
-            if !xfr::serve(&mut stream, &message, peer, &shared.store, transfers, idle).await {
+            if !transfers
+                .serve(&mut stream, &message, peer, &shared.store, idle)
+                .await
+            {
                 return;
             }
         } else if let Some(reply) = answer(shared, &message, peer) {

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+use super::ZoneOptions;
 use super::files::ContentHasher;
 use super::{DataFile, LoadOptions, SerialFloor, ZoneLoad, ZoneSource};
-use crate::config::Refused;
-use crate::config::ZoneSettings;
+use crate::zone::acl::Refused;
 use crate::zone::acl::{Acl, AclAction, AclBuilder};
 use crate::zone::dataset::DatasetBuilder;
 use crate::zone::ip::Listing;
@@ -158,7 +158,7 @@ pub(super) fn assemble(
             test_points_dataset(&datasets, ttl)
         });
     load.zone = Some(Zone {
-        counter_slot: crate::stats::zone_slot(&name),
+        counter_slot: crate::zone::slot::zone_slot(&name),
         name,
         soa,
         ns,
@@ -180,7 +180,7 @@ fn fingerprint(
     source: &ZoneSource,
     file_hashes: &[Option<u64>],
     expired: usize,
-    settings: &ZoneSettings,
+    settings: &ZoneOptions,
     options: &LoadOptions,
     catalogue: Option<u64>,
 ) -> Option<u64> {

@@ -87,6 +87,7 @@ fn decoded<'r>(
 
 /// Parses file contents already in memory as the loader would read them from disk:
 /// gunzipped (within the expansion bound) when they start like gzip.
+#[cfg(feature = "fuzzing")]
 pub(crate) fn parse_contents(
     data: &[u8],
     path: &Path,
@@ -100,6 +101,7 @@ pub(crate) fn parse_contents(
 /// The text [`parse_contents`] parses, read as the parser reads it: a buffer at a time,
 /// up to the first error. How much of a damaged gzip member comes out before its error
 /// depends on the sizes of the reads, so only the same reads give the same text.
+#[cfg(feature = "fuzzing")]
 pub(crate) fn contents_text(data: &[u8]) -> Vec<u8> {
     let (mut reader, _) = contents_reader(data);
     let mut text = Vec::new();
@@ -114,6 +116,7 @@ pub(crate) fn contents_text(data: &[u8]) -> Vec<u8> {
     text
 }
 
+#[cfg(feature = "fuzzing")]
 fn contents_reader(data: &[u8]) -> (Box<dyn BufRead + '_>, u64) {
     // Contents in memory are small (a fuzz input, an edited file): no disk-sized buffers.
     const MEMORY_BUFFER: usize = 8 * 1024;

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 
 pub use scan::{CATALOGUE_FILE, DataFile, Scan, ScanError, ZoneSource, scan};
 
-use crate::clock::unix_now;
-use crate::config::ZoneSettings;
 use crate::store::Snapshot;
+use crate::time::unix_now;
 use crate::zone::Zone;
+use crate::zone::acl::Refused;
 use crate::zone::name::Name;
 use crate::zone::parse::catalogue::parse_catalogue;
 use crate::zone::parse::{Diagnostic, Diagnostics, Entry, ParseOptions, ParsedFile};
@@ -36,13 +36,32 @@ pub struct LoadOptions {
     pub keep_entries: bool,
     /// Keep whole digests of hashed addresses (for `ward export` and zone transfers).
     pub keep_digests: bool,
-    pub zones: HashMap<String, ZoneSettings>,
+    /// Per-zone options, by zone name.
+    pub zones: HashMap<String, ZoneOptions>,
     /// The serials served before a restart, by zone: the first load serves higher ones,
     /// or the same for the same data.
     pub serial_floors: HashMap<String, SerialFloor>,
 }
 
 pub use crate::zone::SerialFloor;
+
+/// Per-zone options (`[zone."…"]` in `ward.toml`) that shape what a zone answers;
+/// unset ones fall back to the [`LoadOptions`] of every zone.
+#[derive(Debug, Clone, Default)]
+pub struct ZoneOptions {
+    /// RFC 5782 test points (127.0.0.2, `test`).
+    pub test_points: Option<bool>,
+    /// Normalise addresses before hashing.
+    pub normalise_addresses: Option<bool>,
+    /// Clients allowed to query; absent means everyone.
+    pub allow: Option<Vec<ipnet::IpNet>>,
+    /// What the others get.
+    pub refused: Refused,
+    /// TTL for data that sets none.
+    pub default_ttl: Option<u32>,
+    /// Name servers when the data has no `$NS`.
+    pub ns: Option<Vec<String>>,
+}
 
 impl Default for LoadOptions {
     fn default() -> Self {
@@ -60,7 +79,7 @@ impl Default for LoadOptions {
 }
 
 impl LoadOptions {
-    fn settings(&self, zone: &Name) -> ZoneSettings {
+    fn settings(&self, zone: &Name) -> ZoneOptions {
         self.zones
             .get(&zone.to_string())
             .cloned()
@@ -403,8 +422,8 @@ mod tests {
     /// A listing that expired since is a change, though the file is the same.
     #[test]
     fn an_expiry_is_a_change_of_data() {
-        let expires = crate::clock::unix_now() + 1;
-        let stamp = crate::zone::parse::rfc3339::format_rfc3339(expires);
+        let expires = crate::time::unix_now() + 1;
+        let stamp = crate::time::format_rfc3339(expires);
         let data = format!("192.0.2.1 :2:kept\n192.0.2.2 :2:going expires={stamp}\n");
         let unknown = SerialFloor {
             serial: 9,
@@ -430,7 +449,7 @@ mod tests {
         assert_eq!(serial_after(100, &soa(3_900_000_000)), 101);
         assert_eq!(serial_after(u32::MAX, &soa(u32::MAX)), 0, "wraps");
         // A serial from the clock: kept if newer than the floor, else the floor's next.
-        let now = crate::clock::unix_now() as u32;
+        let now = crate::time::unix_now() as u32;
         let auto = serial_after(now.wrapping_add(10), "192.0.2.1\n");
         assert_eq!(auto, now.wrapping_add(11));
         let auto = serial_after(now.wrapping_add(1 << 31).wrapping_add(10), "192.0.2.1\n");

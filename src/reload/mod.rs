@@ -23,9 +23,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::clock::unix_now;
 use crate::load::{DirectoryLoad, Loader};
 use crate::store::Store;
+use crate::time::unix_now;
 use crate::zone::Zone;
 use crate::zone::name::Name;
 use crate::zone::reason::Catalogue;

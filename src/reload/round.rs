@@ -10,11 +10,11 @@ use tokio::time::Instant;
 
 use super::changes::{FileRecord, Stamp, as_loaded, compare, settled};
 use super::{Reloader, ZoneState};
-use crate::clock::unix_now;
 use crate::load::files::content_hash;
 use crate::load::{Scan, ZoneLoad, ZoneSource, load_catalogue, load_zones, scan};
 use crate::memory::release_freed_memory;
 use crate::store::{Snapshot, Store};
+use crate::time::unix_now;
 use crate::zone::name::Name;
 use crate::zone::parse::Diagnostic;
 use crate::zone::reason::Catalogue;

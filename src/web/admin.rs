@@ -21,10 +21,10 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::edit::{ApiEntry, EditError, NewEntry};
 use super::page::{INTERNAL, json, json_error, security_headers};
-use super::requests::{Request as RemovalRequest, RequestError, StateFilter};
 use super::{Shared, WebError};
+use crate::listings::edit::{ApiEntry, EditError, NewEntry};
+use crate::listings::requests::{Request as RemovalRequest, RequestError, StateFilter};
 
 const MAX_BODY: usize = 64 * 1024;
 
@@ -274,11 +274,11 @@ impl From<RemovalRequest> for AdminRequest {
             what: r.what,
             email: r.email,
             message: r.message,
-            created: super::time::rfc3339(r.created),
+            created: crate::time::format_rfc3339(r.created),
             client_ip: r.client_ip,
             state: r.state,
             answer: r.answer,
-            answered: r.answered.map(super::time::rfc3339),
+            answered: r.answered.map(crate::time::format_rfc3339),
             answered_by: r.answered_by,
         }
     }
@@ -387,7 +387,7 @@ fn decide_blocking(
             String::new()
         }
     });
-    let outcome = super::decide::decide(
+    let outcome = crate::listings::decide::decide(
         &shared.editor,
         &shared.requests,
         id,
@@ -397,8 +397,8 @@ fn decide_blocking(
         Some(client),
     )
     .map_err(|e| match e {
-        super::decide::DecideError::Request(e) => request_error(&e),
-        super::decide::DecideError::Edit(e) => edit_error(&e),
+        crate::listings::decide::DecideError::Request(e) => request_error(&e),
+        crate::listings::decide::DecideError::Edit(e) => edit_error(&e),
     })?;
     Ok(Decided {
         request: outcome.request.into(),

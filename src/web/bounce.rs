@@ -10,8 +10,8 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use super::entries::Details;
 use super::lookup::{CodeView, LookupView, lookup_view};
+use crate::report::entries::Details;
 use crate::store::Snapshot;
 use crate::zone::email::split_address;
 

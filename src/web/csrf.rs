@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use axum::http::header::{COOKIE, HOST, ORIGIN};
 use subtle::ConstantTimeEq;
 
-use super::requests::random_token;
+use crate::listings::requests::random_token;
 
 pub(crate) const COOKIE_NAME: &str = "ward_csrf";
 

@@ -2,16 +2,16 @@
 //! in words — listed or not, the reason and what to do, since and until when, the
 //! return code and the exact name a mail server asks. One view model serves the HTML
 //! page and `GET /api/v1/lookup`; the lookup itself is `ward lookup`'s
-//! ([`crate::explain::lookup`]) against the snapshot being served.
+//! ([`crate::report::explain::lookup`]) against the snapshot being served.
 
 use std::net::IpAddr;
 
 use serde::Serialize;
 
-use super::entries::Details;
-use super::time::rfc3339;
-use crate::explain::{self, LookupError, ZoneLookup};
+use crate::report::entries::Details;
+use crate::report::explain::{self, LookupError, ZoneLookup};
 use crate::store::Snapshot;
+use crate::time::format_rfc3339;
 
 /// The longest input looked up; longer is refused before any work.
 pub(crate) const MAX_QUERY: usize = 320;
@@ -164,7 +164,7 @@ fn zone_view(input: &str, zone: &ZoneLookup, details: &Details) -> ZoneView {
             EntryView {
                 reason,
                 since: attribute("added"),
-                until: entry.expires.map(rfc3339),
+                until: entry.expires.map(format_rfc3339),
                 ticket: attribute("ticket"),
                 exclusion: entry.excluded,
             }

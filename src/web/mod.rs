@@ -14,21 +14,14 @@
 #![allow(clippy::result_large_err)]
 
 mod admin;
-mod api_zone;
-mod audit;
 mod bounce;
 mod csrf;
-pub mod decide;
-pub mod edit;
-mod entries;
 mod forwarded;
 mod limits;
 mod listen;
 mod lookup;
 mod page;
 mod public;
-pub mod requests;
-mod time;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,13 +33,13 @@ use tokio_util::sync::CancellationToken;
 
 pub use limits::Budget;
 
+use crate::listings::edit::Editor;
+use crate::listings::requests::{RequestError, RequestStore};
 use crate::load::LoadOptions;
+use crate::report::entries::EntryCache;
 use crate::store::Store;
-use edit::Editor;
-use entries::EntryCache;
 use forwarded::TrustedProxies;
 use page::Pages;
-use requests::{RequestError, RequestStore};
 
 /// The web side's settings, flags and `ward.toml` merged.
 #[derive(Debug, Clone)]

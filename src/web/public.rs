@@ -18,16 +18,16 @@ use minijinja::{Value, context};
 use serde::Deserialize;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::audit::AuditRecord;
 use super::bounce::{BounceView, explain_bounce};
 use super::csrf;
 use super::limits::Limiter;
 use super::lookup::{LookupView, MAX_QUERY, lookup_view};
 use super::page::{INTERNAL, STYLE, json, json_error, security_headers, too_many, with_cookie};
-use super::requests::{NewRequest, Request, RequestError};
-use super::time::rfc3339;
 use super::{Shared, WebSettings};
-use crate::clock::unix_now;
+use crate::listings::audit::AuditRecord;
+use crate::listings::requests::{NewRequest, Request, RequestError};
+use crate::time::format_rfc3339;
+use crate::time::unix_now;
 
 /// Largest request body: a long bounce with headers fits.
 const MAX_BODY: usize = 64 * 1024;
@@ -560,9 +560,9 @@ async fn request_status(
                 what => request.what,
                 state => request.state,
                 message => request.message,
-                created => rfc3339(request.created),
+                created => format_rfc3339(request.created),
                 answer => request.answer,
-                answered => request.answered.map(rfc3339),
+                answered => request.answered.map(format_rfc3339),
             },
             listed_now => listed_now,
         },

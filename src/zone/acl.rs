@@ -8,6 +8,17 @@ use super::ip::{Listing, PrefixMap, PrefixMapBuilder, SamePrefix};
 use super::reason::Template;
 use super::value::Value;
 
+/// What clients outside a zone's allow list get.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Refused {
+    /// `REFUSED`.
+    #[default]
+    Refuse,
+    /// Spamhaus' error answer 127.255.255.254 ("query via a public resolver").
+    ErrorAnswer,
+}
+
 /// What happens to a client's queries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AclAction {

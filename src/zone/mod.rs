@@ -16,6 +16,7 @@ pub mod name;
 pub(crate) mod name_index;
 pub mod parse;
 pub mod reason;
+pub(crate) mod slot;
 pub(crate) mod value;
 
 use smallvec::SmallVec;

@@ -11,9 +11,8 @@ mod combined;
 mod ip_syntax;
 mod lexer;
 mod rbldnsd;
-pub(crate) mod rfc3339;
 mod specials;
-mod ward;
+mod ward_format;
 
 use std::fmt;
 use std::io::BufRead;
@@ -214,7 +213,7 @@ pub(crate) fn parse_reader(
 ) -> ParsedFile {
     let mut lines = LineReader::new(reader, size, file);
     match kind {
-        DatasetKind::Ward => ward::parse(&mut lines, options),
+        DatasetKind::Ward => ward_format::parse(&mut lines, options),
         DatasetKind::Combined => combined::parse(&mut lines, options),
         DatasetKind::Acl => acl::parse(&mut lines, options),
         _ => rbldnsd::parse(&mut lines, kind, options),

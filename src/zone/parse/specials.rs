@@ -2,7 +2,7 @@
 //! `$DATASET`, `$REASON`) and rbldnsd's `:A:TXT` values, shared by both formats.
 
 use super::lexer::{LineError, is_space, shown, skip_space, token_end, trim_end};
-use super::rfc3339::days_from_civil;
+use crate::time::days_from_civil;
 use crate::zone::name::Name;
 use crate::zone::reason::MAX_TEMPLATE;
 use crate::zone::value::RawValue;

@@ -1,0 +1,308 @@
+//! The commands other than `serve`: each reads its arguments and `ward.toml`, does
+//! its work through the library and prints what a person at a terminal needs. The
+//! binary only parses the command line and calls these.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use super::settings::{lenient, load_options, read_config, state_dir, zones_dir};
+use crate::config::ConfigError;
+use crate::config::args::{
+    AddArgs, CheckArgs, ExportArgs, ExportFormat, LookupArgs, ProbeArgs, RemoveArgs,
+    RequestsAction, RequestsArgs, StateArgs, ZoneArgs,
+};
+use crate::listings::decide::{DecideError, decide};
+use crate::listings::edit::{EditError, Editor, NewEntry};
+use crate::listings::requests::{RequestError, RequestStore, StateFilter};
+use crate::load::{DirectoryLoad, Loader, ScanError};
+use crate::records::text::Format;
+use crate::report::explain::LookupError;
+use crate::time::unix_now;
+use crate::zone::name::Name;
+
+/// Why a command could not do its work (a finding, such as a zone error, is not an
+/// error: it is printed and the exit status says so).
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    #[error(transparent)]
+    Edit(#[from] EditError),
+    #[error(transparent)]
+    Requests(#[from] RequestError),
+    #[error(transparent)]
+    Decide(#[from] DecideError),
+    #[error("no zone to probe in the zones directory; give a name")]
+    NothingToProbe,
+    #[error("`{0}` is not a zone name")]
+    NotAZoneName(String),
+    #[error("no zone {zone} in {dir}")]
+    NoSuchZone { zone: String, dir: PathBuf },
+    #[error("the zones have errors (listed above); fix them or use --lenient")]
+    ZoneErrors,
+    #[error("cannot create the state directory {path}: {source}")]
+    StateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn print_diagnostics(load: &DirectoryLoad) -> usize {
+    let mut errors = 0;
+    for error in load.errors() {
+        eprintln!("error: {error}");
+        errors += 1;
+    }
+    for warning in load.warnings() {
+        eprintln!("warning: {warning}");
+    }
+    errors
+}
+
+/// `ward check`: every error and warning, what an operator should know of each zone,
+/// and exit 1 when there are errors.
+pub fn check(args: &CheckArgs) -> Result<ExitCode, CommandError> {
+    let file = read_config(&args.zone)?;
+    let dir = zones_dir(&args.zone, &file);
+    let loader = Loader {
+        dir: dir.clone(),
+        options: load_options(&args.zone, &file),
+        lenient: true,
+    };
+    let load = loader.load_all()?;
+    let errors = print_diagnostics(&load);
+    for ignored in &load.scan.ignored {
+        eprintln!(
+            "note: {} is not a data file (unknown extension); ignored",
+            ignored.display()
+        );
+    }
+    let transferred = file
+        .zone
+        .iter()
+        .filter(|(_, settings)| settings.transfer.is_some())
+        .map(|(name, _)| name.trim_end_matches('.').to_ascii_lowercase())
+        .collect();
+    for report in crate::report::check::zone_reports(&load, &transferred) {
+        println!("{report}");
+    }
+    if errors > 0 {
+        println!("{}: {errors} error(s)", dir.display());
+        Ok(ExitCode::FAILURE)
+    } else {
+        println!("{}: ok", dir.display());
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// `ward lookup`: exit 0 when the value is listed somewhere, 1 when not.
+pub fn lookup(args: &LookupArgs) -> Result<ExitCode, CommandError> {
+    let file = read_config(&args.zone)?;
+    let mut options = load_options(&args.zone, &file);
+    options.keep_entries = true;
+    let loader = Loader {
+        dir: zones_dir(&args.zone, &file),
+        options,
+        lenient: true,
+    };
+    let load = loader.load_all()?;
+    let report = crate::report::explain::explain(&args.query, load)?;
+    print!("{report}");
+    Ok(if report.listed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `ward probe`: exit 0 when the server answers at all.
+pub fn probe(args: &ProbeArgs) -> Result<ExitCode, CommandError> {
+    let name = match &args.name {
+        Some(name) => name.clone(),
+        None => {
+            let file = read_config(&args.zone)?;
+            let scan = crate::load::scan(&zones_dir(&args.zone, &file))?;
+            let zone = scan.zones.first().ok_or(CommandError::NothingToProbe)?;
+            // The RFC 5782 test point every zone answers (unless switched off).
+            format!("2.0.0.127.{}", zone.name)
+        }
+    };
+    let wait = Duration::from_secs(args.timeout.max(1));
+    match super::probe::probe(args.server, &name, &args.qtype, wait) {
+        Ok(answer) => {
+            println!(
+                "{name}: {} ({} answer records)",
+                answer.rcode, answer.answers
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("ward probe: {error}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// `ward export`: one zone as a BIND zone file or as rbldnsd data.
+pub fn export(args: &ExportArgs) -> Result<ExitCode, CommandError> {
+    let file = read_config(&args.zones)?;
+    let mut options = load_options(&args.zones, &file);
+    options.keep_digests = true;
+    let loader = Loader {
+        dir: zones_dir(&args.zones, &file),
+        options,
+        lenient: lenient(&args.zones, &file),
+    };
+    let mut load = loader.load_all()?;
+    if print_diagnostics(&load) > 0 && !loader.lenient {
+        return Err(CommandError::ZoneErrors);
+    }
+    let snapshot = load.take_snapshot();
+    let wanted =
+        Name::parse(&args.zone).map_err(|_| CommandError::NotAZoneName(args.zone.clone()))?;
+    let zone = snapshot
+        .zone(&wanted)
+        .ok_or_else(|| CommandError::NoSuchZone {
+            zone: args.zone.clone(),
+            dir: loader.dir.clone(),
+        })?;
+    let format = match args.format {
+        ExportFormat::Bind => Format::Bind,
+        ExportFormat::Rbldnsd => Format::Rbldnsd,
+    };
+    let now = unix_now();
+    let write_to = |out: &mut dyn Write| -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::new(out);
+        crate::records::text::write(zone, format, now, &mut out)?;
+        out.flush()
+    };
+    let written = match &args.out {
+        Some(path) => std::fs::File::create(path).and_then(|mut file| write_to(&mut file)),
+        None => write_to(&mut std::io::stdout().lock()),
+    };
+    written.map_err(|source| CommandError::Write {
+        path: args.out.clone().unwrap_or_else(|| "standard output".into()),
+        source,
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The editor the admin API uses, on the same files (and lock), and the state
+/// directory it logs to.
+fn editor(zone: &ZoneArgs, state: &StateArgs) -> Result<(Editor, PathBuf), CommandError> {
+    let file = read_config(zone)?;
+    let zones = zones_dir(zone, &file);
+    let (state, _) = state_dir(state, &file, &zones);
+    std::fs::create_dir_all(&state).map_err(|source| CommandError::StateDir {
+        path: state.clone(),
+        source,
+    })?;
+    Ok((
+        Editor::new(&zones, &state, load_options(zone, &file)),
+        state,
+    ))
+}
+
+/// `cli:<user>`: who ran the command, for `by=` and the audit log.
+fn cli_user(by: &Option<String>) -> String {
+    by.clone().unwrap_or_else(|| {
+        let user = std::env::var("SUDO_USER")
+            .or_else(|_| std::env::var("USER"))
+            .unwrap_or_else(|_| "unknown".to_string());
+        let user: String = user
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
+            .collect();
+        format!("cli:{user}")
+    })
+}
+
+/// `ward add`: what `POST /api/v1/entries` does.
+pub fn add(args: &AddArgs) -> Result<ExitCode, CommandError> {
+    let (editor, _) = editor(&args.zone_args, &args.state)?;
+    let added = editor.add(
+        &NewEntry {
+            zone: args.zone.clone(),
+            key: args.key.clone(),
+            reason: args.reason.clone(),
+            expires: args.expires.clone(),
+            ticket: args.ticket.clone(),
+            by: Some(cli_user(&args.by)),
+        },
+        None,
+    )?;
+    let verb = if added.replaced { "replaced" } else { "added" };
+    println!("{}: {verb} {}", added.file, added.entry.line);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ward remove`: what `DELETE /api/v1/entries` does.
+pub fn remove(args: &RemoveArgs) -> Result<ExitCode, CommandError> {
+    let (editor, _) = editor(&args.zone_args, &args.state)?;
+    let removed = editor.remove(&args.zone, &args.key, &cli_user(&args.by), true, None, None)?;
+    for entry in removed {
+        println!("zones/{}/api.zone: removed {}", entry.zone, entry.line);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ward requests`: list, accept or reject removal requests.
+pub fn requests(args: &RequestsArgs) -> Result<ExitCode, CommandError> {
+    let (editor, state) = editor(&args.zone_args, &args.state)?;
+    let store = RequestStore::open(&state)?;
+    match args.action.clone().unwrap_or(RequestsAction::List {
+        show: StateFilter::Open,
+    }) {
+        RequestsAction::List { show } => list_requests(&store, show)?,
+        RequestsAction::Accept { id, answer, by } => {
+            let answer = answer.unwrap_or_else(|| "Accepted: the listing is removed.".to_string());
+            let outcome = decide(&editor, &store, id, true, &answer, &cli_user(&by), None)?;
+            for entry in &outcome.removed {
+                println!("zones/{}/api.zone: removed {}", entry.zone, entry.line);
+            }
+            println!("#{id} accepted");
+            if outcome.still_listed {
+                println!(
+                    "warning: {} is still listed in {} by entries outside api.zone (see `ward lookup {}`); remove those by hand",
+                    outcome.request.what, outcome.request.zone, outcome.request.what
+                );
+            }
+        }
+        RequestsAction::Reject { id, answer, by } => {
+            decide(&editor, &store, id, false, &answer, &cli_user(&by), None)?;
+            println!("#{id} rejected");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list_requests(store: &RequestStore, show: StateFilter) -> Result<(), CommandError> {
+    let requests = store.list(show, 10_000)?;
+    if requests.is_empty() {
+        println!("no {} requests", format!("{show:?}").to_lowercase());
+    }
+    for r in requests {
+        println!(
+            "#{} {} {} in {} from {} <{}>",
+            r.id, r.state, r.what, r.zone, r.client_ip, r.email
+        );
+        for line in r.message.lines() {
+            println!("    | {}", line.escape_debug());
+        }
+        if let Some(answer) = r.answer {
+            println!("    answer: {}", answer.escape_debug());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! The process: `ward serve`'s wiring (flags and `ward.toml` → settings, one function
+//! the tests use too), startup order, signals and sd_notify, the privilege drop,
+//! panics, memory hints, serials kept across restarts, the metrics endpoint, and the
+//! bodies of the other commands. The top layer: it may use every module below it;
+//! nothing imports it.
+
+pub mod commands;
+pub mod lifecycle;
+pub mod metrics;
+pub(crate) mod panics;
+pub(crate) mod privileges;
+pub mod probe;
+pub(crate) mod serials;
+pub mod serve;
+pub mod settings;

@@ -1,0 +1,254 @@
+//! What the DNS side counts, and where: one table per UDP worker, written only by that
+//! worker (a relaxed load and store, no locked instruction, on cache lines no other
+//! core writes), one for TCP (shared by its tasks, off the hot path), summed when a
+//! scrape reads them. Zones are counted by a slot each zone gets when it is first
+//! loaded, so a reload keeps its counters.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::zone::slot::{NO_ZONE, ZONE_SLOTS};
+
+/// Query types counted by name, in slot order; every other type is `other`.
+pub(crate) const QTYPES: [(u16, &str); 9] = [
+    (1, "A"),
+    (28, "AAAA"),
+    (16, "TXT"),
+    (255, "ANY"),
+    (6, "SOA"),
+    (2, "NS"),
+    (15, "MX"),
+    (252, "AXFR"),
+    (251, "IXFR"),
+];
+const QTYPE_SLOTS: usize = QTYPES.len() + 1;
+
+/// Response codes counted by name, in slot order; every other code is `other`.
+pub(crate) const RCODES: [(u16, &str); 7] = [
+    (0, "NOERROR"),
+    (1, "FORMERR"),
+    (2, "SERVFAIL"),
+    (3, "NXDOMAIN"),
+    (4, "NOTIMP"),
+    (5, "REFUSED"),
+    (16, "BADVERS"),
+];
+const RCODE_SLOTS: usize = RCODES.len() + 1;
+
+/// ACL actions counted, in slot order.
+pub(crate) const ACL_ACTIONS: [&str; 4] = ["refuse", "ignore", "empty", "answer"];
+
+const ANSWER_CELLS: usize = ZONE_SLOTS * QTYPE_SLOTS * RCODE_SLOTS * 2;
+
+fn qtype_slot(qtype: u16) -> usize {
+    QTYPES
+        .iter()
+        .position(|&(t, _)| t == qtype)
+        .unwrap_or(QTYPES.len())
+}
+
+fn rcode_slot(rcode: u16) -> usize {
+    RCODES
+        .iter()
+        .position(|&(r, _)| r == rcode)
+        .unwrap_or(RCODES.len())
+}
+
+/// What one answered query counts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Outcome {
+    pub(crate) zone_slot: u16,
+    pub(crate) qtype: u16,
+    /// Extended rcode.
+    pub(crate) rcode: u16,
+    /// The answer lists the name (A/TXT of a listing), not just any NOERROR.
+    pub(crate) listed: bool,
+    /// The ACL action that applied, as an index into [`ACL_ACTIONS`].
+    pub(crate) acl: Option<u8>,
+}
+
+impl Outcome {
+    /// A reply to something that was no answerable question (FORMERR and the like).
+    pub(crate) fn error(rcode: u16) -> Self {
+        Outcome {
+            zone_slot: NO_ZONE,
+            qtype: 0,
+            rcode,
+            listed: false,
+            acl: None,
+        }
+    }
+}
+
+/// One table of counters.
+pub(crate) struct QueryCounters {
+    answers: Box<[AtomicU64]>,
+    acl: Box<[AtomicU64]>,
+    pub(crate) truncated: AtomicU64,
+    pub(crate) response_bytes: AtomicU64,
+    /// Packets that got no reply: not a query, or too broken for one.
+    pub(crate) dropped: AtomicU64,
+    /// Queries lost to an internal error (a bug).
+    pub(crate) internal_errors: AtomicU64,
+    /// Response rate limiting: answers not sent, sent truncated (slipped), and, in
+    /// log-only mode, answers that would have been limited.
+    pub(crate) rrl_dropped: AtomicU64,
+    pub(crate) rrl_slipped: AtomicU64,
+    pub(crate) rrl_would_limit: AtomicU64,
+}
+
+impl Default for QueryCounters {
+    fn default() -> Self {
+        QueryCounters {
+            answers: (0..ANSWER_CELLS).map(|_| AtomicU64::new(0)).collect(),
+            acl: (0..ZONE_SLOTS * ACL_ACTIONS.len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            truncated: AtomicU64::new(0),
+            response_bytes: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            internal_errors: AtomicU64::new(0),
+            rrl_dropped: AtomicU64::new(0),
+            rrl_slipped: AtomicU64::new(0),
+            rrl_would_limit: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Who writes a table: one thread (plain load and store suffice) or several.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Writers {
+    One,
+    Many,
+}
+
+/// Adds `n` to `cell`.
+#[inline]
+pub(crate) fn add(cell: &AtomicU64, n: u64, writers: Writers) {
+    match writers {
+        Writers::One => cell.store(cell.load(Ordering::Relaxed) + n, Ordering::Relaxed),
+        Writers::Many => {
+            cell.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+}
+
+impl QueryCounters {
+    /// Counts one reply of `bytes` bytes.
+    #[inline]
+    pub(crate) fn count(&self, outcome: Outcome, bytes: usize, truncated: bool, writers: Writers) {
+        let zone = usize::from(outcome.zone_slot).min(ZONE_SLOTS - 1);
+        let cell = ((zone * QTYPE_SLOTS + qtype_slot(outcome.qtype)) * RCODE_SLOTS
+            + rcode_slot(outcome.rcode))
+            * 2
+            + usize::from(outcome.listed);
+        add(&self.answers[cell], 1, writers);
+        add(&self.response_bytes, bytes as u64, writers);
+        if truncated {
+            add(&self.truncated, 1, writers);
+        }
+        if let Some(action) = outcome.acl {
+            let cell = zone * ACL_ACTIONS.len() + usize::from(action).min(ACL_ACTIONS.len() - 1);
+            add(&self.acl[cell], 1, writers);
+        }
+    }
+
+    /// Counts only the ACL action of a query that got no reply (`ignore`).
+    pub(crate) fn count_acl(&self, outcome: Outcome, writers: Writers) {
+        if let Some(action) = outcome.acl {
+            let zone = usize::from(outcome.zone_slot).min(ZONE_SLOTS - 1);
+            let cell = zone * ACL_ACTIONS.len() + usize::from(action).min(ACL_ACTIONS.len() - 1);
+            add(&self.acl[cell], 1, writers);
+        }
+    }
+
+    /// Every non-zero answer cell: (zone slot, qtype label, rcode label, listed, count).
+    pub(crate) fn answers(
+        &self,
+    ) -> impl Iterator<Item = (usize, &'static str, &'static str, bool, u64)> + '_ {
+        self.answers.iter().enumerate().filter_map(|(cell, count)| {
+            let count = count.load(Ordering::Relaxed);
+            if count == 0 {
+                return None;
+            }
+            let listed = cell % 2 == 1;
+            let rest = cell / 2;
+            let rcode = rest % RCODE_SLOTS;
+            let rest = rest / RCODE_SLOTS;
+            let qtype = rest % QTYPE_SLOTS;
+            let zone = rest / QTYPE_SLOTS;
+            Some((
+                zone,
+                QTYPES.get(qtype).map_or("other", |&(_, name)| name),
+                RCODES.get(rcode).map_or("other", |&(_, name)| name),
+                listed,
+                count,
+            ))
+        })
+    }
+
+    /// Every non-zero ACL cell: (zone slot, action, count).
+    pub(crate) fn acl_actions(&self) -> impl Iterator<Item = (usize, &'static str, u64)> + '_ {
+        self.acl.iter().enumerate().filter_map(|(cell, count)| {
+            let count = count.load(Ordering::Relaxed);
+            (count > 0).then(|| {
+                (
+                    cell / ACL_ACTIONS.len(),
+                    ACL_ACTIONS[cell % ACL_ACTIONS.len()],
+                    count,
+                )
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zone::name::Name;
+    use crate::zone::slot::{zone_label, zone_slot};
+
+    #[test]
+    fn cells_round_trip_their_labels() {
+        let counters = QueryCounters::default();
+        let zone = zone_slot(&Name::parse("stats.test").unwrap());
+        assert_eq!(
+            zone_slot(&Name::parse("stats.test").unwrap()),
+            zone,
+            "stable"
+        );
+        assert_eq!(zone_label(usize::from(zone)), "stats.test");
+        let outcome = Outcome {
+            zone_slot: zone,
+            qtype: 16,
+            rcode: 3,
+            listed: false,
+            acl: Some(2),
+        };
+        counters.count(outcome, 100, true, Writers::One);
+        counters.count(outcome, 50, false, Writers::Many);
+        counters.count(
+            Outcome {
+                qtype: 99,
+                rcode: 9,
+                listed: true,
+                ..outcome
+            },
+            10,
+            false,
+            Writers::One,
+        );
+        let mut cells: Vec<_> = counters.answers().collect();
+        cells.sort();
+        assert_eq!(
+            cells,
+            [
+                (usize::from(zone), "TXT", "NXDOMAIN", false, 2),
+                (usize::from(zone), "other", "other", true, 1)
+            ]
+        );
+        assert_eq!(counters.response_bytes.load(Ordering::Relaxed), 160);
+        assert_eq!(counters.truncated.load(Ordering::Relaxed), 1);
+        let acl: Vec<_> = counters.acl_actions().collect();
+        assert_eq!(acl, [(usize::from(zone), "empty", 3)]);
+    }
+}

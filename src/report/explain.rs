@@ -1,0 +1,469 @@
+//! `ward lookup`: for an IP, domain, email address or query name, the names a mail
+//! server would query, what each answers, and which entries (file:line) make it so.
+
+use std::fmt::{self, Write};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::dns::answer::{self, Answer, RData, rcode, rtype};
+use crate::dns::query::Question;
+use crate::load::{DirectoryLoad, KeptEntries};
+use crate::store::Snapshot;
+use crate::time::unix_now;
+use crate::zone::Zone;
+use crate::zone::email::{DigestKind, address_forms, normalise, plain_names, split_address};
+use crate::zone::name::{Name, NameBuf};
+use crate::zone::parse::{Entry, EntryKey};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("`{0}` is not an IP address, domain name or email address")]
+    BadQuery(String),
+}
+
+/// What a lookup found, printable.
+pub struct Report {
+    text: String,
+    listed: bool,
+}
+
+impl Report {
+    pub fn listed(&self) -> bool {
+        self.listed
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// One query name to try, and how it relates to the input.
+struct Candidate {
+    zone: Arc<Zone>,
+    qname: Name,
+    how: String,
+    /// What the entries should match: the IP, the relative name, or a digest.
+    probe: Probe,
+}
+
+enum Probe {
+    Ip(IpAddr),
+    Name(Name),
+    Address(Name),
+    Digest(DigestKind, Vec<u8>),
+}
+
+/// What a lookup found, as data: `ward lookup` prints it, the web page and its JSON
+/// show it. Zones come in the snapshot's order, each with the query names a mail
+/// server would ask and the entries behind the answers.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    pub input: String,
+    pub zones: Vec<ZoneLookup>,
+}
+
+/// One zone's answer for the input.
+#[derive(Debug, Clone)]
+pub struct ZoneLookup {
+    pub zone: Name,
+    /// Some query name answers A or TXT records.
+    pub listed: bool,
+    pub queries: Vec<QueryAnswer>,
+    /// The entries (file, entry) that match the input, when the caller has them.
+    pub entries: Vec<(Arc<Path>, Entry)>,
+}
+
+/// What one query name answers.
+#[derive(Debug, Clone)]
+pub struct QueryAnswer {
+    /// The name a mail server asks, without the final dot.
+    pub qname: Name,
+    /// How the name derives from the input (`sha1 of …`); empty for the plain form.
+    pub how: String,
+    /// Return codes and their TTLs.
+    pub a: Vec<(Ipv4Addr, u32)>,
+    /// TXT texts as a client receives them (`$` filled in).
+    pub txt: Vec<String>,
+    pub nxdomain: bool,
+}
+
+impl Lookup {
+    pub fn listed(&self) -> bool {
+        self.zones.iter().any(|z| z.listed)
+    }
+}
+
+/// Entries as written, per zone: what [`lookup`] matches against.
+pub type EntriesOf<'e> = &'e dyn Fn(&Name) -> &'e [(Arc<Path>, Vec<Entry>)];
+
+/// Looks `input` up in `snapshot` at `now`: every query name a mail server would ask,
+/// what it answers, and the entries of `entries` behind it.
+pub fn lookup(
+    input: &str,
+    snapshot: &Snapshot,
+    entries: EntriesOf<'_>,
+    now: i64,
+) -> Result<Lookup, LookupError> {
+    let candidates = candidates(input.trim(), snapshot)?;
+    let mut zones = Vec::new();
+    for group in candidates.chunk_by(|a, b| Arc::ptr_eq(&a.zone, &b.zone)) {
+        let zone = &group[0].zone;
+        let queries: Vec<QueryAnswer> = group
+            .iter()
+            .map(|c| query_answer(snapshot, c, now))
+            .collect();
+        let listed = queries.iter().any(|q| !q.a.is_empty() || !q.txt.is_empty());
+        let mut matched: Vec<(Arc<Path>, Entry)> = Vec::new();
+        for (file, file_entries) in entries(&zone.name) {
+            for entry in file_entries {
+                if group.iter().any(|c| matches(&entry.key, &c.probe))
+                    && !matched
+                        .iter()
+                        .any(|(f, e)| f == file && e.line == entry.line)
+                {
+                    matched.push((file.clone(), entry.clone()));
+                }
+            }
+        }
+        zones.push(ZoneLookup {
+            zone: zone.name.clone(),
+            listed,
+            queries,
+            entries: matched,
+        });
+    }
+    Ok(Lookup {
+        input: input.trim().to_string(),
+        zones,
+    })
+}
+
+fn query_answer(snapshot: &Snapshot, candidate: &Candidate, now: i64) -> QueryAnswer {
+    let a = resolve(snapshot, &candidate.qname, rtype::A, now);
+    let txt = resolve(snapshot, &candidate.qname, rtype::TXT, now);
+    let buf = NameBuf::from_name(&candidate.qname);
+    QueryAnswer {
+        qname: candidate.qname.clone(),
+        how: candidate.how.clone(),
+        a: a.answers
+            .iter()
+            .filter_map(|rr| match rr.data {
+                RData::A(addr) => Some((Ipv4Addr::from(addr), rr.ttl)),
+                _ => None,
+            })
+            .collect(),
+        txt: txt
+            .answers
+            .iter()
+            .filter_map(|rr| match &rr.data {
+                RData::Txt(text) => {
+                    let mut rendered = Vec::new();
+                    answer::render_txt(text, buf.view(), &mut rendered);
+                    Some(String::from_utf8_lossy(&rendered).into_owned())
+                }
+                _ => None,
+            })
+            .collect(),
+        nxdomain: a.answers.is_empty() && a.rcode == rcode::NXDOMAIN,
+    }
+}
+
+/// `ward lookup`: loads with entries kept, looks up, and prints.
+pub fn explain(input: &str, mut load: DirectoryLoad) -> Result<Report, LookupError> {
+    let kept: Vec<(Name, KeptEntries)> = load
+        .zones
+        .iter_mut()
+        .map(|z| (z.name.clone(), std::mem::take(&mut z.kept)))
+        .collect();
+    let snapshot = load.take_snapshot();
+    let entries = |zone: &Name| {
+        kept.iter()
+            .find(|(name, _)| name == zone)
+            .map(|(_, files)| files.as_slice())
+            .unwrap_or_default()
+    };
+    let now = unix_now();
+    let found = lookup(input, &snapshot, &entries, now)?;
+    Ok(Report {
+        text: render(&found, now),
+        listed: found.listed(),
+    })
+}
+
+/// The text `ward lookup` prints.
+fn render(found: &Lookup, now: i64) -> String {
+    let mut text = format!("{}\n", found.input);
+    if found.zones.is_empty() {
+        let _ = writeln!(
+            text,
+            "  no zone served from this directory lists this kind of name"
+        );
+    }
+    let width = found
+        .zones
+        .iter()
+        .flat_map(|z| &z.queries)
+        .map(|q| q.qname.to_string().len() + 1)
+        .max()
+        .unwrap_or(0);
+    for zone in &found.zones {
+        let verdict = if zone.listed { "listed" } else { "not listed" };
+        let _ = writeln!(text, "  {}: {verdict}", zone.zone);
+        let mut txt_shown = false;
+        for query in &zone.queries {
+            let name = format!("{}.", query.qname);
+            let status = if !query.a.is_empty() {
+                query
+                    .a
+                    .iter()
+                    .map(|(addr, ttl)| format!("A {addr} (ttl {ttl})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            } else if query.nxdomain {
+                "NXDOMAIN".to_string()
+            } else {
+                "no A record".to_string()
+            };
+            let how = if query.how.is_empty() {
+                String::new()
+            } else {
+                format!("  {}", query.how)
+            };
+            let _ = writeln!(text, "    {name:<width$} {status}{how}");
+            if !txt_shown && !query.txt.is_empty() {
+                for txt in &query.txt {
+                    let _ = writeln!(text, "      TXT \"{txt}\"");
+                }
+                txt_shown = true;
+            }
+        }
+        let mut lines: Vec<String> = Vec::new();
+        for (file, entry) in &zone.entries {
+            let line = describe_entry(file, entry, now);
+            if !lines.contains(&line) {
+                lines.push(line);
+            }
+        }
+        if !lines.is_empty() {
+            let _ = writeln!(text, "    entries:");
+            for line in lines {
+                let _ = writeln!(text, "      {line}");
+            }
+        }
+    }
+    text
+}
+
+fn resolve<'s>(snapshot: &'s Snapshot, qname: &Name, qtype: u16, now: i64) -> Answer<'s> {
+    let question = Question {
+        name: NameBuf::from_name(qname),
+        qtype,
+        qclass: answer::CLASS_IN,
+    };
+    answer::resolve(snapshot, &question, IpAddr::V4(Ipv4Addr::LOCALHOST), now)
+}
+
+fn describe_entry(file: &Path, entry: &Entry, now: i64) -> String {
+    let mut line = format!("{}:{}  {}", file.display(), entry.line, entry.text);
+    if entry.excluded {
+        line.push_str("  (exclusion)");
+    }
+    if let Some(expires) = entry.expires {
+        if expires <= now {
+            line.push_str("  (expired)");
+        } else {
+            let _ = write!(line, "  (expires in {})", human_duration(expires - now));
+        }
+    }
+    line
+}
+
+fn human_duration(seconds: i64) -> String {
+    match seconds {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86400),
+    }
+}
+
+fn zone_has_ips(zone: &Zone) -> bool {
+    zone.datasets
+        .iter()
+        .chain(&zone.test_points)
+        .any(|d| !d.ip4.is_empty() || !d.ip6.is_empty())
+}
+
+fn zone_has_names(zone: &Zone) -> bool {
+    zone.datasets
+        .iter()
+        .chain(&zone.test_points)
+        .any(|d| !d.names.is_empty() || !d.digests.is_empty())
+}
+
+fn candidates(input: &str, snapshot: &Snapshot) -> Result<Vec<Candidate>, LookupError> {
+    let mut out = Vec::new();
+    let under = |relative: &Name, zone: &Arc<Zone>| relative.join(&zone.name).ok();
+    if let Ok(ip) = input.parse::<IpAddr>() {
+        let relative = reverse_name(ip);
+        for zone in snapshot.zones().iter().filter(|z| zone_has_ips(z)) {
+            if let Some(qname) = under(&relative, zone) {
+                out.push(Candidate {
+                    zone: zone.clone(),
+                    qname,
+                    how: String::new(),
+                    probe: Probe::Ip(ip),
+                });
+            }
+        }
+        return Ok(out);
+    }
+    if input.contains('@') {
+        if split_address(input).is_none() {
+            return Err(LookupError::BadQuery(input.to_string()));
+        }
+        let plains = plain_names(input, true);
+        if plains.is_empty() {
+            return Err(LookupError::BadQuery(input.to_string()));
+        }
+        let normalised = normalise(input).unwrap_or_else(|| input.to_ascii_lowercase());
+        for zone in snapshot.zones().iter().filter(|z| zone_has_names(z)) {
+            for (i, plain) in plains.iter().enumerate() {
+                let how = match (i, plain.local_is_one_label) {
+                    (0, _) => "plain",
+                    (_, true) => "plain, normalised",
+                    (_, false) => "plain, local part split at dots (rspamd)",
+                };
+                if let Some(qname) = under(&plain.name, zone) {
+                    out.push(Candidate {
+                        zone: zone.clone(),
+                        qname,
+                        how: how.to_string(),
+                        probe: Probe::Address(plain.name.clone()),
+                    });
+                }
+            }
+            for kind in DigestKind::ALL {
+                let digest = kind.digest(normalised.as_bytes());
+                let hex_label = kind.query_label(&digest);
+                let sha256_cut = if kind == DigestKind::Sha256 {
+                    " (first 32 digits)"
+                } else {
+                    ""
+                };
+                for (suffix, style) in [("", ""), ("._email", ", _email")] {
+                    let Ok(relative) = Name::parse(&format!("{hex_label}{suffix}")) else {
+                        continue;
+                    };
+                    if let Some(qname) = under(&relative, zone) {
+                        out.push(Candidate {
+                            zone: zone.clone(),
+                            qname,
+                            how: format!("{} of {normalised}{sha256_cut}{style}", kind.name()),
+                            probe: Probe::Digest(kind, digest.to_vec()),
+                        });
+                    }
+                }
+            }
+        }
+        return Ok(out);
+    }
+    let name = Name::parse(input.trim_end_matches('.'))
+        .map_err(|_| LookupError::BadQuery(input.to_string()))?;
+    if name.is_root() {
+        return Err(LookupError::BadQuery(input.to_string()));
+    }
+    // A full query name under a served zone: look it up as is.
+    if let Some(zone) = snapshot
+        .zones()
+        .iter()
+        .find(|z| name.ends_with(&z.name) && name != z.name)
+    {
+        let relative = name.strip_suffix(&zone.name).unwrap_or_default();
+        out.push(Candidate {
+            zone: zone.clone(),
+            qname: name.clone(),
+            how: String::new(),
+            probe: Probe::Name(relative),
+        });
+        return Ok(out);
+    }
+    for zone in snapshot.zones().iter().filter(|z| zone_has_names(z)) {
+        if let Some(qname) = under(&name, zone) {
+            out.push(Candidate {
+                zone: zone.clone(),
+                qname,
+                how: String::new(),
+                probe: Probe::Name(name.clone()),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// `7.113.0.203` for 203.0.113.7; 32 nibbles for IPv6.
+pub fn reverse_name(ip: IpAddr) -> Name {
+    let labels: Vec<String> = match ip {
+        IpAddr::V4(v4) => v4.octets().iter().rev().map(u8::to_string).collect(),
+        IpAddr::V6(v6) => {
+            let value = u128::from(v6);
+            (0..32)
+                .map(|i| format!("{:x}", (value >> (4 * i)) & 0xf))
+                .collect()
+        }
+    };
+    Name::from_labels(labels.iter().map(|l| l.as_bytes())).unwrap_or_default()
+}
+
+fn matches(key: &EntryKey, probe: &Probe) -> bool {
+    match (key, probe) {
+        (EntryKey::Ip4 { first, last }, Probe::Ip(ip)) => {
+            let v4 = match ip {
+                IpAddr::V4(v4) => Some(u32::from(*v4)),
+                IpAddr::V6(v6) => crate::zone::ip_name::embedded_ip4(u128::from(*v6)),
+            };
+            v4.is_some_and(|a| (*first..=*last).contains(&a))
+        }
+        (EntryKey::Ip6 { first, last }, Probe::Ip(IpAddr::V6(v6))) => {
+            (*first..=*last).contains(&u128::from(*v6))
+        }
+        (EntryKey::Name { name, exact, wild }, Probe::Name(query)) => {
+            (*exact && name == query) || (*wild && query != name && query.ends_with(name))
+        }
+        (EntryKey::Address { address, .. }, Probe::Address(query)) => {
+            plain_names(address, true).iter().any(|p| p.name == *query)
+        }
+        (EntryKey::Address { address, .. }, Probe::Digest(kind, digest)) => {
+            address_forms(address, true)
+                .iter()
+                .any(|form| kind.digest(form.as_bytes()).as_slice() == digest.as_slice())
+        }
+        (EntryKey::Digest { kind, digest }, Probe::Digest(probe_kind, probe_digest)) => {
+            kind == probe_kind && digest == probe_digest
+        }
+        (EntryKey::Record { name }, Probe::Name(query)) => name == query,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv6Addr;
+
+    #[test]
+    fn reverse_names() {
+        assert_eq!(
+            reverse_name("203.0.113.7".parse().unwrap()).to_string(),
+            "7.113.0.203"
+        );
+        let v6 = reverse_name("2001:db8::1".parse::<Ipv6Addr>().unwrap().into());
+        assert_eq!(v6.label_count(), 32);
+        assert!(
+            v6.to_string().starts_with("1.0.0.0.") && v6.to_string().ends_with(".8.b.d.0.1.0.0.2")
+        );
+    }
+}

@@ -1,0 +1,20 @@
+//! The integration tests: one binary with a module per subject, as ripgrep has, so
+//! ward and its dependencies are linked once; [`support`] holds what they share.
+//! Every test speaks to a real ward over real sockets on 127.0.0.1.
+
+mod support;
+
+mod acl;
+mod answers;
+mod architecture;
+mod browser;
+mod cli;
+mod docs;
+mod garbage;
+mod mail_lists;
+mod operations;
+mod rbldnsd_diff;
+mod reload;
+mod robustness;
+mod transfer;
+mod web;
