@@ -133,7 +133,8 @@ fn snapshot() -> &'static Arc<Store> {
 }
 
 /// The TSIG key of the fuzz zones' transfers (its secret is in the seeds' generator).
-pub const FUZZ_KEY: (&str, &str) = ("fuzz.key", "ZnV6ei1rZXktZm9yLXRoZS10c2lnLXBhdGhzLTAxMjM=");
+pub(crate) const FUZZ_KEY: (&str, &str) =
+    ("fuzz.key", "ZnV6ei1rZXktZm9yLXRoZS10c2lnLXBhdGhzLTAxMjM=");
 
 /// The answer paths' settings with zone transfers on, so that transfer requests, TSIG
 /// records and IXFR over UDP reach the code that reads them: `mixed.test` for anyone on

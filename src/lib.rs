@@ -23,28 +23,66 @@
 //! below the standard library: the query path's batched UDP calls and [`memory`].
 #![deny(unsafe_code)]
 
-pub mod app;
+mod app;
 pub mod config;
-pub mod dns;
+mod dns;
 #[cfg(feature = "fault-injection")]
 #[doc(hidden)]
 pub mod faults;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod listings;
-pub mod load;
-pub mod memory;
-pub mod records;
-pub mod reload;
-pub mod report;
-pub mod store;
-pub mod time;
-pub mod web;
-pub mod xfr;
-pub mod zone;
+mod listings;
+mod load;
+mod memory;
+mod records;
+mod reload;
+mod report;
+mod store;
+mod time;
+mod web;
+mod xfr;
+mod zone;
 
 #[cfg(test)]
 mod tests;
 
+// What the binary and the tests use: `ward serve` as a call, the settings it is made
+// from (one function for flags and ward.toml), the other commands, and what a running
+// server reports.
+pub use app::lifecycle::termination;
 pub use app::serve::{Ready, ServeError, ServeSettings, serve, serve_with};
+pub use app::{commands, settings};
+pub use dns::server::ServerStats;
+pub use listings::requests::{RequestStore, StateFilter};
+pub use load::{LoadOptions, Loader};
+pub use reload::ReloadStats;
+pub use store::{Snapshot, Store};
+pub use web::{Budget, WebSettings};
+pub use zone::email::normalise;
+
+/// The query path's pieces, for the hot-path benchmark (`bench/criterion`): not an
+/// interface, and free to change with the code it measures.
+#[doc(hidden)]
+pub mod hot_path {
+    pub use crate::dns::answer::resolve;
+    pub use crate::dns::batch::{BATCH, BatchAnswerer, Datagram};
+    pub use crate::dns::fallback::DnsSettings;
+    pub use crate::dns::query::{Parsed, Query, parse};
+    pub use crate::dns::wire::encode;
+    pub use crate::zone::DatasetKind;
+    pub use crate::zone::parse::{ParseOptions, parse_bytes};
+
+    /// The lookup of the first IPv4 index of `zone`, for the index benchmark.
+    pub fn ip4_lookup<'s>(
+        snapshot: &'s crate::Snapshot,
+        zone: &str,
+    ) -> Option<impl Fn(u32) -> bool + 's> {
+        let zone = snapshot
+            .zones()
+            .iter()
+            .find(|z| z.name.to_string() == zone)?;
+        let index = &zone.datasets.first()?.ip4;
+        Some(move |address| index.get(address).is_some())
+    }
+}

@@ -6,9 +6,9 @@ use anyhow::Result;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use ward::app::commands;
-use ward::app::settings::{log_filter, log_format, read_config, serve_settings};
+use ward::commands;
 use ward::config::args::{Cli, Command, LogFormat, ServeArgs};
+use ward::settings::{log_filter, log_format, read_config, serve_settings};
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
@@ -71,9 +71,6 @@ fn init_logging(filter: &str, format: LogFormat) {
 fn serve(args: &ServeArgs) -> Result<ExitCode> {
     let file = read_config(&args.zone)?;
     init_logging(&log_filter(args, &file), log_format(args, &file));
-    ward::serve(
-        serve_settings(args, &file)?,
-        ward::app::lifecycle::termination(),
-    )?;
+    ward::serve(serve_settings(args, &file)?, ward::termination())?;
     Ok(ExitCode::SUCCESS)
 }

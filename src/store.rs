@@ -16,7 +16,7 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub fn new(mut zones: Vec<Arc<Zone>>) -> Self {
+    pub(crate) fn new(mut zones: Vec<Arc<Zone>>) -> Self {
         zones.sort_by(|a, b| {
             b.name
                 .label_count()
@@ -29,7 +29,7 @@ impl Snapshot {
     /// Where `qname` is served: the deepest zone containing it, and the labels below
     /// that zone's apex read as IP addresses. Done once per query; the prefetch and the
     /// answer both use the result.
-    pub fn locate(&self, qname: NameRef<'_>) -> Option<Located<'_>> {
+    pub(crate) fn locate(&self, qname: NameRef<'_>) -> Option<Located<'_>> {
         let labels = qname.label_count();
         self.zones.iter().find_map(|zone| {
             let zone_labels = zone.name.label_count();
@@ -45,28 +45,28 @@ impl Snapshot {
         })
     }
 
-    pub fn zones(&self) -> &[Arc<Zone>] {
+    pub(crate) fn zones(&self) -> &[Arc<Zone>] {
         &self.zones
     }
 
-    pub fn zone(&self, name: &Name) -> Option<&Arc<Zone>> {
+    pub(crate) fn zone(&self, name: &Name) -> Option<&Arc<Zone>> {
         self.zones.iter().find(|z| z.name == *name)
     }
 }
 
 /// A query name's place in a snapshot; see [`Snapshot::locate`].
 #[derive(Clone, Copy)]
-pub struct Located<'s> {
-    pub zone: &'s Zone,
+pub(crate) struct Located<'s> {
+    pub(crate) zone: &'s Zone,
     /// Leftmost labels of the query name that lie below the zone apex.
-    pub relative_labels: usize,
+    pub(crate) relative_labels: usize,
     /// Those labels read as IP addresses.
-    pub ip: IpName,
+    pub(crate) ip: IpName,
 }
 
 impl Located<'_> {
     /// The query name without the zone apex.
-    pub fn relative<'q>(&self, qname: NameRef<'q>) -> NameRef<'q> {
+    pub(crate) fn relative<'q>(&self, qname: NameRef<'q>) -> NameRef<'q> {
         qname.prefix(self.relative_labels)
     }
 }
@@ -77,18 +77,18 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn new(snapshot: Snapshot) -> Self {
+    pub(crate) fn new(snapshot: Snapshot) -> Self {
         Store {
             current: ArcSwap::from_pointee(snapshot),
         }
     }
 
     /// The current snapshot; cheap, and it stays valid however long it is held.
-    pub fn load(&self) -> Guard<Arc<Snapshot>> {
+    pub(crate) fn load(&self) -> Guard<Arc<Snapshot>> {
         self.current.load()
     }
 
-    pub fn load_full(&self) -> Arc<Snapshot> {
+    pub(crate) fn load_full(&self) -> Arc<Snapshot> {
         self.current.load_full()
     }
 

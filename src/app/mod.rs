@@ -5,11 +5,11 @@
 //! nothing imports it.
 
 pub mod commands;
-pub mod lifecycle;
-pub mod metrics;
+pub(crate) mod lifecycle;
+pub(crate) mod metrics;
 pub(crate) mod panics;
 pub(crate) mod privileges;
-pub mod probe;
+pub(crate) mod probe;
 pub(crate) mod serials;
-pub mod serve;
+pub(crate) mod serve;
 pub mod settings;

@@ -9,7 +9,7 @@ use crate::dns::query::HEADER_LEN;
 use crate::zone::name::{Labels, Name};
 
 #[derive(Debug, thiserror::Error)]
-pub enum ProbeError {
+pub(crate) enum ProbeError {
     #[error("`{0}` is not a domain name")]
     Name(String),
     #[error("unknown query type `{0}` (use A, TXT, SOA, NS or a number)")]
@@ -29,9 +29,9 @@ pub enum ProbeError {
 
 /// What a probe saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProbeAnswer {
-    pub rcode: &'static str,
-    pub answers: u16,
+pub(crate) struct ProbeAnswer {
+    pub(crate) rcode: &'static str,
+    pub(crate) answers: u16,
 }
 
 fn rcode_name(code: u16) -> &'static str {
@@ -60,7 +60,7 @@ fn qtype_code(text: &str) -> Option<u16> {
 
 /// Asks `server` for `name`/`qtype` over UDP, waiting at most `wait`. Ok when the
 /// answer is NOERROR or NXDOMAIN.
-pub fn probe(
+pub(crate) fn probe(
     server: SocketAddr,
     name: &str,
     qtype: &str,

@@ -33,20 +33,20 @@ use crate::zone::Zone;
 #[derive(Debug, Clone)]
 pub struct ServeSettings {
     /// Prometheus metrics, `/healthz` and `/readyz` (off: `None`).
-    pub metrics: Option<SocketAddr>,
+    pub(crate) metrics: Option<SocketAddr>,
     /// Run as this user once the sockets are bound.
-    pub user: Option<String>,
+    pub(crate) user: Option<String>,
     pub zones: PathBuf,
     pub load: LoadOptions,
-    pub lenient: bool,
-    pub server: ServerConfig,
+    pub(crate) lenient: bool,
+    pub(crate) server: ServerConfig,
     pub reload: ReloadSettings,
     /// Reload every zone on SIGHUP (off in tests, which share one process).
     pub sighup: bool,
     /// Zone transfers to secondaries (none: no zone may be transferred).
-    pub transfer: TransferConfig,
+    pub(crate) transfer: TransferConfig,
     /// Where the served serials are kept across restarts (`None`: not kept).
-    pub serials: Option<PathBuf>,
+    pub(crate) serials: Option<PathBuf>,
     /// The lookup page and the admin API (`--http`, `--admin`); `None`: off.
     pub web: Option<crate::web::WebSettings>,
 }

@@ -51,7 +51,7 @@ pub fn serve_settings_from(args: &[&str], config: &str) -> Result<ServeSettings,
 }
 
 /// The zones directory: flag, file, or `zones`.
-pub fn zones_dir(args: &ZoneArgs, file: &FileConfig) -> PathBuf {
+pub(crate) fn zones_dir(args: &ZoneArgs, file: &FileConfig) -> PathBuf {
     args.zones
         .clone()
         .or_else(|| file.zones.clone())
@@ -59,7 +59,7 @@ pub fn zones_dir(args: &ZoneArgs, file: &FileConfig) -> PathBuf {
 }
 
 /// How every zone is loaded.
-pub fn load_options(args: &ZoneArgs, file: &FileConfig) -> LoadOptions {
+pub(crate) fn load_options(args: &ZoneArgs, file: &FileConfig) -> LoadOptions {
     let defaults = LoadOptions::default();
     LoadOptions {
         default_ttl: args
@@ -97,13 +97,13 @@ fn zone_options(zones: &HashMap<String, ZoneSettings>) -> HashMap<String, ZoneOp
 }
 
 /// Whether bad lines are skipped instead of stopping the load.
-pub fn lenient(args: &ZoneArgs, file: &FileConfig) -> bool {
+pub(crate) fn lenient(args: &ZoneArgs, file: &FileConfig) -> bool {
     args.lenient || file.lenient.unwrap_or(false)
 }
 
 /// The state directory: flag, `ward.toml`, or `state` beside the zones directory
 /// (the last also says so, as it is a guess).
-pub fn state_dir(args: &StateArgs, file: &FileConfig, zones: &Path) -> (PathBuf, bool) {
+pub(crate) fn state_dir(args: &StateArgs, file: &FileConfig, zones: &Path) -> (PathBuf, bool) {
     match args.dir.clone().or_else(|| file.state.clone()) {
         Some(dir) => (dir, false),
         None => (WebSettings::default_state(zones), true),
@@ -238,7 +238,7 @@ fn web_settings(args: &ServeArgs, file: &FileConfig) -> Option<WebSettings> {
 
 /// The zones secondaries may transfer, with their keys. Errors name the setting, never
 /// a secret.
-pub fn transfer_config(file: &FileConfig) -> Result<TransferConfig, ConfigError> {
+pub(crate) fn transfer_config(file: &FileConfig) -> Result<TransferConfig, ConfigError> {
     let mut keys = Keyring::default();
     for (name, key) in &file.key {
         let secret = match (&key.secret, &key.secret_file) {

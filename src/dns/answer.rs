@@ -23,50 +23,50 @@ const ACL_IGNORE: u8 = 1;
 const ACL_EMPTY: u8 = 2;
 const ACL_ANSWER: u8 = 3;
 
-pub mod rcode {
-    pub const NOERROR: u16 = 0;
-    pub const FORMERR: u16 = 1;
-    pub const SERVFAIL: u16 = 2;
-    pub const NXDOMAIN: u16 = 3;
-    pub const NOTIMP: u16 = 4;
-    pub const REFUSED: u16 = 5;
-    pub const BADVERS: u16 = 16;
+pub(crate) mod rcode {
+    pub(crate) const NOERROR: u16 = 0;
+    pub(crate) const FORMERR: u16 = 1;
+    pub(crate) const SERVFAIL: u16 = 2;
+    pub(crate) const NXDOMAIN: u16 = 3;
+    pub(crate) const NOTIMP: u16 = 4;
+    pub(crate) const REFUSED: u16 = 5;
+    pub(crate) const BADVERS: u16 = 16;
 }
 
-pub mod rtype {
-    pub const A: u16 = 1;
-    pub const NS: u16 = 2;
-    pub const SOA: u16 = 6;
-    pub const MX: u16 = 15;
-    pub const TXT: u16 = 16;
-    pub const OPT: u16 = 41;
-    pub const TKEY: u16 = 249;
-    pub const TSIG: u16 = 250;
-    pub const IXFR: u16 = 251;
-    pub const AXFR: u16 = 252;
-    pub const MAILB: u16 = 253;
-    pub const MAILA: u16 = 254;
-    pub const ANY: u16 = 255;
+pub(crate) mod rtype {
+    pub(crate) const A: u16 = 1;
+    pub(crate) const NS: u16 = 2;
+    pub(crate) const SOA: u16 = 6;
+    pub(crate) const MX: u16 = 15;
+    pub(crate) const TXT: u16 = 16;
+    pub(crate) const OPT: u16 = 41;
+    pub(crate) const TKEY: u16 = 249;
+    pub(crate) const TSIG: u16 = 250;
+    pub(crate) const IXFR: u16 = 251;
+    pub(crate) const AXFR: u16 = 252;
+    pub(crate) const MAILB: u16 = 253;
+    pub(crate) const MAILA: u16 = 254;
+    pub(crate) const ANY: u16 = 255;
 }
 
-pub const CLASS_IN: u16 = 1;
-pub const CLASS_ANY: u16 = 255;
+pub(crate) const CLASS_IN: u16 = 1;
+pub(crate) const CLASS_ANY: u16 = 255;
 
 /// Whose name a record is owned by: the query name as asked, or the zone apex.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Owner {
+pub(crate) enum Owner {
     QName,
     Apex,
 }
 
 #[derive(Clone, Copy)]
-pub enum Txt<'s> {
+pub(crate) enum Txt<'s> {
     Template(&'s Template, Subject),
     Raw(&'s [u8]),
 }
 
 #[derive(Clone, Copy)]
-pub enum RData<'s> {
+pub(crate) enum RData<'s> {
     A([u8; 4]),
     Txt(Txt<'s>),
     Soa(&'s Soa),
@@ -75,7 +75,7 @@ pub enum RData<'s> {
 }
 
 impl RData<'_> {
-    pub fn rtype(&self) -> u16 {
+    pub(crate) fn rtype(&self) -> u16 {
         match self {
             RData::A(_) => rtype::A,
             RData::Txt(_) => rtype::TXT,
@@ -87,35 +87,35 @@ impl RData<'_> {
 }
 
 #[derive(Clone, Copy)]
-pub struct Rr<'s> {
-    pub owner: Owner,
-    pub ttl: u32,
-    pub data: RData<'s>,
+pub(crate) struct Rr<'s> {
+    pub(crate) owner: Owner,
+    pub(crate) ttl: u32,
+    pub(crate) data: RData<'s>,
 }
 
-pub type Records<'s> = SmallVec<[Rr<'s>; 8]>;
+pub(crate) type Records<'s> = SmallVec<[Rr<'s>; 8]>;
 
 /// The complete answer to one question.
 pub struct Answer<'s> {
     /// Extended rcode (values above 15 travel in the OPT record).
-    pub rcode: u16,
-    pub authoritative: bool,
+    pub(crate) rcode: u16,
+    pub(crate) authoritative: bool,
     /// Send nothing at all (ACL `ignore`).
-    pub drop: bool,
-    pub answers: Records<'s>,
-    pub authority: Records<'s>,
+    pub(crate) drop: bool,
+    pub(crate) answers: Records<'s>,
+    pub(crate) authority: Records<'s>,
     /// Labels of the query name below the zone apex: where `Owner::Apex` starts.
-    pub apex_skip: usize,
+    pub(crate) apex_skip: usize,
     /// The answer lists the name (a listing's A or TXT), for the counters.
-    pub listed: bool,
+    pub(crate) listed: bool,
     /// The zone's counter slot ([`NO_ZONE`] outside every zone).
-    pub zone_slot: u16,
+    pub(crate) zone_slot: u16,
     /// The ACL action that applied (index into `stats::ACL_ACTIONS`), if any.
-    pub acl: Option<u8>,
+    pub(crate) acl: Option<u8>,
 }
 
 impl<'s> Answer<'s> {
-    pub fn error(rcode: u16) -> Self {
+    pub(crate) fn error(rcode: u16) -> Self {
         Answer {
             rcode,
             authoritative: false,
@@ -152,7 +152,7 @@ pub fn resolve<'s>(
 }
 
 /// [`resolve`] for a query name already located in the snapshot (`None`: in no zone).
-pub fn resolve_located<'s>(
+pub(crate) fn resolve_located<'s>(
     located: Option<Located<'s>>,
     question: &Question,
     client: IpAddr,
@@ -378,7 +378,7 @@ fn same_data(a: &RData<'_>, b: &RData<'_>) -> bool {
 }
 
 /// Writes the TXT text `txt` for a query named `qname` into `out`.
-pub fn render_txt(txt: &Txt<'_>, qname: NameRef<'_>, out: &mut Vec<u8>) {
+pub(crate) fn render_txt(txt: &Txt<'_>, qname: NameRef<'_>, out: &mut Vec<u8>) {
     match *txt {
         Txt::Raw(text) => out.extend_from_slice(text),
         Txt::Template(template, subject) => {
@@ -425,7 +425,6 @@ impl SubjectBuf {
         use std::fmt::Write;
         self.len = 0;
         let _ = match subject {
-            Subject::None => Ok(()),
             Subject::Ip4(addr) => write!(self, "{}", std::net::Ipv4Addr::from(addr)),
             Subject::Ip6(addr) => write!(self, "{}", std::net::Ipv6Addr::from(addr)),
             Subject::Name { from, to } => {

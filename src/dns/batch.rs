@@ -36,13 +36,13 @@ pub struct Datagram<'a> {
 
 /// What a worker does besides answering.
 #[derive(Clone, Default)]
-pub struct Extras {
+pub(crate) struct Extras {
     /// Count every answer by zone, type, rcode (the metrics are on).
-    pub count_answers: bool,
+    pub(crate) count_answers: bool,
     /// Response rate limiting, shared by the workers.
     pub(crate) limiter: Option<Arc<Limiter>>,
     /// Log one query in this many (0: none).
-    pub query_log_every: u32,
+    pub(crate) query_log_every: u32,
 }
 
 /// What became of one datagram.
@@ -282,12 +282,13 @@ impl BatchAnswerer {
     }
 
     /// Reply buffers, by datagram index.
-    pub fn replies(&self) -> &[Vec<u8>] {
+    pub(crate) fn replies(&self) -> &[Vec<u8>] {
         &self.replies
     }
 
     /// Queries lost to an internal error since this answerer was made.
-    pub fn failures(&self) -> u64 {
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn failures(&self) -> u64 {
         self.counters
             .internal_errors
             .load(std::sync::atomic::Ordering::Relaxed)

@@ -30,7 +30,7 @@ use crate::zone::name::{Labels, Name, NameBuf, NameRef};
 
 /// How a message arrived: it decides the size limit of the reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
+pub(crate) enum Transport {
     Udp,
     Tcp,
 }
@@ -40,7 +40,7 @@ pub enum Transport {
 pub struct DnsSettings {
     /// UDP payload size ward advertises and accepts (RFC 6891; 1232 avoids IP
     /// fragmentation, as the 2020 DNS flag day recommends).
-    pub udp_payload: u16,
+    pub(crate) udp_payload: u16,
     /// Zone transfers and their TSIG keys, when any zone has `transfer` set.
     pub(crate) transfers: Option<Arc<dyn TransferService>>,
 }
@@ -62,8 +62,8 @@ impl DnsSettings {
 }
 
 /// A reply, and what it counts as.
-pub struct Reply {
-    pub bytes: Vec<u8>,
+pub(crate) struct Reply {
+    pub(crate) bytes: Vec<u8>,
     pub(crate) outcome: Outcome,
 }
 
@@ -78,7 +78,7 @@ impl Reply {
 /// unreadable or the message is a response, FORMERR when the rest does not parse.
 /// A TSIG-signed message (a secondary's SOA check) is answered signed with the same
 /// key, or NOTAUTH when its signature does not hold (RFC 8945 §5.2).
-pub fn answer_message(
+pub(crate) fn answer_message(
     snapshot: &Snapshot,
     settings: &DnsSettings,
     packet: &[u8],
@@ -294,7 +294,7 @@ fn bare_reply(request: &Metadata, code: ResponseCode) -> Vec<u8> {
 }
 
 /// Converts a ward name to hickory's.
-pub fn to_hickory_name(wire: &[u8]) -> HName {
+pub(crate) fn to_hickory_name(wire: &[u8]) -> HName {
     HName::from_labels(Labels::of_wire(wire)).unwrap_or_else(|_| HName::root())
 }
 

@@ -3,15 +3,15 @@
 //! goes through hickory-proto ([`fallback`]). Both ask [`answer::resolve`], so they
 //! cannot disagree.
 
-pub mod answer;
-pub mod batch;
+pub(crate) mod answer;
+pub(crate) mod batch;
 pub(crate) mod counters;
-pub mod fallback;
-pub mod query;
-pub mod rrl;
-pub mod server;
-pub mod tcp;
-pub mod transfers;
-pub mod tsig;
+pub(crate) mod fallback;
+pub(crate) mod query;
+pub(crate) mod rrl;
+pub(crate) mod server;
+pub(crate) mod tcp;
+pub(crate) mod transfers;
+pub(crate) mod tsig;
 mod udp;
-pub mod wire;
+pub(crate) mod wire;

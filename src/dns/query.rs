@@ -4,35 +4,35 @@
 
 use crate::zone::name::NameBuf;
 
-pub const HEADER_LEN: usize = 12;
-pub const TYPE_OPT: u16 = 41;
+pub(crate) const HEADER_LEN: usize = 12;
+pub(crate) const TYPE_OPT: u16 = 41;
 
 /// What the answer logic needs to know about the question.
 #[derive(Default)]
 pub struct Question {
     /// Lowercased, with label offsets (same layout as in the packet).
-    pub name: NameBuf,
-    pub qtype: u16,
-    pub qclass: u16,
+    pub(crate) name: NameBuf,
+    pub(crate) qtype: u16,
+    pub(crate) qclass: u16,
 }
 
 /// EDNS(0) as the client sent it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientEdns {
-    pub payload: u16,
-    pub version: u8,
+pub(crate) struct ClientEdns {
+    pub(crate) payload: u16,
+    pub(crate) version: u8,
 }
 
 /// A parsed standard query.
 #[derive(Default)]
 pub struct Query {
-    pub id: u16,
-    pub recursion_desired: bool,
-    pub checking_disabled: bool,
+    pub(crate) id: u16,
+    pub(crate) recursion_desired: bool,
+    pub(crate) checking_disabled: bool,
     pub question: Question,
     /// End of the question section: `packet[12..question_end]` is echoed as is.
-    pub question_end: usize,
-    pub edns: Option<ClientEdns>,
+    pub(crate) question_end: usize,
+    pub(crate) edns: Option<ClientEdns>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,23 +22,23 @@ use ipnet::IpNet;
 #[serde(deny_unknown_fields, default)]
 pub struct RrlSettings {
     /// Responses a second per client network and kind of response; 0 turns RRL off.
-    pub rate: u32,
+    pub(crate) rate: u32,
     /// Responses allowed at once above the rate (default: the rate, one second's worth).
-    pub burst: Option<u32>,
+    pub(crate) burst: Option<u32>,
     /// Every `slip`-th limited response is sent empty with TC=1; 0 sends none, 1 all.
-    pub slip: u32,
+    pub(crate) slip: u32,
     /// Client networks: IPv4 prefix length.
-    pub ipv4_prefix: u8,
+    pub(crate) ipv4_prefix: u8,
     /// Client networks: IPv6 prefix length.
-    pub ipv6_prefix: u8,
+    pub(crate) ipv6_prefix: u8,
     /// Clients never limited (monitoring, your own resolvers).
-    pub exempt: Vec<IpNet>,
+    pub(crate) exempt: Vec<IpNet>,
     /// Count and log what would be limited, but answer everything.
-    pub log_only: bool,
+    pub(crate) log_only: bool,
     /// Buckets in the table (rounded up to a power of two); 8 bytes each.
-    pub table_size: usize,
+    pub(crate) table_size: usize,
     /// Responses of more bytes than this are their own kind ("large").
-    pub large_response: usize,
+    pub(crate) large_response: usize,
 }
 
 impl Default for RrlSettings {

@@ -22,21 +22,21 @@ use crate::store::Store;
 use crate::time::unix_now;
 
 #[derive(Debug, Clone)]
-pub struct ServerConfig {
+pub(crate) struct ServerConfig {
     /// Addresses to serve on, UDP and TCP each.
-    pub listen: Vec<SocketAddr>,
+    pub(crate) listen: Vec<SocketAddr>,
     /// UDP worker threads per listen address.
-    pub udp_workers: usize,
-    pub settings: DnsSettings,
-    pub tcp: TcpLimits,
+    pub(crate) udp_workers: usize,
+    pub(crate) settings: DnsSettings,
+    pub(crate) tcp: TcpLimits,
     /// Count every answer by zone, type and rcode (the metrics are on).
-    pub count_answers: bool,
+    pub(crate) count_answers: bool,
     /// Response rate limiting (off when its rate is 0).
-    pub rrl: RrlSettings,
+    pub(crate) rrl: RrlSettings,
     /// Log one UDP query in this many (0: none).
-    pub query_log_every: u32,
+    pub(crate) query_log_every: u32,
     /// On shutdown, how long queries in progress (TCP) may take to finish.
-    pub grace: Duration,
+    pub(crate) grace: Duration,
 }
 
 impl Default for ServerConfig {
@@ -68,7 +68,7 @@ pub enum ServerError {
 
 /// A running server. Dropping it without [`Running::shutdown`] leaves it running until
 /// the process ends.
-pub struct Running {
+pub(crate) struct Running {
     stop: Arc<AtomicBool>,
     tcp_stop: CancellationToken,
     udp_threads: Vec<JoinHandle<()>>,
@@ -79,7 +79,7 @@ pub struct Running {
     tcp: Arc<TcpShared>,
     grace: Duration,
     /// The addresses actually bound (port 0 resolved).
-    pub addrs: Vec<SocketAddr>,
+    pub(crate) addrs: Vec<SocketAddr>,
 }
 
 /// A running server's counters: each written by one worker, summed when read.
@@ -119,12 +119,12 @@ impl ServerStats {
     }
 
     /// TCP connections open now.
-    pub fn tcp_connections(&self) -> usize {
+    pub(crate) fn tcp_connections(&self) -> usize {
         self.tcp.open_connections()
     }
 
     /// The TCP side's counters.
-    pub fn tcp(&self) -> &TcpStats {
+    pub(crate) fn tcp(&self) -> &TcpStats {
         &self.tcp.stats
     }
 }
@@ -134,7 +134,7 @@ const POLL: Duration = Duration::from_millis(200);
 
 impl Running {
     /// Binds every listen address and starts serving; TCP runs on `runtime`.
-    pub fn start(
+    pub(crate) fn start(
         config: &ServerConfig,
         store: Arc<Store>,
         runtime: &tokio::runtime::Handle,
@@ -211,7 +211,7 @@ impl Running {
     }
 
     /// The server's counters, to read while it runs.
-    pub fn stats(&self) -> ServerStats {
+    pub(crate) fn stats(&self) -> ServerStats {
         ServerStats {
             udp: self.udp_counters.clone(),
             heartbeats: self.heartbeats.clone(),
@@ -222,7 +222,7 @@ impl Running {
     /// Stops taking queries and answers what was received: the UDP workers answer
     /// what is queued on their sockets, TCP connections finish the query they are in
     /// (for at most the grace period), the listeners close.
-    pub fn shutdown(mut self) {
+    pub(crate) fn shutdown(mut self) {
         self.stop_all();
     }
 

@@ -31,13 +31,13 @@ const MAX_DEFAULT_CONNECTIONS: u64 = 4096;
 
 /// What a TCP client may take.
 #[derive(Debug, Clone, Copy)]
-pub struct TcpLimits {
+pub(crate) struct TcpLimits {
     /// Open connections at most; when full, the one idle longest is closed. `None`:
     /// derived from the descriptor limit when serving starts.
-    pub max_connections: Option<usize>,
+    pub(crate) max_connections: Option<usize>,
     /// A connection that sends no complete message for this long is closed; a reply
     /// the client does not read within it is abandoned.
-    pub idle_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
 }
 
 impl Default for TcpLimits {
@@ -51,7 +51,7 @@ impl Default for TcpLimits {
 
 /// Half the descriptors left after a reserve for reloads (Knot's default is half the
 /// limit), at least 16.
-pub fn default_max_connections() -> usize {
+pub(crate) fn default_max_connections() -> usize {
     let (soft, _) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap_or((1024, 1024));
     let usable = soft.saturating_sub(RESERVED_DESCRIPTORS) / 2;
     usable.clamp(16, MAX_DEFAULT_CONNECTIONS) as usize
@@ -59,13 +59,13 @@ pub fn default_max_connections() -> usize {
 
 /// Counters of the TCP side, read by whoever reports them.
 #[derive(Debug, Default)]
-pub struct TcpStats {
+pub(crate) struct TcpStats {
     /// Connections closed to make room for a new one.
-    pub evicted: AtomicU64,
+    pub(crate) evicted: AtomicU64,
     /// Connections refused because every open one was busy.
-    pub refused: AtomicU64,
+    pub(crate) refused: AtomicU64,
     /// `accept` failures for lack of resources (descriptors, memory).
-    pub accept_errors: AtomicU64,
+    pub(crate) accept_errors: AtomicU64,
 }
 
 struct Connection {
@@ -364,8 +364,12 @@ fn answer(shared: &TcpShared, message: &[u8], peer: SocketAddr) -> Option<Vec<u8
 
 /// Feeds `input` to a connection as if a client had sent it, and returns what the
 /// server wrote back: the TCP framing without a socket, for fuzzing.
-#[doc(hidden)]
-pub async fn replay_stream(store: Arc<Store>, settings: DnsSettings, input: &[u8]) -> Vec<u8> {
+#[cfg(feature = "fuzzing")]
+pub(crate) async fn replay_stream(
+    store: Arc<Store>,
+    settings: DnsSettings,
+    input: &[u8],
+) -> Vec<u8> {
     let shared = TcpShared::new(
         store,
         settings,

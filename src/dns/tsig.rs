@@ -79,7 +79,7 @@ impl Algorithm {
 
 /// One shared secret.
 #[derive(Clone)]
-pub struct TsigKey {
+pub(crate) struct TsigKey {
     name: Name,
     algorithm: Algorithm,
     secret: Vec<u8>,
@@ -93,7 +93,7 @@ impl fmt::Debug for TsigKey {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum KeyError {
+pub(crate) enum KeyError {
     #[error("key {0}: unknown algorithm `{1}` (use hmac-sha256, hmac-sha512 or hmac-sha1)")]
     Algorithm(String, String),
     #[error("key {0}: the secret is not base64")]
@@ -104,7 +104,11 @@ pub enum KeyError {
 
 impl TsigKey {
     /// A key from its name, algorithm and base64 secret.
-    pub fn new(name: &str, algorithm: &str, secret_base64: &str) -> Result<TsigKey, KeyError> {
+    pub(crate) fn new(
+        name: &str,
+        algorithm: &str,
+        secret_base64: &str,
+    ) -> Result<TsigKey, KeyError> {
         let algorithm = Algorithm::from_text(algorithm)
             .ok_or_else(|| KeyError::Algorithm(name.to_string(), algorithm.to_string()))?;
         let secret = base64::engine::general_purpose::STANDARD
@@ -121,12 +125,12 @@ impl TsigKey {
 
 /// The keys ward knows, by name.
 #[derive(Debug, Clone, Default)]
-pub struct Keyring {
+pub(crate) struct Keyring {
     keys: HashMap<Name, TsigKey>,
 }
 
 impl Keyring {
-    pub fn insert(&mut self, key: TsigKey) {
+    pub(crate) fn insert(&mut self, key: TsigKey) {
         self.keys.insert(key.name.clone(), key);
     }
 

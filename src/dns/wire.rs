@@ -8,7 +8,7 @@ use crate::zone::name::{Labels, Name, NameRef};
 
 /// Largest UDP reply for a query: 512 without EDNS, else the client's size within
 /// [512, ours] (RFC 6891 §6.2.5). Both encoders use this one rule.
-pub fn udp_reply_limit(client_payload: Option<u16>, server_payload: u16) -> u16 {
+pub(crate) fn udp_reply_limit(client_payload: Option<u16>, server_payload: u16) -> u16 {
     match client_payload {
         Some(payload) => payload.clamp(512, server_payload.max(512)),
         None => 512,
@@ -192,7 +192,7 @@ pub(crate) fn question_end(message: &[u8]) -> Option<usize> {
 }
 
 /// The OPT record of a reply: our payload size, version 0, the rcode's upper bits.
-pub fn write_opt(out: &mut Vec<u8>, payload: u16, extended_rcode: u8) {
+pub(crate) fn write_opt(out: &mut Vec<u8>, payload: u16, extended_rcode: u8) {
     out.push(0);
     out.extend_from_slice(&TYPE_OPT.to_be_bytes());
     out.extend_from_slice(&payload.to_be_bytes());

@@ -28,16 +28,16 @@ pub enum DecideError {
 
 /// What a decision did.
 #[derive(Debug, Serialize)]
-pub struct Outcome {
-    pub request: Request,
+pub(crate) struct Outcome {
+    pub(crate) request: Request,
     /// Entries removed from `api.zone`.
-    pub removed: Vec<ApiEntry>,
+    pub(crate) removed: Vec<ApiEntry>,
     /// The zone's files still list the value (entries the API does not own).
-    pub still_listed: bool,
+    pub(crate) still_listed: bool,
 }
 
 /// Accepts or rejects open request `id`.
-pub fn decide(
+pub(crate) fn decide(
     editor: &Editor,
     requests: &RequestStore,
     id: i64,

@@ -22,41 +22,41 @@ use crate::zone::reason::Catalogue;
 /// A listing to add.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct NewEntry {
-    pub zone: String,
-    pub key: String,
-    pub reason: String,
+pub(crate) struct NewEntry {
+    pub(crate) zone: String,
+    pub(crate) key: String,
+    pub(crate) reason: String,
     /// RFC 3339 time (or a date) when the listing stops answering.
     #[serde(default)]
-    pub expires: Option<String>,
+    pub(crate) expires: Option<String>,
     #[serde(default)]
-    pub ticket: Option<String>,
+    pub(crate) ticket: Option<String>,
     /// Who adds it; the API and the command line fill in a default.
     #[serde(default)]
-    pub by: Option<String>,
+    pub(crate) by: Option<String>,
 }
 
 /// An entry of an `api.zone`, as the API lists it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct ApiEntry {
-    pub zone: String,
-    pub key: String,
-    pub reason: Option<String>,
-    pub added: Option<String>,
-    pub by: Option<String>,
-    pub ticket: Option<String>,
-    pub expires: Option<String>,
+pub(crate) struct ApiEntry {
+    pub(crate) zone: String,
+    pub(crate) key: String,
+    pub(crate) reason: Option<String>,
+    pub(crate) added: Option<String>,
+    pub(crate) by: Option<String>,
+    pub(crate) ticket: Option<String>,
+    pub(crate) expires: Option<String>,
     /// The line as written.
-    pub line: String,
+    pub(crate) line: String,
 }
 
 /// What an add did.
 #[derive(Debug, Clone, Serialize)]
-pub struct Added {
-    pub entry: ApiEntry,
+pub(crate) struct Added {
+    pub(crate) entry: ApiEntry,
     /// An entry for the same key was there and was replaced.
-    pub replaced: bool,
-    pub file: String,
+    pub(crate) replaced: bool,
+    pub(crate) file: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +82,7 @@ pub enum EditError {
 
 /// Edits the `api.zone` files of a zones directory, logging to a state directory.
 #[derive(Debug, Clone)]
-pub struct Editor {
+pub(crate) struct Editor {
     zones: PathBuf,
     options: LoadOptions,
     audit: AuditLog,
@@ -96,7 +96,7 @@ struct ZoneDir {
 }
 
 impl Editor {
-    pub fn new(zones: &Path, state: &Path, options: LoadOptions) -> Self {
+    pub(crate) fn new(zones: &Path, state: &Path, options: LoadOptions) -> Self {
         Editor {
             zones: zones.to_path_buf(),
             options,
@@ -117,7 +117,7 @@ impl Editor {
     }
 
     /// Adds (or replaces: one entry per key) a listing in `zones/<zone>/api.zone`.
-    pub fn add(&self, new: &NewEntry, client: Option<String>) -> Result<Added, EditError> {
+    pub(crate) fn add(&self, new: &NewEntry, client: Option<String>) -> Result<Added, EditError> {
         let zone = self.zone_dir(&new.zone)?;
         let catalogue = self.catalogue()?;
         let key = check_key(&new.key)?;
@@ -211,7 +211,7 @@ impl Editor {
 
     /// Removes the entries for `key` from `zones/<zone>/api.zone`; what was removed.
     /// With `must_exist`, finding none is [`EditError::NotFound`].
-    pub fn remove(
+    pub(crate) fn remove(
         &self,
         zone: &str,
         key: &str,
@@ -270,7 +270,7 @@ impl Editor {
     }
 
     /// Every entry of the `api.zone` files (of one zone, or all).
-    pub fn list(&self, only: Option<&str>) -> Result<Vec<ApiEntry>, EditError> {
+    pub(crate) fn list(&self, only: Option<&str>) -> Result<Vec<ApiEntry>, EditError> {
         let zones: Vec<ZoneDir> = match only {
             Some(zone) => vec![self.zone_dir(zone)?],
             None => {

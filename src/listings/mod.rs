@@ -7,6 +7,6 @@
 
 pub(crate) mod api_zone;
 pub(crate) mod audit;
-pub mod decide;
-pub mod edit;
-pub mod requests;
+pub(crate) mod decide;
+pub(crate) mod edit;
+pub(crate) mod requests;

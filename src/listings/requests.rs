@@ -40,31 +40,31 @@ CREATE UNIQUE INDEX IF NOT EXISTS one_open_request_per_listing
 /// One request, as stored.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Request {
-    pub id: i64,
+    pub(crate) id: i64,
     /// The requester's secret: the path of their status page.
     #[serde(skip_serializing_if = "String::is_empty")]
-    pub token: String,
-    pub zone: String,
+    pub(crate) token: String,
+    pub(crate) zone: String,
     pub what: String,
     pub email: String,
     pub message: String,
     /// Unix seconds.
-    pub created: i64,
+    pub(crate) created: i64,
     pub client_ip: String,
     pub state: String,
-    pub answer: Option<String>,
-    pub answered: Option<i64>,
-    pub answered_by: Option<String>,
+    pub(crate) answer: Option<String>,
+    pub(crate) answered: Option<i64>,
+    pub(crate) answered_by: Option<String>,
 }
 
 /// A new request's fields, checked by the caller.
 #[derive(Debug, Clone)]
-pub struct NewRequest<'a> {
-    pub zone: &'a str,
-    pub what: &'a str,
-    pub email: &'a str,
-    pub message: &'a str,
-    pub client_ip: &'a str,
+pub(crate) struct NewRequest<'a> {
+    pub(crate) zone: &'a str,
+    pub(crate) what: &'a str,
+    pub(crate) email: &'a str,
+    pub(crate) message: &'a str,
+    pub(crate) client_ip: &'a str,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +131,7 @@ impl RequestStore {
     }
 
     /// Stores a new open request; refused while one for the same listing is open.
-    pub fn create(&self, new: &NewRequest<'_>) -> Result<Request, RequestError> {
+    pub(crate) fn create(&self, new: &NewRequest<'_>) -> Result<Request, RequestError> {
         let token = random_token()?;
         let created = unix_now();
         self.with(|c| {
@@ -179,7 +179,7 @@ impl RequestStore {
     }
 
     /// The request behind a status page.
-    pub fn by_token(&self, token: &str) -> Result<Option<Request>, RequestError> {
+    pub(crate) fn by_token(&self, token: &str) -> Result<Option<Request>, RequestError> {
         self.with(|c| {
             Ok(c.query_row(
                 &format!("SELECT {COLUMNS} FROM requests WHERE token = ?1"),
@@ -190,7 +190,7 @@ impl RequestStore {
         })
     }
 
-    pub fn by_id(&self, id: i64) -> Result<Option<Request>, RequestError> {
+    pub(crate) fn by_id(&self, id: i64) -> Result<Option<Request>, RequestError> {
         self.with(|c| {
             Ok(c.query_row(
                 &format!("SELECT {COLUMNS} FROM requests WHERE id = ?1"),
@@ -220,7 +220,7 @@ impl RequestStore {
     }
 
     /// Records the admin's decision on an open request.
-    pub fn decide(
+    pub(crate) fn decide(
         &self,
         id: i64,
         accepted: bool,

@@ -235,7 +235,6 @@ fn test_points_dataset(datasets: &[Dataset], ttl: u32) -> Dataset {
     let mut builder = DatasetBuilder::new(
         Path::new("(RFC 5782 test points)").into(),
         DatasetKind::Ward,
-        None,
         vec![Name::root()],
     );
     builder.ttl = Some(ttl);

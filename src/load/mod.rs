@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use scan::{CATALOGUE_FILE, DataFile, Scan, ScanError, ZoneSource, scan};
+pub(crate) use scan::{CATALOGUE_FILE, DataFile, Scan, ScanError, ZoneSource, scan};
 
 use crate::store::Snapshot;
 use crate::time::unix_now;
@@ -28,39 +28,39 @@ use parallel::{cores, parallel_map};
 /// How zones are loaded.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
-    pub default_ttl: u32,
-    pub test_points: bool,
-    pub normalise_addresses: bool,
-    pub accept_host_bits: bool,
+    pub(crate) default_ttl: u32,
+    pub(crate) test_points: bool,
+    pub(crate) normalise_addresses: bool,
+    pub(crate) accept_host_bits: bool,
     /// Keep every entry as written (for `ward lookup`).
-    pub keep_entries: bool,
+    pub(crate) keep_entries: bool,
     /// Keep whole digests of hashed addresses (for `ward export` and zone transfers).
-    pub keep_digests: bool,
+    pub(crate) keep_digests: bool,
     /// Per-zone options, by zone name.
-    pub zones: HashMap<String, ZoneOptions>,
+    pub(crate) zones: HashMap<String, ZoneOptions>,
     /// The serials served before a restart, by zone: the first load serves higher ones,
     /// or the same for the same data.
-    pub serial_floors: HashMap<String, SerialFloor>,
+    pub(crate) serial_floors: HashMap<String, SerialFloor>,
 }
 
-pub use crate::zone::SerialFloor;
+pub(crate) use crate::zone::SerialFloor;
 
 /// Per-zone options (`[zone."…"]` in `ward.toml`) that shape what a zone answers;
 /// unset ones fall back to the [`LoadOptions`] of every zone.
 #[derive(Debug, Clone, Default)]
-pub struct ZoneOptions {
+pub(crate) struct ZoneOptions {
     /// RFC 5782 test points (127.0.0.2, `test`).
-    pub test_points: Option<bool>,
+    pub(crate) test_points: Option<bool>,
     /// Normalise addresses before hashing.
-    pub normalise_addresses: Option<bool>,
+    pub(crate) normalise_addresses: Option<bool>,
     /// Clients allowed to query; absent means everyone.
-    pub allow: Option<Vec<ipnet::IpNet>>,
+    pub(crate) allow: Option<Vec<ipnet::IpNet>>,
     /// What the others get.
-    pub refused: Refused,
+    pub(crate) refused: Refused,
     /// TTL for data that sets none.
-    pub default_ttl: Option<u32>,
+    pub(crate) default_ttl: Option<u32>,
     /// Name servers when the data has no `$NS`.
-    pub ns: Option<Vec<String>>,
+    pub(crate) ns: Option<Vec<String>>,
 }
 
 impl Default for LoadOptions {
@@ -109,23 +109,23 @@ impl LoadOptions {
 }
 
 /// Entries as written, per file, for `ward lookup`.
-pub type KeptEntries = Vec<(Arc<Path>, Vec<Entry>)>;
+pub(crate) type KeptEntries = Vec<(Arc<Path>, Vec<Entry>)>;
 
 /// The outcome of loading one zone.
 pub struct ZoneLoad {
     pub name: Name,
     /// `None` when the zone could not be built (errors and not lenient).
-    pub zone: Option<Zone>,
+    pub(crate) zone: Option<Zone>,
     pub diagnostics: Diagnostics,
     pub entries: usize,
-    pub expired: usize,
-    pub next_expiry: Option<i64>,
-    pub duration: Duration,
+    pub(crate) expired: usize,
+    pub(crate) next_expiry: Option<i64>,
+    pub(crate) duration: Duration,
     /// Entries as written, when asked for.
-    pub kept: KeptEntries,
+    pub(crate) kept: KeptEntries,
     /// Hash of each file's bytes as parsed, in the order of the source's files; `None`
     /// for a file that could not be read whole.
-    pub file_hashes: Vec<Option<u64>>,
+    pub(crate) file_hashes: Vec<Option<u64>>,
 }
 
 /// Parses the files of several zones (spread over the cores) and builds each zone.
@@ -227,9 +227,9 @@ pub struct Loader {
 
 /// The result of loading a whole directory.
 pub struct DirectoryLoad {
-    pub scan: Scan,
-    pub catalogue: Arc<Catalogue>,
-    pub catalogue_diagnostics: Diagnostics,
+    pub(crate) scan: Scan,
+    pub(crate) catalogue: Arc<Catalogue>,
+    pub(crate) catalogue_diagnostics: Diagnostics,
     pub zones: Vec<ZoneLoad>,
 }
 
@@ -243,7 +243,7 @@ impl DirectoryLoad {
             .chain(self.zones.iter().flat_map(|z| &z.diagnostics.errors))
     }
 
-    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+    pub(crate) fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
         self.catalogue_diagnostics
             .warnings
             .iter()

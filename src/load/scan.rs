@@ -15,37 +15,37 @@ use crate::zone::name::Name;
 use crate::zone::parse::Diagnostic;
 
 /// Name of the shared reason catalogue in the zones directory.
-pub const CATALOGUE_FILE: &str = "reasons.conf";
+pub(crate) const CATALOGUE_FILE: &str = "reasons.conf";
 
 /// One data file of a zone.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DataFile {
-    pub path: PathBuf,
-    pub kind: DatasetKind,
+pub(crate) struct DataFile {
+    pub(crate) path: PathBuf,
+    pub(crate) kind: DatasetKind,
 }
 
 /// The files that make up one zone.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ZoneSource {
-    pub name: Name,
+pub(crate) struct ZoneSource {
+    pub(crate) name: Name,
     /// Data files in load order (sorted by path).
-    pub files: Vec<DataFile>,
+    pub(crate) files: Vec<DataFile>,
     /// The zone's directory could not be listed: its files are unknown, so the zone
     /// cannot be loaded now (a reload keeps what it served).
-    pub unreadable: Option<Diagnostic>,
+    pub(crate) unreadable: Option<Diagnostic>,
 }
 
 /// The zones directory, read but not parsed.
 #[derive(Debug, Default)]
-pub struct Scan {
-    pub zones: Vec<ZoneSource>,
-    pub catalogue: Option<PathBuf>,
+pub(crate) struct Scan {
+    pub(crate) zones: Vec<ZoneSource>,
+    pub(crate) catalogue: Option<PathBuf>,
     /// Files that are neither data nor known: reported, never loaded.
-    pub ignored: Vec<PathBuf>,
+    pub(crate) ignored: Vec<PathBuf>,
     /// Names that are not valid zone names.
-    pub problems: Vec<Diagnostic>,
+    pub(crate) problems: Vec<Diagnostic>,
     /// Things that load, but probably not as meant (a directory named like a data file).
-    pub warnings: Vec<Diagnostic>,
+    pub(crate) warnings: Vec<Diagnostic>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +89,7 @@ fn whole_file(path: &Path, message: String) -> Diagnostic {
 
 /// Reads the directory layout. Only an unreadable top directory is an error: then
 /// nothing is known at all.
-pub fn scan(dir: &Path) -> Result<Scan, ScanError> {
+pub(crate) fn scan(dir: &Path) -> Result<Scan, ScanError> {
     let top = list(dir).map_err(|source| ScanError::ReadDir {
         path: dir.to_path_buf(),
         source,

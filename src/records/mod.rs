@@ -15,7 +15,7 @@
 
 mod ip;
 mod names;
-pub mod text;
+pub(crate) mod text;
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};

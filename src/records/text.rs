@@ -11,7 +11,7 @@ use crate::zone::name::{Labels, Name, write_presentation};
 
 /// What `ward export` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     /// A BIND zone file: the records a secondary serves.
     Bind,
     /// rbldnsd data, for sites that keep rbldnsd mirrors.
@@ -19,7 +19,7 @@ pub enum Format {
 }
 
 /// Writes `zone` in `format`.
-pub fn write(zone: &Zone, format: Format, now: i64, out: &mut impl Write) -> io::Result<()> {
+pub(crate) fn write(zone: &Zone, format: Format, now: i64, out: &mut impl Write) -> io::Result<()> {
     match format {
         Format::Bind => write_bind(zone, now, out),
         Format::Rbldnsd => write_rbldnsd(zone, now, out),

@@ -35,13 +35,13 @@ use watch::DirWatch;
 #[derive(Debug, Clone)]
 pub struct ReloadSettings {
     /// How long a file must have been quiet (no event, no change) before it is read.
-    pub debounce: Duration,
+    pub(crate) debounce: Duration,
     /// A file that never stays quiet that long is read anyway after this long.
     pub max_wait: Duration,
     /// Check files without events this often (NFS, some container mounts).
     pub poll_interval: Option<Duration>,
     /// Watch the directory for file events.
-    pub watch: bool,
+    pub(crate) watch: bool,
 }
 
 impl Default for ReloadSettings {
@@ -62,10 +62,10 @@ pub struct ZoneStats {
     pub failures: u64,
     /// The errors of the last failed load, cleared by a good one.
     pub last_error: Option<String>,
-    pub entries: usize,
-    pub serial: u32,
+    pub(crate) entries: usize,
+    pub(crate) serial: u32,
     /// When it last loaded successfully.
-    pub last_loaded: Option<std::time::SystemTime>,
+    pub(crate) last_loaded: Option<std::time::SystemTime>,
 }
 
 /// Per-zone reload counters, shared with whoever reports them.
@@ -82,7 +82,7 @@ impl ReloadStats {
     }
 
     /// Every zone's statistics, by name.
-    pub fn all(&self) -> BTreeMap<String, ZoneStats> {
+    pub(crate) fn all(&self) -> BTreeMap<String, ZoneStats> {
         self.zones.lock().map(|z| z.clone()).unwrap_or_default()
     }
 
@@ -127,7 +127,7 @@ pub(crate) enum Trigger {
 }
 
 /// Watches the zones directory and reloads what changed.
-pub struct Reloader {
+pub(crate) struct Reloader {
     loader: Loader,
     settings: ReloadSettings,
     zones: HashMap<Name, ZoneState>,
@@ -140,10 +140,10 @@ pub struct Reloader {
 
 /// Called after a reload swapped in a zone's new version (with the one it replaced,
 /// if any), on the reload thread: zone transfers keep the difference and notify.
-pub type OnChange = dyn Fn(Option<&Arc<Zone>>, &Arc<Zone>) + Send + Sync;
+pub(crate) type OnChange = dyn Fn(Option<&Arc<Zone>>, &Arc<Zone>) + Send + Sync;
 
 /// A running reloader: its triggers and statistics.
-pub struct ReloadHandle {
+pub(crate) struct ReloadHandle {
     task: tokio::task::JoinHandle<()>,
     trigger: mpsc::UnboundedSender<Trigger>,
     stats: Arc<ReloadStats>,
@@ -151,23 +151,23 @@ pub struct ReloadHandle {
 
 impl ReloadHandle {
     /// Reloads every zone, as SIGHUP does.
-    pub fn reload_all(&self) {
+    pub(crate) fn reload_all(&self) {
         let _ = self.trigger.send(Trigger::All(None));
     }
 
     /// Reloads every zone and resolves once that round is over.
-    pub async fn reload_all_and_wait(&self) {
+    pub(crate) async fn reload_all_and_wait(&self) {
         let (done, finished) = tokio::sync::oneshot::channel();
         if self.trigger.send(Trigger::All(Some(done))).is_ok() {
             let _ = finished.await;
         }
     }
 
-    pub fn abort(&self) {
+    pub(crate) fn abort(&self) {
         self.task.abort();
     }
 
-    pub fn stats(&self) -> &Arc<ReloadStats> {
+    pub(crate) fn stats(&self) -> &Arc<ReloadStats> {
         &self.stats
     }
 }
@@ -193,7 +193,11 @@ impl Pending {
 
 impl Reloader {
     /// Starts from the state `initial` loaded: its zones are what is being served.
-    pub fn new(loader: Loader, initial: &DirectoryLoad, settings: ReloadSettings) -> Reloader {
+    pub(crate) fn new(
+        loader: Loader,
+        initial: &DirectoryLoad,
+        settings: ReloadSettings,
+    ) -> Reloader {
         let stats = Arc::new(ReloadStats::default());
         let mut zones = HashMap::new();
         for (source, load) in initial.scan.zones.iter().zip(&initial.zones) {
@@ -234,13 +238,13 @@ impl Reloader {
     }
 
     /// Calls `on_change` for every zone a reload replaces or adds.
-    pub fn on_change(mut self, on_change: Arc<OnChange>) -> Self {
+    pub(crate) fn on_change(mut self, on_change: Arc<OnChange>) -> Self {
         self.on_change = Some(on_change);
         self
     }
 
     /// Runs on `runtime` until aborted.
-    pub fn spawn(self, runtime: &tokio::runtime::Handle, store: Arc<Store>) -> ReloadHandle {
+    pub(crate) fn spawn(self, runtime: &tokio::runtime::Handle, store: Arc<Store>) -> ReloadHandle {
         let (trigger, triggers) = mpsc::unbounded_channel();
         let stats = self.stats.clone();
         let events = trigger.clone();

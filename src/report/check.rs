@@ -9,18 +9,18 @@ use crate::zone::name::{Name, NameBuf};
 use crate::zone::{FoundList, IpName, Presence, Visibility, Zone};
 
 /// Postfix cuts DNSBL TXT replies at 500 characters; leave room for the subject.
-pub const MAX_REASON_BYTES: usize = 450;
+pub(crate) const MAX_REASON_BYTES: usize = 450;
 
-pub struct ZoneReport {
-    pub name: Name,
+pub(crate) struct ZoneReport {
+    pub(crate) name: Name,
     /// Errors in the zone's files: `ward serve` would not load it.
-    pub errors: usize,
-    pub entries: usize,
-    pub files: usize,
-    pub serial: Option<u32>,
+    pub(crate) errors: usize,
+    pub(crate) entries: usize,
+    pub(crate) files: usize,
+    pub(crate) serial: Option<u32>,
     /// Records a secondary would hold (AXFR), SOA included.
-    pub records: Option<usize>,
-    pub notes: Vec<String>,
+    pub(crate) records: Option<usize>,
+    pub(crate) notes: Vec<String>,
 }
 
 /// Past this many records, and this many per entry, an expansion is worth a warning:
@@ -58,7 +58,7 @@ impl fmt::Display for ZoneReport {
 
 /// One report per zone; `transferred` names the zones secondaries may transfer, which
 /// get notes on what a secondary cannot answer as ward does.
-pub fn zone_reports(load: &DirectoryLoad, transferred: &HashSet<String>) -> Vec<ZoneReport> {
+pub(crate) fn zone_reports(load: &DirectoryLoad, transferred: &HashSet<String>) -> Vec<ZoneReport> {
     load.zones
         .iter()
         .zip(&load.scan.zones)

@@ -23,13 +23,13 @@ pub enum LookupError {
 }
 
 /// What a lookup found, printable.
-pub struct Report {
+pub(crate) struct Report {
     text: String,
     listed: bool,
 }
 
 impl Report {
-    pub fn listed(&self) -> bool {
+    pub(crate) fn listed(&self) -> bool {
         self.listed
     }
 }
@@ -60,48 +60,48 @@ enum Probe {
 /// show it. Zones come in the snapshot's order, each with the query names a mail
 /// server would ask and the entries behind the answers.
 #[derive(Debug, Clone)]
-pub struct Lookup {
-    pub input: String,
-    pub zones: Vec<ZoneLookup>,
+pub(crate) struct Lookup {
+    pub(crate) input: String,
+    pub(crate) zones: Vec<ZoneLookup>,
 }
 
 /// One zone's answer for the input.
 #[derive(Debug, Clone)]
-pub struct ZoneLookup {
-    pub zone: Name,
+pub(crate) struct ZoneLookup {
+    pub(crate) zone: Name,
     /// Some query name answers A or TXT records.
-    pub listed: bool,
-    pub queries: Vec<QueryAnswer>,
+    pub(crate) listed: bool,
+    pub(crate) queries: Vec<QueryAnswer>,
     /// The entries (file, entry) that match the input, when the caller has them.
-    pub entries: Vec<(Arc<Path>, Entry)>,
+    pub(crate) entries: Vec<(Arc<Path>, Entry)>,
 }
 
 /// What one query name answers.
 #[derive(Debug, Clone)]
-pub struct QueryAnswer {
+pub(crate) struct QueryAnswer {
     /// The name a mail server asks, without the final dot.
-    pub qname: Name,
+    pub(crate) qname: Name,
     /// How the name derives from the input (`sha1 of …`); empty for the plain form.
-    pub how: String,
+    pub(crate) how: String,
     /// Return codes and their TTLs.
-    pub a: Vec<(Ipv4Addr, u32)>,
+    pub(crate) a: Vec<(Ipv4Addr, u32)>,
     /// TXT texts as a client receives them (`$` filled in).
-    pub txt: Vec<String>,
-    pub nxdomain: bool,
+    pub(crate) txt: Vec<String>,
+    pub(crate) nxdomain: bool,
 }
 
 impl Lookup {
-    pub fn listed(&self) -> bool {
+    pub(crate) fn listed(&self) -> bool {
         self.zones.iter().any(|z| z.listed)
     }
 }
 
 /// Entries as written, per zone: what [`lookup`] matches against.
-pub type EntriesOf<'e> = &'e dyn Fn(&Name) -> &'e [(Arc<Path>, Vec<Entry>)];
+pub(crate) type EntriesOf<'e> = &'e dyn Fn(&Name) -> &'e [(Arc<Path>, Vec<Entry>)];
 
 /// Looks `input` up in `snapshot` at `now`: every query name a mail server would ask,
 /// what it answers, and the entries of `entries` behind it.
-pub fn lookup(
+pub(crate) fn lookup(
     input: &str,
     snapshot: &Snapshot,
     entries: EntriesOf<'_>,
@@ -172,7 +172,7 @@ fn query_answer(snapshot: &Snapshot, candidate: &Candidate, now: i64) -> QueryAn
 }
 
 /// `ward lookup`: loads with entries kept, looks up, and prints.
-pub fn explain(input: &str, mut load: DirectoryLoad) -> Result<Report, LookupError> {
+pub(crate) fn explain(input: &str, mut load: DirectoryLoad) -> Result<Report, LookupError> {
     let kept: Vec<(Name, KeptEntries)> = load
         .zones
         .iter_mut()
@@ -405,7 +405,7 @@ fn candidates(input: &str, snapshot: &Snapshot) -> Result<Vec<Candidate>, Lookup
 }
 
 /// `7.113.0.203` for 203.0.113.7; 32 nibbles for IPv6.
-pub fn reverse_name(ip: IpAddr) -> Name {
+pub(crate) fn reverse_name(ip: IpAddr) -> Name {
     let labels: Vec<String> = match ip {
         IpAddr::V4(v4) => v4.octets().iter().rev().map(u8::to_string).collect(),
         IpAddr::V6(v6) => {

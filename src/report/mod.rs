@@ -4,6 +4,6 @@
 //! listing details (since, until, ticket) the pages show. Reads `load`, `store`,
 //! `records` and the answer logic of `dns`; serves nothing.
 
-pub mod check;
+pub(crate) mod check;
 pub(crate) mod entries;
-pub mod explain;
+pub(crate) mod explain;

@@ -21,7 +21,7 @@ pub struct Budget {
 
 impl Budget {
     /// Lookups, explanations and pages: a person clicking around never meets it.
-    pub const PAGES: Budget = Budget {
+    pub(crate) const PAGES: Budget = Budget {
         per_client: 120,
         period: Duration::from_secs(60),
     };

@@ -32,7 +32,7 @@ const DRAIN: Duration = Duration::from_secs(5);
 
 /// Serves `app` on `listener` until `stop` is cancelled. Handlers see the client (behind
 /// a trusted proxy, the one it names) as `ConnectInfo`.
-pub(crate) async fn serve(
+pub(super) async fn serve(
     listener: TcpListener,
     app: Router,
     stop: CancellationToken,

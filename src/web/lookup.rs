@@ -212,7 +212,7 @@ fn zone_view(input: &str, zone: &ZoneLookup, details: &Details) -> ZoneView {
 }
 
 /// Percent-encodes a query-string value.
-pub(crate) fn encode(value: &str) -> String {
+pub(super) fn encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~@:".contains(&byte) {

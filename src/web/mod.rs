@@ -45,24 +45,24 @@ use page::Pages;
 #[derive(Debug, Clone)]
 pub struct WebSettings {
     /// The public pages (`--http`).
-    pub http: Option<SocketAddr>,
+    pub(crate) http: Option<SocketAddr>,
     /// The admin API (`--admin`).
-    pub admin: Option<SocketAddr>,
+    pub(crate) admin: Option<SocketAddr>,
     /// The file holding the admin API's bearer token (`--admin-token-file`).
-    pub admin_token_file: Option<PathBuf>,
+    pub(crate) admin_token_file: Option<PathBuf>,
     /// Where removal requests and the audit log live (`--state`).
-    pub state: PathBuf,
+    pub(crate) state: PathBuf,
     /// Lookups, explanations and pages per client.
-    pub pages: Budget,
+    pub(crate) pages: Budget,
     /// Removal requests per client.
     pub requests: Budget,
     /// Reverse proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`).
-    pub trusted_proxies: Vec<IpNet>,
+    pub(crate) trusted_proxies: Vec<IpNet>,
 }
 
 impl WebSettings {
     /// The state directory when none is given: `state` beside the zones directory.
-    pub fn default_state(zones: &Path) -> PathBuf {
+    pub(crate) fn default_state(zones: &Path) -> PathBuf {
         match zones.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => parent.join("state"),
             _ => PathBuf::from("state"),

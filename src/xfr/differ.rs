@@ -24,7 +24,7 @@ type Waiting = HashMap<Name, (Arc<Zone>, Arc<Zone>)>;
 
 /// What a reload does for transfers. The thread ends once the reloader (and with it
 /// this callback) is gone and the changes queued before are done.
-pub fn on_change(
+pub(crate) fn on_change(
     transfers: Arc<Transfers>,
     runtime: tokio::runtime::Handle,
 ) -> impl Fn(Option<&Arc<Zone>>, &Arc<Zone>) + Send + Sync + 'static {

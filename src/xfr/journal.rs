@@ -78,9 +78,9 @@ pub(crate) fn diff(old: &Zone, new: &Zone) -> Delta {
 
 /// Limits of one zone's journal.
 #[derive(Debug, Clone, Copy)]
-pub struct JournalLimits {
-    pub versions: usize,
-    pub bytes: usize,
+pub(crate) struct JournalLimits {
+    pub(crate) versions: usize,
+    pub(crate) bytes: usize,
 }
 
 impl Default for JournalLimits {

@@ -9,7 +9,7 @@
 //! `dns`, `records`, `store`, `zone`.
 
 mod differ;
-pub mod journal;
+pub(crate) mod journal;
 mod message;
 mod notify;
 mod request;
@@ -33,26 +33,26 @@ use crate::zone::Zone;
 use crate::zone::name::Name;
 use journal::{Delta, Journal, JournalLimits, diff};
 
-pub use differ::on_change;
+pub(crate) use differ::on_change;
 
 /// Transfers served at once; more wait their turn.
 const CONCURRENT: usize = 8;
 
 /// Who may transfer one zone, and whom to notify.
 #[derive(Debug, Clone, Default)]
-pub struct ZoneTransfer {
-    pub allow: Vec<IpNet>,
+pub(crate) struct ZoneTransfer {
+    pub(crate) allow: Vec<IpNet>,
     /// The key requests must be signed with.
-    pub key: Option<Name>,
-    pub notify: Vec<SocketAddr>,
+    pub(crate) key: Option<Name>,
+    pub(crate) notify: Vec<SocketAddr>,
 }
 
 /// Transfer settings: per zone, the keys, the journal's limits.
 #[derive(Debug, Clone, Default)]
-pub struct TransferConfig {
-    pub zones: HashMap<Name, ZoneTransfer>,
-    pub keys: Keyring,
-    pub journal: JournalLimits,
+pub(crate) struct TransferConfig {
+    pub(crate) zones: HashMap<Name, ZoneTransfer>,
+    pub(crate) keys: Keyring,
+    pub(crate) journal: JournalLimits,
 }
 
 impl TransferConfig {
@@ -67,23 +67,23 @@ impl TransferConfig {
 
 /// Transfer counters, for the metrics.
 #[derive(Debug, Default)]
-pub struct TransferStats {
-    pub axfr: AtomicU64,
-    pub ixfr: AtomicU64,
-    pub refused: AtomicU64,
-    pub notify_acknowledged: AtomicU64,
-    pub notify_failed: AtomicU64,
+pub(crate) struct TransferStats {
+    pub(crate) axfr: AtomicU64,
+    pub(crate) ixfr: AtomicU64,
+    pub(crate) refused: AtomicU64,
+    pub(crate) notify_acknowledged: AtomicU64,
+    pub(crate) notify_failed: AtomicU64,
 }
 
 /// The transfer side of a running server: settings, journals, counters.
-pub struct Transfers {
+pub(crate) struct Transfers {
     pub(crate) config: TransferConfig,
     journals: Mutex<HashMap<Name, Journal>>,
     /// Per zone, a number that grows with every change: NOTIFY retries of an older
     /// change stop once there is a newer one.
     notify_generations: Mutex<HashMap<Name, u64>>,
     slots: Semaphore,
-    pub stats: TransferStats,
+    pub(crate) stats: TransferStats,
 }
 
 impl std::fmt::Debug for Transfers {
@@ -95,7 +95,7 @@ impl std::fmt::Debug for Transfers {
 }
 
 impl Transfers {
-    pub fn new(config: TransferConfig) -> Self {
+    pub(crate) fn new(config: TransferConfig) -> Self {
         Transfers {
             config,
             journals: Mutex::new(HashMap::new()),

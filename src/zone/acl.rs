@@ -21,7 +21,7 @@ pub enum Refused {
 
 /// What happens to a client's queries.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AclAction {
+pub(crate) enum AclAction {
     /// Served normally.
     Pass,
     /// No reply at all (rbldnsd `:ignore`, `:blackhole`).
@@ -35,16 +35,16 @@ pub enum AclAction {
     Answer(Value, Option<Template>),
 }
 
-pub struct Acl {
+pub(crate) struct Acl {
     v4: PrefixMap<u32>,
     v6: PrefixMap<u128>,
     actions: Vec<AclAction>,
     /// TTL of forced answers.
-    pub ttl: u32,
+    pub(crate) ttl: u32,
 }
 
 impl Acl {
-    pub fn check(&self, client: IpAddr) -> &AclAction {
+    pub(crate) fn check(&self, client: IpAddr) -> &AclAction {
         let found = match client {
             IpAddr::V4(v4) => self.v4.get(u32::from(v4)),
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -17,33 +17,30 @@ use super::value::{ValueTable, ValueTableBuilder};
 
 /// Where a dataset came from, for logs and `ward lookup`.
 #[derive(Debug, Clone)]
-pub struct Origin {
-    pub file: Arc<Path>,
-    pub kind: DatasetKind,
-    /// The `:label` of a `combined` section.
-    pub label: Option<Box<str>>,
+pub(crate) struct Origin {
+    pub(crate) file: Arc<Path>,
+    pub(crate) kind: DatasetKind,
 }
 
 pub struct Dataset {
-    pub origin: Origin,
+    pub(crate) origin: Origin,
     /// Subzones this dataset answers under, relative to the zone apex (root = the
     /// apex); several for a `combined` section listing several.
-    pub attach: Vec<Name>,
-    pub ttl: u32,
-    pub values: ValueTable,
-    pub ip4: PrefixMap<u32>,
-    pub ip6: PrefixMap<u128>,
-    pub names: NameIndex,
-    pub digests: DigestIndex,
-    pub generic: GenericIndex,
+    pub(crate) attach: Vec<Name>,
+    pub(crate) ttl: u32,
+    pub(crate) values: ValueTable,
+    pub(crate) ip4: PrefixMap<u32>,
+    pub(crate) ip6: PrefixMap<u128>,
+    pub(crate) names: NameIndex,
+    pub(crate) digests: DigestIndex,
+    pub(crate) generic: GenericIndex,
     /// Entry lines loaded.
-    pub entries: usize,
+    pub(crate) entries: usize,
 }
 
 /// The queried thing a TXT `$` stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Subject {
-    None,
+pub(crate) enum Subject {
     Ip4(u32),
     Ip6(u128),
     /// Labels `from..to` of the query name (counted from the left) as a domain name.
@@ -59,19 +56,17 @@ pub enum Subject {
 }
 
 /// One dataset's verdict on one name.
-pub enum DatasetMatch<'d> {
+pub(crate) enum DatasetMatch<'d> {
     /// A set of values (a result id in the dataset's table) and what `$` is.
     Listed(u32, Subject),
     Records(&'d [Record]),
-    Exists,
-    Absent,
 }
 
 impl Dataset {
     /// Looks up `name`, relative to where this dataset is attached and not empty.
     /// Several kinds of data may answer (a ward zone lists IPs and names); each
     /// verdict is passed to `found`, and the strongest presence is returned.
-    pub fn lookup<'d>(
+    pub(crate) fn lookup<'d>(
         &'d self,
         name: NameRef<'_>,
         ip: IpName,
@@ -157,7 +152,7 @@ impl Dataset {
     }
 
     /// Records at the dataset's own apex (generic `@`).
-    pub fn apex_records(&self) -> &[Record] {
+    pub(crate) fn apex_records(&self) -> &[Record] {
         match self.generic.lookup(&[]) {
             GenericMatch::Records(records) => records,
             _ => &[],
@@ -167,38 +162,29 @@ impl Dataset {
 
 /// Accumulates one dataset while its lines are parsed.
 pub(crate) struct DatasetBuilder {
-    pub origin: Origin,
-    pub attach: Vec<Name>,
+    pub(crate) origin: Origin,
+    pub(crate) attach: Vec<Name>,
     /// `$TTL`: the last one in the dataset applies to all of it (rbldnsd).
-    pub ttl: Option<u32>,
-    pub values: ValueTableBuilder,
-    pub ip4: PrefixMapBuilder<u32>,
-    pub ip6: PrefixMapBuilder<u128>,
-    pub same_prefix: SamePrefix,
-    pub names: NameIndexBuilder,
-    pub digests: DigestIndexBuilder,
-    pub generic: GenericIndex,
+    pub(crate) ttl: Option<u32>,
+    pub(crate) values: ValueTableBuilder,
+    pub(crate) ip4: PrefixMapBuilder<u32>,
+    pub(crate) ip6: PrefixMapBuilder<u128>,
+    pub(crate) same_prefix: SamePrefix,
+    pub(crate) names: NameIndexBuilder,
+    pub(crate) digests: DigestIndexBuilder,
+    pub(crate) generic: GenericIndex,
     /// Generic records written with TTL 0, to get the dataset TTL at the end.
-    pub generic_default_ttl: Vec<(Name, super::generic::RecordData)>,
-    pub vars: Vars,
+    pub(crate) generic_default_ttl: Vec<(Name, super::generic::RecordData)>,
+    pub(crate) vars: Vars,
     /// `$=`: the base template all TXT texts are put into.
-    pub base: Option<Box<[u8]>>,
-    pub entries: usize,
+    pub(crate) base: Option<Box<[u8]>>,
+    pub(crate) entries: usize,
 }
 
 impl DatasetBuilder {
-    pub(crate) fn new(
-        file: Arc<Path>,
-        kind: DatasetKind,
-        label: Option<&str>,
-        attach: Vec<Name>,
-    ) -> Self {
+    pub(crate) fn new(file: Arc<Path>, kind: DatasetKind, attach: Vec<Name>) -> Self {
         DatasetBuilder {
-            origin: Origin {
-                file,
-                kind,
-                label: label.map(Into::into),
-            },
+            origin: Origin { file, kind },
             attach,
             ttl: None,
             values: ValueTableBuilder::default(),

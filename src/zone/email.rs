@@ -10,16 +10,16 @@ use super::ip::{Listing, PrefixMap, PrefixMapBuilder, ResultId, SamePrefix};
 use super::name::{Name, NameRef};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum DigestKind {
+pub(crate) enum DigestKind {
     Md5,
     Sha1,
     Sha256,
 }
 
 impl DigestKind {
-    pub const ALL: [DigestKind; 3] = [DigestKind::Md5, DigestKind::Sha1, DigestKind::Sha256];
+    pub(crate) const ALL: [DigestKind; 3] = [DigestKind::Md5, DigestKind::Sha1, DigestKind::Sha256];
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             DigestKind::Md5 => "md5",
             DigestKind::Sha1 => "sha1",
@@ -27,14 +27,14 @@ impl DigestKind {
         }
     }
 
-    pub fn from_name(name: &str) -> Option<Self> {
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
         DigestKind::ALL
             .into_iter()
             .find(|k| k.name().eq_ignore_ascii_case(name))
     }
 
     /// Digest length in bytes.
-    pub fn digest_len(self) -> usize {
+    pub(crate) fn digest_len(self) -> usize {
         match self {
             DigestKind::Md5 => 16,
             DigestKind::Sha1 => 20,
@@ -44,7 +44,7 @@ impl DigestKind {
 
     /// How the digest is written in a query name: whole for md5 and sha1, the first
     /// 32 hex digits for sha256.
-    pub fn query_label(self, digest: &[u8]) -> String {
+    pub(crate) fn query_label(self, digest: &[u8]) -> String {
         let hex = hex::encode(digest);
         match self {
             DigestKind::Sha256 => hex[..32].to_string(),
@@ -57,7 +57,7 @@ impl DigestKind {
     }
 
     /// On the stack: a million-address list computes three million of these.
-    pub fn digest(self, data: &[u8]) -> SmallVec<[u8; 32]> {
+    pub(crate) fn digest(self, data: &[u8]) -> SmallVec<[u8; 32]> {
         match self {
             DigestKind::Md5 => SmallVec::from_slice(&Md5::digest(data)),
             DigestKind::Sha1 => SmallVec::from_slice(&Sha1::digest(data)),
@@ -67,7 +67,7 @@ impl DigestKind {
 }
 
 /// Splits `local@domain` at the last `@`; both parts must be non-empty.
-pub fn split_address(address: &str) -> Option<(&str, &str)> {
+pub(crate) fn split_address(address: &str) -> Option<(&str, &str)> {
     let (local, domain) = address.rsplit_once('@')?;
     (!local.is_empty() && !domain.is_empty()).then_some((local, domain))
 }
@@ -92,24 +92,24 @@ pub fn normalise(address: &str) -> Option<String> {
 
 /// A plain (unhashed) query name for an address.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlainName {
-    pub name: Name,
+pub(crate) struct PlainName {
+    pub(crate) name: Name,
     /// The local part is the first label (`$` renders `local@domain`); otherwise the
     /// local part's dots were label separators and `$` renders the name.
-    pub local_is_one_label: bool,
+    pub(crate) local_is_one_label: bool,
 }
 
 /// The plain names `address` is asked for: as written (the local part one label,
 /// lowercased), normalised as for hashing (rspamd normalises before its plain lookup
 /// too), and with the local part's dots as label separators (rspamd builds the name by
 /// joining strings, so `first.last@example.org` arrives as four labels).
-pub fn plain_names(address: &str, normalised: bool) -> Vec<PlainName> {
+pub(crate) fn plain_names(address: &str, normalised: bool) -> Vec<PlainName> {
     plain_names_of(&address_forms(address, normalised))
 }
 
 /// The forms of `address` that are listed: lowercased, and normalised (when asked and
 /// different).
-pub fn address_forms(address: &str, normalised: bool) -> SmallVec<[String; 2]> {
+pub(crate) fn address_forms(address: &str, normalised: bool) -> SmallVec<[String; 2]> {
     let lower = address.to_ascii_lowercase();
     let normal = normalised
         .then(|| normalise(&lower))
@@ -122,7 +122,7 @@ pub fn address_forms(address: &str, normalised: bool) -> SmallVec<[String; 2]> {
 }
 
 /// [`plain_names`] of forms already made by [`address_forms`].
-pub fn plain_names_of(forms: &[String]) -> Vec<PlainName> {
+pub(crate) fn plain_names_of(forms: &[String]) -> Vec<PlainName> {
     let mut names: Vec<PlainName> = Vec::new();
     for form in forms {
         let Some((local, domain)) = split_address(form) else {
@@ -159,7 +159,7 @@ fn key(digest: &[u8]) -> u64 {
 /// Hashed addresses, per digest kind: the same flat, bucketed index as IP addresses
 /// (digests spread evenly, so their top 16 bits bucket them well).
 #[derive(Default)]
-pub struct DigestIndex {
+pub(crate) struct DigestIndex {
     maps: [PrefixMap<u64>; 3],
     /// Whole digests, kept only for zones that are exported or transferred (the maps
     /// key only their first 8 bytes; a secondary needs the names in full).
@@ -167,12 +167,8 @@ pub struct DigestIndex {
 }
 
 impl DigestIndex {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.maps.iter().all(PrefixMap::is_empty)
-    }
-
-    pub fn len(&self) -> usize {
-        self.maps.iter().map(PrefixMap::len).sum()
     }
 
     /// Every whole digest kept (see [`DigestIndexBuilder::keep_full`]) and the result
@@ -187,7 +183,7 @@ impl DigestIndex {
     /// `<hex>` or `<hex>._email`: an md5 (32 hex digits) or sha1 (40) digest, or a
     /// sha256 cut to 32-63 digits — whole it is 64, one more than a DNS label holds
     /// (rspamd: `hash_len`). Any case.
-    pub fn lookup(&self, name: NameRef<'_>) -> Option<ResultId> {
+    pub(crate) fn lookup(&self, name: NameRef<'_>) -> Option<ResultId> {
         match name.label_count() {
             1 => {}
             2 if name.label(1) == b"_email" => {}
@@ -210,7 +206,7 @@ impl DigestIndex {
 }
 
 #[derive(Default)]
-pub struct DigestIndexBuilder {
+pub(crate) struct DigestIndexBuilder {
     maps: [PrefixMapBuilder<u64>; 3],
     full: Option<Vec<(DigestKind, Box<[u8]>)>>,
 }
@@ -221,19 +217,15 @@ impl DigestIndexBuilder {
         self.full.get_or_insert_with(Vec::new);
     }
 
-    pub fn add(&mut self, kind: DigestKind, digest: &[u8], listing: Listing) {
+    pub(crate) fn add(&mut self, kind: DigestKind, digest: &[u8], listing: Listing) {
         self.maps[kind.index()].add(key(digest), 64, listing, 0);
         if let Some(full) = &mut self.full {
             full.push((kind, digest.into()));
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.maps.iter().all(PrefixMapBuilder::is_empty)
-    }
-
     /// All listings of one digest answer together; an exclusion beats them.
-    pub fn build(self, mut intern: impl FnMut(&[u32]) -> ResultId) -> DigestIndex {
+    pub(crate) fn build(self, mut intern: impl FnMut(&[u32]) -> ResultId) -> DigestIndex {
         let maps = self
             .maps
             .map(|builder| builder.build(SamePrefix::Union, &mut intern).0);

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use super::name::Name;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RecordData {
+pub(crate) enum RecordData {
     A([u8; 4]),
     Txt(Box<[u8]>),
     Mx(u16, Name),
@@ -14,7 +14,7 @@ pub enum RecordData {
 
 impl RecordData {
     /// The DNS type code, so the answer logic can filter without knowing this enum.
-    pub fn rtype(&self) -> u16 {
+    pub(crate) fn rtype(&self) -> u16 {
         match self {
             RecordData::A(_) => 1,
             RecordData::Txt(_) => 16,
@@ -24,9 +24,9 @@ impl RecordData {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    pub ttl: u32,
-    pub data: RecordData,
+pub(crate) struct Record {
+    pub(crate) ttl: u32,
+    pub(crate) data: RecordData,
 }
 
 #[derive(Default)]
@@ -37,20 +37,20 @@ struct Node {
 
 /// Records by relative name; the empty name is the (sub)zone apex.
 #[derive(Default)]
-pub struct GenericIndex {
+pub(crate) struct GenericIndex {
     nodes: HashMap<Box<[u8]>, Node>,
     records: usize,
 }
 
 /// What a name holds in a generic dataset.
-pub enum GenericMatch<'a> {
+pub(crate) enum GenericMatch<'a> {
     Records(&'a [Record]),
     Exists,
     Absent,
 }
 
 impl GenericIndex {
-    pub fn add(&mut self, name: &Name, record: Record) {
+    pub(crate) fn add(&mut self, name: &Name, record: Record) {
         self.records += 1;
         self.nodes
             .entry(name.wire().into())
@@ -68,15 +68,11 @@ impl GenericIndex {
         }
     }
 
-    pub fn records(&self) -> usize {
-        self.records
-    }
-
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.records == 0
     }
 
-    pub fn lookup(&self, wire: &[u8]) -> GenericMatch<'_> {
+    pub(crate) fn lookup(&self, wire: &[u8]) -> GenericMatch<'_> {
         match self.nodes.get(wire) {
             Some(node) if !node.records.is_empty() => GenericMatch::Records(&node.records),
             Some(node) if node.has_children => GenericMatch::Exists,
@@ -84,7 +80,7 @@ impl GenericIndex {
         }
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (Name, &Record)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Name, &Record)> {
         self.nodes.iter().flat_map(|(wire, node)| {
             node.records
                 .iter()

@@ -15,10 +15,9 @@ use std::hash::Hash;
 use crate::memory::{on_huge_pages, prefetch};
 
 /// An address as an unsigned integer (IPv4: `u32`, IPv6: `u128`; digest keys: `u64`).
-pub trait IpKey: Copy + Ord + Eq + Hash + Debug + Send + Sync + 'static {
+pub(crate) trait IpKey: Copy + Ord + Eq + Hash + Debug + Send + Sync + 'static {
     const BITS: u8;
     fn zero() -> Self;
-    fn max_value() -> Self;
     /// The network mask with `len` leading ones.
     fn netmask(len: u8) -> Self;
     fn and(self, other: Self) -> Self;
@@ -32,7 +31,6 @@ pub trait IpKey: Copy + Ord + Eq + Hash + Debug + Send + Sync + 'static {
     fn common_bits(self, other: Self) -> u32;
     /// Number of trailing zero bits (alignment of a block starting here).
     fn trailing_zeros(self) -> u32;
-    fn from_u128(v: u128) -> Self;
     fn to_u128(self) -> u128;
 }
 
@@ -42,9 +40,6 @@ macro_rules! ip_key {
             const BITS: u8 = $bits;
             fn zero() -> Self {
                 0
-            }
-            fn max_value() -> Self {
-                <$t>::MAX
             }
             fn netmask(len: u8) -> Self {
                 if len == 0 {
@@ -77,9 +72,6 @@ macro_rules! ip_key {
             fn trailing_zeros(self) -> u32 {
                 <$t>::trailing_zeros(self)
             }
-            fn from_u128(v: u128) -> Self {
-                v as $t
-            }
             fn to_u128(self) -> u128 {
                 self as u128
             }
@@ -101,7 +93,7 @@ pub(crate) type ResultId = u32;
 /// shares (for IPv4 usually the top 16 bits; for an IPv6 list inside 2001:db8::/32,
 /// bits 32-47). One index entry gives where both the bucket's single addresses and its
 /// ranges start, so a miss costs one index read and two short binary searches.
-pub struct PrefixMap<K: IpKey> {
+pub(crate) struct PrefixMap<K: IpKey> {
     singles: Vec<K>,
     single_results: Vec<ResultId>,
     starts: Vec<K>,
@@ -141,7 +133,7 @@ struct Candidates {
 
 /// The two steps of [`PrefixMap::prefetch`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Warm {
+pub(crate) enum Warm {
     Bucket,
     Entries,
 }
@@ -232,7 +224,7 @@ impl<K: IpKey> PrefixMap<K> {
     /// kernel's network stack has evicted the index from the caches, and a lookup is
     /// otherwise three dependent cache (and TLB) misses. [`Warm::Bucket`] first, for
     /// every address of the batch, then [`Warm::Entries`], which reads the bucket.
-    pub fn prefetch(&self, addr: K, warm: Warm) {
+    pub(crate) fn prefetch(&self, addr: K, warm: Warm) {
         if self.buckets.is_empty() || !self.spans(addr) {
             return;
         }
@@ -262,16 +254,16 @@ impl<K: IpKey> PrefixMap<K> {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.singles.is_empty() && self.starts.is_empty()
     }
 
     /// Number of intervals (listed address runs).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.singles.len() + self.starts.len()
     }
 
-    pub fn get(&self, addr: K) -> Option<ResultId> {
+    pub(crate) fn get(&self, addr: K) -> Option<ResultId> {
         let Candidates { singles, ranges } = self.candidates(addr)?;
         let (lo, hi) = singles;
         if let Ok(i) = self.singles[lo..hi].binary_search(&addr) {
@@ -287,7 +279,7 @@ impl<K: IpKey> PrefixMap<K> {
 
     /// Whether any listed address lies in `[lo, hi]`: decides if a partial IP name such as
     /// `0.113.Z` is an empty non-terminal (names exist below it) or does not exist.
-    pub fn any_in(&self, lo: K, hi: K) -> bool {
+    pub(crate) fn any_in(&self, lo: K, hi: K) -> bool {
         let i = self.singles.partition_point(|&s| s < lo);
         if self.singles.get(i).is_some_and(|&s| s <= hi) {
             return true;
@@ -297,7 +289,7 @@ impl<K: IpKey> PrefixMap<K> {
     }
 
     /// All intervals in address order: (first, last, result).
-    pub fn intervals(&self) -> impl Iterator<Item = (K, K, ResultId)> + '_ {
+    pub(crate) fn intervals(&self) -> impl Iterator<Item = (K, K, ResultId)> + '_ {
         let mut singles = self
             .singles
             .iter()
@@ -331,7 +323,7 @@ pub(crate) enum SamePrefix {
 
 /// What one entry says about its prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Listing {
+pub(crate) enum Listing {
     Value(u32),
     Excluded,
 }
@@ -360,8 +352,8 @@ impl Listing {
 /// A prefix given twice where only the first counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Duplicate {
-    pub line: u32,
-    pub first_line: u32,
+    pub(crate) line: u32,
+    pub(crate) first_line: u32,
 }
 
 /// Collects prefixes, then flattens them into a [`PrefixMap`].
@@ -380,10 +372,6 @@ impl<K: IpKey> Default for PrefixMapBuilder<K> {
 impl<K: IpKey> PrefixMapBuilder<K> {
     pub(crate) fn reserve(&mut self, entries: usize) {
         self.entries.reserve(entries);
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 
     /// Adds `start/len`; host bits of `start` are cleared.

@@ -7,13 +7,13 @@ use super::name::NameRef;
 /// hex nibbles. A name like `2.0.0.1` is both (an IPv4 address, and the top of an IPv6
 /// prefix), so each reading is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct IpName {
-    pub v4: Option<IpRead<u32>>,
-    pub v6: Option<IpRead<u128>>,
+pub(crate) struct IpName {
+    pub(crate) v4: Option<IpRead<u32>>,
+    pub(crate) v6: Option<IpRead<u128>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IpRead<K> {
+pub(crate) enum IpRead<K> {
     /// A whole address.
     Address(K),
     /// Fewer labels than a whole address: the block of addresses below the name.
@@ -21,7 +21,7 @@ pub enum IpRead<K> {
 }
 
 impl IpName {
-    pub fn classify(name: NameRef<'_>) -> IpName {
+    pub(crate) fn classify(name: NameRef<'_>) -> IpName {
         IpName {
             v4: read_ip4(name),
             v6: read_ip6(name),
@@ -29,7 +29,7 @@ impl IpName {
     }
 
     /// A whole IPv4 or IPv6 address.
-    pub fn is_address(&self) -> bool {
+    pub(crate) fn is_address(&self) -> bool {
         matches!(self.v4, Some(IpRead::Address(_))) || matches!(self.v6, Some(IpRead::Address(_)))
     }
 }

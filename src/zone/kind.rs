@@ -20,13 +20,13 @@ pub enum DatasetKind {
 
 impl DatasetKind {
     /// The kind a file extension names (`feed.ip4set`, `feed.ip4set.gz`).
-    pub fn from_file_name(name: &str) -> Option<DatasetKind> {
+    pub(crate) fn from_file_name(name: &str) -> Option<DatasetKind> {
         let name = name.strip_suffix(".gz").unwrap_or(name);
         let (_, ext) = name.rsplit_once('.')?;
         DatasetKind::from_name(ext)
     }
 
-    pub fn from_name(name: &str) -> Option<DatasetKind> {
+    pub(crate) fn from_name(name: &str) -> Option<DatasetKind> {
         Some(match name {
             "zone" => DatasetKind::Ward,
             "ip4set" => DatasetKind::Ip4Set,
@@ -42,7 +42,7 @@ impl DatasetKind {
         })
     }
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             DatasetKind::Ward => "zone",
             DatasetKind::Ip4Set => "ip4set",

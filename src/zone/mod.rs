@@ -7,22 +7,22 @@
 
 pub(crate) mod acl;
 pub(crate) mod dataset;
-pub mod email;
+pub(crate) mod email;
 pub(crate) mod generic;
 pub(crate) mod ip;
 pub(crate) mod ip_name;
 pub(crate) mod kind;
-pub mod name;
+pub(crate) mod name;
 pub(crate) mod name_index;
-pub mod parse;
-pub mod reason;
+pub(crate) mod parse;
+pub(crate) mod reason;
 pub(crate) mod slot;
 pub(crate) mod value;
 
 use smallvec::SmallVec;
 
-pub use dataset::{Dataset, Subject};
-pub use ip_name::{IpName, IpRead};
+pub(crate) use dataset::{Dataset, Subject};
+pub(crate) use ip_name::{IpName, IpRead};
 pub use kind::DatasetKind;
 
 use acl::Acl;
@@ -35,15 +35,15 @@ use value::Value;
 
 /// The zone's SOA, resolved (no "0 = default" left).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Soa {
-    pub ttl: u32,
-    pub mname: Name,
-    pub rname: Name,
-    pub serial: u32,
-    pub refresh: u32,
-    pub retry: u32,
-    pub expire: u32,
-    pub minimum: u32,
+pub(crate) struct Soa {
+    pub(crate) ttl: u32,
+    pub(crate) mname: Name,
+    pub(crate) rname: Name,
+    pub(crate) serial: u32,
+    pub(crate) refresh: u32,
+    pub(crate) retry: u32,
+    pub(crate) expire: u32,
+    pub(crate) minimum: u32,
 }
 
 impl Soa {
@@ -58,29 +58,29 @@ impl Soa {
 
     /// TTL of the SOA in negative answers (RFC 2308 §3: the smaller of its TTL and
     /// its minimum field; rbldnsd uses the minimum even when it is larger).
-    pub fn negative_ttl(&self) -> u32 {
+    pub(crate) fn negative_ttl(&self) -> u32 {
         self.ttl.min(self.minimum)
     }
 }
 
-pub struct Zone {
-    pub name: Name,
-    pub soa: Soa,
-    pub ns: Vec<Name>,
-    pub ns_ttl: u32,
-    pub datasets: Vec<Dataset>,
+pub(crate) struct Zone {
+    pub(crate) name: Name,
+    pub(crate) soa: Soa,
+    pub(crate) ns: Vec<Name>,
+    pub(crate) ns_ttl: u32,
+    pub(crate) datasets: Vec<Dataset>,
     /// RFC 5782 test points, consulted only when the zone's own data is silent.
-    pub test_points: Option<Dataset>,
-    pub acl: Option<Acl>,
+    pub(crate) test_points: Option<Dataset>,
+    pub(crate) acl: Option<Acl>,
     /// The serial is ward's (the time of the load), not written in the data.
-    pub serial_is_auto: bool,
+    pub(crate) serial_is_auto: bool,
     /// When the zone was built. A transfer exports the listings live then, not at the
     /// moment of the transfer: one serial always transfers the same records, and a
     /// listing that expires changes the serial (the rebuild at its expiry does).
-    pub built_at: i64,
+    pub(crate) built_at: i64,
     /// What the zone was made from (files, settings, expired listings, ward's
     /// version): the same fingerprint makes the same records, and keeps the serial.
-    pub fingerprint: Option<u64>,
+    pub(crate) fingerprint: Option<u64>,
     /// Where this zone's queries are counted (stable across reloads).
     pub(crate) counter_slot: u16,
 }
@@ -89,15 +89,15 @@ pub struct Zone {
 /// same data loaded again keeps its serial, so a restart or a SIGHUP costs secondaries
 /// no transfer; anything else gets a higher one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SerialFloor {
-    pub serial: u32,
+pub(crate) struct SerialFloor {
+    pub(crate) serial: u32,
     /// That version's [`Zone::fingerprint`]; `None` when unknown.
-    pub fingerprint: Option<u64>,
+    pub(crate) fingerprint: Option<u64>,
 }
 
 /// How a name relates to the zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Presence {
+pub(crate) enum Presence {
     /// The zone apex itself.
     Apex,
     /// At least one live listing or record.
@@ -110,7 +110,7 @@ pub enum Presence {
 
 /// One thing a lookup found.
 #[derive(Clone, Copy)]
-pub enum Found<'z> {
+pub(crate) enum Found<'z> {
     Listing {
         value: &'z Value,
         txt: Option<&'z Template>,
@@ -120,20 +120,20 @@ pub enum Found<'z> {
     Record(&'z Record),
 }
 
-pub type FoundList<'z> = SmallVec<[Found<'z>; 8]>;
+pub(crate) type FoundList<'z> = SmallVec<[Found<'z>; 8]>;
 
 /// Which data a client may see. A client whose ACL action is `empty` sees the zone as
 /// if it listed nothing: only generic records, and no names that exist only because
 /// something is listed below them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Visibility {
+pub(crate) enum Visibility {
     All,
     RecordsOnly,
 }
 
 /// Where one lookup will read; see [`Zone::prefetch_targets`].
 #[derive(Default)]
-pub struct Prefetch<'z>(SmallVec<[PrefetchTarget<'z>; 2]>);
+pub(crate) struct Prefetch<'z>(SmallVec<[PrefetchTarget<'z>; 2]>);
 
 enum PrefetchTarget<'z> {
     V4(&'z PrefixMap<u32>, u32),
@@ -141,7 +141,7 @@ enum PrefetchTarget<'z> {
 }
 
 impl Prefetch<'_> {
-    pub fn warm(&self, warm: Warm) {
+    pub(crate) fn warm(&self, warm: Warm) {
         for target in &self.0 {
             match *target {
                 PrefetchTarget::V4(map, addr) => map.prefetch(addr, warm),
@@ -190,7 +190,7 @@ fn attach_point<'q>(attach: &Name, relative: NameRef<'q>, ip: IpName) -> Attache
 
 impl Zone {
     /// What the next version of this zone must exceed, or keep for the same data.
-    pub fn serial_floor(&self) -> SerialFloor {
+    pub(crate) fn serial_floor(&self) -> SerialFloor {
         SerialFloor {
             serial: self.soa.serial,
             fingerprint: self.fingerprint,
@@ -200,7 +200,7 @@ impl Zone {
     /// Looks up `relative`, the query name without the zone apex, read as IPs in `ip`
     /// (see [`IpName::classify`]). `now` (Unix seconds) hides listings whose expiry has
     /// passed.
-    pub fn lookup<'z>(
+    pub(crate) fn lookup<'z>(
         &'z self,
         relative: NameRef<'_>,
         ip: IpName,
@@ -243,7 +243,7 @@ impl Zone {
 
     /// The index entries a [`lookup`](Self::lookup) of `relative` will read, to be
     /// warmed ahead of it (see [`PrefixMap::prefetch`]).
-    pub fn prefetch_targets(&self, relative: NameRef<'_>, ip: IpName) -> Prefetch<'_> {
+    pub(crate) fn prefetch_targets(&self, relative: NameRef<'_>, ip: IpName) -> Prefetch<'_> {
         let mut targets = Prefetch::default();
         let with_ips = self
             .datasets
@@ -323,7 +323,6 @@ fn lookup_below<'z>(
             }
         }
         DatasetMatch::Records(records) => found.extend(records.iter().map(Found::Record)),
-        DatasetMatch::Exists | DatasetMatch::Absent => {}
     })
 }
 

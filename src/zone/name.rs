@@ -10,11 +10,11 @@ use std::fmt;
 use hashbrown::HashTable;
 
 /// Longest name in wire format without the root byte (RFC 1035: 255 with it).
-pub const MAX_NAME_WIRE: usize = 254;
+pub(crate) const MAX_NAME_WIRE: usize = 254;
 /// Longest label (RFC 1035).
-pub const MAX_LABEL: usize = 63;
+pub(crate) const MAX_LABEL: usize = 63;
 /// Most labels a name of at most 255 wire bytes can have.
-pub const MAX_LABELS: usize = 127;
+pub(crate) const MAX_LABELS: usize = 127;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
@@ -33,7 +33,7 @@ pub enum NameError {
 pub struct Name(Box<[u8]>);
 
 impl Name {
-    pub fn root() -> Self {
+    pub(crate) fn root() -> Self {
         Name(Box::default())
     }
 
@@ -89,7 +89,9 @@ impl Name {
     }
 
     /// Builds a name from raw labels (lowercased here).
-    pub fn from_labels<'a>(labels: impl IntoIterator<Item = &'a [u8]>) -> Result<Self, NameError> {
+    pub(crate) fn from_labels<'a>(
+        labels: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<Self, NameError> {
         let mut wire = Vec::new();
         for label in labels {
             let lower: Vec<u8> = label.iter().map(u8::to_ascii_lowercase).collect();
@@ -103,24 +105,24 @@ impl Name {
         Name(wire.into())
     }
 
-    pub fn wire(&self) -> &[u8] {
+    pub(crate) fn wire(&self) -> &[u8] {
         &self.0
     }
 
-    pub fn is_root(&self) -> bool {
+    pub(crate) fn is_root(&self) -> bool {
         self.0.is_empty()
     }
 
-    pub fn labels(&self) -> Labels<'_> {
+    pub(crate) fn labels(&self) -> Labels<'_> {
         Labels { rest: &self.0 }
     }
 
-    pub fn label_count(&self) -> usize {
+    pub(crate) fn label_count(&self) -> usize {
         self.labels().count()
     }
 
     /// `self` followed by `suffix` (`www` + `example.com`).
-    pub fn join(&self, suffix: &Name) -> Result<Name, NameError> {
+    pub(crate) fn join(&self, suffix: &Name) -> Result<Name, NameError> {
         if self.0.len() + suffix.0.len() > MAX_NAME_WIRE {
             return Err(NameError::TooLong);
         }
@@ -131,12 +133,12 @@ impl Name {
     }
 
     /// True when `suffix` is this name or one of its ancestors.
-    pub fn ends_with(&self, suffix: &Name) -> bool {
+    pub(crate) fn ends_with(&self, suffix: &Name) -> bool {
         self.ends_with_wire(suffix.wire())
     }
 
     /// True when the wire-format name `suffix` is this name or one of its ancestors.
-    pub fn ends_with_wire(&self, suffix: &[u8]) -> bool {
+    pub(crate) fn ends_with_wire(&self, suffix: &[u8]) -> bool {
         let mut offset = 0;
         loop {
             if self.0[offset..] == *suffix {
@@ -150,7 +152,7 @@ impl Name {
     }
 
     /// The labels in front of `suffix`, when `suffix` ends this name at a label boundary.
-    pub fn strip_suffix(&self, suffix: &Name) -> Option<Name> {
+    pub(crate) fn strip_suffix(&self, suffix: &Name) -> Option<Name> {
         let mut offset = 0;
         loop {
             if self.0[offset..] == *suffix.0 {
@@ -164,7 +166,7 @@ impl Name {
     }
 
     /// The name one label up; `None` for the root.
-    pub fn parent(&self) -> Option<Name> {
+    pub(crate) fn parent(&self) -> Option<Name> {
         let first = usize::from(*self.0.first()?);
         Some(Name(self.0[1 + first..].into()))
     }
@@ -186,7 +188,7 @@ fn push_label(wire: &mut Vec<u8>, label: &[u8]) -> Result<(), NameError> {
 }
 
 /// Writes wire-format labels in presentation format, escaping what would not read back.
-pub fn write_presentation(wire: &[u8], out: &mut impl fmt::Write) -> fmt::Result {
+pub(crate) fn write_presentation(wire: &[u8], out: &mut impl fmt::Write) -> fmt::Result {
     if wire.is_empty() {
         return out.write_char('.');
     }
@@ -222,12 +224,12 @@ impl fmt::Debug for Name {
 
 /// Iterator over the labels of a wire-format name.
 #[derive(Clone)]
-pub struct Labels<'a> {
+pub(crate) struct Labels<'a> {
     rest: &'a [u8],
 }
 
 impl<'a> Labels<'a> {
-    pub fn of_wire(wire: &'a [u8]) -> Self {
+    pub(crate) fn of_wire(wire: &'a [u8]) -> Self {
         Labels { rest: wire }
     }
 }
@@ -249,7 +251,7 @@ impl<'a> Iterator for Labels<'a> {
 /// Offsets are absolute in the buffer the name was parsed into, so prefix and suffix
 /// views are just narrower slices of the same offsets.
 #[derive(Clone, Copy)]
-pub struct NameRef<'a> {
+pub(crate) struct NameRef<'a> {
     buf: &'a [u8],
     /// Offset of each label's length byte in `buf`.
     starts: &'a [u8],
@@ -258,16 +260,16 @@ pub struct NameRef<'a> {
 }
 
 impl<'a> NameRef<'a> {
-    pub fn label_count(&self) -> usize {
+    pub(crate) fn label_count(&self) -> usize {
         self.starts.len()
     }
 
-    pub fn is_root(&self) -> bool {
+    pub(crate) fn is_root(&self) -> bool {
         self.starts.is_empty()
     }
 
     /// The labels in wire format (empty for the root).
-    pub fn wire(&self) -> &'a [u8] {
+    pub(crate) fn wire(&self) -> &'a [u8] {
         match self.starts.first() {
             Some(&first) => &self.buf[usize::from(first)..self.end],
             None => &[],
@@ -276,12 +278,12 @@ impl<'a> NameRef<'a> {
 
     /// Byte offset of label `i`'s length byte in the buffer the name was parsed into
     /// (for a query name: its offset in the question, for compression pointers).
-    pub fn label_offset(&self, i: usize) -> usize {
+    pub(crate) fn label_offset(&self, i: usize) -> usize {
         usize::from(self.starts[i])
     }
 
     /// Label `i` counted from the left (`0` is the leftmost, least significant label).
-    pub fn label(&self, i: usize) -> &'a [u8] {
+    pub(crate) fn label(&self, i: usize) -> &'a [u8] {
         let start = usize::from(self.starts[i]);
         let len = usize::from(self.buf[start]);
         &self.buf[start + 1..start + 1 + len]
@@ -290,14 +292,14 @@ impl<'a> NameRef<'a> {
     /// Byte offset (as [`label_offset`](Self::label_offset)) of the name left after
     /// skipping `skip` labels: label `skip`'s length byte, or, when nothing is left,
     /// the root's terminating zero byte. Never out of bounds, whatever `skip` is.
-    pub fn suffix_offset(&self, skip: usize) -> usize {
+    pub(crate) fn suffix_offset(&self, skip: usize) -> usize {
         self.starts
             .get(skip)
             .map_or(self.end, |&start| usize::from(start))
     }
 
     /// The name without its `skip` leftmost labels.
-    pub fn suffix(&self, skip: usize) -> NameRef<'a> {
+    pub(crate) fn suffix(&self, skip: usize) -> NameRef<'a> {
         NameRef {
             starts: &self.starts[skip.min(self.starts.len())..],
             ..*self
@@ -305,7 +307,7 @@ impl<'a> NameRef<'a> {
     }
 
     /// The leftmost `count` labels.
-    pub fn prefix(&self, count: usize) -> NameRef<'a> {
+    pub(crate) fn prefix(&self, count: usize) -> NameRef<'a> {
         let count = count.min(self.starts.len());
         let end = self
             .starts
@@ -319,14 +321,14 @@ impl<'a> NameRef<'a> {
     }
 
     /// Iterates the labels left to right.
-    pub fn labels(&self) -> Labels<'a> {
+    pub(crate) fn labels(&self) -> Labels<'a> {
         Labels { rest: self.wire() }
     }
 }
 
 /// A name parsed into a fixed buffer, lowercased, with label offsets: the per-query name
 /// of the hot path, built without allocating.
-pub struct NameBuf {
+pub(crate) struct NameBuf {
     wire: [u8; MAX_NAME_WIRE + 1],
     len: usize,
     starts: [u8; MAX_LABELS + 1],
@@ -345,13 +347,13 @@ impl Default for NameBuf {
 }
 
 impl NameBuf {
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.len = 0;
         self.count = 0;
     }
 
     /// Appends one label, lowercasing it.
-    pub fn push_label(&mut self, label: &[u8]) -> Result<(), NameError> {
+    pub(crate) fn push_label(&mut self, label: &[u8]) -> Result<(), NameError> {
         if label.is_empty() {
             return Err(NameError::EmptyLabel);
         }
@@ -371,7 +373,7 @@ impl NameBuf {
         Ok(())
     }
 
-    pub fn from_name(name: &Name) -> Self {
+    pub(crate) fn from_name(name: &Name) -> Self {
         let mut buf = NameBuf::default();
         for label in name.labels() {
             // A `Name` is always within limits, so this cannot fail.
@@ -380,16 +382,12 @@ impl NameBuf {
         buf
     }
 
-    pub fn label_count(&self) -> usize {
-        self.count
-    }
-
-    pub fn wire(&self) -> &[u8] {
+    pub(crate) fn wire(&self) -> &[u8] {
         &self.wire[..self.len]
     }
 
     /// The whole name.
-    pub fn view(&self) -> NameRef<'_> {
+    pub(crate) fn view(&self) -> NameRef<'_> {
         NameRef {
             buf: &self.wire[..self.len],
             starts: &self.starts[..self.count],
@@ -401,10 +399,10 @@ impl NameBuf {
 /// Hashes names for the name indexes. Fixed keys: entries come from admins' files, and
 /// lookups cannot grow the table, so there is nothing for an attacker to flood.
 #[derive(Clone, Copy, Default)]
-pub struct NameHasher;
+pub(crate) struct NameHasher;
 
 impl NameHasher {
-    pub fn hash(&self, wire: &[u8]) -> u64 {
+    pub(crate) fn hash(&self, wire: &[u8]) -> u64 {
         use std::hash::{BuildHasher, Hasher};
         let mut h = foldhash::fast::FixedState::with_seed(0x5741_5244).build_hasher();
         h.write(wire);
@@ -415,7 +413,7 @@ impl NameHasher {
 /// A set of names with one payload each, stored in one byte arena (length byte, then
 /// the name): a million names cost their text plus about 13 bytes, not one heap
 /// allocation each.
-pub struct NameTable<T> {
+pub(crate) struct NameTable<T> {
     arena: Vec<u8>,
     /// Arena offset of each entry's name, parallel to `payloads`.
     offsets: Vec<u32>,
@@ -443,11 +441,11 @@ fn arena_name(arena: &[u8], offset: u32) -> &[u8] {
 }
 
 impl<T> NameTable<T> {
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.payloads.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.payloads.is_empty()
     }
 
@@ -461,16 +459,16 @@ impl<T> NameTable<T> {
     }
 
     /// The slot holding `wire`, if any.
-    pub fn slot_of(&self, wire: &[u8]) -> Option<u32> {
+    pub(crate) fn slot_of(&self, wire: &[u8]) -> Option<u32> {
         self.find(wire)
     }
 
-    pub fn get(&self, wire: &[u8]) -> Option<&T> {
+    pub(crate) fn get(&self, wire: &[u8]) -> Option<&T> {
         self.find(wire).map(|slot| &self.payloads[slot as usize])
     }
 
     /// Makes room for `names` more names of about `bytes` bytes in all.
-    pub fn reserve(&mut self, names: usize, bytes: usize) {
+    pub(crate) fn reserve(&mut self, names: usize, bytes: usize) {
         self.arena.reserve(bytes);
         self.offsets.reserve(names);
         self.payloads.reserve(names);
@@ -481,7 +479,7 @@ impl<T> NameTable<T> {
     }
 
     /// The slot of `wire`, inserting `make()` first when absent.
-    pub fn slot(&mut self, wire: &[u8], make: impl FnOnce() -> T) -> u32 {
+    pub(crate) fn slot(&mut self, wire: &[u8], make: impl FnOnce() -> T) -> u32 {
         if let Some(slot) = self.find(wire) {
             return slot;
         }
@@ -499,22 +497,22 @@ impl<T> NameTable<T> {
     }
 
     /// The name (wire format) stored in `slot`.
-    pub fn name(&self, slot: u32) -> &[u8] {
+    pub(crate) fn name(&self, slot: u32) -> &[u8] {
         arena_name(&self.arena, self.offsets[slot as usize])
     }
 
-    pub fn payload_mut(&mut self, slot: u32) -> &mut T {
+    pub(crate) fn payload_mut(&mut self, slot: u32) -> &mut T {
         &mut self.payloads[slot as usize]
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &T)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &T)> {
         self.offsets
             .iter()
             .zip(&self.payloads)
             .map(|(&offset, payload)| (arena_name(&self.arena, offset), payload))
     }
 
-    pub fn shrink_to_fit(&mut self) {
+    pub(crate) fn shrink_to_fit(&mut self) {
         self.arena.shrink_to_fit();
         self.offsets.shrink_to_fit();
         self.payloads.shrink_to_fit();

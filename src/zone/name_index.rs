@@ -54,7 +54,7 @@ impl Node {
 
 /// What a name lookup found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NameMatch {
+pub(crate) enum NameMatch {
     /// Listed by an entry; `skip` leftmost labels were covered by a wildcard (0 for an
     /// exact entry), so the entry's own name is the query without them.
     Listed {
@@ -68,7 +68,7 @@ pub enum NameMatch {
 }
 
 #[derive(Default)]
-pub struct NameIndex {
+pub(crate) struct NameIndex {
     table: NameTable<Node>,
     /// Label counts bound which suffixes can hold a wildcard at all.
     max_labels: usize,
@@ -78,16 +78,11 @@ pub struct NameIndex {
 }
 
 impl NameIndex {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.entries == 0
     }
 
-    /// Number of listed names and wildcards.
-    pub fn entries(&self) -> usize {
-        self.entries
-    }
-
-    pub fn lookup(&self, query: NameRef<'_>) -> NameMatch {
+    pub(crate) fn lookup(&self, query: NameRef<'_>) -> NameMatch {
         let labels = query.label_count();
         if labels == 0 || self.table.is_empty() {
             return NameMatch::Absent;

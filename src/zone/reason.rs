@@ -6,13 +6,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Substitution variables `$0`…`$9` of an rbldnsd dataset.
-pub type Vars = [Option<Box<[u8]>>; 10];
+pub(crate) type Vars = [Option<Box<[u8]>>; 10];
 
 /// A TXT text with the places where the queried subject (the IP, name or address that
 /// was looked up) is inserted. Variables are resolved at load time, so serving is a
 /// copy with at most a few insertions.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
-pub struct Template {
+pub(crate) struct Template {
     text: Box<[u8]>,
     /// Offsets in `text` where the subject goes, ascending.
     holes: Box<[u16]>,
@@ -22,11 +22,11 @@ pub struct Template {
 /// at 500), low enough that a reply with a few of them still fits in TCP. A longer
 /// text in a file is an error at its position; one that only grows past it when `$=`
 /// and `$n` are expanded is cut here, with a warning at its line.
-pub const MAX_TEMPLATE: usize = 4000;
+pub(crate) const MAX_TEMPLATE: usize = 4000;
 
 impl Template {
     /// A text with no substitution.
-    pub fn literal(text: &[u8]) -> Self {
+    pub(crate) fn literal(text: &[u8]) -> Self {
         Template {
             text: text[..text.len().min(MAX_TEMPLATE)].into(),
             holes: Box::default(),
@@ -35,7 +35,7 @@ impl Template {
 
     /// rbldnsd's syntax: `$` is the subject, `$$` a literal `$`, `$0`…`$9` the dataset's
     /// variables (kept literally as `$n` when undefined, as rbldnsd does).
-    pub fn parse(raw: &[u8], vars: &Vars) -> Self {
+    pub(crate) fn parse(raw: &[u8], vars: &Vars) -> Self {
         Self::parse_reporting_cut(raw, vars).0
     }
 
@@ -80,21 +80,17 @@ impl Template {
         (template, cut)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.text.is_empty() && self.holes.is_empty()
-    }
-
-    pub fn has_subject(&self) -> bool {
+    pub(crate) fn has_subject(&self) -> bool {
         !self.holes.is_empty()
     }
 
     /// Length once rendered with a subject of `subject_len` bytes.
-    pub fn rendered_len(&self, subject_len: usize) -> usize {
+    pub(crate) fn rendered_len(&self, subject_len: usize) -> usize {
         self.text.len() + self.holes.len() * subject_len
     }
 
     /// Appends the text with `subject` at each hole.
-    pub fn render(&self, subject: &[u8], out: &mut Vec<u8>) {
+    pub(crate) fn render(&self, subject: &[u8], out: &mut Vec<u8>) {
         let mut from = 0;
         for &hole in self.holes.iter() {
             let hole = usize::from(hole);
@@ -106,7 +102,8 @@ impl Template {
     }
 
     /// The text with `$` marking the holes (and `$$` for literal dollars), for people.
-    pub fn display(&self) -> String {
+    #[cfg(test)]
+    pub(crate) fn display(&self) -> String {
         let mut out = Vec::with_capacity(self.text.len() + 4);
         let mut holes = self.holes.iter().peekable();
         for (i, &c) in self.text.iter().enumerate() {
@@ -125,44 +122,36 @@ impl Template {
 
 /// A named reason: the return code a listing answers and the text people read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reason {
-    pub name: String,
-    pub code: [u8; 4],
+pub(crate) struct Reason {
+    pub(crate) name: String,
+    pub(crate) code: [u8; 4],
     /// Template text in rbldnsd syntax (`$` = subject, `$$` = `$`), variables expanded.
-    pub text: Box<[u8]>,
-    pub file: Arc<Path>,
-    pub line: u32,
+    pub(crate) text: Box<[u8]>,
+    pub(crate) file: Arc<Path>,
+    pub(crate) line: u32,
 }
 
 /// Reasons by name: `zones/reasons.conf`, overridden per zone by `$REASON` lines.
 #[derive(Debug, Clone, Default)]
-pub struct Catalogue {
+pub(crate) struct Catalogue {
     reasons: BTreeMap<String, Reason>,
 }
 
 impl Catalogue {
-    pub fn get(&self, name: &str) -> Option<&Reason> {
+    pub(crate) fn get(&self, name: &str) -> Option<&Reason> {
         self.reasons.get(name)
     }
 
-    pub fn insert(&mut self, reason: Reason) {
+    pub(crate) fn insert(&mut self, reason: Reason) {
         self.reasons.insert(reason.name.clone(), reason);
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Reason> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Reason> {
         self.reasons.values()
     }
 
-    pub fn len(&self) -> usize {
-        self.reasons.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.reasons.is_empty()
-    }
-
     /// The reason using return code `code`, other than `name`, if any.
-    pub fn code_user(&self, code: [u8; 4], name: &str) -> Option<&Reason> {
+    pub(crate) fn code_user(&self, code: [u8; 4], name: &str) -> Option<&Reason> {
         self.reasons
             .values()
             .find(|r| r.code == code && r.name != name)
@@ -171,17 +160,17 @@ impl Catalogue {
 
 /// A `$REASON` line's content.
 #[derive(Debug)]
-pub struct ParsedReason {
-    pub name: String,
-    pub code: [u8; 4],
-    pub text: Box<[u8]>,
+pub(crate) struct ParsedReason {
+    pub(crate) name: String,
+    pub(crate) code: [u8; 4],
+    pub(crate) text: Box<[u8]>,
 }
 
 /// A syntax error inside a reason line: offset and what was expected.
 #[derive(Debug)]
-pub struct ReasonError {
-    pub at: usize,
-    pub message: String,
+pub(crate) struct ReasonError {
+    pub(crate) at: usize,
+    pub(crate) message: String,
 }
 
 fn reason_error(at: usize, message: impl Into<String>) -> ReasonError {
@@ -194,7 +183,7 @@ fn reason_error(at: usize, message: impl Into<String>) -> ReasonError {
 /// Parses the arguments of `$REASON`: `name code "text"`. `vars` are expanded into the
 /// text now (with `$` in their values escaped), so the result no longer depends on
 /// the file it came from.
-pub fn parse_reason(args: &[u8], vars: &Vars) -> Result<ParsedReason, ReasonError> {
+pub(crate) fn parse_reason(args: &[u8], vars: &Vars) -> Result<ParsedReason, ReasonError> {
     let name_end = args
         .iter()
         .position(|c| c.is_ascii_whitespace())

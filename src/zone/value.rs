@@ -13,23 +13,23 @@ pub(crate) type ValueId = u32;
 pub(crate) const DEFAULT_A: [u8; 4] = [127, 0, 0, 2];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Value {
-    pub a: [u8; 4],
+pub(crate) struct Value {
+    pub(crate) a: [u8; 4],
     /// Index into the table's templates.
-    pub txt: Option<u32>,
+    pub(crate) txt: Option<u32>,
     /// Unix seconds from which the listing no longer answers.
-    pub expires: Option<i64>,
+    pub(crate) expires: Option<i64>,
 }
 
 impl Value {
-    pub fn is_live(&self, now: i64) -> bool {
+    pub(crate) fn is_live(&self, now: i64) -> bool {
         self.expires.is_none_or(|at| now < at)
     }
 }
 
 /// The values, templates and value sets ("results") of one dataset.
 #[derive(Default)]
-pub struct ValueTable {
+pub(crate) struct ValueTable {
     values: Vec<Value>,
     templates: Vec<Template>,
     result_starts: Vec<u32>,
@@ -38,30 +38,30 @@ pub struct ValueTable {
 }
 
 impl ValueTable {
-    pub fn value(&self, id: ValueId) -> &Value {
+    pub(crate) fn value(&self, id: ValueId) -> &Value {
         &self.values[id as usize]
     }
 
-    pub fn template(&self, id: u32) -> &Template {
+    pub(crate) fn template(&self, id: u32) -> &Template {
         &self.templates[id as usize]
     }
 
-    pub fn txt(&self, value: &Value) -> Option<&Template> {
+    pub(crate) fn txt(&self, value: &Value) -> Option<&Template> {
         value.txt.map(|t| self.template(t))
     }
 
-    pub fn result(&self, id: ResultId) -> &[ValueId] {
+    pub(crate) fn result(&self, id: ResultId) -> &[ValueId] {
         let id = id as usize;
         let (start, end) = (self.result_starts[id], self.result_starts[id + 1]);
         &self.result_values[start as usize..end as usize]
     }
 
     /// True when some value can expire: only then does a lookup need the clock.
-    pub fn has_expiry(&self) -> bool {
+    pub(crate) fn has_expiry(&self) -> bool {
         self.has_expiry
     }
 
-    pub fn values(&self) -> &[Value] {
+    pub(crate) fn values(&self) -> &[Value] {
         &self.values
     }
 }
@@ -70,9 +70,9 @@ impl ValueTable {
 /// may be defined after the entries that use them, so texts stay raw until the end.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct RawValue {
-    pub a: [u8; 4],
-    pub txt: Option<Box<[u8]>>,
-    pub expires: Option<i64>,
+    pub(crate) a: [u8; 4],
+    pub(crate) txt: Option<Box<[u8]>>,
+    pub(crate) expires: Option<i64>,
 }
 
 impl RawValue {

@@ -173,7 +173,7 @@ fn hashed_queries_every_shape() {
 
 #[test]
 fn normalisation_vectors() {
-    use ward::zone::email::normalise;
+    use ward::normalise;
     for (input, expected) in [
         ("Bad.Guy+x@GoogleMail.com", "badguy@gmail.com"),
         ("badguy@gmail.com", "badguy@gmail.com"),
@@ -292,7 +292,7 @@ fn catalogue_errors_point_at_the_line() {
         "$REASON local 127.0.0.7 \"local\"\n192.0.2.1 local\n192.0.2.2 good\n192.0.2.3 missing\n",
     )
     .unwrap();
-    let loader = ward::load::Loader {
+    let loader = ward::Loader {
         dir: zones.to_path_buf(),
         options: Default::default(),
         lenient: false,

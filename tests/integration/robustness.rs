@@ -505,9 +505,9 @@ fn a_parser_panic_at_startup_names_the_file() {
         ("a.test/ward-fault-injection-panic.ip4set", "192.0.2.2\n"),
         ("b.test/1.ip4set", ":4:b1\n192.0.2.1\n"),
     ]);
-    let loader = ward::load::Loader {
+    let loader = ward::Loader {
         dir: dir.path().join("zones"),
-        options: ward::load::LoadOptions::default(),
+        options: ward::LoadOptions::default(),
         lenient: true,
     };
     let load = loader.load_all().unwrap();

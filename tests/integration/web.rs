@@ -372,10 +372,8 @@ fn a_removal_request_is_stored_visible_at_its_url_and_decided_by_the_admin() {
     let unlisted = request_removal(&web, "ips.block.example", "203.0.113.8", "not listed");
     assert_eq!(unlisted.status, 400);
     // Stored in SQLite in the state directory, with what the brief asks for.
-    let store = ward::listings::requests::RequestStore::open(&web.state).unwrap();
-    let open = store
-        .list(ward::listings::requests::StateFilter::Open, 10)
-        .unwrap();
+    let store = ward::RequestStore::open(&web.state).unwrap();
+    let open = store.list(ward::StateFilter::Open, 10).unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!(
         (
@@ -479,7 +477,7 @@ fn a_removal_request_is_stored_visible_at_its_url_and_decided_by_the_admin() {
 #[test]
 fn behind_a_trusted_proxy_the_forwarded_client_is_offered_limited_and_recorded() {
     let web = launch_with(&[], &["--trusted-proxy", "127.0.0.0/8"], |settings| {
-        settings.requests = ward::web::Budget {
+        settings.requests = ward::Budget {
             per_client: 1,
             period: Duration::from_secs(3600),
         };
@@ -522,10 +520,8 @@ fn behind_a_trusted_proxy_the_forwarded_client_is_offered_limited_and_recorded()
     assert_eq!(forged.status, 429, "{}", forged.body);
     // Another client behind the same proxy has its own budget.
     assert_eq!(request_as("192.0.2.200", "203.0.113.8").status, 400);
-    let store = ward::listings::requests::RequestStore::open(&web.state).unwrap();
-    let open = store
-        .list(ward::listings::requests::StateFilter::Open, 10)
-        .unwrap();
+    let store = ward::RequestStore::open(&web.state).unwrap();
+    let open = store.list(ward::StateFilter::Open, 10).unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].client_ip, "198.51.100.7");
 }
@@ -811,10 +807,8 @@ fn markup_from_zone_files_queries_and_requests_comes_back_escaped() {
         page.body
     );
     // Stored as typed, not as HTML.
-    let store = ward::listings::requests::RequestStore::open(&web.state).unwrap();
-    let stored = store
-        .list(ward::listings::requests::StateFilter::Open, 1)
-        .unwrap();
+    let store = ward::RequestStore::open(&web.state).unwrap();
+    let stored = store.list(ward::StateFilter::Open, 1).unwrap();
     assert_eq!(
         stored[0].message,
         "<script>alert('msg')</script><b>bold</b>"

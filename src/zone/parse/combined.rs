@@ -100,10 +100,8 @@ fn start_section<'o>(
 ) -> Result<DatasetParser<'o>, LineError> {
     let type_end = token_end(args, 0);
     let spec = String::from_utf8_lossy(&args[..type_end]).into_owned();
-    let (type_name, label) = match spec.split_once(':') {
-        Some((t, l)) => (t, Some(l)),
-        None => (spec.as_str(), None),
-    };
+    // `type:label`: rbldnsd shows the label in its logs only.
+    let type_name = spec.split_once(':').map_or(spec.as_str(), |(t, _)| t);
     let kind = DatasetKind::from_name(type_name)
         .filter(|k| !matches!(k, DatasetKind::Combined | DatasetKind::Acl | DatasetKind::Ward))
         .ok_or_else(|| {
@@ -135,11 +133,5 @@ fn start_section<'o>(
             "expected at least one subzone (`@` for the zone itself) after the dataset type",
         ));
     }
-    Ok(DatasetParser::new(
-        file.clone(),
-        kind,
-        label,
-        attach,
-        options,
-    ))
+    Ok(DatasetParser::new(file.clone(), kind, attach, options))
 }

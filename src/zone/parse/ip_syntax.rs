@@ -54,13 +54,13 @@ fn prefix_len(line: &[u8], at: usize, max: u8) -> Option<(u8, usize)> {
 /// An IPv4 key as written, before the dataset type's rules are applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Ip4Key {
-    pub first: u32,
-    pub last: u32,
+    pub(crate) first: u32,
+    pub(crate) last: u32,
     /// Set for CIDR and prefix forms; `None` for `a-b` ranges.
-    pub bits: Option<u8>,
+    pub(crate) bits: Option<u8>,
     /// The address had bits set below the prefix length.
-    pub host_bits: bool,
-    pub end: usize,
+    pub(crate) host_bits: bool,
+    pub(crate) end: usize,
 }
 
 const IP4_EXPECTED: &str =
@@ -147,12 +147,12 @@ pub(crate) fn ip4_full(line: &[u8], at: usize) -> Result<(u32, usize), LineError
 /// were written when there was no `::` (for `ip6tset`'s "exactly 4 groups" rule).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Ip6Key {
-    pub addr: u128,
-    pub bits: u8,
-    pub compressed: bool,
-    pub groups: usize,
-    pub host_bits: bool,
-    pub end: usize,
+    pub(crate) addr: u128,
+    pub(crate) bits: u8,
+    pub(crate) compressed: bool,
+    pub(crate) groups: usize,
+    pub(crate) host_bits: bool,
+    pub(crate) end: usize,
 }
 
 const IP6_EXPECTED: &str =

@@ -19,7 +19,7 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use specials::{NsSpec, SoaSpec};
+pub(crate) use specials::{NsSpec, SoaSpec};
 
 use lexer::LineReader;
 
@@ -30,12 +30,12 @@ use super::reason::Catalogue;
 /// One problem in a data file, pointing at the spot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
-    pub file: Arc<Path>,
+    pub(crate) file: Arc<Path>,
     /// 1-based; 0 when the problem is the file as a whole (unreadable, …).
-    pub line: u32,
+    pub(crate) line: u32,
     /// 1-based byte column; 0 with line 0.
-    pub column: u32,
-    pub message: String,
+    pub(crate) column: u32,
+    pub(crate) message: String,
 }
 
 impl fmt::Display for Diagnostic {
@@ -60,16 +60,16 @@ impl fmt::Display for Diagnostic {
 #[derive(Debug, Default, Clone)]
 pub struct Diagnostics {
     pub errors: Vec<Diagnostic>,
-    pub warnings: Vec<Diagnostic>,
+    pub(crate) warnings: Vec<Diagnostic>,
 }
 
 impl Diagnostics {
-    pub fn extend(&mut self, other: Diagnostics) {
+    pub(crate) fn extend(&mut self, other: Diagnostics) {
         self.errors.extend(other.errors);
         self.warnings.extend(other.warnings);
     }
 
-    pub fn is_clean(&self) -> bool {
+    pub(crate) fn is_clean(&self) -> bool {
         self.errors.is_empty()
     }
 }
@@ -78,19 +78,19 @@ impl Diagnostics {
 #[derive(Clone)]
 pub struct ParseOptions {
     /// TTL when the data gives none (rbldnsd: 2100 s).
-    pub default_ttl: u32,
+    pub(crate) default_ttl: u32,
     /// Unix time of the load: expired entries are dropped, `$TIMESTAMP` checked.
-    pub now: i64,
+    pub(crate) now: i64,
     /// Reasons that `.zone` entries may name.
-    pub catalogue: Arc<Catalogue>,
+    pub(crate) catalogue: Arc<Catalogue>,
     /// Accept CIDRs with host bits set, masking them (rbldnsd `-e`).
-    pub accept_host_bits: bool,
+    pub(crate) accept_host_bits: bool,
     /// Normalise addresses (lowercase, `+tag`, gmail dots) before hashing them.
-    pub normalise_addresses: bool,
+    pub(crate) normalise_addresses: bool,
     /// Keep every entry as written (with its line) for `ward lookup`.
-    pub keep_entries: bool,
+    pub(crate) keep_entries: bool,
     /// Keep whole digests of hashed addresses, for exporting and transferring the zone.
-    pub keep_digests: bool,
+    pub(crate) keep_digests: bool,
 }
 
 impl Default for ParseOptions {
@@ -111,39 +111,39 @@ impl Default for ParseOptions {
 pub struct ParsedFile {
     /// Usually one; a `combined` file gives one per `$DATASET` section.
     pub datasets: Vec<Dataset>,
-    pub soa: Option<SoaSpec>,
-    pub ns: Option<NsSpec>,
+    pub(crate) soa: Option<SoaSpec>,
+    pub(crate) ns: Option<NsSpec>,
     /// Client ACL from an `.acl` file.
-    pub acl: Option<super::acl::Acl>,
-    pub diagnostics: Diagnostics,
+    pub(crate) acl: Option<super::acl::Acl>,
+    pub(crate) diagnostics: Diagnostics,
     /// Entries that were dropped because their `expires=` had passed.
-    pub expired: usize,
+    pub(crate) expired: usize,
     /// The earliest future expiry (`expires=`, `$TIMESTAMP`), to rebuild the zone then.
-    pub next_expiry: Option<i64>,
+    pub(crate) next_expiry: Option<i64>,
     /// Entries as written, when [`ParseOptions::keep_entries`] is set.
-    pub entries: Vec<Entry>,
+    pub(crate) entries: Vec<Entry>,
     /// Hash of the file's bytes as read (set by the loader, which reads the file):
     /// whoever reloads it can tell whether the file still is what was parsed.
-    pub content_hash: Option<u64>,
+    pub(crate) content_hash: Option<u64>,
 }
 
 /// One entry as written, kept for `ward lookup`.
 #[derive(Debug, Clone)]
-pub struct Entry {
-    pub line: u32,
+pub(crate) struct Entry {
+    pub(crate) line: u32,
     /// Index into [`ParsedFile::datasets`].
-    pub dataset: usize,
-    pub key: EntryKey,
-    pub excluded: bool,
+    pub(crate) dataset: usize,
+    pub(crate) key: EntryKey,
+    pub(crate) excluded: bool,
     /// The line as written, trimmed.
-    pub text: String,
-    pub expires: Option<i64>,
+    pub(crate) text: String,
+    pub(crate) expires: Option<i64>,
     /// `key=value` metadata of ward entries (`added=`, `by=`, `ticket=` …).
-    pub attributes: Vec<(String, String)>,
+    pub(crate) attributes: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EntryKey {
+pub(crate) enum EntryKey {
     Ip4 {
         first: u32,
         last: u32,
@@ -169,12 +169,6 @@ pub enum EntryKey {
     /// A generic record's owner name.
     Record {
         name: super::name::Name,
-    },
-    /// An ACL entry.
-    Client {
-        first: u128,
-        last: u128,
-        v4: bool,
     },
 }
 

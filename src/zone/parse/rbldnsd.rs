@@ -29,13 +29,7 @@ pub(super) fn parse(
     options: &ParseOptions,
 ) -> ParsedFile {
     let mut specials = ZoneSpecials::default();
-    let mut parser = DatasetParser::new(
-        lines.file().clone(),
-        kind,
-        None,
-        vec![Name::root()],
-        options,
-    );
+    let mut parser = DatasetParser::new(lines.file().clone(), kind, vec![Name::root()], options);
     parser.builder.reserve_for(lines.size);
     loop {
         let number = lines.line_number() + 1;
@@ -103,12 +97,11 @@ impl<'o> DatasetParser<'o> {
     pub(super) fn new(
         file: Arc<Path>,
         kind: DatasetKind,
-        label: Option<&str>,
         attach: Vec<Name>,
         options: &'o ParseOptions,
     ) -> Self {
         DatasetParser {
-            builder: DatasetBuilder::new(file, kind, label, attach),
+            builder: DatasetBuilder::new(file, kind, attach),
             kind,
             options,
             default: RawValue::default(),

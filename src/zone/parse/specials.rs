@@ -9,24 +9,24 @@ use crate::zone::value::RawValue;
 
 /// `$SOA ttl origin person serial refresh retry expire minimum` as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SoaSpec {
+pub(crate) struct SoaSpec {
     /// `None` when written as 0: the dataset TTL applies.
-    pub ttl: Option<u32>,
-    pub mname: Name,
-    pub rname: Name,
+    pub(crate) ttl: Option<u32>,
+    pub(crate) mname: Name,
+    pub(crate) rname: Name,
     /// `None` when written as 0: ward picks a rising serial itself.
-    pub serial: Option<u32>,
-    pub refresh: u32,
-    pub retry: u32,
-    pub expire: u32,
-    pub minimum: u32,
+    pub(crate) serial: Option<u32>,
+    pub(crate) refresh: u32,
+    pub(crate) retry: u32,
+    pub(crate) expire: u32,
+    pub(crate) minimum: u32,
 }
 
 /// `$NS ttl name...` as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NsSpec {
-    pub ttl: Option<u32>,
-    pub names: Vec<Name>,
+pub(crate) struct NsSpec {
+    pub(crate) ttl: Option<u32>,
+    pub(crate) names: Vec<Name>,
 }
 
 /// A recognised special line.

@@ -39,12 +39,7 @@ use crate::zone::value::{RawValue, ValueId};
 
 pub(super) fn parse(lines: &mut LineReader<'_>, options: &ParseOptions) -> ParsedFile {
     let mut parser = WardParser {
-        builder: DatasetBuilder::new(
-            lines.file().clone(),
-            DatasetKind::Ward,
-            None,
-            vec![Name::root()],
-        ),
+        builder: DatasetBuilder::new(lines.file().clone(), DatasetKind::Ward, vec![Name::root()]),
         options,
         catalogue: None,
         default: RawValue::default(),

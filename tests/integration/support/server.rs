@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use hickory_server::proto::op::Message;
 use hickory_server::proto::rr::RecordType;
+use ward::ReloadStats;
 use ward::ServeSettings;
-use ward::app::settings::serve_settings_from;
-use ward::dns::server::ServerStats;
-use ward::load::{LoadOptions, Loader};
-use ward::reload::ReloadStats;
-use ward::store::Store;
+use ward::ServerStats;
+use ward::Store;
+use ward::settings::serve_settings_from;
+use ward::{LoadOptions, Loader};
 
 use super::client::{query_message, raw_udp, tcp_exchange};
 use super::files::write_zones;

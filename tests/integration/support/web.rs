@@ -11,7 +11,7 @@ use std::time::Duration;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use ward::web::{Budget, WebSettings};
+use ward::{Budget, WebSettings};
 
 use super::files::{shipped_copy, write_files};
 use super::server::{TestServer, reloading_settings};
