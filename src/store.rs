@@ -1,5 +1,5 @@
 //! The zones being served: a [`Snapshot`] of them, held in an `ArcSwap` so a query never
-//! waits on a reload and never sees half of one.
+//! waits on a reload and never sees half of one. Uses `zone` only.
 
 use std::sync::Arc;
 

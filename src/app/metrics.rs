@@ -25,6 +25,7 @@ use crate::dns::counters::QueryCounters;
 use crate::dns::server::ServerStats;
 use crate::reload::ReloadStats;
 use crate::store::Store;
+use crate::web::{TrustedProxies, serve_http};
 use crate::xfr::{TransferStats, Transfers};
 use crate::zone::slot::zone_label;
 
@@ -86,12 +87,9 @@ pub(crate) async fn serve(
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readiness))
         .with_state(observed);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(stop.cancelled_owned())
-        .await;
-    if let Err(error) = served {
-        tracing::warn!(%error, "the metrics listener stopped");
-    }
+    // Bounded connections and deadlines, as the page has: a slow scraper (or a port
+    // scan) cannot hold descriptors the DNS side needs.
+    serve_http(listener, app, stop, TrustedProxies::default()).await;
 }
 
 async fn readiness(State(observed): State<Arc<Observed>>) -> impl IntoResponse {

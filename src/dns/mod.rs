@@ -1,7 +1,13 @@
-//! DNS on the wire: the only part of ward that knows hickory. The hot path (UDP
-//! standard queries, [`batch`]) parses and encodes by hand; TCP and everything unusual
-//! goes through hickory-proto ([`fallback`]). Both ask [`answer::resolve`], so they
-//! cannot disagree.
+//! The query path: DNS on the wire, and the only part of ward that knows hickory.
+//! The hot path (UDP standard queries, [`batch`] over [`udp`]'s batched calls) parses
+//! and encodes by hand; TCP ([`tcp`]) and everything unusual goes through
+//! hickory-proto ([`fallback`]). Both ask [`answer::resolve`], so they cannot
+//! disagree. Also here: TSIG ([`tsig`], the query path verifies signed SOA queries),
+//! response rate limiting ([`rrl`]), the per-worker [`counters`], and the sockets
+//! ([`server`]). Zone transfers are handed over through [`transfers`].
+//!
+//! Uses `store` (the snapshot a query reads) and `zone`; never reload, load or
+//! anything above.
 
 pub(crate) mod answer;
 pub(crate) mod batch;

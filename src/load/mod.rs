@@ -1,6 +1,9 @@
 //! The zones directory to zones: scan it, parse every file of the zones to load (spread
 //! over the cores), and assemble each zone from its files. Nothing here serves; the
 //! result becomes a [`Snapshot`] for the store.
+//!
+//! Uses `zone` (the parsers and the model) and `store`'s `Snapshot`; its options come
+//! in as plain values, whoever read them.
 
 mod assemble;
 pub(crate) mod files;

@@ -12,6 +12,8 @@
 //! Records come out in one fixed order (by owner, labels from the apex down), lazily:
 //! a ten-million-entry zone never sits in memory as records, and two versions of a
 //! zone can be compared by walking both in step.
+//!
+//! Uses `zone` only: it reads the model, never the wire.
 
 mod ip;
 mod names;

@@ -8,6 +8,9 @@
 //! events do not postpone it), and a file that changed while being read is read again
 //! later, so a file being written in place is never served half written. A file that
 //! never goes quiet is read anyway every few seconds, with a warning.
+//!
+//! Uses `load`, `store` and `zone`. What else a change means (a serial kept, a
+//! difference for IXFR, a NOTIFY) is a callback the app gives it.
 
 mod changes;
 mod round;

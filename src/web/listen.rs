@@ -1,4 +1,5 @@
-//! The accept loop of the web listeners. `axum::serve` sets no timer, so hyper would
+//! The accept loop of ward's HTTP listeners (the page, the admin API, and the metrics
+//! endpoint, which the app serves through here too). `axum::serve` sets no timer, so hyper would
 //! wait for a request's headers forever and keep any number of connections open; a
 //! few hundred slow clients would then take the descriptors the DNS side needs. Here
 //! every connection holds one of a bounded number of slots, must send its headers
@@ -32,7 +33,7 @@ const DRAIN: Duration = Duration::from_secs(5);
 
 /// Serves `app` on `listener` until `stop` is cancelled. Handlers see the client (behind
 /// a trusted proxy, the one it names) as `ConnectInfo`.
-pub(super) async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     stop: CancellationToken,

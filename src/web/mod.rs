@@ -8,6 +8,9 @@
 //! the API. Everything shown is escaped, pages carry a strict Content-Security-Policy
 //! and no script, forms are CSRF-protected, and errors say what to do, never what
 //! broke inside.
+//!
+//! HTTP only: what a listing is comes from `report`, changes to listings go through
+//! `listings`, and the answers from the `store` the DNS side serves.
 
 // Handlers hand back a finished error `Response` as their `Err`: one per request, not
 // worth boxing.
@@ -32,13 +35,14 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use limits::Budget;
+pub(crate) use listen::serve as serve_http;
 
 use crate::listings::edit::Editor;
 use crate::listings::requests::{RequestError, RequestStore};
 use crate::load::LoadOptions;
 use crate::report::entries::EntryCache;
 use crate::store::Store;
-use forwarded::TrustedProxies;
+pub(crate) use forwarded::TrustedProxies;
 use page::Pages;
 
 /// The web side's settings, flags and `ward.toml` merged.

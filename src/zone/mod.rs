@@ -3,7 +3,9 @@
 //! and the datasets that list things under it; a lookup turns a name below the apex
 //! into "listed with these values", "exists", or "does not exist". The only call out of
 //! it is a memory-placement hint for large indexes (`memory::on_huge_pages`), which
-//! changes no result.
+//! changes no result. File formats are read in [`parse`].
+//!
+//! The bottom layer: uses only the leaves (`time`, `memory`).
 
 pub(crate) mod acl;
 pub(crate) mod dataset;
