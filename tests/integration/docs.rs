@@ -1,43 +1,12 @@
-//! The README's examples run against the shipped zones and print what it shows.
+//! The examples of README.md and docs/ run against the shipped zones and print what
+//! they show; every configuration they show is one ward (or the interop suite) takes,
+//! and every link between them leads somewhere.
 
 use std::path::Path;
 use std::process::Command;
 
 use crate::support::TestServer;
-
-/// `(command, expected output)` for every `$ <program> ...` line in the README's code
-/// blocks, the output being the lines up to the next command or the end of the block.
-fn examples(program: &str) -> Vec<(String, String)> {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let mut examples: Vec<(String, String)> = Vec::new();
-    let mut in_block = false;
-    let mut current: Option<(String, Vec<&str>)> = None;
-    for line in readme.lines() {
-        if line.starts_with("```") {
-            in_block = !in_block;
-            if let Some((command, output)) = current.take() {
-                examples.push((command, output.join("\n")));
-            }
-            continue;
-        }
-        if !in_block {
-            continue;
-        }
-        if let Some(command) = line.strip_prefix("$ ") {
-            if let Some((command, output)) = current.take() {
-                examples.push((command, output.join("\n")));
-            }
-            current = Some((command.to_string(), Vec::new()));
-        } else if let Some((_, output)) = current.as_mut() {
-            output.push(line);
-        }
-    }
-    examples
-        .into_iter()
-        .filter(|(command, _)| command.split_whitespace().next() == Some(program))
-        .collect()
-}
+use crate::support::docs::{all_blocks, documents, examples};
 
 /// The SOA serial is the time of the load: compare everything but it.
 fn without_serial(text: &str) -> String {
@@ -113,35 +82,31 @@ fn lookup_example_prints_what_the_readme_shows() {
     }
 }
 
-/// Every `ward.toml` the README shows is one ward accepts, with its commented-out
+/// Every `ward.toml` the docs show is one ward accepts, with its commented-out
 /// settings switched on: a reader who uncomments a line in place gets a working file.
 #[test]
 fn toml_examples_are_settings_ward_accepts() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let mut blocks: Vec<String> = Vec::new();
-    let mut current: Option<String> = None;
-    for line in readme.lines() {
-        match (&mut current, line) {
-            (None, "```toml") => current = Some(String::new()),
-            (Some(block), "```") => {
-                blocks.push(std::mem::take(block));
-                current = None;
-            }
-            (Some(block), line) => {
-                let uncommented = line
-                    .strip_prefix("# ")
-                    .filter(|rest| rest.split_once(" = ").is_some_and(|(key, _)| is_key(key)));
-                block.push_str(uncommented.unwrap_or(line));
-                block.push('\n');
-            }
-            (None, _) => {}
-        }
-    }
+    let blocks: Vec<_> = all_blocks()
+        .into_iter()
+        .filter(|b| b.info == "toml")
+        .collect();
     assert!(blocks.len() >= 3, "{} toml blocks", blocks.len());
     for block in &blocks {
-        if let Err(error) = ward::config::FileConfig::parse(block) {
-            panic!("README's ward.toml does not parse: {error}\n{block}");
+        let uncommented: String = block
+            .text
+            .lines()
+            .map(|line| {
+                let setting = line
+                    .strip_prefix("# ")
+                    .filter(|rest| rest.split_once(" = ").is_some_and(|(key, _)| is_key(key)));
+                format!("{}\n", setting.unwrap_or(line))
+            })
+            .collect();
+        if let Err(error) = ward::config::FileConfig::parse(&uncommented) {
+            panic!(
+                "{}: a ward.toml that does not parse: {error}\n{uncommented}",
+                block.file.display()
+            );
         }
     }
 }
@@ -153,7 +118,10 @@ fn is_key(text: &str) -> bool {
 #[test]
 fn client_snippets_are_the_ones_the_interop_suite_runs() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let readme: String = documents()
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
     let snippets = std::fs::read_dir(root.join("tests/interop/snippets")).unwrap();
     let mut count = 0;
     for entry in snippets {
@@ -161,7 +129,7 @@ fn client_snippets_are_the_ones_the_interop_suite_runs() {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
             readme.contains(text.trim_end()),
-            "README does not show {} as the interop suite runs it",
+            "no document shows {} as the interop suite runs it",
             path.display()
         );
         count += 1;
@@ -194,4 +162,94 @@ fn probe_example_prints_what_the_readme_shows() {
             "`{command}`"
         );
     }
+}
+
+/// Every relative link of README.md, ARCHITECTURE.md and docs/ names a file that
+/// exists, and an anchor a heading of it: a section moved is still reachable.
+#[test]
+fn links_between_the_documents_lead_somewhere() {
+    let mut checked = 0;
+    for document in documents() {
+        let text = std::fs::read_to_string(&document).unwrap();
+        let dir = document.parent().unwrap();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("](") {
+            rest = &rest[at + 2..];
+            let Some(end) = rest.find(')') else { break };
+            let target = &rest[..end];
+            if target.starts_with("http") || target.contains(' ') {
+                continue;
+            }
+            let (file, anchor) = target.split_once('#').unwrap_or((target, ""));
+            let path = if file.is_empty() {
+                document.clone()
+            } else {
+                dir.join(file)
+            };
+            assert!(
+                path.exists(),
+                "{}: link to {target}: no such file",
+                document.display()
+            );
+            if !anchor.is_empty() {
+                let linked = std::fs::read_to_string(&path).unwrap();
+                let anchors: Vec<String> = linked
+                    .lines()
+                    .filter(|l| l.starts_with('#'))
+                    .map(|l| slug(l.trim_start_matches('#').trim()))
+                    .collect();
+                assert!(
+                    anchors.iter().any(|a| a == anchor),
+                    "{}: link to {target}: no such heading in {}",
+                    document.display(),
+                    path.display()
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "{checked} links");
+}
+
+/// A heading's anchor as GitHub makes it: lower case, punctuation dropped, spaces as
+/// dashes.
+fn slug(heading: &str) -> String {
+    heading
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// README.md stays a front page: what ward is, the two commands, examples and links.
+#[test]
+fn the_readme_is_a_front_page() {
+    let readme = crate::support::docs::document("README.md");
+    let lines = readme.lines().count();
+    assert!(
+        lines < 400,
+        "README.md has {lines} lines: move sections to docs/"
+    );
+    for must in ["cargo run --release", "cargo test", "$ dig "] {
+        assert!(readme.contains(must), "README.md lacks `{must}`");
+    }
+}
+
+/// The interop suite's README lists every scenario it runs.
+#[test]
+fn the_interop_readme_lists_every_scenario() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut count = 0;
+    for entry in std::fs::read_dir(root.join("scenarios")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_str().unwrap().to_string();
+        assert!(
+            readme.contains(&format!("| {name} |")),
+            "tests/interop/README.md does not list {name}"
+        );
+        count += 1;
+    }
+    assert!(count >= 9, "{count} scenarios");
 }

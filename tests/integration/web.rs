@@ -1076,37 +1076,14 @@ fn ward_add_remove_and_requests_do_what_the_api_does() {
     );
 }
 
-/// `(command, output)` for the README's `$ curl …` and `$ ward add|remove|requests …`
-/// lines, in order: the output is the lines up to the next command or the block's end.
-fn readme_examples() -> Vec<(String, String)> {
-    let readme =
-        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-            .unwrap();
-    // Only the web section's examples (Operations shows other curl commands).
-    let start = readme
-        .find("## Why is my mail blocked?")
-        .expect("the web section");
-    let section = &readme[start..];
-    let end = section[3..].find("\n## ").map_or(section.len(), |i| i + 3);
-    let mut examples = Vec::new();
-    let mut in_block = false;
-    let mut current: Option<(String, Vec<&str>)> = None;
-    for line in section[..end].lines() {
-        if line.starts_with("```") {
-            in_block = !in_block;
-            examples.extend(current.take().map(|(c, o)| (c, o.join("\n"))));
-            continue;
-        }
-        if !in_block {
-            continue;
-        }
-        if let Some(command) = line.strip_prefix("$ ") {
-            examples.extend(current.take().map(|(c, o)| (c, o.join("\n"))));
-            current = Some((command.to_string(), Vec::new()));
-        } else if let Some((_, output)) = current.as_mut() {
-            output.push(line);
-        }
-    }
+/// `(command, output)` for docs/web.md's `$ curl …` and `$ ward add|remove|requests …`
+/// lines, in order.
+fn web_doc_examples() -> Vec<(String, String)> {
+    let text = crate::support::docs::document("docs/web.md");
+    let blocks = crate::support::docs::blocks_of(std::path::Path::new("docs/web.md"), &text);
+    let mut examples = crate::support::docs::examples_in(&blocks, "curl");
+    examples.extend(crate::support::docs::examples_in(&blocks, "ward"));
+    // In the order they stand in the document: the ward commands come last there.
     examples
         .into_iter()
         .filter(|(c, _)| {
@@ -1164,11 +1141,11 @@ fn removal_from(web: &crate::support::web::Web, zone: &str, q: &str, email: &str
     assert_eq!(reply.status, 303, "{}", reply.body);
 }
 
-/// The README's curl and command-line examples, run in order against a ward serving
-/// the shipped zones, print what the README shows (times aside). With
+/// docs/web.md's curl and command-line examples, run in order against a ward serving
+/// the shipped zones, print what the page shows (times aside). With
 /// `WARD_README_PRINT=1` the outputs are printed instead, to paste after a change.
 #[test]
-fn readme_web_examples_print_what_the_readme_shows() {
+fn web_doc_examples_print_what_the_docs_show() {
     if std::process::Command::new("curl")
         .arg("--version")
         .output()
@@ -1182,7 +1159,7 @@ fn readme_web_examples_print_what_the_readme_shows() {
     }
     let print = std::env::var_os("WARD_README_PRINT").is_some();
     let web = start(&[]);
-    let examples = readme_examples();
+    let examples = web_doc_examples();
     assert!(examples.len() >= 9, "{examples:?}");
     for (command, expected) in examples {
         if command.ends_with("http://127.0.0.1:8081/api/v1/requests") {

@@ -12,7 +12,7 @@
 # - transfers are refused without the key, with a wrong key, and from another address.
 #
 # Differences between ward and any standard secondary, left out of the comparison on
-# purpose (README, "Scaling out"): names that are not a whole address (a wildcard of a
+# purpose (docs/secondaries.md): names that are not a whole address (a wildcard of a
 # range matches any name below it on a secondary, ward answers only addresses);
 # IPv4-mapped IPv6 names; sha256 prefixes other than 32 hex digits; `$` in the TXT of a
 # range (the secondary has the range's first address: only A is compared in
