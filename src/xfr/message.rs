@@ -1,5 +1,7 @@
 //! Writing the messages of a transfer: header, question, records, each owner name
-//! compressed against the previous owner or the apex.
+//! compressed against the previous owner or the apex, with pointer chains kept short:
+//! RFC 1035 sets no limit, but some readers do (dnspython refuses more than 16 hops),
+//! and a chain grows by one with every name that adds a label to the one before.
 
 use super::request::Request;
 use crate::dns::answer::{CLASS_IN, rtype};
@@ -10,6 +12,9 @@ use crate::zone::name::{Labels, Name};
 
 /// Largest message of a transfer.
 pub(super) const MESSAGE_SIZE: usize = 16 * 1024;
+
+/// Most compression pointers a reader follows to read one owner name.
+const MAX_POINTER_HOPS: u8 = 8;
 
 /// The OPT record of ward's replies: payload size, extended rcode 0, version 0, no
 /// flags, no options.
@@ -25,6 +30,8 @@ pub(super) struct MessageWriter {
     /// the suffix it shares (a record's neighbours share all or most of their labels).
     previous: Vec<u8>,
     previous_at: Vec<u16>,
+    /// For each of those places, the pointers a reader follows from there to the end.
+    previous_hops: Vec<u8>,
 }
 
 impl MessageWriter {
@@ -40,6 +47,7 @@ impl MessageWriter {
             edns: request.edns,
             previous: Vec::new(),
             previous_at: Vec::new(),
+            previous_hops: Vec::new(),
         }
     }
 
@@ -84,29 +92,42 @@ impl MessageWriter {
             .zip(previous.iter().rev())
             .take_while(|(a, b)| a == b)
             .count();
+        // A shorter suffix of the previous owner has a shorter chain behind it. At the
+        // limit, point at one with at most half of it: this name costs a few labels
+        // more, and the names after it compress against it cheaply again.
+        if shared > 0 && self.previous_hops[previous.len() - shared] >= MAX_POINTER_HOPS {
+            while shared > 0 && self.previous_hops[previous.len() - shared] > MAX_POINTER_HOPS / 2 {
+                shared -= 1;
+            }
+        }
         // A pointer holds 14 bits of offset.
         let pointer = self.previous_at.get(previous.len() - shared).copied();
         if pointer.is_none_or(|offset| offset >= 0x4000) {
             shared = 0;
         }
         let own = labels.len() - shared;
+        // The question's name (the apex, at 12) is written out: no pointer behind it.
+        let (target, target_hops) = match pointer {
+            Some(offset) if shared > 0 => (offset, self.previous_hops[previous.len() - shared]),
+            _ => (12, 0),
+        };
         let mut at = Vec::with_capacity(labels.len());
+        let mut hops = Vec::with_capacity(labels.len());
         for label in &labels[..own] {
             at.push(u16::try_from(self.out.len()).unwrap_or(u16::MAX));
+            hops.push(target_hops + 1);
             self.out.push(label.len() as u8);
             self.out.extend_from_slice(label);
         }
-        let target = match pointer {
-            Some(offset) if shared > 0 => {
-                at.extend_from_slice(&self.previous_at[previous.len() - shared..]);
-                offset
-            }
-            _ => 12,
-        };
+        if shared > 0 {
+            at.extend_from_slice(&self.previous_at[previous.len() - shared..]);
+            hops.extend_from_slice(&self.previous_hops[previous.len() - shared..]);
+        }
         self.out.extend_from_slice(&(0xc000 | target).to_be_bytes());
         self.previous.clear();
         self.previous.extend_from_slice(owner.wire());
         self.previous_at = at;
+        self.previous_hops = hops;
     }
 
     pub(super) fn soa(&mut self, soa: &Soa) {
@@ -188,5 +209,56 @@ mod tests {
         let fifth = writer.out.len();
         writer.owner(&Name::root());
         assert_eq!(&writer.out[fifth..], &[0xc0, 12], "the apex");
+    }
+
+    /// The pointers a reader follows to read the name at `at` of `message`.
+    fn hops(message: &[u8], mut at: usize) -> usize {
+        let mut hops = 0;
+        loop {
+            let len = message[at];
+            if len == 0 {
+                return hops;
+            }
+            if len & 0xc0 == 0xc0 {
+                hops += 1;
+                at = usize::from(u16::from_be_bytes([len & 0x3f, message[at + 1]]));
+                continue;
+            }
+            at += 1 + usize::from(len);
+        }
+    }
+
+    /// Regression (issue 18): names that each add a label to the one before (IPv6
+    /// nibbles, nested ranges) made pointer chains of 17–18 hops, which dnspython
+    /// refuses. Every owner is now read within a few hops, and still compressed.
+    #[test]
+    fn pointer_chains_stay_short() {
+        let mut axfr = vec![0, 7, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        axfr.extend_from_slice(b"\x02bl\x04test\x00\x00\xfc\x00\x01");
+        let request = read_request(&axfr).unwrap();
+        let mut writer = MessageWriter::new(&request);
+        let mut starts = Vec::new();
+        let mut name = String::from("0");
+        for depth in 1..32 {
+            for sibling in ["1", "2"] {
+                starts.push(writer.out.len());
+                writer.owner(&Name::parse(&format!("{sibling}.{name}")).unwrap());
+            }
+            name = format!("{}.{name}", depth % 10);
+            starts.push(writer.out.len());
+            writer.owner(&Name::parse(&name).unwrap());
+        }
+        let longest = starts
+            .iter()
+            .map(|&at| hops(&writer.out, at))
+            .max()
+            .unwrap();
+        assert!(longest <= usize::from(MAX_POINTER_HOPS), "{longest} hops");
+        assert!(
+            writer.out.len() < starts.len() * 12,
+            "still compressed: {} bytes for {} names",
+            writer.out.len(),
+            starts.len()
+        );
     }
 }
