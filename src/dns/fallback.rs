@@ -193,7 +193,7 @@ impl Answering<'_> {
             edns
         });
         let builder = || MessageResponseBuilder::new(&request.queries, edns.as_ref());
-        let metadata = Metadata::response_from_request(&request.metadata);
+        let metadata = response_metadata(&request.metadata);
         let error = |code: ResponseCode| {
             let mut metadata = metadata;
             metadata.response_code = code;
@@ -281,7 +281,7 @@ fn emit<'a>(
 
 /// A reply of a header only, with `code`.
 fn bare_reply(request: &Metadata, code: ResponseCode) -> Vec<u8> {
-    let mut metadata = Metadata::response_from_request(request);
+    let mut metadata = response_metadata(request);
     metadata.response_code = code;
     let header = Header {
         metadata,
@@ -291,6 +291,19 @@ fn bare_reply(request: &Metadata, code: ResponseCode) -> Vec<u8> {
     let mut encoder = BinEncoder::new(&mut bytes);
     let _ = header.emit(&mut encoder);
     bytes
+}
+
+/// The header of a reply to `request`. RD and CD are copied for standard queries
+/// only (RFC 1035 §4.1.1, RFC 6840 §5.9): for an opcode ward does not implement, the
+/// meaning of those bits is unknown, and ISC's EDNS compliance test (`opcodeflg`)
+/// expects them clear, as BIND and Unbound send them.
+fn response_metadata(request: &Metadata) -> Metadata {
+    let mut metadata = Metadata::response_from_request(request);
+    if request.op_code != OpCode::Query {
+        metadata.recursion_desired = false;
+        metadata.checking_disabled = false;
+    }
+    metadata
 }
 
 /// Converts a ward name to hickory's.

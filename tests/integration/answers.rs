@@ -531,12 +531,18 @@ fn classes_and_opcodes() {
     );
     let mut status = query_message(&name, RecordType::A, false);
     status.metadata.op_code = OpCode::Status;
+    // Regression (issue 18): RD and CD were copied into the NOTIMP (ISC's EDNS
+    // compliance test, `opcodeflg`, flags that); they mean nothing for other opcodes.
+    status.metadata.recursion_desired = true;
+    status.metadata.checking_disabled = true;
     for reply in [
         s.exchange_udp(&status).unwrap(),
         s.exchange_tcp(&status).unwrap(),
     ] {
         assert_eq!(rcode(&reply), ResponseCode::NotImp);
         assert_eq!(reply.metadata.op_code, OpCode::Status, "opcode is kept");
+        assert!(!reply.metadata.recursion_desired, "no RD on another opcode");
+        assert!(!reply.metadata.checking_disabled, "no CD on another opcode");
     }
     // Zone transfers are not offered (yet): refused, not "not implemented".
     let axfr = s.tcp("bl.test.", RecordType::AXFR);
