@@ -130,12 +130,14 @@ pub(crate) fn record_order(a: &Rr, b: &Rr) -> Ordering {
 }
 
 /// What one answer (a set of listings) becomes at one owner: the A and TXT records,
-/// each RRset with its smallest TTL, as ward answers.
+/// each RRset with the smallest TTL of the listings that give it records, as ward
+/// answers (RFC 2181 §5.2: one TTL per RRset).
 #[derive(Default)]
 pub(crate) struct AnswerRecords {
     a: Vec<[u8; 4]>,
     txt: Vec<Vec<u8>>,
-    ttl: Option<u32>,
+    a_ttl: Option<u32>,
+    txt_ttl: Option<u32>,
 }
 
 impl AnswerRecords {
@@ -144,21 +146,25 @@ impl AnswerRecords {
         add_values(self, &dataset.values, result, subject, now, dataset.ttl);
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.a.is_empty() && self.txt.is_empty()
+    }
+
     /// The records, at `owner`.
     pub(crate) fn into_records(mut self, owner: &Name, out: &mut Vec<Rr>) {
-        let ttl = self.ttl.unwrap_or(0);
         self.a.sort_unstable();
         self.a.dedup();
         self.txt.sort_unstable();
         self.txt.dedup();
+        let (a_ttl, txt_ttl) = (self.a_ttl.unwrap_or(0), self.txt_ttl.unwrap_or(0));
         out.extend(self.a.into_iter().map(|a| Rr {
             owner: owner.clone(),
-            ttl,
+            ttl: a_ttl,
             data: Rdata::A(a),
         }));
         out.extend(self.txt.into_iter().map(|t| Rr {
             owner: owner.clone(),
-            ttl,
+            ttl: txt_ttl,
             data: Rdata::Txt(t),
         }));
     }
@@ -178,10 +184,11 @@ fn add_values(
             continue;
         }
         out.a.push(value.a);
+        out.a_ttl = Some(out.a_ttl.map_or(ttl, |t| t.min(ttl)));
         if let Some(template) = values.txt(value) {
             out.txt.push(render(template, subject));
+            out.txt_ttl = Some(out.txt_ttl.map_or(ttl, |t| t.min(ttl)));
         }
-        out.ttl = Some(out.ttl.map_or(ttl, |t| t.min(ttl)));
     }
 }
 
@@ -243,13 +250,7 @@ pub(crate) fn part<'z>(
     match kind {
         Kind::Ip4 => Box::new(ip::ip4_records(group.to_vec(), attach.clone(), now)),
         Kind::Ip6 => Box::new(ip::ip6_records(group.to_vec(), attach.clone(), now)),
-        Kind::Names => merge(
-            group
-                .iter()
-                .map(|d| Box::new(names::name_records(d, attach.clone(), now)) as Part<'z>)
-                .collect(),
-        )
-        .boxed(),
+        Kind::Names => names::name_records(group, attach.clone(), now).boxed(),
         Kind::Digests => merge(
             group
                 .iter()
@@ -359,7 +360,8 @@ pub(crate) fn test_point_records<'z>(zone: &'z Zone, points: &'z Dataset, now: i
     Box::new(out.into_iter())
 }
 
-/// Whether `dataset` (at the apex) lists `name` with a live value.
+/// Whether `dataset` (at the apex) answers for `name`: a live listing, or a generic
+/// record (ward then gives the zone's own answer and no test point at all).
 fn lists(dataset: &Dataset, name: &Name, now: i64) -> bool {
     if !dataset.attach.iter().any(Name::is_root) {
         return false;
@@ -367,15 +369,21 @@ fn lists(dataset: &Dataset, name: &Name, now: i64) -> bool {
     let buf = NameBuf::from_name(name);
     let ip = IpName::classify(buf.view());
     let mut listed = false;
-    dataset.lookup(buf.view(), ip, Visibility::All, &mut |verdict| {
-        if let DatasetMatch::Listed(result, _) = verdict {
-            listed |= dataset
-                .values
-                .result(result)
-                .iter()
-                .any(|&id| dataset.values.value(id).is_live(now));
-        }
-    });
+    dataset.lookup(
+        buf.view(),
+        ip,
+        Visibility::All,
+        &mut |verdict| match verdict {
+            DatasetMatch::Listed(result, _) => {
+                listed |= dataset
+                    .values
+                    .result(result)
+                    .iter()
+                    .any(|&id| dataset.values.value(id).is_live(now));
+            }
+            DatasetMatch::Records(records) => listed |= !records.is_empty(),
+        },
+    );
     listed
 }
 

@@ -3,51 +3,76 @@
 use super::{AnswerRecords, Rdata, Rr, record_order};
 use crate::zone::Dataset;
 use crate::zone::email::DigestKind;
-use crate::zone::name::Name;
+use crate::zone::name::{Name, NameBuf};
 
-/// The names of a dataset's name index, as the index's export plan says, in order.
+/// The names of the name indexes of `group` (the datasets attached at `attach`), in
+/// order. Every name one of them needs (RFC 4592: a wildcard never answers for a name
+/// that exists, nor below it) is held once, with what ward answers there from all of
+/// them together, and a wildcard with what they answer below it: a name that one file
+/// lists, or makes exist, under another file's wildcard repeats that wildcard's answer.
 pub(super) fn name_records<'z>(
-    dataset: &'z Dataset,
+    group: &[&'z Dataset],
     attach: Name,
     now: i64,
 ) -> impl Iterator<Item = Rr> + 'z {
-    let plan = dataset.names.export_plan();
-    let mut slots = plan.slots.clone();
-    slots.sort_by(|&a, &b| {
-        super::owner_order(
-            &Name::from_lower_wire(dataset.names.slot_name(a)),
-            &Name::from_lower_wire(dataset.names.slot_name(b)),
-        )
-    });
-    slots.into_iter().flat_map(move |slot| {
-        let exported = dataset.names.exported(&plan, slot);
-        let mut out = Vec::new();
-        let Ok(owner) = Name::from_lower_wire(dataset.names.slot_name(slot)).join(&attach) else {
-            return out.into_iter();
-        };
-        if let Some((result, entry, address)) = &exported.listed {
-            let subject = subject_text(entry, *address);
-            let mut answers = AnswerRecords::default();
-            answers.add(dataset, *result, subject.as_bytes(), now);
-            answers.into_records(&owner, &mut out);
-        } else if exported.placeholder {
-            out.push(Rr {
-                owner: owner.clone(),
-                ttl: dataset.ttl,
-                data: Rdata::Placeholder,
-            });
-        }
-        if let Some((result, entry)) = &exported.below {
-            let Ok(wildcard) = Name::from_labels([&b"*"[..]]).and_then(|s| s.join(&owner)) else {
+    let indexes: Vec<&'z Dataset> = group
+        .iter()
+        .copied()
+        .filter(|d| !d.names.is_empty())
+        .collect();
+    let mut names: Vec<Name> = indexes
+        .iter()
+        .flat_map(|d| d.names.export_names().map(Name::from_lower_wire))
+        .collect();
+    names.sort_by(super::owner_order);
+    names.dedup();
+    // Parents come before their children, and a name's descendants right after it.
+    let has_child: Vec<bool> = (0..names.len())
+        .map(|i| {
+            names
+                .get(i + 1)
+                .is_some_and(|next| next != &names[i] && next.ends_with(&names[i]))
+        })
+        .collect();
+    names
+        .into_iter()
+        .zip(has_child)
+        .flat_map(move |(name, has_child)| {
+            let mut out = Vec::new();
+            let Ok(owner) = name.join(&attach) else {
                 return out.into_iter();
             };
-            let mut answers = AnswerRecords::default();
-            answers.add(dataset, *result, entry.to_string().as_bytes(), now);
-            answers.into_records(&wildcard, &mut out);
-        }
-        out.sort_by(record_order);
-        out.into_iter()
-    })
+            let view = NameBuf::from_name(&name);
+            let mut listed = AnswerRecords::default();
+            let mut below = AnswerRecords::default();
+            for dataset in &indexes {
+                if let Some((result, entry, address)) = dataset.names.listed_at(view.view()) {
+                    let subject = subject_text(&entry, address);
+                    listed.add(dataset, result, subject.as_bytes(), now);
+                }
+                if let Some((result, entry)) = dataset.names.below(view.view()) {
+                    below.add(dataset, result, entry.to_string().as_bytes(), now);
+                }
+            }
+            let (has_listed, has_below) = (!listed.is_empty(), !below.is_empty());
+            listed.into_records(&owner, &mut out);
+            if has_below {
+                if let Ok(wildcard) = Name::from_labels([&b"*"[..]]).and_then(|s| s.join(&owner)) {
+                    below.into_records(&wildcard, &mut out);
+                }
+            } else if !has_listed && !has_child {
+                // An excluded name under a listing wildcard: it must exist, or the
+                // wildcard above answers for it.
+                let ttl = indexes.iter().map(|d| d.ttl).min().unwrap_or(0);
+                out.push(Rr {
+                    owner: owner.clone(),
+                    ttl,
+                    data: Rdata::Placeholder,
+                });
+            }
+            out.sort_by(record_order);
+            out.into_iter()
+        })
 }
 
 /// What `$` is for a name entry: the name, or for an email address entry the address.

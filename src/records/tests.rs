@@ -39,22 +39,26 @@ impl<'r> Standard<'r> {
     }
 
     /// The answer for `qname` (relative to the apex), type A or TXT.
-    fn answer(&self, qname: &Name, qtype: u16) -> (u16, BTreeSet<Vec<u8>>) {
-        let data = |rrs: &[&Rr]| -> BTreeSet<Vec<u8>> {
-            rrs.iter()
-                .filter(|rr| rr.data.rtype() == qtype)
+    fn answer(&self, qname: &Name, qtype: u16) -> Answer {
+        let data = |rrs: &[&Rr]| -> (u16, BTreeSet<Vec<u8>>, Option<u32>) {
+            let rrset: Vec<&&Rr> = rrs.iter().filter(|rr| rr.data.rtype() == qtype).collect();
+            let ttls: BTreeSet<u32> = rrset.iter().map(|rr| rr.ttl).collect();
+            assert!(ttls.len() <= 1, "an RRset with several TTLs: {rrset:?}");
+            let data = rrset
+                .iter()
                 .map(|rr| match &rr.data {
                     Rdata::A(a) => a.to_vec(),
                     Rdata::Txt(t) => t.clone(),
                     _ => Vec::new(),
                 })
-                .collect()
+                .collect();
+            (rcode::NOERROR, data, ttls.first().copied())
         };
         if let Some(rrs) = self.owners.get(qname) {
-            return (rcode::NOERROR, data(rrs));
+            return data(rrs);
         }
         if self.existing.contains(qname) {
-            return (rcode::NOERROR, BTreeSet::new());
+            return (rcode::NOERROR, BTreeSet::new(), None);
         }
         // The closest encloser and its wildcard.
         let mut encloser = qname.parent();
@@ -62,22 +66,25 @@ impl<'r> Standard<'r> {
             if name.is_root() || self.existing.contains(&name) {
                 let wildcard = Name::from_labels([&b"*"[..]]).unwrap().join(&name).unwrap();
                 return match self.owners.get(&wildcard) {
-                    Some(rrs) => (rcode::NOERROR, data(rrs)),
-                    None => (rcode::NXDOMAIN, BTreeSet::new()),
+                    Some(rrs) => data(rrs),
+                    None => (rcode::NXDOMAIN, BTreeSet::new(), None),
                 };
             }
             encloser = name.parent();
         }
-        (rcode::NXDOMAIN, BTreeSet::new())
+        (rcode::NXDOMAIN, BTreeSet::new(), None)
     }
 }
 
-fn standard(records: &[Rr], qname: &Name, qtype: u16) -> (u16, BTreeSet<Vec<u8>>) {
+/// An answer as compared: rcode, the A addresses or TXT texts, the RRset's TTL.
+type Answer = (u16, BTreeSet<Vec<u8>>, Option<u32>);
+
+fn standard(records: &[Rr], qname: &Name, qtype: u16) -> Answer {
     Standard::new(records).answer(qname, qtype)
 }
 
-/// What ward answers: rcode and the A addresses or TXT texts.
-fn ward(snapshot: &Snapshot, zone: &str, qname: &Name, qtype: u16) -> (u16, BTreeSet<Vec<u8>>) {
+/// What ward answers: rcode, the A addresses or TXT texts, and their TTL.
+fn ward(snapshot: &Snapshot, zone: &str, qname: &Name, qtype: u16) -> Answer {
     let full = qname.join(&Name::parse(zone).unwrap()).unwrap();
     let question = Question {
         name: NameBuf::from_name(&full),
@@ -86,10 +93,15 @@ fn ward(snapshot: &Snapshot, zone: &str, qname: &Name, qtype: u16) -> (u16, BTre
     };
     let answer = resolve(snapshot, &question, IpAddr::from([127, 0, 0, 1]), NOW);
     let view = question.name.view();
-    let data = answer
+    let rrset: Vec<_> = answer
         .answers
         .iter()
         .filter(|rr| rr.data.rtype() == qtype)
+        .collect();
+    let ttls: BTreeSet<u32> = rrset.iter().map(|rr| rr.ttl).collect();
+    assert!(ttls.len() <= 1, "ward answered an RRset with several TTLs");
+    let data = rrset
+        .iter()
         .map(|rr| match rr.data {
             RData::A(a) => a.to_vec(),
             RData::Txt(txt) => {
@@ -100,7 +112,7 @@ fn ward(snapshot: &Snapshot, zone: &str, qname: &Name, qtype: u16) -> (u16, BTre
             _ => Vec::new(),
         })
         .collect();
-    (answer.rcode, data)
+    (answer.rcode, data, ttls.first().copied())
 }
 
 fn exported(snapshot: &Snapshot) -> Vec<Rr> {
@@ -125,15 +137,39 @@ fn compare(
     queries: &[String],
     allow_placeholder: bool,
 ) -> usize {
-    let snapshot = test_snapshot(files);
-    let records = exported(&snapshot);
+    compare_in(&test_snapshot(files), zone, queries, allow_placeholder)
+}
+
+/// `files` loaded as `ward serve` loads them, RFC 5782 test points included.
+fn with_test_points(files: &[(&str, &str)]) -> Snapshot {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let loader = crate::load::Loader {
+        dir: dir.path().to_path_buf(),
+        options: crate::load::LoadOptions::default(),
+        lenient: false,
+    };
+    loader.load_all().unwrap().take_snapshot()
+}
+
+fn compare_in(
+    snapshot: &Snapshot,
+    zone: &str,
+    queries: &[String],
+    allow_placeholder: bool,
+) -> usize {
+    let records = exported(snapshot);
     let server = Standard::new(&records);
     let mut compared = 0;
     for query in queries {
         let qname = Name::parse(query).unwrap();
         for qtype in [1u16, 16] {
             let theirs = server.answer(&qname, qtype);
-            let ours = ward(&snapshot, zone, &qname, qtype);
+            let ours = ward(snapshot, zone, &qname, qtype);
             let placeholder = records
                 .iter()
                 .any(|rr| rr.owner == qname && rr.data == Rdata::Placeholder);
@@ -317,18 +353,7 @@ fn test_points_and_generic_records_and_apex() {
         ("tp.test/a.ip4set", ":3:x\n192.0.2.1\n"),
         ("tp.test/b.generic", "www A 127.0.0.8\n@ TXT \"apex\"\n"),
     ];
-    let dir = tempfile::tempdir().unwrap();
-    for (path, text) in files {
-        let path = dir.path().join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    let loader = crate::load::Loader {
-        dir: dir.path().to_path_buf(),
-        options: crate::load::LoadOptions::default(),
-        lenient: false,
-    };
-    let snapshot = loader.load_all().unwrap().take_snapshot();
+    let snapshot = with_test_points(&files);
     let records = exported(&snapshot);
     for query in [
         "2.0.0.127",
@@ -416,5 +441,158 @@ fn random_ipv4_lists_export_exactly() {
             .collect();
         let compared = compare(&refs, "r.test", &queries, false);
         assert!(compared > 400, "round {round}: {compared}");
+    }
+}
+
+/// Regression (issue 18): an entry in two files with different TTLs. ward answered the
+/// TXT (from one file) with that file's TTL and the A (from both) with the lowest; the
+/// export gave both RRsets the lowest. One rule for both: each RRset gets the lowest
+/// TTL of the listings that give it records.
+#[test]
+fn one_ttl_per_rrset_across_files() {
+    let files = [
+        ("t.test/a.ip4set", "$TTL 1200\n10.0.0.0/24 :4\n"),
+        ("t.test/b.ip4set", ":127.0.0.4:Extra\n10.0.0.0/24\n"),
+    ];
+    let queries = ip4_queries(&["10.0.0.0/24"]);
+    assert!(compare(&files, "t.test", &queries, false) > 10);
+    let snapshot = test_snapshot(&files);
+    let five = Name::parse("5.0.0.10").unwrap();
+    assert_eq!(ward(&snapshot, "t.test", &five, 1).2, Some(1200));
+    assert_eq!(ward(&snapshot, "t.test", &five, 16).2, Some(2100));
+}
+
+/// Regression (issue 18): wildcards in two files of one zone. ward answered
+/// `y.x.list.example` with both codes; the records gave a secondary only the narrower
+/// wildcard's (a DNS wildcard never matches below an existing name), and
+/// `x.list.example` nothing.
+#[test]
+fn wildcards_in_two_files_answer_together() {
+    let reasons = "$REASON spam-source 127.0.0.2 \"spam from $\"\n\
+                   $REASON marketing 127.0.0.9 \"marketing from $\"\n";
+    let files = [
+        ("reasons.conf", reasons),
+        ("w.test/a.zone", "$TTL 600\n*.list.example spam-source\n"),
+        (
+            "w.test/b.zone",
+            "*.x.list.example marketing\n!no.x.list.example\n",
+        ),
+    ];
+    let queries: Vec<String> = [
+        "list.example",
+        "a.list.example",
+        "x.list.example",
+        "y.x.list.example",
+        "z.y.x.list.example",
+        "no.x.list.example",
+        "below.no.x.list.example",
+        "other.example",
+    ]
+    .map(String::from)
+    .to_vec();
+    assert!(compare(&files, "w.test", &queries, true) >= 12);
+    let snapshot = test_snapshot(&files);
+    let y = Name::parse("y.x.list.example").unwrap();
+    assert_eq!(ward(&snapshot, "w.test", &y, 1).1.len(), 2, "both codes");
+}
+
+/// Email addresses under a domain wildcard, in one file and across files: the records
+/// carry what ward combines.
+#[test]
+fn addresses_under_domain_wildcards() {
+    let files = [
+        (
+            "m.test/a.zone",
+            "mail235@mx.example.org :2:address\n*.example.org :9:wildcard $\n\
+             first.last@example.net :3:dotted\n",
+        ),
+        (
+            "m.test/b.zone",
+            ".mx.example.org :5:other file $\n*.example.net :6:net\n",
+        ),
+    ];
+    let queries: Vec<String> = [
+        "mail235.mx.example.org",
+        "other.mx.example.org",
+        "mx.example.org",
+        "a.b.mx.example.org",
+        "example.org",
+        "first\\.last.example.net",
+        "first.last.example.net",
+        "last.example.net",
+    ]
+    .map(String::from)
+    .to_vec();
+    assert!(compare(&files, "m.test", &queries, true) >= 14);
+}
+
+/// Regression (issue 18): a generic dataset's own record at `2.0.0.127` replaced the
+/// RFC 5782 test point in ward's answers, but the export added the test point's A and
+/// TXT beside it.
+#[test]
+fn generic_data_at_a_test_point_replaces_it() {
+    let files = [
+        ("g.test/own.generic", "2.0.0.127 TXT \"own text\"\n"),
+        ("g.test/list.ip4set", ":3:listed\n192.0.2.1\n"),
+    ];
+    let queries = vec![
+        "2.0.0.127".to_string(),
+        "1.2.0.192".to_string(),
+        "test".to_string(),
+    ];
+    assert!(compare_in(&with_test_points(&files), "g.test", &queries, false) >= 6);
+}
+
+/// Random name lists in several files — domains, `*.` and `.` wildcards, exclusions,
+/// addresses, their own TTLs — asked for every entry, its parent, children and
+/// neighbours: the export always answers as ward does, TTLs included.
+#[test]
+fn random_name_lists_export_exactly() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let labels = ["a", "b", "x", "mx", "mail"];
+    for round in 0..40 {
+        let mut files: Vec<(String, String)> = Vec::new();
+        let mut names: BTreeSet<String> = BTreeSet::new();
+        for file in 0..3 {
+            let mut text = format!("$TTL {}\n", [300, 600, 2100][file]);
+            for i in 0..8 {
+                let depth = 1 + (next() % 3) as usize;
+                let domain: Vec<&str> = (0..depth)
+                    .map(|_| labels[(next() % labels.len() as u64) as usize])
+                    .collect();
+                let domain = format!("{}.example", domain.join("."));
+                let value = format!(":{}:f{file}e{i} $", 2 + (next() % 4));
+                let line = match next() % 6 {
+                    0 => format!("*.{domain} {value}"),
+                    1 => format!(".{domain} {value}"),
+                    2 => format!("!{domain}"),
+                    3 => format!("{}@{domain} {value}", labels[(next() % 2) as usize]),
+                    _ => format!("{domain} {value}"),
+                };
+                text.push_str(&line);
+                text.push('\n');
+                names.insert(domain.clone());
+                names.insert(format!("{}.{domain}", labels[(next() % 2) as usize]));
+                names.insert(format!("zz.{domain}"));
+                names.insert(format!("q.zz.{domain}"));
+                if let Some((_, parent)) = domain.split_once('.') {
+                    names.insert(parent.to_string());
+                }
+            }
+            files.push((format!("n.test/f{file}.zone"), text));
+        }
+        let refs: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.as_str()))
+            .collect();
+        let queries: Vec<String> = names.into_iter().collect();
+        let compared = compare(&refs, "n.test", &queries, true);
+        assert!(compared > 20, "round {round}: {compared}");
     }
 }

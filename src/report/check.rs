@@ -78,6 +78,7 @@ pub(crate) fn zone_reports(load: &DirectoryLoad, transferred: &HashSet<String>) 
             let mut records = None;
             if let Some(zone) = &zone_load.zone {
                 notes.extend(zone_notes(zone));
+                notes.extend(ttl_disagreement(zone));
                 let count = crate::records::records(zone, zone.built_at).count() + 1;
                 if count > EXPLOSION_RECORDS && count > EXPLOSION_PER_ENTRY * zone_load.entries.max(1) {
                     notes.push(format!(
@@ -107,6 +108,73 @@ pub(crate) fn zone_reports(load: &DirectoryLoad, transferred: &HashSet<String>) 
             }
         })
         .collect()
+}
+
+/// Files of one zone that list the same thing with different TTLs. ward answers such a
+/// name with the lowest TTL per RRset (RFC 2181 §5.2), as a secondary does from the
+/// records; the operator probably meant one TTL.
+fn ttl_disagreement(zone: &Zone) -> Option<String> {
+    for (_, group) in crate::records::groups(zone) {
+        for (i, a) in group.iter().enumerate() {
+            for b in group.iter().skip(i + 1).filter(|b| b.ttl != a.ttl) {
+                let Some(shared) = shared_listing(a, b) else {
+                    continue;
+                };
+                let file = |d: &crate::zone::Dataset| {
+                    d.origin
+                        .file
+                        .file_name()
+                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+                };
+                return Some(format!(
+                    "{shared} is listed by {} (TTL {}) and {} (TTL {}): each answer takes the lowest TTL of its records; give the files one $TTL",
+                    file(a),
+                    a.ttl,
+                    file(b),
+                    b.ttl
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// Something both datasets list, if any: an address of overlapping ranges, or a name.
+fn shared_listing(a: &crate::zone::Dataset, b: &crate::zone::Dataset) -> Option<String> {
+    for (first, last, _) in a.ip4.intervals() {
+        if b.ip4.any_in(first, last) {
+            let overlap = b
+                .ip4
+                .intervals()
+                .find(|&(f, l, _)| f <= last && l >= first)
+                .map_or(first, |(f, _, _)| f.max(first));
+            return Some(std::net::Ipv4Addr::from(overlap).to_string());
+        }
+    }
+    for (first, last, _) in a.ip6.intervals() {
+        if b.ip6.any_in(first, last) {
+            let overlap = b
+                .ip6
+                .intervals()
+                .find(|&(f, l, _)| f <= last && l >= first)
+                .map_or(first, |(f, _, _)| f.max(first));
+            return Some(std::net::Ipv6Addr::from(overlap).to_string());
+        }
+    }
+    shared_name(a, b).or_else(|| shared_name(b, a))
+}
+
+/// A name of `a`'s that `b` lists too, or under which both list every name.
+fn shared_name(a: &crate::zone::Dataset, b: &crate::zone::Dataset) -> Option<String> {
+    a.names.export_names().find_map(|wire| {
+        let name = NameBuf::from_name(&Name::from_lower_wire(wire));
+        let name_text = Name::from_lower_wire(wire).to_string();
+        if a.names.listed_at(name.view()).is_some() && b.names.listed_at(name.view()).is_some() {
+            return Some(name_text);
+        }
+        let below = a.names.below(name.view()).is_some() && b.names.below(name.view()).is_some();
+        below.then(|| format!("*.{name_text}"))
+    })
 }
 
 /// What secondaries of this zone will answer differently from ward.

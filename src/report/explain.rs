@@ -118,11 +118,15 @@ pub(crate) fn lookup(
         let listed = queries.iter().any(|q| !q.a.is_empty() || !q.txt.is_empty());
         let mut matched: Vec<(Arc<Path>, Entry)> = Vec::new();
         for (file, file_entries) in entries(&zone.name) {
-            for entry in file_entries {
-                if group.iter().any(|c| matches(&entry.key, &c.probe))
-                    && !matched
-                        .iter()
-                        .any(|(f, e)| f == file && e.line == entry.line)
+            let in_file: Vec<&Entry> = file_entries
+                .iter()
+                .filter(|entry| group.iter().any(|c| matches(&entry.key, &c.probe)))
+                .collect();
+            let probes: Vec<&Probe> = group.iter().map(|c| &c.probe).collect();
+            for entry in deciding(&in_file, &probes) {
+                if !matched
+                    .iter()
+                    .any(|(f, e)| f == file && e.line == entry.line)
                 {
                     matched.push((file.clone(), entry.clone()));
                 }
@@ -418,6 +422,39 @@ pub(crate) fn reverse_name(ip: IpAddr) -> Name {
     Name::from_labels(labels.iter().map(|l| l.as_bytes())).unwrap_or_default()
 }
 
+/// Of one file's entries that cover a name, those that decide its answer, as the
+/// name index decides: an entry for the name itself (or an address written as it),
+/// else the closest wildcard. Entries for IPs and digests are all kept.
+fn deciding<'e>(covering: &[&'e Entry], probes: &[&Probe]) -> Vec<&'e Entry> {
+    let exact = |entry: &&&Entry| match &entry.key {
+        EntryKey::Name {
+            name, exact: true, ..
+        } => probes
+            .iter()
+            .any(|p| matches!(p, Probe::Name(q) if q == name)),
+        EntryKey::Address { .. } | EntryKey::Record { .. } => true,
+        _ => false,
+    };
+    // A name entry that covers the probe only as a wildcard, and how deep it is.
+    let wildcard_depth = |entry: &Entry| match &entry.key {
+        EntryKey::Name { name, .. } if !exact(&&entry) => Some(name.label_count()),
+        _ => None,
+    };
+    if covering.iter().any(|e| exact(&e)) {
+        return covering
+            .iter()
+            .filter(|e| exact(e) || wildcard_depth(e).is_none())
+            .copied()
+            .collect();
+    }
+    let closest = covering.iter().filter_map(|e| wildcard_depth(e)).max();
+    covering
+        .iter()
+        .filter(|e| wildcard_depth(e).is_none_or(|depth| Some(depth) == closest))
+        .copied()
+        .collect()
+}
+
 fn matches(key: &EntryKey, probe: &Probe) -> bool {
     match (key, probe) {
         (EntryKey::Ip4 { first, last }, Probe::Ip(ip)) => {
@@ -433,7 +470,7 @@ fn matches(key: &EntryKey, probe: &Probe) -> bool {
         (EntryKey::Name { name, exact, wild }, Probe::Name(query)) => {
             (*exact && name == query) || (*wild && query != name && query.ends_with(name))
         }
-        (EntryKey::Address { address, .. }, Probe::Address(query)) => {
+        (EntryKey::Address { address, .. }, Probe::Address(query) | Probe::Name(query)) => {
             plain_names(address, true).iter().any(|p| p.name == *query)
         }
         (EntryKey::Address { address, .. }, Probe::Digest(kind, digest)) => {

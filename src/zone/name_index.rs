@@ -132,38 +132,15 @@ impl NameIndex {
     }
 }
 
-/// The nodes a secondary must hold for a name index to answer as ward does; see
-/// [`NameIndex::export_plan`].
-pub(crate) struct ExportPlan {
-    /// Slots of the names that exist in the export, in table order.
-    pub(crate) slots: Vec<u32>,
-    /// Per slot: some exported name lies below it.
-    has_child: Vec<bool>,
-}
-
-/// What the export holds at one name (relative to where the dataset is attached).
-pub(crate) struct ExportedName {
-    /// ward lists the name itself: the result, the entry's own name (the name, or the
-    /// wildcard's owner it falls under), and whether it is an email address entry.
-    pub(crate) listed: Option<(ResultId, Name, bool)>,
-    /// The names directly below it are listed (the record set of `*.name`): the result
-    /// and the owner of the wildcard entry that decides.
-    pub(crate) below: Option<(ResultId, Name)>,
-    /// It exists with neither records nor names below: a placeholder record keeps it
-    /// from matching a wildcard above (an exclusion under a listing wildcard).
-    pub(crate) placeholder: bool,
-}
-
 impl NameIndex {
     /// The names a standard DNS server needs to answer as this index does (RFC 4592: a
     /// wildcard never answers for a name that exists, nor below it). Seeds: listed
     /// names, wildcard owners, and excluded names a wildcard above would otherwise
     /// list; then every ancestor of a seed. Each such name repeats what ward answers
     /// for it and, when names below it are listed, carries a wildcard of its own.
-    pub(crate) fn export_plan(&self) -> ExportPlan {
+    pub(crate) fn export_names(&self) -> impl Iterator<Item = &[u8]> + '_ {
         let count = self.table.len();
         let mut in_export = vec![false; count];
-        let mut has_child = vec![false; count];
         for (slot, (wire, node)) in self.table.iter().enumerate() {
             let exact = decode(node.exact);
             let wild = decode(node.wild);
@@ -181,7 +158,6 @@ impl NameIndex {
                     break;
                 };
                 let parent_slot = parent_slot as usize;
-                has_child[parent_slot] = true;
                 if in_export[parent_slot] {
                     break;
                 }
@@ -189,12 +165,9 @@ impl NameIndex {
                 child = parent;
             }
         }
-        ExportPlan {
-            slots: (0..count as u32)
-                .filter(|&s| in_export[s as usize])
-                .collect(),
-            has_child,
-        }
+        (0..count as u32)
+            .filter(move |&s| in_export[s as usize])
+            .map(|slot| self.table.name(slot))
     }
 
     /// Whether a wildcard strictly above `wire` lists it.
@@ -206,47 +179,41 @@ impl NameIndex {
         )
     }
 
-    /// The name of `slot`, as the index stores it (relative to the attach point).
-    pub(crate) fn slot_name(&self, slot: u32) -> &[u8] {
-        self.table.name(slot)
-    }
-
-    /// What the export holds at `slot` (one of `plan.slots`).
-    pub(crate) fn exported(&self, plan: &ExportPlan, slot: u32) -> ExportedName {
-        let wire = self.table.name(slot);
-        let name = super::name::NameBuf::from_name(&Name::from_lower_wire(wire));
-        let view = name.view();
-        let listed = match self.lookup(view) {
+    /// What ward answers from this index at `name`: the result, the entry that decides
+    /// (the name, or the owner of the wildcard it falls under), and whether that entry
+    /// is an email address.
+    pub(crate) fn listed_at(&self, name: NameRef<'_>) -> Option<(ResultId, Name, bool)> {
+        match self.lookup(name) {
             NameMatch::Listed {
                 result,
                 skip,
                 address,
             } => Some((
                 result,
-                Name::from_lower_wire(view.suffix(skip).wire()),
+                Name::from_lower_wire(name.suffix(skip).wire()),
                 address,
             )),
             _ => None,
-        };
+        }
+    }
+
+    /// What the names directly below `name` that the index does not hold get (the
+    /// record set of `*.name` on a secondary): the result and the owner of the wildcard
+    /// entry that decides.
+    pub(crate) fn below(&self, name: NameRef<'_>) -> Option<(ResultId, Name)> {
         let own = self
             .table
-            .get(wire)
+            .get(name.wire())
             .map_or(Slot::Empty, |node| decode(node.wild));
-        let below = match own {
-            Slot::Result(result) => Some((result, Name::from_lower_wire(wire))),
+        match own {
+            Slot::Result(result) => Some((result, Name::from_lower_wire(name.wire()))),
             Slot::Excluded => None,
-            Slot::Empty => match self.closest_wildcard(view) {
+            Slot::Empty => match self.closest_wildcard(name) {
                 Some((Slot::Result(result), skip)) => {
-                    Some((result, Name::from_lower_wire(view.suffix(skip).wire())))
+                    Some((result, Name::from_lower_wire(name.suffix(skip).wire())))
                 }
                 _ => None,
             },
-        };
-        let placeholder = listed.is_none() && below.is_none() && !plan.has_child[slot as usize];
-        ExportedName {
-            listed,
-            below,
-            placeholder,
         }
     }
 }

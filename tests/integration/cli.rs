@@ -158,3 +158,51 @@ fn an_error_names_its_cause_once() {
         );
     }
 }
+
+/// Two files of one zone that list the same thing with different TTLs: `ward check`
+/// says so (answers and the records secondaries get take the lowest per RRset).
+#[test]
+fn check_warns_when_files_of_a_zone_disagree_on_ttl() {
+    let dir = crate::support::zones_dir(&[
+        ("t.test/a.ip4set", "$TTL 1200\n10.0.0.0/24 :4\n"),
+        ("t.test/b.ip4set", ":127.0.0.4:Extra\n10.0.0.0/25\n"),
+        ("w.test/a.dnset", "$TTL 600\n*.list.example :2:spam\n"),
+        ("w.test/b.dnset", "*.x.list.example :9:marketing\n"),
+        ("same.test/a.dnset", "$TTL 600\na.example :2:a\n"),
+        ("same.test/b.dnset", "$TTL 900\nb.example :2:b\n"),
+    ]);
+    let output = ward(&["check"], dir.path());
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    for expected in [
+        "warning: 10.0.0.0 is listed by a.ip4set (TTL 1200) and b.ip4set (TTL 2100)",
+        "warning: *.x.list.example is listed by a.dnset (TTL 600) and b.dnset (TTL 2100)",
+    ] {
+        assert!(stdout.contains(expected), "{expected}\n{stdout}");
+    }
+    assert!(
+        !stdout.contains("same.test: ") || !stdout.contains("(TTL 900)"),
+        "files that list different things may keep their own TTLs: {stdout}"
+    );
+}
+
+/// Regression: `ward lookup` of an address listed under a domain wildcard of the same
+/// file showed the wildcard as the entry behind the answer, and not the address, which
+/// is what decides.
+#[test]
+fn lookup_shows_the_entry_that_decides() {
+    let dir = crate::support::zones_dir(&[(
+        "z.test.zone",
+        "mail235@mx.example.org :2:address\n*.example.org :9:wildcard\n",
+    )]);
+    let shown = |query: &str| text(&ward(&["lookup", query], dir.path()).stdout);
+    let address = shown("mail235.mx.example.org.z.test");
+    assert!(
+        address.contains("z.test.zone:1  mail235@mx.example.org"),
+        "{address}"
+    );
+    assert!(!address.contains("*.example.org"), "{address}");
+    let other = shown("other.mx.example.org.z.test");
+    assert!(other.contains("z.test.zone:2  *.example.org"), "{other}");
+    assert!(!other.contains("mail235"), "{other}");
+}
