@@ -189,7 +189,11 @@ pub fn export(args: &ExportArgs) -> Result<ExitCode, CommandError> {
     };
     let written = match &args.out {
         Some(path) => std::fs::File::create(path).and_then(|mut file| write_to(&mut file)),
-        None => write_to(&mut std::io::stdout().lock()),
+        // A reader that stops early (`| head`) is not an error, as for any Unix tool.
+        None => match write_to(&mut std::io::stdout().lock()) {
+            Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => other,
+        },
     };
     written.map_err(|source| CommandError::Write {
         path: args.out.clone().unwrap_or_else(|| "standard output".into()),
