@@ -58,7 +58,7 @@ pub use listings::requests::{RequestStore, StateFilter};
 pub use load::{LoadOptions, Loader};
 pub use reload::ReloadStats;
 pub use store::{Snapshot, Store};
-pub use web::{Budget, WebSettings};
+pub use web::{Budget, ListenLimits, WebSettings};
 pub use zone::email::normalise;
 
 /// The query path's pieces, for the hot-path benchmark (`bench/criterion`): not an

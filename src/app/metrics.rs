@@ -25,7 +25,7 @@ use crate::dns::counters::QueryCounters;
 use crate::dns::server::ServerStats;
 use crate::reload::ReloadStats;
 use crate::store::Store;
-use crate::web::{TrustedProxies, serve_http};
+use crate::web::{ListenLimits, TrustedProxies, serve_http};
 use crate::xfr::{TransferStats, Transfers};
 use crate::zone::slot::zone_label;
 
@@ -89,7 +89,14 @@ pub(crate) async fn serve(
         .with_state(observed);
     // Bounded connections and deadlines, as the page has: a slow scraper (or a port
     // scan) cannot hold descriptors the DNS side needs.
-    serve_http(listener, app, stop, TrustedProxies::default()).await;
+    serve_http(
+        listener,
+        app,
+        stop,
+        TrustedProxies::default(),
+        ListenLimits::default(),
+    )
+    .await;
 }
 
 async fn readiness(State(observed): State<Arc<Observed>>) -> impl IntoResponse {

@@ -19,7 +19,7 @@ use crate::dns::tcp::TcpLimits;
 use crate::dns::tsig::{Keyring, TsigKey};
 use crate::load::{LoadOptions, ZoneOptions};
 use crate::reload::ReloadSettings;
-use crate::web::{Budget, WebSettings};
+use crate::web::{Budget, ListenLimits, WebSettings};
 use crate::xfr::journal::JournalLimits;
 use crate::xfr::{TransferConfig, ZoneTransfer};
 use crate::zone::name::Name;
@@ -233,6 +233,7 @@ fn web_settings(args: &ServeArgs, file: &FileConfig) -> Option<WebSettings> {
         } else {
             args.trusted_proxies.clone()
         },
+        listener: ListenLimits::default(),
     })
 }
 

@@ -25,7 +25,7 @@ impl TrustedProxies {
         TrustedProxies(networks.to_vec())
     }
 
-    fn trusts(&self, ip: IpAddr) -> bool {
+    pub(crate) fn trusts(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
         self.0.iter().any(|net| net.contains(&ip))
     }

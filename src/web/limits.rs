@@ -21,7 +21,7 @@ pub struct Budget {
 
 impl Budget {
     /// Lookups, explanations and pages: a person clicking around never meets it.
-    pub(crate) const PAGES: Budget = Budget {
+    pub const PAGES: Budget = Budget {
         per_client: 120,
         period: Duration::from_secs(60),
     };
@@ -75,7 +75,7 @@ fn quota(count: u32, period: Duration) -> Quota {
 }
 
 /// The client key and the network key of an address.
-fn keys(ip: IpAddr) -> (IpAddr, IpAddr) {
+pub(super) fn keys(ip: IpAddr) -> (IpAddr, IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
             let net = u32::from(v4) & 0xffff_ff00;

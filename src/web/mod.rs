@@ -35,6 +35,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use limits::Budget;
+pub use listen::ListenLimits;
 pub(crate) use listen::serve as serve_http;
 
 use crate::listings::edit::Editor;
@@ -57,11 +58,13 @@ pub struct WebSettings {
     /// Where removal requests and the audit log live (`--state`).
     pub(crate) state: PathBuf,
     /// Lookups, explanations and pages per client.
-    pub(crate) pages: Budget,
+    pub pages: Budget,
     /// Removal requests per client.
     pub requests: Budget,
     /// Reverse proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`).
     pub(crate) trusted_proxies: Vec<IpNet>,
+    /// Connections, shares and deadlines of both listeners.
+    pub listener: ListenLimits,
 }
 
 impl WebSettings {
@@ -175,7 +178,14 @@ pub(crate) async fn start(
         let listener = bind(addr).await?;
         running.http = listener.local_addr().ok();
         let app = public::router(shared.clone(), settings);
-        spawn(listener, app, stop.clone(), proxies.clone(), "http");
+        spawn(
+            listener,
+            app,
+            stop.clone(),
+            proxies.clone(),
+            settings.listener,
+            "http",
+        );
     }
     if let (Some(addr), Some(token)) = (settings.admin, token) {
         if !addr.ip().is_loopback() {
@@ -184,7 +194,14 @@ pub(crate) async fn start(
         let listener = bind(addr).await?;
         running.admin = listener.local_addr().ok();
         let app = admin::router(shared.clone(), token);
-        spawn(listener, app, stop.clone(), proxies, "admin");
+        // Admins' tools (fail2ban, scripts) call from a few addresses, many at once;
+        // a caller without the token is refused before its body is read.
+        let limits = ListenLimits {
+            per_client: 64,
+            per_network: 128,
+            ..settings.listener
+        };
+        spawn(listener, app, stop.clone(), proxies, limits, "admin");
     }
     Ok(running)
 }
@@ -200,10 +217,11 @@ fn spawn(
     app: axum::Router,
     stop: CancellationToken,
     proxies: TrustedProxies,
+    limits: ListenLimits,
     what: &'static str,
 ) {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "serving the {what} listener");
     }
-    tokio::spawn(listen::serve(listener, app, stop, proxies));
+    tokio::spawn(listen::serve(listener, app, stop, proxies, limits));
 }

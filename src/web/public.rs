@@ -11,6 +11,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::header::{CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use minijinja::value::Serde;
@@ -57,11 +58,31 @@ pub(crate) fn router(shared: Arc<Shared>, settings: &WebSettings) -> Router {
         .route("/request/{token}", get(request_status))
         .route("/ward.css", get(style))
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(MAX_BODY));
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(state.clone(), page_budget));
     for (name, value) in security_headers() {
         router = router.layer(SetResponseHeaderLayer::overriding(name, value));
     }
     router.with_state(state)
+}
+
+/// Every page but the style sheet spends the client's page budget, before anything
+/// past the request's headers is read: a flood of posts is refused before their
+/// bodies are, and `/` costs what the other pages cost.
+async fn page_budget(
+    State(state): State<Public>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: axum::extract::Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    if path != "/ward.css" {
+        let json = path.starts_with("/api/");
+        if let Some(response) = state.limited(&state.pages, peer, json) {
+            return response;
+        }
+    }
+    next.run(request).await
 }
 
 /// The client's address as people write it (IPv4-mapped IPv6 as IPv4).
@@ -137,14 +158,7 @@ async fn index(
     )
 }
 
-async fn lookup_page(
-    State(state): State<Public>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    if let Some(response) = state.limited(&state.pages, peer, false) {
-        return response;
-    }
+async fn lookup_page(State(state): State<Public>, RawQuery(raw): RawQuery) -> Response {
     let Some(LookupQuery { q }) = query_string(raw) else {
         return bad_query_page(&state, "", "The search could not be read.");
     };
@@ -172,14 +186,7 @@ fn bad_query_page(state: &Public, q: &str, message: &str) -> Response {
     )
 }
 
-async fn lookup_json(
-    State(state): State<Public>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    if let Some(response) = state.limited(&state.pages, peer, true) {
-        return response;
-    }
+async fn lookup_json(State(state): State<Public>, RawQuery(raw): RawQuery) -> Response {
     let Some(LookupQuery { q }) = query_string(raw) else {
         return json_error(
             StatusCode::BAD_REQUEST,
@@ -209,7 +216,6 @@ struct ExplainForm {
 
 async fn explain_get(
     State(state): State<Public>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
@@ -219,12 +225,11 @@ async fn explain_get(
             .pages
             .error(StatusCode::BAD_REQUEST, "The form could not be read.");
     };
-    explain(state, peer, &headers, form.text).await
+    explain(state, &headers, form.text).await
 }
 
 async fn explain_post(
     State(state): State<Public>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -235,10 +240,10 @@ async fn explain_post(
     if !csrf::check(&headers, &form.csrf) {
         return form_expired(&state);
     }
-    explain(state, peer, &headers, form.text).await
+    explain(state, &headers, form.text).await
 }
 
-async fn explain(state: Public, peer: SocketAddr, headers: &HeaderMap, text: String) -> Response {
+async fn explain(state: Public, headers: &HeaderMap, text: String) -> Response {
     let token = csrf::token_for(headers);
     if text.trim().is_empty() {
         let page = state.shared.pages.render(
@@ -247,9 +252,6 @@ async fn explain(state: Public, peer: SocketAddr, headers: &HeaderMap, text: Str
             context! { csrf => token.token },
         );
         return with_cookie(page, token.set_cookie);
-    }
-    if let Some(response) = state.limited(&state.pages, peer, false) {
-        return response;
     }
     let shared = state.shared.clone();
     let pasted = text.clone();
@@ -325,13 +327,9 @@ struct RequestQuery {
 
 async fn request_form(
     State(state): State<Public>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    if let Some(response) = state.limited(&state.pages, peer, false) {
-        return response;
-    }
     let Some(query) = query_string::<RequestQuery>(raw) else {
         return state
             .shared
@@ -513,14 +511,7 @@ fn plain_text(message: &str) -> String {
         .to_string()
 }
 
-async fn request_status(
-    State(state): State<Public>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(token): Path<String>,
-) -> Response {
-    if let Some(response) = state.limited(&state.pages, peer, false) {
-        return response;
-    }
+async fn request_status(State(state): State<Public>, Path(token): Path<String>) -> Response {
     let unknown = |state: &Public| {
         state.shared.pages.error(
             StatusCode::NOT_FOUND,

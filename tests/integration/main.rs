@@ -18,3 +18,4 @@ mod reload;
 mod robustness;
 mod transfer;
 mod web;
+mod web_limits;
