@@ -243,6 +243,7 @@ pub fn add(args: &AddArgs) -> Result<ExitCode, CommandError> {
             expires: args.expires.clone(),
             ticket: args.ticket.clone(),
             by: Some(cli_user(&args.by)),
+            force: args.force,
         },
         None,
     )?;

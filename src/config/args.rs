@@ -226,6 +226,9 @@ pub struct AddArgs {
     /// Who adds it [default: cli:$USER].
     #[arg(long)]
     pub by: Option<String>,
+    /// List it even though it lists 127.0.0.1, ::1 or a whole address family.
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub zone_args: ZoneArgs,
     #[command(flatten)]

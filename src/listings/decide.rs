@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::audit::AuditRecord;
-use super::edit::{ApiEntry, EditError, Editor};
+use super::edit::{ApiEntry, EditError, Editor, check_by};
 use super::requests::{Request, RequestError, RequestStore};
 use crate::load::{load_catalogue, load_zones, scan};
 use crate::report::explain;
@@ -46,6 +46,8 @@ pub(crate) fn decide(
     by: &str,
     client: Option<String>,
 ) -> Result<Outcome, DecideError> {
+    check_by(by)?;
+    check_answer(answer)?;
     let request = requests.by_id(id)?.ok_or(RequestError::NotFound(id))?;
     if request.state != "open" {
         return Err(RequestError::Decided {
@@ -86,6 +88,22 @@ pub(crate) fn decide(
         removed,
         still_listed,
     })
+}
+
+/// The answer the requester reads: text of a sensible length, no control characters
+/// but line breaks (it is shown escaped, and goes into the audit log as JSON).
+fn check_answer(answer: &str) -> Result<(), EditError> {
+    const MAX_ANSWER: usize = 4000;
+    if answer.chars().count() > MAX_ANSWER
+        || answer
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(EditError::Invalid(format!(
+            "answer: expected text of at most {MAX_ANSWER} characters, without control characters"
+        )));
+    }
+    Ok(())
 }
 
 /// Whether the zone's files, read now, list `what`.

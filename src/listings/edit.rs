@@ -34,6 +34,10 @@ pub(crate) struct NewEntry {
     /// Who adds it; the API and the command line fill in a default.
     #[serde(default)]
     pub(crate) by: Option<String>,
+    /// List it even though it lists loopback or a whole address family (see
+    /// [`too_wide`]).
+    #[serde(default)]
+    pub(crate) force: bool,
 }
 
 /// An entry of an `api.zone`, as the API lists it.
@@ -134,9 +138,7 @@ impl Editor {
             )));
         }
         let by = new.by.as_deref().unwrap_or("api");
-        check_word("by", by, 64, |c| {
-            c.is_ascii_alphanumeric() || "._:@+-".contains(c)
-        })?;
+        check_by(by)?;
         let mut line = format!("{key}  {}", new.reason);
         if let Some(expires) = &new.expires {
             check_word("expires", expires, 40, |c| {
@@ -164,6 +166,11 @@ impl Editor {
         let Some(new_key) = alone.entries.first().map(|e| e.key.clone()) else {
             return Err(EditError::Invalid("expected one entry".to_string()));
         };
+        if let Some(why) = too_wide(&new_key).filter(|_| !new.force) {
+            return Err(EditError::Invalid(format!(
+                "key `{key}` {why}: mail servers would take every client it covers as listed, and rspamd disables a list that lists 127.0.0.1; send \"force\": true (ward add --force) if you mean it"
+            )));
+        }
         let locked = self.lock(&zone)?;
         let (text, current) = self.current(&zone, &catalogue, &locked)?;
         let replaced_lines: Vec<u32> = current
@@ -220,6 +227,7 @@ impl Editor {
         request: Option<i64>,
         client: Option<String>,
     ) -> Result<Vec<ApiEntry>, EditError> {
+        check_by(by)?;
         let zone = self.zone_dir(zone)?;
         let key = check_key(key)?;
         let catalogue = Arc::new(self.catalogue()?);
@@ -429,7 +437,10 @@ fn check_key(key: &str) -> Result<&str, EditError> {
             "key: expected 1 to 300 characters".to_string(),
         ));
     }
-    if key.starts_with(['!', '$', ':', ';', '#'])
+    // `:` starts an `:A:TXT` value, but `::` an IPv6 address (`::2`, `::/0`, `::ffff:…`).
+    let value = key.starts_with(':') && !key.starts_with("::");
+    if key.starts_with(['!', '$', ';', '#'])
+        || value
         || key
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || c == '#' || c == '"' || c == '=')
@@ -440,6 +451,39 @@ fn check_key(key: &str) -> Result<&str, EditError> {
         )));
     }
     Ok(key)
+}
+
+/// Who made a change, as the audit log and `by=` record it: one word, checked the same
+/// on every call that takes it (adds, removals, decisions).
+pub(crate) fn check_by(by: &str) -> Result<(), EditError> {
+    check_word("by", by, 64, |c| {
+        c.is_ascii_alphanumeric() || "._:@+-".contains(c)
+    })
+}
+
+/// Why a key needs `force`: it lists 127.0.0.1 or `::1` (RFC 5782: a list must not;
+/// rspamd disables one that does) or a whole address family (`0.0.0.0/0`, `::/0`).
+pub(crate) fn too_wide(key: &EntryKey) -> Option<&'static str> {
+    const LOOPBACK4: u32 = 0x7f00_0001;
+    const LOOPBACK6: u128 = 1;
+    const MAPPED_LOOPBACK: u128 = 0xffff_7f00_0001;
+    match *key {
+        EntryKey::Ip4 { first, last } if first == 0 && last == u32::MAX => {
+            Some("lists every IPv4 address")
+        }
+        EntryKey::Ip4 { first, last } if (first..=last).contains(&LOOPBACK4) => {
+            Some("lists 127.0.0.1")
+        }
+        EntryKey::Ip6 { first, last } if first == 0 && last == u128::MAX => {
+            Some("lists every IPv6 address")
+        }
+        EntryKey::Ip6 { first, last }
+            if (first..=last).contains(&LOOPBACK6) || (first..=last).contains(&MAPPED_LOOPBACK) =>
+        {
+            Some("lists ::1 or ::ffff:127.0.0.1")
+        }
+        _ => None,
+    }
 }
 
 fn check_word(
@@ -537,6 +581,7 @@ mod tests {
             expires: None,
             ticket: None,
             by: Some("test".into()),
+            force: false,
         }
     }
 

@@ -239,6 +239,31 @@ fn zone_notes(zone: &Zone) -> Vec<String> {
         }
     }
     for dataset in &zone.datasets {
+        let file = dataset.origin.file.display();
+        // The addresses covered, counted in /32s and /64s: half the space or more is
+        // "every address" in all but name (0.0.0.0/0, ::/0, a typo'd prefix length).
+        let v4: u64 = dataset
+            .ip4
+            .intervals()
+            .map(|(first, last, _)| u64::from(last - first) + 1)
+            .sum();
+        if v4 >= 1 << 31 {
+            notes.push(format!(
+                "{file} lists {}% of all IPv4 addresses (0.0.0.0/0?): every client would be listed",
+                (v4 * 100) >> 32
+            ));
+        }
+        let v6: u128 = dataset
+            .ip6
+            .intervals()
+            .map(|(first, last, _)| ((last - first) >> 64) + 1)
+            .fold(0, u128::saturating_add);
+        if v6 >= 1 << 63 {
+            notes.push(format!(
+                "{file} lists {}% of all IPv6 addresses (::/0?): every client would be listed",
+                (v6 * 100) >> 64
+            ));
+        }
         for value in dataset.values.values() {
             if value.a == [127, 0, 0, 1] {
                 notes.push(format!(

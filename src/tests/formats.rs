@@ -65,6 +65,19 @@ fn ward_format_bad_lines() {
         ("192.0.2.1 :0:x", 1, 12, "expected an A value"),
         ("192.0.2.1 :2 junk", 1, 14, "expected `:` between"),
         ("192.0.2.1 expires=tomorrow", 1, 19, "RFC 3339"),
+        // Regression (issue 19): 2027-02-30 became 2027-03-02, +99:99 shifted by days.
+        (
+            "192.0.2.1 expires=2027-02-30",
+            1,
+            19,
+            "no such date: month 2 has 28 days",
+        ),
+        (
+            "192.0.2.1 expires=2027-03-01T00:00:00+99:99",
+            1,
+            19,
+            "offset from UTC within -23:59 and +23:59",
+        ),
         ("192.0.2.1 expires=", 1, 19, "expected a value after `=`"),
         ("!192.0.2.1 :2:x", 1, 12, "an exclusion takes no value"),
         ("bad..example", 1, 1, "empty label"),
@@ -123,6 +136,14 @@ fn rbldnsd_bad_lines() {
             "only shrink",
         ),
         (Ip4Set, "$TIMESTAMP 2037:01:01", 1, 2, "in the future"),
+        // Regression (issue 19): impossible dates were carried into the next month.
+        (
+            Ip4Set,
+            "$TIMESTAMP 2020:02:30",
+            1,
+            12,
+            "expected a timestamp",
+        ),
         (Ip4Tset, "10.0.0.0/24", 1, 1, "complete IPv4 address"),
         (Ip4Tset, "!10.0.0.1", 1, 1, "no exclusions"),
         (Ip4Trie, "10.0.0.1-10.0.0.5", 1, 1, "ranges are not allowed"),

@@ -88,8 +88,8 @@ async fn authorise(State(token): State<Token>, request: Request, next: Next) -> 
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|v| digest(v.trim().as_bytes()));
+        .and_then(bearer_token)
+        .map(|v| digest(v.as_bytes()));
     let ok = given.is_some_and(|given| bool::from(given.ct_eq(&*token.0)));
     if !ok {
         let mut response = json_error(
@@ -102,6 +102,16 @@ async fn authorise(State(token): State<Token>, request: Request, next: Next) -> 
         return response;
     }
     next.run(request).await
+}
+
+/// The token of a `Bearer` credential. Scheme names are case-insensitive (RFC 7235
+/// §2.1): `bearer` and `BEARER` are Bearer too.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|token| !token.is_empty())
 }
 
 fn edit_error(error: &EditError) -> Response {

@@ -5,6 +5,7 @@
 mod support;
 
 mod acl;
+mod admin_input;
 mod answers;
 mod architecture;
 mod browser;

@@ -6,7 +6,10 @@ use std::time::Duration;
 use hickory_server::proto::rr::RecordType;
 use serde_json::json;
 
-use crate::support::web::{Reply, TOKEN, delete, encode, get, launch_with, post, start};
+use crate::support::web::{
+    Reply, TOKEN, delete, encode, get, launch_with, lookup_json, post, removal_from, start,
+    ward_cli,
+};
 use crate::support::{a_records, eventually, ip4_name};
 
 /// A TXT with markup in it, to check that zone data is shown as text.
@@ -14,12 +17,6 @@ const XSS_ZONE: (&str, &str) = (
     "ips.block.example/xss.zone",
     "192.0.2.66 :127.0.0.2:<script>alert('txt')</script> listed $\n",
 );
-
-fn lookup_json(web: &crate::support::web::Web, q: &str) -> serde_json::Value {
-    let reply = get(&web.url(&format!("/api/v1/lookup?q={}", encode(q))), &[]);
-    assert_eq!(reply.status, 200, "{q}: {}", reply.body);
-    reply.json()
-}
 
 fn zone<'v>(view: &'v serde_json::Value, name: &str) -> &'v serde_json::Value {
     view["zones"]
@@ -977,21 +974,6 @@ fn kill_9_while_writing_leaves_api_zone_old_or_new_never_partial() {
     eprintln!("{killed_mid_write} of 3 kills landed while api.zone was being rewritten");
 }
 
-fn ward_cli(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ward"))
-        .args(args)
-        .current_dir(dir)
-        .env("USER", "alice")
-        .env_remove("SUDO_USER")
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn ward_add_remove_and_requests_do_what_the_api_does() {
     let web = start(&[]);
@@ -1117,28 +1099,6 @@ fn without_times(text: &str) -> String {
         }
     }
     out
-}
-
-fn removal_from(web: &crate::support::web::Web, zone: &str, q: &str, email: &str, message: &str) {
-    eventually(Duration::from_secs(10), "the listing is served", || {
-        let view = lookup_json(web, q);
-        view["zones"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|z| z["zone"] == zone && z["listed"] == true)
-    });
-    let reply = web.submit(
-        "/explain",
-        "/request",
-        &[
-            ("zone", zone),
-            ("q", q),
-            ("email", email),
-            ("message", message),
-        ],
-    );
-    assert_eq!(reply.status, 303, "{}", reply.body);
 }
 
 /// docs/web.md's curl and command-line examples, run in order against a ward serving

@@ -2,7 +2,7 @@
 //! `$DATASET`, `$REASON`) and rbldnsd's `:A:TXT` values, shared by both formats.
 
 use super::lexer::{LineError, is_space, shown, skip_space, token_end, trim_end};
-use crate::time::days_from_civil;
+use crate::time::{days_from_civil, days_in_month};
 use crate::zone::name::Name;
 use crate::zone::reason::MAX_TEMPLATE;
 use crate::zone::value::RawValue;
@@ -294,7 +294,7 @@ fn parse_stamp(text: &[u8]) -> Option<Option<i64>> {
     // rbldnsd's own limit: 32-bit time_t.
     if !(1970..=2038).contains(&year)
         || !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
+        || !(1..=days_in_month(year, month)).contains(&day)
         || hour > 23
         || minute > 59
         || second > 59

@@ -200,12 +200,10 @@ impl<'o> WardParser<'o> {
         let mut expires = None;
         for attribute in &attributes {
             if attribute.name == "expires" {
-                expires = Some(parse_rfc3339(&attribute.value).ok_or_else(|| {
-                    LineError::new(
-                        attribute.at,
-                        "expected an RFC 3339 time such as 2026-12-01T00:00:00Z (or a date 2026-12-01)",
-                    )
-                })?);
+                expires = Some(
+                    parse_rfc3339(&attribute.value)
+                        .map_err(|error| LineError::new(attribute.at, error.to_string()))?,
+                );
             }
         }
         let value_at = skip_space(line, key_end);

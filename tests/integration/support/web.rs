@@ -282,3 +282,50 @@ pub fn sample(metrics: &str, series: &str) -> u64 {
         })
         .map_or(0, |v| v as u64)
 }
+
+/// The lookup API's answer for `q`.
+pub fn lookup_json(web: &Web, q: &str) -> serde_json::Value {
+    let reply = get(&web.url(&format!("/api/v1/lookup?q={}", encode(q))), &[]);
+    assert_eq!(reply.status, 200, "{q}: {}", reply.body);
+    reply.json()
+}
+
+/// `ward <args>` run in `dir` as user alice: success, stdout, stderr.
+pub fn ward_cli(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ward"))
+        .args(args)
+        .current_dir(dir)
+        .env("USER", "alice")
+        .env_remove("SUDO_USER")
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A removal request for `q` in `zone`, sent through the page as a visitor sends it,
+/// once the listing is served.
+pub fn removal_from(web: &Web, zone: &str, q: &str, email: &str, message: &str) {
+    crate::support::eventually(Duration::from_secs(10), "the listing is served", || {
+        let view = lookup_json(web, q);
+        view["zones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|z| z["zone"] == zone && z["listed"] == true)
+    });
+    let reply = web.submit(
+        "/explain",
+        "/request",
+        &[
+            ("zone", zone),
+            ("q", q),
+            ("email", email),
+            ("message", message),
+        ],
+    );
+    assert_eq!(reply.status, 303, "{}", reply.body);
+}
