@@ -9,6 +9,7 @@
 //! - [`config`]: `ward.toml` and the command line's arguments
 //! - [`web`]: HTTP — the lookup page, the bounce explainer, the admin API
 //! - [`listings`]: editing `api.zone`, removal requests, the audit log
+//! - [`external`]: other lists, asked through a resolver (the lookup page's second half)
 //! - [`report`]: `ward check`, `ward lookup` (a value explained)
 //! - [`xfr`]: AXFR, IXFR and its journal, NOTIFY
 //! - [`dns`]: the query path — wire format, UDP workers, TCP, answers, TSIG, RRL
@@ -26,6 +27,7 @@
 mod app;
 pub mod config;
 mod dns;
+pub(crate) mod external;
 #[cfg(feature = "fault-injection")]
 #[doc(hidden)]
 pub mod faults;

@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::settings::{lenient, load_options, read_config, state_dir, zones_dir};
@@ -13,6 +14,7 @@ use crate::config::args::{
     AddArgs, CheckArgs, ExportArgs, ExportFormat, LookupArgs, ProbeArgs, RemoveArgs,
     RequestsAction, RequestsArgs, StateArgs, ZoneArgs,
 };
+use crate::external::ExternalLists;
 use crate::listings::decide::{DecideError, decide};
 use crate::listings::edit::{EditError, Editor, NewEntry};
 use crate::listings::requests::{RequestError, RequestStore, StateFilter};
@@ -51,6 +53,10 @@ pub enum CommandError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error(transparent)]
+    Resolver(#[from] crate::external::ResolverError),
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -119,11 +125,64 @@ pub fn lookup(args: &LookupArgs) -> Result<ExitCode, CommandError> {
     let load = loader.load_all()?;
     let report = crate::report::explain::explain(&args.query, load)?;
     print!("{report}");
-    Ok(if report.listed() {
+    let mut listed = report.listed();
+    if args.external {
+        listed |= print_external(&args.query, &file)?;
+    }
+    Ok(if listed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// What the public lists of ward.toml say about `query`; whether one lists it.
+fn print_external(query: &str, file: &crate::config::FileConfig) -> Result<bool, CommandError> {
+    let Some(settings) = super::settings::external_settings(file)? else {
+        println!("other lists: none configured ([external.\"…\"] in ward.toml)");
+        return Ok(false);
+    };
+    let Some(subject) = crate::external::subject_of(query) else {
+        println!(
+            "other lists: not asked about `{query}` (not an address, domain or email address)"
+        );
+        return Ok(false);
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CommandError::Runtime)?;
+    let results = runtime.block_on(async {
+        let lists = Arc::new(ExternalLists::new(&settings)?);
+        Ok::<_, CommandError>(lists.check(&subject).await)
+    })?;
+    println!("other lists:");
+    if results.is_empty() {
+        println!("  none of them lists this kind of name");
+    }
+    for result in &results {
+        let answer = match result.status {
+            "listed" => {
+                let codes: Vec<String> = result
+                    .codes
+                    .iter()
+                    .zip(&result.meanings)
+                    .map(|(code, meaning)| format!("{code} ({meaning})"))
+                    .collect();
+                format!("listed: {}", codes.join(", "))
+            }
+            "not listed" => "not listed".to_string(),
+            _ => format!(
+                "could not check: {}",
+                result.detail.as_deref().unwrap_or("no answer")
+            ),
+        };
+        println!("  {} ({}): {answer}", result.name, result.zone);
+        if let Some(link) = result.link.as_ref().filter(|_| result.status == "listed") {
+            println!("    {link}");
+        }
+    }
+    Ok(results.iter().any(|r| r.status == "listed"))
 }
 
 /// `ward probe`: exit 0 when the server answers at all.

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::dns::counters::QueryCounters;
 use crate::dns::server::ServerStats;
+use crate::external::ExternalLists;
 use crate::reload::ReloadStats;
 use crate::store::Store;
 use crate::web::{ListenLimits, TrustedProxies, serve_http};
@@ -37,6 +38,7 @@ pub(crate) struct Observed {
     reloads: OnceLock<Arc<ReloadStats>>,
     store: OnceLock<Arc<Store>>,
     transfers: OnceLock<Arc<Transfers>>,
+    external: OnceLock<Arc<ExternalLists>>,
     process: metrics_process::Collector,
 }
 
@@ -52,6 +54,11 @@ impl Observed {
         let _ = self.reloads.set(reloads);
         let _ = self.store.set(store);
         self.ready.store(true, Ordering::Release);
+    }
+
+    /// Public lists are asked: report the questions sent.
+    pub(crate) fn asking_lists(&self, external: Arc<ExternalLists>) {
+        let _ = self.external.set(external);
     }
 
     /// Zone transfers are on: report them too.
@@ -136,6 +143,9 @@ pub(crate) fn render(observed: &Observed) -> String {
         }
         if let Some(transfers) = observed.transfers.get() {
             report_transfers(&transfers.stats);
+        }
+        if let Some(external) = observed.external.get() {
+            report_external(external);
         }
         observed.process.describe();
         observed.process.collect();
@@ -345,4 +355,33 @@ fn report_zones(reloads: &ReloadStats, store: Option<&Arc<Store>>) {
             0.0
         });
     }
+}
+
+fn report_external(external: &ExternalLists) {
+    describe_counter!(
+        "ward_external_queries_total",
+        "Questions sent to public lists for the lookup page, by list and outcome"
+    );
+    describe_gauge!(
+        "ward_external_query_seconds_sum",
+        "Seconds spent waiting for the public lists' answers, by list (with the queries: the mean latency)"
+    );
+    describe_counter!(
+        "ward_external_cache_hits_total",
+        "Questions to public lists answered from ward's cache"
+    );
+    describe_counter!(
+        "ward_external_capped_total",
+        "Questions to public lists not sent: over the outbound cap"
+    );
+    let stats = external.stats();
+    for (list, outcome, count) in stats.sent() {
+        counter!("ward_external_queries_total", "list" => list.to_string(), "outcome" => outcome)
+            .absolute(count);
+    }
+    for (list, seconds) in stats.seconds() {
+        gauge!("ward_external_query_seconds_sum", "list" => list.to_string()).set(seconds);
+    }
+    counter!("ward_external_cache_hits_total").absolute(stats.cache_hits());
+    counter!("ward_external_capped_total").absolute(stats.capped());
 }

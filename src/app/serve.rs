@@ -22,6 +22,7 @@ use crate::app::privileges::{self, PrivilegeError};
 use crate::app::serials::SerialFile;
 use crate::dns::server::{Running, ServerConfig, ServerError, ServerStats};
 use crate::dns::transfers::TransferService;
+use crate::external::ExternalLists;
 use crate::load::{DirectoryLoad, LoadOptions, Loader, ScanError};
 use crate::memory::{release_freed_memory, return_large_allocations};
 use crate::reload::{OnChange, ReloadSettings, ReloadStats, Reloader};
@@ -49,6 +50,8 @@ pub struct ServeSettings {
     pub(crate) serials: Option<PathBuf>,
     /// The lookup page and the admin API (`--http`, `--admin`); `None`: off.
     pub web: Option<crate::web::WebSettings>,
+    /// Public lists the page also asks; `None`: none configured.
+    pub(crate) external: Option<crate::external::Settings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +76,8 @@ pub enum ServeError {
     Privileges(#[from] PrivilegeError),
     #[error(transparent)]
     Web(#[from] crate::web::WebError),
+    #[error("the public lists' resolver: {0}")]
+    External(crate::external::ResolverError),
 }
 
 /// What a caller learns once ward serves.
@@ -217,10 +222,32 @@ async fn run(
     if let Some(addr) = metrics_addr {
         tracing::info!(%addr, "metrics on http://{addr}/metrics, health on /healthz and /readyz");
     }
+    // The public lists the page asks, when some are configured.
+    let external = match &settings.external {
+        Some(lists) => match ExternalLists::new(lists) {
+            Ok(lists) => Some(Arc::new(lists)),
+            Err(error) => {
+                running.shutdown();
+                return Err(ServeError::External(error));
+            }
+        },
+        None => None,
+    };
+    if let Some(external) = &external {
+        observed.asking_lists(external.clone());
+    }
     // The web listeners may want a privileged port too: bound before root is dropped.
     let web = match &settings.web {
         Some(web) => {
-            match crate::web::start(web, &settings.zones, &settings.load, store.clone()).await {
+            match crate::web::start(
+                web,
+                &settings.zones,
+                &settings.load,
+                store.clone(),
+                external.clone(),
+            )
+            .await
+            {
                 Ok(web) => Some(web),
                 Err(error) => {
                     running.shutdown();

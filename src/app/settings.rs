@@ -17,6 +17,7 @@ use crate::dns::rrl::RrlSettings;
 use crate::dns::server::ServerConfig;
 use crate::dns::tcp::TcpLimits;
 use crate::dns::tsig::{Keyring, TsigKey};
+use crate::external;
 use crate::load::{LoadOptions, ZoneOptions};
 use crate::reload::ReloadSettings;
 use crate::web::{Budget, ListenLimits, WebSettings};
@@ -168,7 +169,78 @@ pub fn serve_settings(args: &ServeArgs, file: &FileConfig) -> Result<ServeSettin
         serials: serials_file(args, file),
         transfer: transfer_config(file)?,
         web: web_settings(args, file),
+        external: external_settings(file)?,
     })
+}
+
+/// The public lists the page also asks (`[external."…"]`, through `[resolver]`).
+/// Errors name the list and the setting, never an access key.
+pub(crate) fn external_settings(
+    file: &FileConfig,
+) -> Result<Option<external::Settings>, ConfigError> {
+    if file.external.is_empty() {
+        return Ok(None);
+    }
+    let resolver = file.resolver.clone().unwrap_or_default();
+    let seconds = |value: Option<f64>, default: Duration, what: &str| match value {
+        None => Ok(default),
+        Some(s) if s.is_finite() && s > 0.0 && s <= 30.0 => Ok(Duration::from_secs_f64(s)),
+        Some(_) => Err(ConfigError::Invalid(format!(
+            "{what}: expected seconds between 0 and 30"
+        ))),
+    };
+    let timeout = seconds(
+        resolver.timeout,
+        external::Settings::TIMEOUT,
+        "[resolver] timeout",
+    )?;
+    let mut lists = Vec::new();
+    let mut zones: Vec<&String> = file.external.keys().collect();
+    zones.sort();
+    for zone in zones {
+        let settings = &file.external[zone];
+        let invalid = |what: String| ConfigError::Invalid(format!("[external.\"{zone}\"]: {what}"));
+        let key = match (&settings.key, &settings.key_file) {
+            (Some(key), None) => Some(key.clone()),
+            (None, Some(path)) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|error| {
+                        invalid(format!("cannot read key_file {}: {error}", path.display()))
+                    })?
+                    .trim()
+                    .to_string(),
+            ),
+            (None, None) => None,
+            (Some(_), Some(_)) => return Err(invalid("set one of `key` and `key_file`".into())),
+        };
+        let codes = external::CodeTable::parse(&settings.codes)
+            .map_err(|e| invalid(format!("codes: {e}")))?;
+        let errors = external::CodeTable::parse(&settings.errors)
+            .map_err(|e| invalid(format!("errors: {e}")))?;
+        let list = external::List::new(external::ListSpec {
+            zone,
+            name: settings.name.as_deref(),
+            lists: &settings.lists,
+            link: settings.link.as_deref(),
+            key: key.as_deref(),
+            hash: settings.hash.as_deref(),
+            hash_label: settings.hash_label.as_deref(),
+            timeout: seconds(settings.timeout, timeout, "timeout")
+                .map_err(|e| invalid(e.to_string()))?,
+            codes,
+            errors,
+        })
+        .map_err(|e| invalid(e.to_string()))?;
+        lists.push(list);
+    }
+    Ok(Some(external::Settings {
+        lists,
+        resolver: resolver.address,
+        timeout,
+        max_per_second: resolver
+            .max_queries_per_second
+            .unwrap_or(external::Settings::MAX_PER_SECOND),
+    }))
 }
 
 fn rrl_settings(args: &ServeArgs, file: &FileConfig) -> RrlSettings {

@@ -295,6 +295,9 @@ pub struct CheckArgs {
 pub struct LookupArgs {
     /// An IPv4/IPv6 address, a domain, an email address, or a query name.
     pub query: String,
+    /// Also ask the public lists of ward.toml's `[external."…"]` (through `[resolver]`).
+    #[arg(long)]
+    pub external: bool,
     #[command(flatten)]
     pub zone: ZoneArgs,
 }

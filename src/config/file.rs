@@ -98,6 +98,53 @@ pub struct FileConfig {
     pub journal_versions: Option<usize>,
     /// IXFR journal: the most bytes (of records) kept per zone.
     pub journal_bytes: Option<usize>,
+    /// The recursive resolver ward asks other lists through (`[resolver]`).
+    pub resolver: Option<ResolverSettings>,
+    /// Public lists the lookup page and the bounce explainer also ask, by zone.
+    #[serde(default)]
+    pub external: HashMap<String, ExternalSettings>,
+}
+
+/// `[resolver]`: how ward asks other DNS servers (the public lists of the lookup page).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolverSettings {
+    /// A recursive resolver (`ADDR:PORT`); absent: the system's (/etc/resolv.conf).
+    pub address: Option<SocketAddr>,
+    /// Seconds a list may take to answer before it is shown as not checked.
+    pub timeout: Option<f64>,
+    /// Questions a second ward may send to other lists at most, all lists together.
+    pub max_queries_per_second: Option<u32>,
+}
+
+/// `[external."zen.spamhaus.org"]`: a public list the lookup page asks too.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalSettings {
+    /// The list's name as visitors read it.
+    pub name: Option<String>,
+    /// What it lists: `ipv4`, `ipv6`, `domain`, `email` (hashed addresses).
+    pub lists: Vec<String>,
+    /// A page for the listed, `$` standing for the value looked up.
+    pub link: Option<String>,
+    /// Where the codes below come from (for the admin; not shown).
+    pub source: Option<String>,
+    /// An access key that goes into the zone name (`KEY.zen.dq.spamhaus.net`), never
+    /// shown: given here or in a file.
+    pub key: Option<String>,
+    pub key_file: Option<PathBuf>,
+    /// How hashed addresses are asked (`email` lists): `sha1` (default), `md5` or
+    /// `sha256`, and a label after the digest (`_email` for `<sha1>._email.ZONE`).
+    pub hash: Option<String>,
+    pub hash_label: Option<String>,
+    /// Seconds this list may take (default: `[resolver] timeout`).
+    pub timeout: Option<f64>,
+    /// What each return code means: `"127.0.0.2"` or a range `"127.0.0.4-127.0.0.7"`.
+    #[serde(default)]
+    pub codes: std::collections::BTreeMap<String, String>,
+    /// Answers that mean the query failed, not a listing (besides 127.255.255.0/24).
+    #[serde(default)]
+    pub errors: std::collections::BTreeMap<String, String>,
 }
 
 /// Per-zone settings from `ward.toml` (`[zone."ips.block.example"]`).

@@ -14,6 +14,7 @@ pub(crate) mod batch;
 pub(crate) mod counters;
 pub(crate) mod fallback;
 pub(crate) mod query;
+pub(crate) mod resolver;
 pub(crate) mod rrl;
 pub(crate) mod server;
 pub(crate) mod tcp;

@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::lookup::{CodeView, LookupView, lookup_view};
+use crate::external::ListResult;
 use crate::report::entries::Details;
 use crate::store::Snapshot;
 use crate::zone::email::split_address;
@@ -97,6 +98,67 @@ pub(crate) struct BounceView {
     pub(crate) unlisted: Vec<String>,
     /// The text was longer than what was read.
     pub(crate) truncated: bool,
+    /// What the public lists the bounce names say about what it names.
+    pub(crate) external: Vec<ExternalCause>,
+}
+
+/// One public list's answer about one thing a bounce names.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ExternalCause {
+    pub(crate) item: String,
+    #[serde(flatten)]
+    pub(crate) result: ListResult,
+}
+
+impl BounceView {
+    /// Adds what the public lists the bounce names said, in place of "not one of our
+    /// lists: ask its operator".
+    pub(crate) fn with_external(&mut self, zone: &str, answers: Vec<ExternalCause>) {
+        let mut sentences = Vec::new();
+        for answer in &answers {
+            let result = &answer.result;
+            let item = &answer.item;
+            let link = result
+                .link
+                .as_ref()
+                .map(|link| format!(" Their page for it: {link}"))
+                .unwrap_or_default();
+            sentences.push(match result.status {
+                "listed" => {
+                    let codes: Vec<String> = result
+                        .codes
+                        .iter()
+                        .zip(&result.meanings)
+                        .map(|(code, meaning)| format!("{code}: {meaning}"))
+                        .collect();
+                    format!(
+                        "{zone} ({}) lists {item} as {}.{link}",
+                        result.name,
+                        codes.join("; ")
+                    )
+                }
+                "not listed" => format!(
+                    "{zone} does not list {item} now: the listing has expired or was removed since. Send the message again."
+                ),
+                _ => format!(
+                    "We could not check whether {zone} lists {item}: {}.{link}",
+                    result.detail.as_deref().unwrap_or("no answer")
+                ),
+            });
+        }
+        if sentences.is_empty() {
+            return;
+        }
+        let not_ours =
+            format!("{zone} is not one of our lists: ask its operator about that block.");
+        match self.verdict.iter().position(|s| *s == not_ours) {
+            Some(at) => {
+                self.verdict.splice(at..=at, sentences);
+            }
+            None => self.verdict.extend(sentences),
+        }
+        self.external.extend(answers);
+    }
 }
 
 /// A word of the text and where it starts.
@@ -179,7 +241,7 @@ fn ip_worth_looking_up(ip: IpAddr) -> bool {
 }
 
 /// Everything in `text` that could be listed, and the lists it names.
-pub(crate) fn find(text: &str, our_zones: &[String]) -> Found {
+pub(crate) fn find(text: &str, our_zones: &[String], their_zones: &[String]) -> Found {
     let tokens = tokens(text);
     let lower = text.to_ascii_lowercase();
     let ours = |name: &str| our_zones.iter().any(|z| z == name);
@@ -193,7 +255,9 @@ pub(crate) fn find(text: &str, our_zones: &[String]) -> Found {
     let other_list = |name: &str| {
         OTHER_LISTS
             .iter()
-            .any(|l| name == *l || name.ends_with(&format!(".{l}")))
+            .copied()
+            .chain(their_zones.iter().map(String::as_str))
+            .any(|l| name == l || name.ends_with(&format!(".{l}")))
     };
     let mut found = Found::default();
     let mut seen = BTreeSet::new();
@@ -277,6 +341,7 @@ pub(crate) fn explain_bounce(
     text: &str,
     snapshot: &Snapshot,
     details: &Details,
+    their_zones: &[String],
     now: i64,
 ) -> BounceView {
     let truncated = text.len() > MAX_TEXT;
@@ -290,7 +355,7 @@ pub(crate) fn explain_bounce(
         .iter()
         .map(|z| z.name.to_string())
         .collect();
-    let found = find(text, &our_zones);
+    let found = find(text, &our_zones, their_zones);
     let items: Vec<&String> = found
         .ips
         .iter()
@@ -320,6 +385,7 @@ pub(crate) fn explain_bounce(
         found,
         unlisted,
         truncated,
+        external: Vec::new(),
     }
 }
 
@@ -388,6 +454,7 @@ mod tests {
         let found = find(
             "554 5.7.1 Service unavailable; Client host [203.0.113.7] blocked using ips.block.example; 203.0.113.7 looks hacked. Dispute: https://help.block.example/ticket?q=203.0.113.7",
             &ours(),
+            &[],
         );
         assert_eq!(found.ips, ["203.0.113.7"]);
         assert_eq!(found.our_lists, ["ips.block.example"]);
@@ -400,6 +467,7 @@ mod tests {
         let found = find(
             "H=mail.example.net [IPv6:2001:db8::25]:4711 F=<Sender1@Bulk.example> rejected RCPT <x@y.example>: 2001:db8::25 is listed by ips.block.example (127.0.0.3)",
             &ours(),
+            &[],
         );
         assert_eq!(found.ips, ["2001:db8::25"], "127.0.0.3 is a return code");
         assert_eq!(found.addresses, ["sender1@bulk.example", "x@y.example"]);
@@ -412,6 +480,7 @@ mod tests {
         let found = find(
             "550 5.7.1 Service unavailable; Client host [192.0.2.99] blocked using zen.spamhaus.org; https://www.spamhaus.org/query/ip/192.0.2.99",
             &ours(),
+            &[],
         );
         assert_eq!(found.other_lists, ["zen.spamhaus.org"]);
         assert!(found.our_lists.is_empty());
@@ -423,6 +492,7 @@ mod tests {
         let found = find(
             "550 rejected: 7.113.0.203.ips.block.example returned 127.0.0.3",
             &ours(),
+            &[],
         );
         assert_eq!(found.our_lists, ["ips.block.example"]);
         assert_eq!(found.domains, ["7.113.0.203.ips.block.example"]);
@@ -433,6 +503,7 @@ mod tests {
         let found = find(
             "421 4.7.0 Try again later, closing connection. (S3150)",
             &ours(),
+            &[],
         );
         assert!(
             found.ips.is_empty() && found.domains.is_empty(),

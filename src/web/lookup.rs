@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+use crate::external::ListResult;
 use crate::report::entries::Details;
 use crate::report::explain::{self, LookupError, ZoneLookup};
 use crate::store::Snapshot;
@@ -25,6 +26,9 @@ pub(crate) struct LookupView {
     /// How many zones list it.
     pub(crate) listed_in: usize,
     pub(crate) zones: Vec<ZoneView>,
+    /// What the configured public lists say (absent when none is configured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) external: Option<Vec<ListResult>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -118,6 +122,7 @@ pub(crate) fn lookup_view(
         listed: zones.iter().any(|z| z.listed),
         listed_in: zones.iter().filter(|z| z.listed).count(),
         zones,
+        external: None,
     })
 }
 

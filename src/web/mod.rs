@@ -38,6 +38,7 @@ pub use limits::Budget;
 pub use listen::ListenLimits;
 pub(crate) use listen::serve as serve_http;
 
+use crate::external::ExternalLists;
 use crate::listings::edit::Editor;
 use crate::listings::requests::{RequestError, RequestStore};
 use crate::load::LoadOptions;
@@ -129,6 +130,8 @@ pub(crate) struct Shared {
     pub(crate) requests: RequestStore,
     pub(crate) editor: Editor,
     pub(crate) pages: Pages,
+    /// The public lists the page also asks, when configured.
+    pub(crate) external: Option<Arc<ExternalLists>>,
 }
 
 /// Opens the state, binds the listeners and serves them on the current runtime.
@@ -137,6 +140,7 @@ pub(crate) async fn start(
     zones: &Path,
     load: &LoadOptions,
     store: Arc<Store>,
+    external: Option<Arc<ExternalLists>>,
 ) -> Result<WebRunning, WebError> {
     std::fs::create_dir_all(&settings.state).map_err(|error| WebError::StateDir {
         path: settings.state.clone(),
@@ -157,6 +161,7 @@ pub(crate) async fn start(
         requests,
         editor: Editor::new(zones, &settings.state, load.clone()),
         pages: Pages::new().map_err(|e| WebError::Templates(e.to_string()))?,
+        external,
     });
     let proxies = TrustedProxies::new(&settings.trusted_proxies);
     if settings

@@ -19,12 +19,13 @@ use minijinja::{Value, context};
 use serde::Deserialize;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::bounce::{BounceView, explain_bounce};
+use super::bounce::{BounceView, ExternalCause, explain_bounce};
 use super::csrf;
 use super::limits::Limiter;
 use super::lookup::{LookupView, MAX_QUERY, lookup_view};
 use super::page::{INTERNAL, STYLE, json, json_error, security_headers, too_many, with_cookie};
 use super::{Shared, WebSettings};
+use crate::external::{self, ExternalLists};
 use crate::listings::audit::AuditRecord;
 use crate::listings::requests::{NewRequest, Request, RequestError};
 use crate::time::format_rfc3339;
@@ -107,16 +108,29 @@ impl Public {
         Some(too_many(response, wait))
     }
 
-    /// Looks up off the async threads (the details may read files).
+    /// Looks up off the async threads (the details may read files), and asks the
+    /// public lists meanwhile.
     async fn lookup(&self, query: String) -> Result<Result<LookupView, String>, ()> {
         let shared = self.shared.clone();
-        tokio::task::spawn_blocking(move || {
+        let subject = external::subject_of(&query);
+        let ours = tokio::task::spawn_blocking(move || {
             let details = shared.details.current();
             let snapshot = shared.store.load_full();
             lookup_view(&query, &snapshot, &details, unix_now()).map_err(|e| e.to_string())
-        })
-        .await
-        .map_err(|error| tracing::error!(%error, "a lookup failed"))
+        });
+        let theirs = async {
+            match (&self.shared.external, &subject) {
+                (Some(lists), Some(subject)) => Some(lists.check(subject).await),
+                (Some(_), None) => Some(Vec::new()),
+                (None, _) => None,
+            }
+        };
+        let (ours, theirs) = tokio::join!(ours, theirs);
+        let mut view = ours.map_err(|error| tracing::error!(%error, "a lookup failed"))?;
+        if let Ok(view) = &mut view {
+            view.external = theirs;
+        }
+        Ok(view)
     }
 
     fn internal(&self) -> Response {
@@ -255,14 +269,23 @@ async fn explain(state: Public, headers: &HeaderMap, text: String) -> Response {
     }
     let shared = state.shared.clone();
     let pasted = text.clone();
+    let their_zones: Vec<String> = shared
+        .external
+        .as_ref()
+        .map(|lists| lists.lists().iter().map(|l| l.zone.clone()).collect())
+        .unwrap_or_default();
+    let zones = their_zones.clone();
     let view = tokio::task::spawn_blocking(move || -> BounceView {
         let details = shared.details.current();
         let snapshot = shared.store.load_full();
-        explain_bounce(&pasted, &snapshot, &details, unix_now())
+        explain_bounce(&pasted, &snapshot, &details, &zones, unix_now())
     })
     .await;
     match view {
-        Ok(view) => {
+        Ok(mut view) => {
+            if let Some(lists) = &state.shared.external {
+                ask_named_lists(lists, &their_zones, &mut view).await;
+            }
             let page = state.shared.pages.render(
                 "explain.html",
                 StatusCode::OK,
@@ -274,6 +297,40 @@ async fn explain(state: Public, headers: &HeaderMap, text: String) -> Response {
             tracing::error!(%error, "explaining a bounce failed");
             state.internal()
         }
+    }
+}
+
+/// Asks each public list the bounce names about what the bounce names (its IPs,
+/// domains and addresses, as far as the list lists such things).
+async fn ask_named_lists(lists: &Arc<ExternalLists>, zones: &[String], view: &mut BounceView) {
+    let named: Vec<String> = zones
+        .iter()
+        .filter(|zone| view.found.other_lists.iter().any(|named| named == *zone))
+        .cloned()
+        .collect();
+    let items: Vec<String> = view
+        .found
+        .ips
+        .iter()
+        .chain(&view.found.domains)
+        .chain(&view.found.addresses)
+        .take(8)
+        .cloned()
+        .collect();
+    for zone in named {
+        let mut answers = Vec::new();
+        for item in &items {
+            let Some(subject) = external::subject_of(item) else {
+                continue;
+            };
+            if let Some(result) = lists.check_list(&zone, &subject).await {
+                answers.push(ExternalCause {
+                    item: item.clone(),
+                    result,
+                });
+            }
+        }
+        view.with_external(&zone, answers);
     }
 }
 

@@ -13,6 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["web"],
     &["listings"],
+    &["external"],
     &["report"],
     &["xfr"],
     &["dns"],

@@ -253,3 +253,16 @@ fn the_interop_readme_lists_every_scenario() {
     }
     assert!(count >= 9, "{count} scenarios");
 }
+
+/// The public lists shipped as an example are settings ward takes: every code, range
+/// and error of every list reads.
+#[test]
+fn the_shipped_external_lists_are_settings_ward_takes() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/external-lists.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lists = text.matches("\n[external.\"").count();
+    assert!(lists >= 8, "{lists} lists");
+    if let Err(error) = ward::settings::serve_settings_from(&["serve", "--zones", "zones"], &text) {
+        panic!("{}: {error}", path.display());
+    }
+}

@@ -11,6 +11,7 @@ mod architecture;
 mod browser;
 mod cli;
 mod docs;
+mod external;
 mod garbage;
 mod mail_lists;
 mod operations;

@@ -47,7 +47,19 @@ pub fn launch_with(
     flags: &[&str],
     configure: impl FnOnce(&mut WebSettings),
 ) -> Web {
+    launch_toml(extra, flags, "", configure)
+}
+
+/// Like [`launch_with`], with `toml` as ward.toml (also written beside the zones, where
+/// `ward` commands run in the temp dir find it).
+pub fn launch_toml(
+    extra: &[(&str, &str)],
+    flags: &[&str],
+    toml: &str,
+    configure: impl FnOnce(&mut WebSettings),
+) -> Web {
     let root = shipped_copy();
+    std::fs::write(root.path().join("ward.toml"), toml).unwrap();
     let zones = root.path().join("zones");
     write_files(&zones, extra);
     let token_file = root.path().join("admin.token");
@@ -67,7 +79,7 @@ pub fn launch_with(
         "50",
     ];
     args.extend_from_slice(flags);
-    let mut settings = reloading_settings(&zones, &args, "");
+    let mut settings = reloading_settings(&zones, &args, toml);
     configure(settings.web.as_mut().expect("the web listeners are on"));
     let server = TestServer::start(settings);
     Web {
