@@ -230,7 +230,37 @@ fn a_browser_searches_requests_removal_and_explains_a_bounce() {
     };
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
     std::fs::create_dir_all(&shots).unwrap();
-    let web = crate::support::web::start(&[]);
+    // Stand-ins for public lists: one lists the IP, one refuses the resolver.
+    let lists = crate::support::TestServer::with_files_and(
+        &[
+            ("bl.lists.test.zone", "203.0.113.7 :127.0.0.4:Exploited\n"),
+            ("strict.lists.test.ip4set", "0.0.0.0/0 :127.255.255.254:Refused\n"),
+            ("clean.lists.test.zone", "192.0.2.1 :127.0.0.2:x\n"),
+        ],
+        &["--no-test-points"],
+        "",
+    );
+    let toml = format!(
+        r#"[resolver]
+address = "{}"
+[external."bl.lists.test"]
+name = "Example Blocklist"
+lists = ["ipv4"]
+link = "https://bl.lists.test/lookup?ip=$"
+[external."bl.lists.test".codes]
+"127.0.0.4" = "an exploited host"
+[external."strict.lists.test"]
+name = "Strict List"
+lists = ["ipv4"]
+[external."clean.lists.test"]
+name = "Another List"
+lists = ["ipv4"]
+[external."clean.lists.test".codes]
+"127.0.0.2" = "a spam source"
+"#,
+        lists.addr
+    );
+    let web = crate::support::web::launch_toml(&[], &[], &toml, |_| {});
     let profile = tempfile::tempdir().unwrap();
     let driver = Driver::start(&chromedriver);
     let browser = Browser::open(&driver, &chromium, profile.path());
@@ -256,10 +286,19 @@ fn a_browser_searches_requests_removal_and_explains_a_bounce() {
         "127.0.0.3 (compromised-host)",
         "2026-11-20",
         "7.113.0.203.ips.block.example.",
+        "Other lists",
+        "Example Blocklist",
+        "an exploited host",
+        "could not check",
+        "the list refuses the resolver ward asked through",
     ] {
         assert!(text.contains(expected), "{expected:?} not shown:\n{text}");
     }
     browser.screenshot(&shots.join("lookup.png"));
+    // The public lists' table, scrolled to by its anchor (the page has no script).
+    browser.go(&web.url("/lookup?q=203.0.113.7#other-lists"));
+    assert!(browser.text().contains("Example Blocklist"));
+    browser.screenshot(&shots.join("lookup-external.png"));
 
     // Ask for removal: the button, the form, the status page.
     browser.click("form.removal button");
