@@ -234,7 +234,10 @@ fn a_browser_searches_requests_removal_and_explains_a_bounce() {
     let lists = crate::support::TestServer::with_files_and(
         &[
             ("bl.lists.test.zone", "203.0.113.7 :127.0.0.4:Exploited\n"),
-            ("strict.lists.test.ip4set", "0.0.0.0/0 :127.255.255.254:Refused\n"),
+            (
+                "strict.lists.test.ip4set",
+                "0.0.0.0/0 :127.255.255.254:Refused\n",
+            ),
             ("clean.lists.test.zone", "192.0.2.1 :127.0.0.2:x\n"),
         ],
         &["--no-test-points"],

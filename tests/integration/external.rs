@@ -199,7 +199,12 @@ fn every_list_says_listed_not_listed_or_why_it_could_not_check() {
 #[test]
 fn a_second_lookup_asks_no_list_again() {
     let stand_in = stand_in();
-    let web = launch(&stand_in, 100);
+    let web = launch_toml(
+        &[],
+        &["--metrics", "127.0.0.1:0"],
+        &toml(stand_in.addr, 100),
+        |_| {},
+    );
     lookup(&web, "192.0.2.50");
     let after_first = questions(&stand_in);
     assert!(after_first >= 4, "{after_first} questions");
@@ -207,6 +212,19 @@ fn a_second_lookup_asks_no_list_again() {
     let page = get(&web.url("/lookup?q=192.0.2.50"), &[]);
     assert_eq!(page.status, 200);
     assert_eq!(questions(&stand_in), after_first, "answered from the cache");
+    // The metrics count the questions by list and outcome, and the cache hits.
+    let (_, metrics) = http_get(web.server.metrics.unwrap(), "/metrics").unwrap();
+    let sample = |series: &str| crate::support::sample(&metrics, series);
+    assert_eq!(
+        sample("ward_external_queries_total{list=\"listed.test\",outcome=\"not_listed\"}"),
+        1
+    );
+    assert_eq!(
+        sample("ward_external_queries_total{list=\"slow.test\",outcome=\"timeout\"}"),
+        1
+    );
+    assert!(sample("ward_external_cache_hits_total") >= 5, "{metrics}");
+    assert!(metrics.contains("ward_external_query_seconds_sum{list=\"slow.test\"}"));
 }
 
 /// A burst of lookups of distinct IPs stays within the outbound cap: the page cannot
