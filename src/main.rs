@@ -31,6 +31,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Command::Add(args) => commands::add(&args)?,
             Command::Remove(args) => commands::remove(&args)?,
             Command::Requests(args) => commands::requests(&args)?,
+            Command::Manpages(args) => commands::manpages(&args)?,
         },
     )
 }

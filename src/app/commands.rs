@@ -11,8 +11,8 @@ use std::time::Duration;
 use super::settings::{lenient, load_options, read_config, state_dir, zones_dir};
 use crate::config::ConfigError;
 use crate::config::args::{
-    AddArgs, CheckArgs, ExportArgs, ExportFormat, LookupArgs, ProbeArgs, RemoveArgs,
-    RequestsAction, RequestsArgs, StateArgs, ZoneArgs,
+    AddArgs, CheckArgs, Cli, ExportArgs, ExportFormat, LookupArgs, ManpagesArgs, ProbeArgs,
+    RemoveArgs, RequestsAction, RequestsArgs, StateArgs, ZoneArgs,
 };
 use crate::external::ExternalLists;
 use crate::listings::decide::{DecideError, decide};
@@ -21,7 +21,7 @@ use crate::listings::requests::{RequestError, RequestStore, StateFilter};
 use crate::load::{DirectoryLoad, Loader, ScanError};
 use crate::records::text::Format;
 use crate::report::explain::LookupError;
-use crate::time::unix_now;
+use crate::time::{format_rfc3339, unix_now};
 use crate::zone::name::Name;
 
 /// Why a command could not do its work (a finding, such as a zone error, is not an
@@ -369,4 +369,130 @@ fn list_requests(store: &RequestStore, show: StateFilter) -> Result<(), CommandE
         }
     }
     Ok(())
+}
+
+/// The man pages' manual and section: ward is a daemon, in /usr/sbin.
+const MAN_SECTION: &str = "8";
+const MAN_MANUAL: &str = "System Administration";
+
+/// `ward manpages DIR`: the man pages, made from the command line's own help (so they
+/// say what `--help` says): `ward.8` with the files of the Debian package, and a page
+/// for every command (`ward-serve.8`, `ward-requests-accept.8`, …).
+pub fn manpages(args: &ManpagesArgs) -> Result<ExitCode, CommandError> {
+    use clap::CommandFactory;
+    let mut top = Cli::command()
+        .disable_help_subcommand(true)
+        .mut_subcommands(|command| command.disable_help_subcommand(true));
+    top.build();
+    // The date of the source (reproducible builds' SOURCE_DATE_EPOCH), or today.
+    let seconds = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or_else(unix_now);
+    let date: String = format_rfc3339(seconds).chars().take(10).collect();
+    let man = |command: clap::Command| {
+        let title = command
+            .get_display_name()
+            .unwrap_or(command.get_name())
+            .to_uppercase();
+        clap_mangen::Man::new(command)
+            .title(title)
+            .section(MAN_SECTION)
+            .date(date.clone())
+            .manual(MAN_MANUAL)
+            .source(format!("ward {}", env!("CARGO_PKG_VERSION")))
+    };
+    let mut pages = vec![man(top.clone())];
+    // Every command below, depth first (clap's tree of commands is finite).
+    let mut below: Vec<clap::Command> = top.get_subcommands().cloned().collect();
+    while let Some(command) = below.pop() {
+        if !command.is_hide_set() {
+            below.extend(command.get_subcommands().cloned());
+            pages.push(man(command));
+        }
+    }
+    for (index, page) in pages.iter().enumerate() {
+        let path = args.dir.join(page.get_filename());
+        let mut text = Vec::new();
+        let rendered = if index == 0 {
+            top_page(page, &mut text)
+        } else {
+            page.render(&mut text)
+        };
+        rendered
+            .and_then(|()| std::fs::write(&path, &text))
+            .map_err(|source| CommandError::Write {
+                path: path.clone(),
+                source,
+            })?;
+        println!("{}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// ward.8: clap's name, synopsis, options and list of commands, with a description and
+/// the files of the Debian package.
+fn top_page(man: &clap_mangen::Man, out: &mut dyn Write) -> std::io::Result<()> {
+    use clap_mangen::roff::{Roff, bold, italic, roman};
+    let mut description = Roff::new();
+    description
+        .control("SH", ["DESCRIPTION"])
+        .text([roman(
+            "ward answers DNS queries for mail reputation lists (DNSBLs of IP addresses, \
+             RHSBLs of domains, lists of email addresses, plain or hashed) from a zones \
+             directory: one file or directory per zone, in ward's format or rbldnsd's data \
+             files unchanged. It reloads changed files by itself, serves UDP and TCP, \
+             transfers zones to secondaries, and can serve a lookup page (--http) and an \
+             admin API (--admin).",
+        )])
+        .control("PP", [] as [&str; 0])
+        .text([
+            bold("ward serve"),
+            roman(" is the default command. Every setting has a flag and a key in "),
+            italic("ward.toml"),
+            roman(" (given with --config, or found beside the zones directory); flags win."),
+        ]);
+    let mut files = Roff::new();
+    files.control("SH", ["FILES"]);
+    for (path, what) in [
+        (
+            "/etc/ward/ward.toml",
+            "The Debian package's settings: ward.service runs \"ward serve --config \
+             /etc/ward/ward.toml\" as the user ward.",
+        ),
+        (
+            "/etc/ward/zones/",
+            "The zones directory: reasons.conf and one file or directory per zone. The \
+             admin API writes <zone>/api.zone in the zone directories the group ward may \
+             write.",
+        ),
+        (
+            "/etc/ward/admin.token",
+            "The admin API's bearer token, made on install, readable by root and the group \
+             ward.",
+        ),
+        (
+            "/var/lib/ward/",
+            "The state: removal requests (requests.sqlite3), the audit log (audit.log) and \
+             the serials kept across restarts.",
+        ),
+        (
+            "/usr/share/doc/ward/",
+            "README.md and docs/: installing, configuration, operations, the web page and \
+             API, secondaries, moving from rbldnsd.",
+        ),
+    ] {
+        files
+            .control("TP", [] as [&str; 0])
+            .text([italic(path)])
+            .text([roman(what)]);
+    }
+    man.render_title(out)?;
+    man.render_name_section(out)?;
+    man.render_synopsis_section(out)?;
+    description.to_writer(out)?;
+    man.render_options_section(out)?;
+    man.render_subcommands_section(out)?;
+    files.to_writer(out)?;
+    man.render_version_section(out)
 }

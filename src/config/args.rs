@@ -39,6 +39,15 @@ pub enum Command {
     Remove(RemoveArgs),
     /// List, accept or reject removal requests (the state directory's database).
     Requests(RequestsArgs),
+    /// Write the man pages (ward.8, ward-serve.8, …) into a directory, for packaging.
+    #[command(hide = true)]
+    Manpages(ManpagesArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ManpagesArgs {
+    /// The directory to write them into (it must exist).
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -237,6 +246,7 @@ pub struct AddArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct RemoveArgs {
+    /// The zone (a directory under the zones directory).
     pub zone: String,
     /// The key as listed (the same IP, CIDR, name or address).
     pub key: String,
@@ -263,23 +273,29 @@ pub struct RequestsArgs {
 pub enum RequestsAction {
     /// List requests (the default: open ones).
     List {
+        /// Which requests to list.
         #[arg(long, value_enum, default_value = "open")]
         show: StateFilter,
     },
     /// Accept a request: its listing is removed from the zone's api.zone.
     Accept {
+        /// The request's number, as `ward requests` lists it.
         id: i64,
         /// The answer the requester sees.
         #[arg(long)]
         answer: Option<String>,
+        /// Who decides [default: cli:$USER].
         #[arg(long)]
         by: Option<String>,
     },
     /// Reject a request, with an answer the requester sees.
     Reject {
+        /// The request's number, as `ward requests` lists it.
         id: i64,
+        /// The answer the requester sees (why the listing stays).
         #[arg(long)]
         answer: String,
+        /// Who decides [default: cli:$USER].
         #[arg(long)]
         by: Option<String>,
     },

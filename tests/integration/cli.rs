@@ -206,3 +206,52 @@ fn lookup_shows_the_entry_that_decides() {
     assert!(other.contains("z.test.zone:2  *.example.org"), "{other}");
     assert!(!other.contains("mail235"), "{other}");
 }
+
+/// `ward manpages DIR`: a page for ward and for every command, made from their help
+/// (what the Debian package installs in /usr/share/man/man8).
+#[test]
+fn the_man_pages_cover_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ward"))
+        .arg("manpages")
+        .arg(dir.path())
+        .env("SOURCE_DATE_EPOCH", "1796601600")
+        .output()
+        .expect("ward runs");
+    assert!(output.status.success(), "{output:?}");
+    let mut pages: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    pages.sort();
+    for command in [
+        "ward", "serve", "check", "lookup", "probe", "export", "add", "remove", "requests",
+    ] {
+        let page = if command == "ward" {
+            "ward.8".to_string()
+        } else {
+            format!("ward-{command}.8")
+        };
+        assert!(pages.contains(&page), "{page} in {pages:?}");
+    }
+    assert!(pages.contains(&"ward-requests-accept.8".to_string()));
+    assert!(
+        !pages
+            .iter()
+            .any(|p| p.contains("manpages") || p.contains("help")),
+        "{pages:?}"
+    );
+    let top = std::fs::read_to_string(dir.path().join("ward.8")).unwrap();
+    // Dated by SOURCE_DATE_EPOCH (reproducible builds), in section 8 (a daemon).
+    assert!(top.starts_with(".ie") && top.contains(".TH WARD 8 2026-12-07 \"ward "));
+    for file in ["/etc/ward/ward.toml", "/etc/ward/zones/", "/var/lib/ward/"] {
+        assert!(top.contains(file), "ward.8's FILES names {file}");
+    }
+    let serve = std::fs::read_to_string(dir.path().join("ward-serve.8")).unwrap();
+    for flag in ["listen", "admin\\-token\\-file", "state", "config"] {
+        assert!(
+            serve.contains(&format!("\\-\\-{flag}")),
+            "ward-serve.8: --{flag}"
+        );
+    }
+}

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::support::TestServer;
-use crate::support::docs::{all_blocks, documents, examples};
+use crate::support::docs::{all_blocks, documents, examples, settings_uncommented};
 
 /// The SOA serial is the time of the load: compare everything but it.
 fn without_serial(text: &str) -> String {
@@ -92,16 +92,7 @@ fn toml_examples_are_settings_ward_accepts() {
         .collect();
     assert!(blocks.len() >= 3, "{} toml blocks", blocks.len());
     for block in &blocks {
-        let uncommented: String = block
-            .text
-            .lines()
-            .map(|line| {
-                let setting = line
-                    .strip_prefix("# ")
-                    .filter(|rest| rest.split_once(" = ").is_some_and(|(key, _)| is_key(key)));
-                format!("{}\n", setting.unwrap_or(line))
-            })
-            .collect();
+        let uncommented = settings_uncommented(&block.text);
         if let Err(error) = ward::config::FileConfig::parse(&uncommented) {
             panic!(
                 "{}: a ward.toml that does not parse: {error}\n{uncommented}",
@@ -109,10 +100,6 @@ fn toml_examples_are_settings_ward_accepts() {
             );
         }
     }
-}
-
-fn is_key(text: &str) -> bool {
-    !text.is_empty() && text.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
 }
 
 #[test]
@@ -265,4 +252,61 @@ fn the_shipped_external_lists_are_settings_ward_takes() {
     if let Err(error) = ward::settings::serve_settings_from(&["serve", "--zones", "zones"], &text) {
         panic!("{}: {error}", path.display());
     }
+}
+
+/// docs/configuration.md's list of commands is ward's: every command and flag it shows
+/// exists, and every command and flag `ward … --help` has is shown there. The man pages
+/// are made from that help (`ward manpages`), so they say the same as the docs.
+#[test]
+fn the_commands_the_docs_list_are_the_commands_ward_has() {
+    use clap::CommandFactory;
+    let doc = crate::support::docs::document("docs/configuration.md");
+    let listing = crate::support::docs::blocks_of(Path::new("docs/configuration.md"), &doc)
+        .into_iter()
+        .find(|b| b.text.starts_with("ward serve"))
+        .expect("docs/configuration.md's block of commands")
+        .text;
+    let mut flags = std::collections::BTreeSet::new();
+    let mut commands = vec![(String::from("ward"), ward::config::args::Cli::command())];
+    while let Some((path, command)) = commands.pop() {
+        for arg in command.get_arguments() {
+            if let Some(long) = arg.get_long().filter(|_| !arg.is_hide_set()) {
+                flags.insert(format!("--{long}"));
+            }
+        }
+        for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let name = format!("{path} {}", sub.get_name());
+            if path == "ward" {
+                assert!(
+                    listing.lines().any(|l| l.starts_with(&format!("{name} "))),
+                    "docs/configuration.md does not list `{name}`"
+                );
+            } else {
+                assert!(
+                    listing.contains(sub.get_name()),
+                    "docs/configuration.md does not list `{name}`"
+                );
+            }
+            commands.push((name, sub.clone()));
+        }
+    }
+    flags.remove("--help");
+    flags.remove("--version");
+    let shown: std::collections::BTreeSet<&str> = listing
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .filter(|word| word.starts_with("--"))
+        .collect();
+    let missing: Vec<_> = flags
+        .iter()
+        .filter(|f| !shown.contains(f.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/configuration.md does not show {missing:?}"
+    );
+    let unknown: Vec<_> = shown.iter().filter(|f| !flags.contains(**f)).collect();
+    assert!(
+        unknown.is_empty(),
+        "docs/configuration.md shows {unknown:?}, which ward does not have"
+    );
 }

@@ -97,3 +97,20 @@ pub fn examples_in(blocks: &[Block], program: &str) -> Vec<(String, String)> {
 pub fn examples(program: &str) -> Vec<(String, String)> {
     examples_in(&all_blocks(), program)
 }
+
+/// A `ward.toml` with its commented-out settings (`# key = value`) switched on: what a
+/// reader gets who uncomments a line in place.
+pub fn settings_uncommented(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            let setting = line
+                .strip_prefix("# ")
+                .filter(|rest| rest.split_once(" = ").is_some_and(|(key, _)| is_key(key)));
+            format!("{}\n", setting.unwrap_or(line))
+        })
+        .collect()
+}
+
+fn is_key(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+}
