@@ -49,14 +49,35 @@ pub(crate) fn read_token(path: &FsPath) -> Result<String, WebError> {
     }
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::fs::MetadataExt;
+        let own_group = nix::unistd::getegid().as_raw();
         if let Ok(meta) = std::fs::metadata(path)
-            && meta.permissions().mode() & 0o077 != 0
+            && readable_by_others(meta.mode(), meta.gid(), own_group)
         {
-            tracing::warn!(path = %path.display(), "the admin token file is readable by others: chmod 600 it");
+            tracing::warn!(path = %path.display(), "the admin token file is readable by others than ward's user and group: chmod 600 it (or 640, in ward's group)");
         }
     }
     Ok(token)
+}
+
+/// Whether a file of this mode and group may be read by anyone but its owner and the
+/// group ward runs as: the Debian package's token is root:ward 0640, which is fine.
+fn readable_by_others(mode: u32, file_group: u32, own_group: u32) -> bool {
+    mode & 0o007 != 0 || (mode & 0o070 != 0 && file_group != own_group)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::readable_by_others;
+
+    #[test]
+    fn a_token_only_ward_and_its_group_can_read_is_not_exposed() {
+        assert!(!readable_by_others(0o100600, 0, 995));
+        assert!(!readable_by_others(0o100640, 995, 995), "root:ward 0640");
+        assert!(readable_by_others(0o100640, 0, 995), "root:root 0640");
+        assert!(readable_by_others(0o100644, 995, 995), "world-readable");
+        assert!(readable_by_others(0o100602, 995, 995), "world-writable");
+    }
 }
 
 #[derive(Clone)]
