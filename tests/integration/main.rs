@@ -15,6 +15,7 @@ mod external;
 mod garbage;
 mod mail_lists;
 mod operations;
+mod package;
 mod rbldnsd_diff;
 mod reload;
 mod robustness;
