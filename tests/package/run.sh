@@ -282,6 +282,11 @@ start_ward
 [[ $(ask @127.0.0.1 -p 53 +short 91.2.0.192.ips.block.example A) == 127.0.0.3 ]] ||
     fail "after the upgrade, the listing ward add made is not served"
 stop_ward || fail "ward did not stop cleanly on SIGTERM"
+# Nothing in the package's setup is worth a warning: the token's group, the state, the
+# zones (ward's whole log, every start above).
+if grep -E ' (WARN|ERROR) ' "$WORK/ward.log"; then
+    fail "ward logged warnings or errors under the package's setup (above)"
+fi
 
 # ---------------------------------------------------------------------------------
 step "remove keeps the zones and the state"
