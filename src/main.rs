@@ -32,6 +32,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Command::Remove(args) => commands::remove(&args)?,
             Command::Requests(args) => commands::requests(&args)?,
             Command::Manpages(args) => commands::manpages(&args)?,
+            Command::Policy(args) => {
+                init_logging("info", LogFormat::Text);
+                commands::policy(&args)?
+            }
         },
     )
 }

@@ -8,15 +8,16 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::policy::{PolicySettings, serve_policy};
 use super::settings::{lenient, load_options, read_config, state_dir, zones_dir};
 use crate::config::ConfigError;
 use crate::config::args::{
-    AddArgs, CheckArgs, Cli, ExportArgs, ExportFormat, LookupArgs, ManpagesArgs, ProbeArgs,
-    RemoveArgs, RequestsAction, RequestsArgs, StateArgs, ZoneArgs,
+    AddArgs, CheckArgs, Cli, ExportArgs, ExportFormat, LookupArgs, ManpagesArgs, PolicyArgs,
+    ProbeArgs, RemoveArgs, RequestsAction, RequestsArgs, StateArgs, ZoneArgs,
 };
 use crate::external::ExternalLists;
 use crate::listings::decide::{DecideError, decide};
-use crate::listings::edit::{EditError, Editor, NewEntry};
+use crate::listings::edit::{EditError, Editor, NewEntry, Removal};
 use crate::listings::requests::{RequestError, RequestStore, StateFilter};
 use crate::load::{DirectoryLoad, Loader, ScanError};
 use crate::records::text::Format;
@@ -55,6 +56,8 @@ pub enum CommandError {
     },
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
+    #[error(transparent)]
+    Policy(#[from] super::policy::PolicyError),
     #[error(transparent)]
     Resolver(#[from] crate::external::ResolverError),
     #[error("cannot write {path}: {source}")]
@@ -261,6 +264,24 @@ pub fn export(args: &ExportArgs) -> Result<ExitCode, CommandError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `ward policy`: the Postfix policy service, until SIGTERM or SIGINT.
+pub fn policy(args: &PolicyArgs) -> Result<ExitCode, CommandError> {
+    let settings = PolicySettings {
+        listen: args.listen,
+        server: args.server,
+        sender_zones: args.sender_zones.clone(),
+        recipient_zones: args.recipient_zones.clone(),
+        timeout: Duration::from_secs(args.timeout.max(1)),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(CommandError::Runtime)?;
+    runtime.block_on(serve_policy(settings, super::lifecycle::termination()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The editor the admin API uses, on the same files (and lock), and the state
 /// directory it logs to.
 fn editor(zone: &ZoneArgs, state: &StateArgs) -> Result<(Editor, PathBuf), CommandError> {
@@ -314,9 +335,18 @@ pub fn add(args: &AddArgs) -> Result<ExitCode, CommandError> {
 /// `ward remove`: what `DELETE /api/v1/entries` does.
 pub fn remove(args: &RemoveArgs) -> Result<ExitCode, CommandError> {
     let (editor, _) = editor(&args.zone_args, &args.state)?;
-    let removed = editor.remove(&args.zone, &args.key, &cli_user(&args.by), true, None, None)?;
+    let by = cli_user(&args.by);
+    let removed = editor.remove(Removal::of(&args.zone, &args.key, &by))?;
     for entry in removed {
-        println!("zones/{}/api.zone: removed {}", entry.zone, entry.line);
+        let expired = if entry.expired {
+            " (it had expired)"
+        } else {
+            ""
+        };
+        println!(
+            "zones/{}/api.zone: removed {}{expired}",
+            entry.zone, entry.line
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -340,6 +370,52 @@ pub fn requests(args: &RequestsArgs) -> Result<ExitCode, CommandError> {
                 println!(
                     "warning: {} is still listed in {} by entries outside api.zone (see `ward lookup {}`); remove those by hand",
                     outcome.request.what, outcome.request.zone, outcome.request.what
+                );
+            }
+        }
+        RequestsAction::Fail2ban => {
+            let listed: Vec<_> = editor
+                .list(None, None)?
+                .into_iter()
+                .filter(|e| e.by.as_deref() == Some("fail2ban"))
+                .collect();
+            if listed.is_empty() {
+                println!("fail2ban has listed nothing that is still in api.zone");
+            }
+            for entry in listed {
+                let until = match (&entry.expires, entry.expired) {
+                    (Some(at), false) => format!("until {at}"),
+                    (Some(at), true) => format!("expired {at}"),
+                    (None, _) => "until removed".to_string(),
+                };
+                println!(
+                    "{} in {} ({}) {until}, added {}, {}",
+                    entry.key,
+                    entry.zone,
+                    entry.reason.as_deref().unwrap_or("-"),
+                    entry.added.as_deref().unwrap_or("-"),
+                    entry.ticket.as_deref().unwrap_or("-")
+                );
+            }
+        }
+        RequestsAction::SelfRemovals => {
+            let removals = store.self_removals(10_000)?;
+            if removals.is_empty() {
+                println!("nothing was removed by its owner");
+            }
+            for r in removals {
+                let contact = if r.contact.is_empty() {
+                    String::new()
+                } else {
+                    format!(" <{}>", r.contact)
+                };
+                println!(
+                    "{} {} in {} ({}) removed by its owner from {}{contact}",
+                    crate::time::format_rfc3339(r.removed),
+                    r.what,
+                    r.zone,
+                    r.reason,
+                    r.client_ip
                 );
             }
         }

@@ -26,7 +26,7 @@ use crate::dns::server::ServerStats;
 use crate::external::ExternalLists;
 use crate::reload::ReloadStats;
 use crate::store::Store;
-use crate::web::{ListenLimits, TrustedProxies, serve_http};
+use crate::web::{ListenLimits, TrustedProxies, WebStats, serve_http};
 use crate::xfr::{TransferStats, Transfers};
 use crate::zone::slot::zone_label;
 
@@ -39,6 +39,7 @@ pub(crate) struct Observed {
     store: OnceLock<Arc<Store>>,
     transfers: OnceLock<Arc<Transfers>>,
     external: OnceLock<Arc<ExternalLists>>,
+    web: OnceLock<Arc<WebStats>>,
     process: metrics_process::Collector,
 }
 
@@ -54,6 +55,11 @@ impl Observed {
         let _ = self.reloads.set(reloads);
         let _ = self.store.set(store);
         self.ready.store(true, Ordering::Release);
+    }
+
+    /// The web side runs: report its janitor work.
+    pub(crate) fn serving_web(&self, web: Arc<WebStats>) {
+        let _ = self.web.set(web);
     }
 
     /// Public lists are asked: report the questions sent.
@@ -146,6 +152,9 @@ pub(crate) fn render(observed: &Observed) -> String {
         }
         if let Some(external) = observed.external.get() {
             report_external(external);
+        }
+        if let Some(web) = observed.web.get() {
+            report_web(web);
         }
         observed.process.describe();
         observed.process.collect();
@@ -384,4 +393,19 @@ fn report_external(external: &ExternalLists) {
     }
     counter!("ward_external_cache_hits_total").absolute(stats.cache_hits());
     counter!("ward_external_capped_total").absolute(stats.capped());
+}
+
+fn report_web(web: &WebStats) {
+    describe_counter!(
+        "ward_api_listings_added_total",
+        "Listings the admin API added, by whether fail2ban added them"
+    );
+    describe_counter!(
+        "ward_self_removals_total",
+        "Listings their owners removed themselves from the lookup page"
+    );
+    let (fail2ban, others, self_removals) = web.counts();
+    counter!("ward_api_listings_added_total", "by" => "fail2ban").absolute(fail2ban);
+    counter!("ward_api_listings_added_total", "by" => "other").absolute(others);
+    counter!("ward_self_removals_total").absolute(self_removals);
 }

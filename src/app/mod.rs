@@ -8,6 +8,7 @@ pub mod commands;
 pub(crate) mod lifecycle;
 pub(crate) mod metrics;
 pub(crate) mod panics;
+pub(crate) mod policy;
 pub(crate) mod privileges;
 pub(crate) mod probe;
 pub(crate) mod serials;

@@ -279,6 +279,9 @@ async fn run(
     if let Some(transfers) = &transfers {
         observed.transferring(transfers.clone());
     }
+    if let Some(web) = &web {
+        observed.serving_web(web.stats());
+    }
     observed.serving(running.stats(), reloads.stats().clone(), store.clone());
     lifecycle::ready(&store);
     let watchdog = tokio::spawn(lifecycle::watchdog(running.stats()));

@@ -18,6 +18,7 @@ use crate::dns::server::ServerConfig;
 use crate::dns::tcp::TcpLimits;
 use crate::dns::tsig::{Keyring, TsigKey};
 use crate::external;
+use crate::listings::self_removal::{FixSettings, SpfPolicy};
 use crate::load::{LoadOptions, ZoneOptions};
 use crate::reload::ReloadSettings;
 use crate::web::{Budget, ListenLimits, WebSettings};
@@ -306,7 +307,28 @@ fn web_settings(args: &ServeArgs, file: &FileConfig) -> Option<WebSettings> {
             args.trusted_proxies.clone()
         },
         listener: ListenLimits::default(),
+        fixes: fix_settings(file),
     })
+}
+
+/// How a fix is verified before the listed remove a listing themselves.
+fn fix_settings(file: &FileConfig) -> FixSettings {
+    let removal = file.self_removal.clone().unwrap_or_default();
+    let resolver = file.resolver.clone().unwrap_or_default();
+    FixSettings {
+        spf: SpfPolicy {
+            includes: removal.spf_include,
+            networks: removal.spf_networks,
+        },
+        resolver: resolver.address,
+        timeout: resolver
+            .timeout
+            .filter(|s| s.is_finite() && *s > 0.0 && *s <= 30.0)
+            .map_or(
+                external::Settings::TIMEOUT,
+                std::time::Duration::from_secs_f64,
+            ),
+    }
 }
 
 /// The zones secondaries may transfer, with their keys. Errors name the setting, never

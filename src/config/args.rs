@@ -42,12 +42,36 @@ pub enum Command {
     /// Write the man pages (ward.8, ward-serve.8, …) into a directory, for packaging.
     #[command(hide = true)]
     Manpages(ManpagesArgs),
+    /// A Postfix policy service (check_policy_service) that refuses senders and
+    /// recipients listed in ward's address lists, with the listing's reason.
+    Policy(PolicyArgs),
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ManpagesArgs {
     /// The directory to write them into (it must exist).
     pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PolicyArgs {
+    /// Where Postfix connects: `check_policy_service inet:ADDR:PORT`.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:10040")]
+    pub listen: SocketAddr,
+    /// The DNS server to ask (ward itself, or the resolver the mail server uses)
+    /// [default: the system's resolver].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub server: Option<SocketAddr>,
+    /// A zone listing email addresses to check the envelope sender against; repeat for
+    /// more.
+    #[arg(long = "sender-zone", value_name = "ZONE")]
+    pub sender_zones: Vec<String>,
+    /// A zone listing email addresses to check each recipient against; repeat for more.
+    #[arg(long = "recipient-zone", value_name = "ZONE")]
+    pub recipient_zones: Vec<String>,
+    /// Seconds to wait for DNS; past it the mail passes.
+    #[arg(long, value_name = "SECONDS", default_value_t = 2)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -288,6 +312,10 @@ pub enum RequestsAction {
         #[arg(long)]
         by: Option<String>,
     },
+    /// List the listings fail2ban made (the API's entries by=fail2ban).
+    Fail2ban,
+    /// List the listings their owners removed themselves from the lookup page.
+    SelfRemovals,
     /// Reject a request, with an answer the requester sees.
     Reject {
         /// The request's number, as `ward requests` lists it.

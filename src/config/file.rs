@@ -103,6 +103,22 @@ pub struct FileConfig {
     /// Public lists the lookup page and the bounce explainer also ask, by zone.
     #[serde(default)]
     pub external: HashMap<String, ExternalSettings>,
+    /// What ward checks before the listed remove a listing themselves.
+    pub self_removal: Option<SelfRemovalSettings>,
+}
+
+/// `[self_removal]`: how ward verifies a fix before a self-removal (reasons marked
+/// `self-remove=… check=spf` in reasons.conf).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelfRemovalSettings {
+    /// An SPF record that includes one of these (`include:` or `redirect=`) authorises
+    /// the hosting's senders.
+    #[serde(default)]
+    pub spf_include: Vec<String>,
+    /// So does one whose `ip4:`/`ip6:` covers one of these networks.
+    #[serde(default)]
+    pub spf_networks: Vec<IpNet>,
 }
 
 /// `[resolver]`: how ward asks other DNS servers (the public lists of the lookup page).

@@ -105,6 +105,11 @@ impl StubResolver {
     pub(crate) async fn a(&self, name: &str) -> Outcome {
         outcome(self.resolver.ipv4_lookup(name).await)
     }
+
+    /// The TXT records of `name`, each record's strings joined.
+    pub(crate) async fn txt(&self, name: &str) -> Outcome {
+        outcome(self.resolver.txt_lookup(name).await)
+    }
 }
 
 fn outcome(result: Result<hickory_resolver::lookup::Lookup, NetError>) -> Outcome {

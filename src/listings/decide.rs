@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::audit::AuditRecord;
-use super::edit::{ApiEntry, EditError, Editor, check_by};
+use super::edit::{ApiEntry, EditError, Editor, Removal, check_by};
 use super::requests::{Request, RequestError, RequestStore};
 use crate::load::{load_catalogue, load_zones, scan};
 use crate::report::explain;
@@ -57,14 +57,12 @@ pub(crate) fn decide(
         .into());
     }
     let removed = if accepted {
-        editor.remove(
-            &request.zone,
-            &request.what,
-            by,
-            false,
-            Some(id),
-            client.clone(),
-        )?
+        editor.remove(Removal {
+            must_exist: false,
+            request: Some(id),
+            client: client.as_deref(),
+            ..Removal::of(&request.zone, &request.what, by)
+        })?
     } else {
         Vec::new()
     };

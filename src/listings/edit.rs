@@ -19,6 +19,49 @@ use crate::zone::name::Name;
 use crate::zone::parse::{Diagnostic, Entry, EntryKey, ParsedFile, parse_bytes};
 use crate::zone::reason::Catalogue;
 
+/// A time before every expiry: parsed as of it, an expired entry is an entry still.
+/// An expired listing stays a line of `api.zone` until it is removed or pruned, so the
+/// editor sees it, replaces it, and removes it (an unban that comes as the ban ends).
+const EVERY_ENTRY: i64 = i64::MIN;
+
+/// How long an expired API entry stays in `api.zone` before it is pruned: the file
+/// holds what is live and what recently expired.
+pub(crate) const PRUNE_AFTER: i64 = 7 * 86_400;
+
+/// A removal of the API's entries for one key.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Removal<'r> {
+    pub(crate) zone: &'r str,
+    pub(crate) key: &'r str,
+    /// Who removes it (checked like every `by`).
+    pub(crate) by: &'r str,
+    /// Finding no entry is [`EditError::NotFound`].
+    pub(crate) must_exist: bool,
+    /// Only the entries with this `ticket=` (one jail's, one ticket's).
+    pub(crate) ticket: Option<&'r str>,
+    /// The removal request it answers.
+    pub(crate) request: Option<i64>,
+    pub(crate) client: Option<&'r str>,
+    /// The audit log's word for it: `remove`, `self-remove`.
+    pub(crate) action: &'r str,
+}
+
+impl<'r> Removal<'r> {
+    /// A plain removal of `key` from `zone` by `by`, which must find an entry.
+    pub(crate) fn of(zone: &'r str, key: &'r str, by: &'r str) -> Self {
+        Removal {
+            zone,
+            key,
+            by,
+            must_exist: true,
+            ticket: None,
+            request: None,
+            client: None,
+            action: "remove",
+        }
+    }
+}
+
 /// A listing to add.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,6 +93,8 @@ pub(crate) struct ApiEntry {
     pub(crate) by: Option<String>,
     pub(crate) ticket: Option<String>,
     pub(crate) expires: Option<String>,
+    /// `expires=` has passed: the listing no longer answers.
+    pub(crate) expired: bool,
     /// The line as written.
     pub(crate) line: String,
 }
@@ -154,7 +199,7 @@ impl Editor {
             line.push_str(&format!(" ticket={ticket}"));
         }
         let catalogue = Arc::new(catalogue);
-        let alone = self.parse(&zone, &catalogue, &line);
+        let alone = self.parse(&zone, &catalogue, &line, unix_now());
         if let Some(error) = alone.diagnostics.errors.first() {
             return Err(EditError::Invalid(field_error(&line, key, error)));
         }
@@ -182,7 +227,7 @@ impl Editor {
         let mut next = without_lines(&text, &replaced_lines);
         next.push_str(&line);
         next.push('\n');
-        let check = self.parse(&zone, &catalogue, &next);
+        let check = self.parse(&zone, &catalogue, &next, EVERY_ENTRY);
         if let Some(error) = check.diagnostics.errors.first() {
             return Err(EditError::Invalid(error.message.clone()));
         }
@@ -218,20 +263,22 @@ impl Editor {
 
     /// Removes the entries for `key` from `zones/<zone>/api.zone`; what was removed.
     /// With `must_exist`, finding none is [`EditError::NotFound`].
-    pub(crate) fn remove(
-        &self,
-        zone: &str,
-        key: &str,
-        by: &str,
-        must_exist: bool,
-        request: Option<i64>,
-        client: Option<String>,
-    ) -> Result<Vec<ApiEntry>, EditError> {
+    pub(crate) fn remove(&self, removal: Removal<'_>) -> Result<Vec<ApiEntry>, EditError> {
+        let Removal {
+            zone,
+            key,
+            by,
+            must_exist,
+            ticket,
+            request,
+            client,
+            action,
+        } = removal;
         check_by(by)?;
         let zone = self.zone_dir(zone)?;
         let key = check_key(key)?;
         let catalogue = Arc::new(self.catalogue()?);
-        let alone = self.parse(&zone, &catalogue, key);
+        let alone = self.parse(&zone, &catalogue, key, EVERY_ENTRY);
         if let Some(error) = alone.diagnostics.errors.first() {
             return Err(EditError::Invalid(field_error(key, key, error)));
         }
@@ -244,6 +291,13 @@ impl Editor {
             .entries
             .iter()
             .filter(|e| same_key(&e.key, &wanted))
+            .filter(|e| {
+                ticket.is_none_or(|ticket| {
+                    e.attributes
+                        .iter()
+                        .any(|(name, value)| name == "ticket" && value == ticket)
+                })
+            })
             .collect();
         if removed.is_empty() {
             if must_exist {
@@ -264,12 +318,13 @@ impl Editor {
         let removed: Vec<ApiEntry> = removed.iter().map(|e| api_entry(&zone.text, e)).collect();
         self.audit
             .append(&AuditRecord {
-                action: "remove",
+                action,
                 by,
                 zone: Some(&zone.text),
                 key: Some(key),
+                ticket,
                 request,
-                client,
+                client: client.map(str::to_string),
                 removed: removed.iter().map(|e| e.line.clone()).collect(),
                 ..AuditRecord::default()
             })
@@ -277,28 +332,95 @@ impl Editor {
         Ok(removed)
     }
 
-    /// Every entry of the `api.zone` files (of one zone, or all).
-    pub(crate) fn list(&self, only: Option<&str>) -> Result<Vec<ApiEntry>, EditError> {
+    /// Drops from every `api.zone` the entries that expired more than
+    /// [`PRUNE_AFTER`] ago (audited); what was dropped.
+    pub(crate) fn prune_expired(&self) -> Result<Vec<ApiEntry>, EditError> {
+        let now = unix_now();
+        let mut pruned = Vec::new();
+        for zone in self.api_zones()? {
+            let stale = |expires: Option<i64>| expires.is_some_and(|at| at + PRUNE_AFTER <= now);
+            // Read once without the lock: most zones have nothing to prune.
+            let Ok(text) = std::fs::read_to_string(zone.dir.join(API_FILE)) else {
+                continue;
+            };
+            let catalogue = Arc::new(self.catalogue()?);
+            let quick = self.parse(&zone, &catalogue, &text, EVERY_ENTRY);
+            if !quick.entries.iter().any(|e| stale(e.expires)) {
+                continue;
+            }
+            let locked = self.lock(&zone)?;
+            let (text, current) = self.current(&zone, &catalogue, &locked)?;
+            let dropped: Vec<&Entry> = current
+                .entries
+                .iter()
+                .filter(|e| stale(e.expires))
+                .collect();
+            if dropped.is_empty() {
+                continue;
+            }
+            let lines: Vec<u32> = dropped.iter().map(|e| e.line).collect();
+            locked
+                .replace(&without_lines(&text, &lines))
+                .map_err(|error| EditError::Write {
+                    zone: zone.text.clone(),
+                    error,
+                })?;
+            let dropped: Vec<ApiEntry> = dropped.iter().map(|e| api_entry(&zone.text, e)).collect();
+            self.audit
+                .append(&AuditRecord {
+                    action: "prune",
+                    by: "ward",
+                    zone: Some(&zone.text),
+                    removed: dropped.iter().map(|e| e.line.clone()).collect(),
+                    ..AuditRecord::default()
+                })
+                .map_err(EditError::Audit)?;
+            pruned.extend(dropped);
+        }
+        Ok(pruned)
+    }
+
+    /// The zones that have an `api.zone`.
+    fn api_zones(&self) -> Result<Vec<ZoneDir>, EditError> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.zones)
+            .map_err(|error| EditError::Write {
+                zone: "*".to_string(),
+                error,
+            })?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join(API_FILE).is_file())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        Ok(names
+            .iter()
+            .filter_map(|name| self.zone_dir(name).ok())
+            .collect())
+    }
+
+    /// Every entry of the `api.zone` files (of one zone, or all), or only those for
+    /// `key` (the same listing however it is written: `::2` is `0::2`).
+    pub(crate) fn list(
+        &self,
+        only: Option<&str>,
+        key: Option<&str>,
+    ) -> Result<Vec<ApiEntry>, EditError> {
         let zones: Vec<ZoneDir> = match only {
             Some(zone) => vec![self.zone_dir(zone)?],
-            None => {
-                let mut names: Vec<String> = std::fs::read_dir(&self.zones)
-                    .map_err(|error| EditError::Write {
-                        zone: "*".to_string(),
-                        error,
-                    })?
-                    .filter_map(|e| e.ok())
-                    .filter(|e| e.path().join(API_FILE).is_file())
-                    .filter_map(|e| e.file_name().into_string().ok())
-                    .collect();
-                names.sort();
-                names
-                    .iter()
-                    .filter_map(|name| self.zone_dir(name).ok())
-                    .collect()
-            }
+            None => self.api_zones()?,
         };
         let catalogue = Arc::new(self.catalogue()?);
+        let wanted = match (key, zones.first()) {
+            (Some(key), Some(zone)) => {
+                let key = check_key(key)?;
+                let alone = self.parse(zone, &catalogue, key, EVERY_ENTRY);
+                if let Some(error) = alone.diagnostics.errors.first() {
+                    return Err(EditError::Invalid(field_error(key, key, error)));
+                }
+                alone.entries.first().map(|e| e.key.clone())
+            }
+            _ => None,
+        };
         let mut out = Vec::new();
         for zone in zones {
             let text = match std::fs::read_to_string(zone.dir.join(API_FILE)) {
@@ -311,10 +433,21 @@ impl Editor {
                     });
                 }
             };
-            let parsed = self.parse(&zone, &catalogue, &text);
-            out.extend(parsed.entries.iter().map(|e| api_entry(&zone.text, e)));
+            let parsed = self.parse(&zone, &catalogue, &text, EVERY_ENTRY);
+            out.extend(
+                parsed
+                    .entries
+                    .iter()
+                    .filter(|e| wanted.as_ref().is_none_or(|w| same_key(&e.key, w)))
+                    .map(|e| api_entry(&zone.text, e)),
+            );
         }
         Ok(out)
+    }
+
+    /// A reason of the shared catalogue, as `reasons.conf` says now.
+    pub(crate) fn reason(&self, name: &str) -> Option<crate::zone::reason::Reason> {
+        self.catalogue().ok()?.get(name).cloned()
     }
 
     fn catalogue(&self) -> Result<Catalogue, EditError> {
@@ -384,7 +517,7 @@ impl Editor {
         if text.is_empty() {
             text.push_str(HEADER);
         }
-        let parsed = self.parse(zone, catalogue, &text);
+        let parsed = self.parse(zone, catalogue, &text, EVERY_ENTRY);
         if !parsed.diagnostics.errors.is_empty() {
             let errors: Vec<String> = parsed
                 .diagnostics
@@ -403,10 +536,15 @@ impl Editor {
         Ok((text, parsed))
     }
 
-    fn parse(&self, zone: &ZoneDir, catalogue: &Arc<Catalogue>, text: &str) -> ParsedFile {
-        let mut options = self
-            .options
-            .parse_options(&zone.name, catalogue, unix_now());
+    /// Parses `text` as of `now`: [`EVERY_ENTRY`] keeps the expired entries too.
+    fn parse(
+        &self,
+        zone: &ZoneDir,
+        catalogue: &Arc<Catalogue>,
+        text: &str,
+        now: i64,
+    ) -> ParsedFile {
+        let mut options = self.options.parse_options(&zone.name, catalogue, now);
         options.keep_entries = true;
         parse_bytes(
             text.as_bytes(),
@@ -544,6 +682,7 @@ fn api_entry(zone: &str, entry: &Entry) -> ApiEntry {
         by: attribute("by"),
         ticket: attribute("ticket"),
         expires: attribute("expires"),
+        expired: entry.expires.is_some_and(|at| at <= unix_now()),
         line: entry.text.clone(),
     }
 }
@@ -614,10 +753,10 @@ mod tests {
                 .expect("added")
                 .replaced
         );
-        let listed = editor.list(None).expect("listed");
+        let listed = editor.list(None, None).expect("listed");
         assert_eq!(listed.len(), 2, "{listed:?}");
         let removed = editor
-            .remove("bl.test", "SOMEONE@example.org", "test", true, None, None)
+            .remove(Removal::of("bl.test", "SOMEONE@example.org", "test"))
             .expect("removed");
         assert_eq!(removed.len(), 1);
         assert_eq!(
@@ -626,7 +765,7 @@ mod tests {
         );
         assert!(
             matches!(
-                editor.remove("bl.test", "192.0.2.1", "test", true, None, None),
+                editor.remove(Removal::of("bl.test", "192.0.2.1", "test")),
                 Err(EditError::NotFound { .. })
             ),
             "the admins' own entry is not the API's to remove"

@@ -10,3 +10,4 @@ pub(crate) mod audit;
 pub(crate) mod decide;
 pub(crate) mod edit;
 pub(crate) mod requests;
+pub(crate) mod self_removal;

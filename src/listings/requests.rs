@@ -35,7 +35,30 @@ CREATE TABLE IF NOT EXISTS requests (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_open_request_per_listing
     ON requests (zone, what) WHERE state = 'open';
+CREATE TABLE IF NOT EXISTS self_removals (
+    id          INTEGER PRIMARY KEY,
+    zone        TEXT NOT NULL,
+    what        TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    removed     INTEGER NOT NULL,
+    client_ip   TEXT NOT NULL,
+    contact     TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS self_removals_by_value ON self_removals (zone, what, removed);
 ";
+
+/// A listing removed by the listed themselves.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub(crate) struct SelfRemovalRecord {
+    pub(crate) id: i64,
+    pub(crate) zone: String,
+    pub(crate) what: String,
+    pub(crate) reason: String,
+    /// Unix seconds.
+    pub(crate) removed: i64,
+    pub(crate) client_ip: String,
+    pub(crate) contact: String,
+}
 
 /// One request, as stored.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -55,6 +78,74 @@ pub struct Request {
     pub(crate) answer: Option<String>,
     pub(crate) answered: Option<i64>,
     pub(crate) answered_by: Option<String>,
+}
+
+impl RequestStore {
+    /// Records that the listed removed `what` from `zone` themselves.
+    pub(crate) fn record_self_removal(
+        &self,
+        zone: &str,
+        what: &str,
+        reason: &str,
+        client_ip: &str,
+        contact: &str,
+    ) -> Result<(), RequestError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO self_removals (zone, what, reason, removed, client_ip, contact)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    zone,
+                    what.to_ascii_lowercase(),
+                    reason,
+                    unix_now(),
+                    client_ip,
+                    contact
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// When `what` last removed itself from `zone`, if ever.
+    pub(crate) fn last_self_removal(
+        &self,
+        zone: &str,
+        what: &str,
+    ) -> Result<Option<i64>, RequestError> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT MAX(removed) FROM self_removals WHERE zone = ?1 AND what = ?2",
+                params![zone, what.to_ascii_lowercase()],
+                |row| row.get::<_, Option<i64>>(0),
+            )?)
+        })
+    }
+
+    /// The newest self-removals, at most `limit`.
+    pub(crate) fn self_removals(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<SelfRemovalRecord>, RequestError> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT id, zone, what, reason, removed, client_ip, contact FROM self_removals
+                 ORDER BY id DESC LIMIT ?1",
+            )?;
+            let rows = statement.query_map(params![limit as i64], |row| {
+                Ok(SelfRemovalRecord {
+                    id: row.get(0)?,
+                    zone: row.get(1)?,
+                    what: row.get(2)?,
+                    reason: row.get(3)?,
+                    removed: row.get(4)?,
+                    client_ip: row.get(5)?,
+                    contact: row.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
 }
 
 /// A new request's fields, checked by the caller.

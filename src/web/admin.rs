@@ -23,7 +23,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::page::{INTERNAL, json, json_error, security_headers};
 use super::{Shared, WebError};
-use crate::listings::edit::{ApiEntry, EditError, NewEntry};
+use crate::listings::edit::{ApiEntry, EditError, NewEntry, Removal};
 use crate::listings::requests::{Request as RemovalRequest, RequestError, StateFilter};
 
 const MAX_BODY: usize = 64 * 1024;
@@ -93,6 +93,7 @@ pub(crate) fn router(shared: Arc<Shared>, token: String) -> Router {
             get(list_entries).post(add_entry).delete(remove_entry),
         )
         .route("/api/v1/requests", get(list_requests))
+        .route("/api/v1/self-removals", get(list_self_removals))
         .route("/api/v1/requests/{id}/accept", post(accept))
         .route("/api/v1/requests/{id}/reject", post(reject))
         .fallback(async || json_error(StatusCode::NOT_FOUND, "no such endpoint"))
@@ -178,15 +179,25 @@ async fn add_entry(
     };
     let shared = admin.shared.clone();
     let client = Some(peer.ip().to_canonical().to_string());
+    let by_fail2ban = new.by.as_deref() == Some("fail2ban");
     match blocking(move || shared.editor.add(&new, client)).await {
-        Ok(Ok(added)) => json(
-            if added.replaced {
-                StatusCode::OK
+        Ok(Ok(added)) => {
+            let stats = &admin.shared.stats;
+            let counter = if by_fail2ban {
+                &stats.added_by_fail2ban
             } else {
-                StatusCode::CREATED
-            },
-            &added,
-        ),
+                &stats.added_by_others
+            };
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            json(
+                if added.replaced {
+                    StatusCode::OK
+                } else {
+                    StatusCode::CREATED
+                },
+                &added,
+            )
+        }
         Ok(Err(error)) => edit_error(&error),
         Err(response) => response,
     }
@@ -213,6 +224,8 @@ struct EntryQuery {
     zone: Option<String>,
     key: Option<String>,
     by: Option<String>,
+    /// DELETE: only the entries with this ticket; GET: only these.
+    ticket: Option<String>,
 }
 
 fn query<T: for<'de> Deserialize<'de> + Default>(raw: Option<String>) -> Result<T, Response> {
@@ -237,8 +250,17 @@ async fn remove_entry(
     };
     let by = q.by.unwrap_or_else(|| "api".to_string());
     let shared = admin.shared.clone();
-    let client = Some(peer.ip().to_canonical().to_string());
-    match blocking(move || shared.editor.remove(&zone, &key, &by, true, None, client)).await {
+    let client = peer.ip().to_canonical().to_string();
+    let ticket = q.ticket;
+    match blocking(move || {
+        shared.editor.remove(Removal {
+            ticket: ticket.as_deref(),
+            client: Some(&client),
+            ..Removal::of(&zone, &key, &by)
+        })
+    })
+    .await
+    {
         Ok(Ok(removed)) => json(StatusCode::OK, &Removed { removed }),
         Ok(Err(error)) => edit_error(&error),
         Err(response) => response,
@@ -251,9 +273,56 @@ async fn list_entries(State(admin): State<Admin>, RawQuery(raw): RawQuery) -> Re
         Err(response) => return response,
     };
     let shared = admin.shared.clone();
-    match blocking(move || shared.editor.list(q.zone.as_deref())).await {
+    let listed = blocking(move || {
+        let mut entries = shared.editor.list(q.zone.as_deref(), q.key.as_deref())?;
+        entries.retain(|e| q.by.is_none() || e.by == q.by);
+        entries.retain(|e| q.ticket.is_none() || e.ticket == q.ticket);
+        Ok(entries)
+    })
+    .await;
+    match listed {
         Ok(Ok(entries)) => json(StatusCode::OK, &Entries { entries }),
         Ok(Err(error)) => edit_error(&error),
+        Err(response) => response,
+    }
+}
+
+/// A self-removal as the API shows it: what, where, when, from which client, and the
+/// contact address given (if any).
+#[derive(Serialize)]
+struct SelfRemoval {
+    zone: String,
+    what: String,
+    reason: String,
+    removed: String,
+    client_ip: String,
+    contact: Option<String>,
+}
+
+async fn list_self_removals(State(admin): State<Admin>) -> Response {
+    let shared = admin.shared.clone();
+    match blocking(move || shared.requests.self_removals(1000)).await {
+        Ok(Ok(records)) => {
+            let removals: Vec<SelfRemoval> = records
+                .into_iter()
+                .map(|r| SelfRemoval {
+                    zone: r.zone,
+                    what: r.what,
+                    reason: r.reason,
+                    removed: crate::time::format_rfc3339(r.removed),
+                    client_ip: r.client_ip,
+                    contact: Some(r.contact).filter(|c| !c.is_empty()),
+                })
+                .collect();
+            json(
+                StatusCode::OK,
+                &serde_json::json!({ "self_removals": removals }),
+            )
+        }
+        Ok(Err(error)) => {
+            tracing::error!(%error, "listing self-removals");
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
+        }
         Err(response) => response,
     }
 }

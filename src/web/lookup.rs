@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use crate::external::ListResult;
+use crate::listings::api_zone::API_FILE;
 use crate::report::entries::Details;
 use crate::report::explain::{self, LookupError, ZoneLookup};
 use crate::store::Snapshot;
@@ -45,6 +46,27 @@ pub(crate) struct ZoneView {
     pub(crate) queries: Vec<QueryView>,
     /// Where to ask for removal (listed zones only).
     pub(crate) removal: Option<String>,
+    /// Whether the listed may remove it themselves (listed API entries whose reason
+    /// allows it); absent where it does not apply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) self_removal: Option<SelfRemovalView>,
+    /// A live entry of an admin's own file lists the input: removing the API's entries
+    /// would not unlist it, so the listed cannot remove it themselves.
+    #[serde(skip)]
+    pub(crate) listed_by_admin: bool,
+}
+
+/// The "I fixed it: remove it now" offer.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SelfRemovalView {
+    /// The listed may remove it now.
+    pub(crate) allowed: bool,
+    /// What ward checks first (`spf`: the domain's SPF record).
+    pub(crate) check: Option<&'static str>,
+    /// When it removed itself last, within the reason's period (RFC 3339).
+    pub(crate) last: Option<String>,
+    /// When it may remove itself again.
+    pub(crate) again: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -111,11 +133,13 @@ pub(crate) fn lookup_view(
     }
     let entries = |zone: &crate::zone::name::Name| details.entries(zone);
     let found = explain::lookup(input, snapshot, &entries, now)?;
-    let zones: Vec<ZoneView> = found
+    let mut zones: Vec<ZoneView> = found
         .zones
         .iter()
-        .map(|zone| zone_view(&found.input, zone, details))
+        .map(|zone| zone_view(&found.input, zone, details, now))
         .collect();
+    // What the visitor came for first: the lists that list them.
+    zones.sort_by_key(|zone| !zone.listed);
     Ok(LookupView {
         query: found.input.clone(),
         kind: kind_of(&found.input),
@@ -126,7 +150,12 @@ pub(crate) fn lookup_view(
     })
 }
 
-fn zone_view(input: &str, zone: &ZoneLookup, details: &Details) -> ZoneView {
+fn zone_view(input: &str, zone: &ZoneLookup, details: &Details, now: i64) -> ZoneView {
+    let listed_by_admin = zone.entries.iter().any(|(file, entry)| {
+        !entry.excluded
+            && entry.expires.is_none_or(|expires| expires > now)
+            && file.file_name().is_none_or(|name| name != API_FILE)
+    });
     let mut codes: Vec<CodeView> = Vec::new();
     let mut reasons: Vec<String> = Vec::new();
     for query in &zone.queries {
@@ -213,6 +242,8 @@ fn zone_view(input: &str, zone: &ZoneLookup, details: &Details) -> ZoneView {
         entries,
         queries,
         removal,
+        self_removal: None,
+        listed_by_admin,
     }
 }
 

@@ -41,6 +41,7 @@ pub(crate) use listen::serve as serve_http;
 use crate::external::ExternalLists;
 use crate::listings::edit::Editor;
 use crate::listings::requests::{RequestError, RequestStore};
+use crate::listings::self_removal::{FixChecker, FixSettings};
 use crate::load::LoadOptions;
 use crate::report::entries::EntryCache;
 use crate::store::Store;
@@ -66,6 +67,8 @@ pub struct WebSettings {
     pub(crate) trusted_proxies: Vec<IpNet>,
     /// Connections, shares and deadlines of both listeners.
     pub listener: ListenLimits,
+    /// How fixes are verified before a self-removal.
+    pub(crate) fixes: FixSettings,
 }
 
 impl WebSettings {
@@ -114,9 +117,15 @@ pub(crate) struct WebRunning {
     pub(crate) http: Option<SocketAddr>,
     pub(crate) admin: Option<SocketAddr>,
     stop: CancellationToken,
+    shared: Arc<Shared>,
 }
 
 impl WebRunning {
+    /// The counters, for the metrics endpoint.
+    pub(crate) fn stats(&self) -> Arc<WebStats> {
+        self.shared.stats.clone()
+    }
+
     /// Stops accepting; requests in flight finish.
     pub(crate) fn shutdown(&self) {
         self.stop.cancel();
@@ -132,6 +141,32 @@ pub(crate) struct Shared {
     pub(crate) pages: Pages,
     /// The public lists the page also asks, when configured.
     pub(crate) external: Option<Arc<ExternalLists>>,
+    /// Verifies fixes before self-removals (`None`: no resolver to ask).
+    pub(crate) fixes: Option<FixChecker>,
+    pub(crate) stats: Arc<WebStats>,
+}
+
+/// What the web side counts for the metrics: the janitor work that no longer reaches
+/// the admins.
+#[derive(Debug, Default)]
+pub(crate) struct WebStats {
+    /// Listings the admin API added, by whether fail2ban added them.
+    pub(crate) added_by_fail2ban: std::sync::atomic::AtomicU64,
+    pub(crate) added_by_others: std::sync::atomic::AtomicU64,
+    /// Listings their owners removed themselves.
+    pub(crate) self_removals: std::sync::atomic::AtomicU64,
+}
+
+impl WebStats {
+    /// `(added by fail2ban, added by others, removed by their owners)`.
+    pub(crate) fn counts(&self) -> (u64, u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.added_by_fail2ban.load(Relaxed),
+            self.added_by_others.load(Relaxed),
+            self.self_removals.load(Relaxed),
+        )
+    }
 }
 
 /// Opens the state, binds the listeners and serves them on the current runtime.
@@ -162,6 +197,14 @@ pub(crate) async fn start(
         editor: Editor::new(zones, &settings.state, load.clone()),
         pages: Pages::new().map_err(|e| WebError::Templates(e.to_string()))?,
         external,
+        fixes: match FixChecker::new(&settings.fixes) {
+            Ok(checker) => Some(checker),
+            Err(error) => {
+                tracing::warn!(%error, "fixes cannot be verified: self-removals that need a check are refused");
+                None
+            }
+        },
+        stats: Arc::default(),
     });
     let proxies = TrustedProxies::new(&settings.trusted_proxies);
     if settings
@@ -174,10 +217,12 @@ pub(crate) async fn start(
         );
     }
     let stop = CancellationToken::new();
+    tokio::spawn(prune_expired(shared.clone(), stop.clone()));
     let mut running = WebRunning {
         http: None,
         admin: None,
         stop: stop.clone(),
+        shared: shared.clone(),
     };
     if let Some(addr) = settings.http {
         let listener = bind(addr).await?;
@@ -209,6 +254,30 @@ pub(crate) async fn start(
         spawn(listener, app, stop.clone(), proxies, limits, "admin");
     }
     Ok(running)
+}
+
+/// Expired API entries leave `api.zone` a while after they expire: at start, then
+/// every hour, so the file holds what is live and what recently expired.
+async fn prune_expired(shared: Arc<Shared>, stop: CancellationToken) {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+    loop {
+        let editing = shared.clone();
+        match tokio::task::spawn_blocking(move || editing.editor.prune_expired()).await {
+            Ok(Ok(pruned)) if !pruned.is_empty() => {
+                tracing::info!(
+                    entries = pruned.len(),
+                    "pruned expired API entries from api.zone"
+                );
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "cannot prune expired API entries"),
+            Err(error) => tracing::warn!(%error, "pruning expired API entries failed"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(EVERY) => {}
+        }
+    }
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, WebError> {

@@ -26,6 +26,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("request.html", include_str!("templates/request.html")),
     ("error.html", include_str!("templates/error.html")),
     ("search.html", include_str!("templates/search.html")),
+    (
+        "self_removed.html",
+        include_str!("templates/self_removed.html"),
+    ),
 ];
 
 /// The style sheet: a file of its own, so the CSP can forbid inline styles.

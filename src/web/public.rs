@@ -22,14 +22,17 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use super::bounce::{BounceView, ExternalCause, explain_bounce};
 use super::csrf;
 use super::limits::Limiter;
-use super::lookup::{LookupView, MAX_QUERY, lookup_view};
+use super::lookup::{LookupView, MAX_QUERY, SelfRemovalView, lookup_view};
 use super::page::{INTERNAL, STYLE, json, json_error, security_headers, too_many, with_cookie};
 use super::{Shared, WebSettings};
 use crate::external::{self, ExternalLists};
 use crate::listings::audit::AuditRecord;
+use crate::listings::edit::Removal;
 use crate::listings::requests::{NewRequest, Request, RequestError};
+use crate::listings::self_removal::{Offer, offer};
 use crate::time::format_rfc3339;
 use crate::time::unix_now;
+use crate::zone::reason::FixCheck;
 
 /// Largest request body: a long bounce with headers fits.
 const MAX_BODY: usize = 64 * 1024;
@@ -56,6 +59,7 @@ pub(crate) fn router(shared: Arc<Shared>, settings: &WebSettings) -> Router {
         .route("/explain", get(explain_get).post(explain_post))
         .route("/request/new", get(request_form))
         .route("/request", post(request_submit))
+        .route("/self-remove", post(self_remove))
         .route("/request/{token}", get(request_status))
         .route("/ward.css", get(style))
         .fallback(not_found)
@@ -116,7 +120,16 @@ impl Public {
         let ours = tokio::task::spawn_blocking(move || {
             let details = shared.details.current();
             let snapshot = shared.store.load_full();
-            lookup_view(&query, &snapshot, &details, unix_now()).map_err(|e| e.to_string())
+            let mut view =
+                lookup_view(&query, &snapshot, &details, unix_now()).map_err(|e| e.to_string())?;
+            for zone in view
+                .zones
+                .iter_mut()
+                .filter(|z| z.listed && !z.listed_by_admin)
+            {
+                zone.self_removal = self_removal_view(&shared, &zone.zone, &view.query);
+            }
+            Ok(view)
         });
         let theirs = async {
             match (&self.shared.external, &subject) {
@@ -137,6 +150,26 @@ impl Public {
         self.shared
             .pages
             .error(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
+    }
+}
+
+/// The self-removal offer for `value` in `zone`, where one applies.
+fn self_removal_view(shared: &Shared, zone: &str, value: &str) -> Option<SelfRemovalView> {
+    let last = shared.requests.last_self_removal(zone, value).ok()?;
+    match offer(&shared.editor, last, zone, value).ok()? {
+        Offer::No => None,
+        Offer::Allowed { check, .. } => Some(SelfRemovalView {
+            allowed: true,
+            check: check.map(|FixCheck::Spf| "spf"),
+            last: None,
+            again: None,
+        }),
+        Offer::TooSoon { at, every } => Some(SelfRemovalView {
+            allowed: false,
+            check: None,
+            last: Some(format_rfc3339(at)),
+            again: Some(format_rfc3339(at + i64::from(every))),
+        }),
     }
 }
 
@@ -172,7 +205,11 @@ async fn index(
     )
 }
 
-async fn lookup_page(State(state): State<Public>, RawQuery(raw): RawQuery) -> Response {
+async fn lookup_page(
+    State(state): State<Public>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let Some(LookupQuery { q }) = query_string(raw) else {
         return bad_query_page(&state, "", "The search could not be read.");
     };
@@ -181,11 +218,16 @@ async fn lookup_page(State(state): State<Public>, RawQuery(raw): RawQuery) -> Re
         return redirect("/");
     }
     match state.lookup(q.clone()).await {
-        Ok(Ok(view)) => state.shared.pages.render(
-            "lookup.html",
-            StatusCode::OK,
-            context! { q => q, view => Value::from(Serde(&view)) },
-        ),
+        Ok(Ok(view)) => {
+            // A listing its owner may remove carries a form.
+            let token = csrf::token_for(&headers);
+            let page = state.shared.pages.render(
+                "lookup.html",
+                StatusCode::OK,
+                context! { q => q, view => Value::from(Serde(&view)), csrf => token.token },
+            );
+            with_cookie(page, token.set_cookie)
+        }
         Ok(Err(message)) => bad_query_page(&state, &q, &message),
         Err(()) => state.internal(),
     }
@@ -533,6 +575,154 @@ async fn request_submit(
         }
         Err(error) => {
             tracing::error!(%error, "cannot store a removal request");
+            state.internal()
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct SelfRemoveForm {
+    #[serde(default)]
+    zone: String,
+    #[serde(default)]
+    q: String,
+    /// Optional: where the admins can reach whoever removed it.
+    #[serde(default)]
+    contact: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// "I fixed it: remove it now": a listing whose reason allows it, made by the API or
+/// fail2ban, removed by the listed — once in the reason's period, after ward checked
+/// the fix where it can. Rate-limited like removal requests, and audited.
+async fn self_remove(
+    State(state): State<Public>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let form: SelfRemoveForm = match read_form(&state, &headers, body) {
+        Ok(form) => form,
+        Err(response) => return response,
+    };
+    if !csrf::check(&headers, &form.csrf) {
+        return form_expired(&state);
+    }
+    if let Some(response) = state.limited(&state.requests, peer, false) {
+        return response;
+    }
+    let contact = form.contact.trim().to_string();
+    if !contact.is_empty() && !plausible_email(&contact) {
+        return state.shared.pages.error(
+            StatusCode::BAD_REQUEST,
+            "The contact address does not look like one (leave it empty, or give you@example.org).",
+        );
+    }
+    let zone = form.zone.trim().trim_end_matches('.').to_ascii_lowercase();
+    let value = canonical(form.q.trim());
+    let refuse = |message: String| state.shared.pages.error(StatusCode::CONFLICT, &message);
+    let shared = state.shared.clone();
+    let (zone_q, value_q) = (zone.clone(), value.clone());
+    let offered = tokio::task::spawn_blocking(move || {
+        // An admin's own entry keeps the value listed whatever the API's say.
+        let view = lookup_view(
+            &value_q,
+            &shared.store.load_full(),
+            &shared.details.current(),
+            unix_now(),
+        );
+        let by_admin = view.is_ok_and(|view| {
+            view.zones
+                .iter()
+                .any(|z| z.zone == zone_q && z.listed_by_admin)
+        });
+        if by_admin {
+            return Ok(Offer::No);
+        }
+        let last = shared
+            .requests
+            .last_self_removal(&zone_q, &value_q)
+            .ok()
+            .flatten();
+        offer(&shared.editor, last, &zone_q, &value_q)
+    })
+    .await;
+    let (reason, check) = match offered {
+        Ok(Ok(Offer::Allowed { reason, check, .. })) => (reason, check),
+        Ok(Ok(Offer::TooSoon { at, every })) => {
+            return refuse(format!(
+                "{value} removed itself from {zone} on {}; until {} a removal needs a request, which an administrator answers: /request/new?zone={zone}&q={value}",
+                format_rfc3339(at),
+                format_rfc3339(at + i64::from(every))
+            ));
+        }
+        Ok(Ok(Offer::No)) => {
+            return refuse(format!(
+                "This listing of {value} in {zone} cannot be removed here: ask for its removal with a request, which an administrator answers."
+            ));
+        }
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "self-removal");
+            return refuse(format!(
+                "This listing of {value} cannot be removed here right now."
+            ));
+        }
+        Err(error) => {
+            tracing::error!(%error, "self-removal failed");
+            return state.internal();
+        }
+    };
+    if let Some(check) = check {
+        let Some(fixes) = &state.shared.fixes else {
+            return refuse(
+                "We cannot check the fix just now; please open a request instead.".into(),
+            );
+        };
+        if let Err(missing) = fixes.verify(check, &value).await {
+            return refuse(missing);
+        }
+    }
+    let shared = state.shared.clone();
+    let ip = client_ip(peer).to_string();
+    let (zone_r, value_r) = (zone.clone(), value.clone());
+    let removed = tokio::task::spawn_blocking(move || -> Result<usize, String> {
+        let removed = shared
+            .editor
+            .remove(Removal {
+                client: Some(&ip),
+                action: "self-remove",
+                ..Removal::of(&zone_r, &value_r, "self")
+            })
+            .map_err(|e| e.to_string())?;
+        shared
+            .requests
+            .record_self_removal(&zone_r, &value_r, &reason, &ip, &contact)
+            .map_err(|e| e.to_string())?;
+        Ok(removed.len())
+    })
+    .await;
+    match removed {
+        Ok(Ok(_)) => {
+            state
+                .shared
+                .stats
+                .self_removals
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            state.shared.pages.render(
+                "self_removed.html",
+                StatusCode::OK,
+                context! { zone => zone, q => value },
+            )
+        }
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "self-removal");
+            refuse(format!(
+                "{value} could not be removed just now; please try again or open a request."
+            ))
+        }
+        Err(error) => {
+            tracing::error!(%error, "self-removal failed");
             state.internal()
         }
     }

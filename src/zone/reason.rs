@@ -127,8 +127,28 @@ pub(crate) struct Reason {
     pub(crate) code: [u8; 4],
     /// Template text in rbldnsd syntax (`$` = subject, `$$` = `$`), variables expanded.
     pub(crate) text: Box<[u8]>,
+    /// Whether the listed may remove a listing of this reason themselves.
+    pub(crate) self_removal: Option<SelfRemoval>,
     pub(crate) file: Arc<Path>,
     pub(crate) line: u32,
+}
+
+/// `self-remove=30d [check=spf]` on a `$REASON` line: a listing of this reason made by
+/// the API or fail2ban may be removed by the listed, once in `every` per value, after
+/// ward checked the fix where it can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SelfRemoval {
+    /// A value removed by its owner within this many seconds cannot remove itself
+    /// again: it is told to open a request.
+    pub(crate) every: u32,
+    pub(crate) check: Option<FixCheck>,
+}
+
+/// A fix ward can verify before a self-removal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FixCheck {
+    /// The domain's SPF record authorises the hosting's senders.
+    Spf,
 }
 
 /// Reasons by name: `zones/reasons.conf`, overridden per zone by `$REASON` lines.
@@ -164,6 +184,7 @@ pub(crate) struct ParsedReason {
     pub(crate) name: String,
     pub(crate) code: [u8; 4],
     pub(crate) text: Box<[u8]>,
+    pub(crate) self_removal: Option<SelfRemoval>,
 }
 
 /// A syntax error inside a reason line: offset and what was expected.
@@ -218,13 +239,7 @@ pub(crate) fn parse_reason(args: &[u8], vars: &Vars) -> Result<ParsedReason, Rea
             ),
         ));
     }
-    let end = skip_blank(args, end);
-    if end < args.len() {
-        return Err(reason_error(
-            end,
-            "expected the end of the line after the quoted text",
-        ));
-    }
+    let self_removal = parse_removal_words(args, skip_blank(args, end))?;
     let mut expanded = Vec::with_capacity(text.len());
     let mut j = 0;
     while j < text.len() {
@@ -253,7 +268,64 @@ pub(crate) fn parse_reason(args: &[u8], vars: &Vars) -> Result<ParsedReason, Rea
         name: String::from_utf8_lossy(name).into_owned(),
         code,
         text: expanded.into_boxed_slice(),
+        self_removal,
     })
+}
+
+/// The words after a reason's text: `self-remove=30d` (a time: seconds, or with `m`,
+/// `h`, `d`, `w`) and `check=spf`.
+fn parse_removal_words(args: &[u8], mut at: usize) -> Result<Option<SelfRemoval>, ReasonError> {
+    let mut every = None;
+    let mut check = None;
+    while at < args.len() {
+        let end = args[at..]
+            .iter()
+            .position(|c| c.is_ascii_whitespace())
+            .map_or(args.len(), |p| at + p);
+        let word = &args[at..end];
+        if let Some(time) = word.strip_prefix(b"self-remove=") {
+            every = Some(parse_period(time).ok_or_else(|| {
+                reason_error(
+                    at + 12,
+                    "expected a period such as 30d, 12h or 3600 after self-remove=",
+                )
+            })?);
+        } else if word == b"check=spf" {
+            check = Some((FixCheck::Spf, at));
+        } else {
+            return Err(reason_error(
+                at,
+                "expected the end of the line after the quoted text (or self-remove=PERIOD, check=spf)",
+            ));
+        }
+        at = skip_blank(args, end);
+    }
+    match (every, check) {
+        (Some(every), check) => Ok(Some(SelfRemoval {
+            every,
+            check: check.map(|(check, _)| check),
+        })),
+        (None, Some((_, at))) => Err(reason_error(
+            at,
+            "check=spf applies to self-removal: add self-remove=PERIOD",
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
+/// `3600`, `90m`, `12h`, `30d`, `2w` as seconds.
+fn parse_period(text: &[u8]) -> Option<u32> {
+    let (digits, unit) = match text.last()? {
+        b'0'..=b'9' => (text, 1),
+        b's' => (&text[..text.len() - 1], 1),
+        b'm' => (&text[..text.len() - 1], 60),
+        b'h' => (&text[..text.len() - 1], 3600),
+        b'd' => (&text[..text.len() - 1], 86_400),
+        b'w' => (&text[..text.len() - 1], 604_800),
+        _ => return None,
+    };
+    let number: u32 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    number.checked_mul(unit).filter(|&s| s > 0)
 }
 
 pub(crate) fn is_reason_name(name: &[u8]) -> bool {
@@ -358,6 +430,40 @@ mod tests {
         assert!(parse_reason(b"Bad 127.0.0.2 \"t\"", &vars).is_err());
         assert_eq!(parse_reason(b"x 127.0.0.2 \"t", &vars).unwrap_err().at, 12);
         assert!(parse_reason(b"x 127.0.0.2 \"t\" junk", &vars).is_err());
+    }
+
+    #[test]
+    fn self_removal_words() {
+        let vars: Vars = Default::default();
+        let plain = parse_reason(b"x 127.0.0.2 \"t\"", &vars).unwrap();
+        assert_eq!(plain.self_removal, None);
+        let monthly = parse_reason(b"x 127.0.0.2 \"t\" self-remove=30d", &vars).unwrap();
+        assert_eq!(
+            monthly.self_removal,
+            Some(SelfRemoval {
+                every: 30 * 86_400,
+                check: None
+            })
+        );
+        let checked =
+            parse_reason(b"x 127.0.0.2 \"t\"  check=spf\tself-remove=12h", &vars).unwrap();
+        assert_eq!(
+            checked.self_removal,
+            Some(SelfRemoval {
+                every: 12 * 3600,
+                check: Some(FixCheck::Spf)
+            })
+        );
+        assert_eq!(parse_period(b"3600"), Some(3600));
+        assert_eq!(parse_period(b"2w"), Some(1_209_600));
+        for bad in [&b"0d"[..], b"d", b"30y", b"-1d", b"99999999999d"] {
+            assert_eq!(parse_period(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+        let lone_check = parse_reason(b"x 127.0.0.2 \"t\" check=spf", &vars).unwrap_err();
+        assert_eq!(lone_check.at, 16);
+        let bad_period = parse_reason(b"x 127.0.0.2 \"t\" self-remove=soon", &vars).unwrap_err();
+        assert_eq!(bad_period.at, 28);
+        assert!(parse_reason(b"x 127.0.0.2 \"t\" check=dkim self-remove=1d", &vars).is_err());
     }
 
     #[test]

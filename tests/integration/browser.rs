@@ -212,8 +212,8 @@ impl Drop for Browser<'_> {
     }
 }
 
-#[test]
-fn a_browser_searches_requests_removal_and_explains_a_bounce() {
+/// Chromium and chromedriver, where installed; `None` (the test is skipped) outside CI.
+fn browser_binaries() -> Option<(PathBuf, PathBuf)> {
     let (Some(chromium), Some(chromedriver)) = (
         find_binary(&["chromium", "chromium-browser", "google-chrome"]),
         find_binary(&["chromedriver"]),
@@ -226,10 +226,24 @@ fn a_browser_searches_requests_removal_and_explains_a_bounce() {
         eprintln!(
             "SKIPPED: chromium or chromedriver is not installed (apt-get install chromium chromium-driver)"
         );
-        return;
+        return None;
     };
+    Some((chromium, chromedriver))
+}
+
+/// Where screenshots go.
+fn screenshots() -> PathBuf {
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
     std::fs::create_dir_all(&shots).unwrap();
+    shots
+}
+
+#[test]
+fn a_browser_searches_requests_removal_and_explains_a_bounce() {
+    let Some((chromium, chromedriver)) = browser_binaries() else {
+        return;
+    };
+    let shots = screenshots();
     // Stand-ins for public lists: one lists the IP, one refuses the resolver.
     let lists = crate::support::TestServer::with_files_and(
         &[
@@ -345,4 +359,108 @@ lists = ["ipv4"]
     );
     browser.screenshot(&shots.join("explain.png"));
     eprintln!("screenshots in {}", shots.display());
+}
+
+/// "I fixed it: remove it now" (issue 21), as the listed walk it: a listing fail2ban
+/// made goes once, and a second listing within the period is told to open a request;
+/// an SPF listing stays until the domain's record (on a stand-in DNS server) names the
+/// hosting's senders.
+#[test]
+fn a_browser_removes_a_listing_it_fixed() {
+    let Some((chromium, chromedriver)) = browser_binaries() else {
+        return;
+    };
+    let shots = screenshots();
+    let record = |spf: &str| format!("customer TXT \"{spf}\"\n");
+    let dns = crate::support::TestServer::with_files(&[(
+        "spf.test/records.generic",
+        &record("v=spf1 ip4:198.51.100.0/24 -all"),
+    )]);
+    let toml = format!(
+        "[resolver]\naddress = \"{}\"\ntimeout = 1.0\n[self_removal]\nspf_include = [\"_spf.hosting.example\"]\n",
+        dns.addr
+    );
+    let web =
+        crate::support::web::launch_toml(&[("lists.test/admin.zone", "")], &[], &toml, |_| {});
+    let ban = |key: &str, reason: &str| {
+        let reply = web.admin_post(
+            "/api/v1/entries",
+            &json!({"zone": "lists.test", "key": key, "reason": reason, "by": "fail2ban",
+                    "ticket": format!("ward-{reason}"), "expires": "2099-01-01T00:00:00Z"}),
+        );
+        assert!(matches!(reply.status, 200 | 201), "{}", reply.body);
+    };
+    let profile = tempfile::tempdir().unwrap();
+    let driver = Driver::start(&chromedriver);
+    let browser = Browser::open(&driver, &chromium, profile.path());
+
+    ban("news@shop.example", "invalid-recipients");
+    let page = web.url("/lookup?q=news%40shop.example");
+    eventually(Duration::from_secs(10), "the offer", || {
+        browser.go(&page);
+        browser.text().contains("I fixed it: remove it now")
+    });
+    // The form, scrolled to by its anchor, for the docs.
+    browser.go(&format!("{page}#self-removal-lists.test"));
+    browser.screenshot(&shots.join("self-removal.png"));
+    browser.type_into(
+        "form.self-removal input[name=contact]",
+        "owner@shop.example",
+    );
+    browser.click("form.self-removal button");
+    eventually(Duration::from_secs(20), "the confirmation", || {
+        browser
+            .text()
+            .contains("news@shop.example is no longer listed in lists.test")
+    });
+    // fail2ban lists it again: no second free pass within the period.
+    ban("news@shop.example", "invalid-recipients");
+    eventually(Duration::from_secs(10), "the listing is back", || {
+        browser.go(&page);
+        browser.text().contains("mailed many addresses")
+    });
+    let text = browser.text();
+    assert!(!text.contains("I fixed it"), "{text}");
+    assert!(text.contains("a removal needs a request"), "{text}");
+    assert!(
+        browser.try_find("form.removal button").is_some(),
+        "a request is offered"
+    );
+
+    // SPF: refused with what the record says and lacks, until it is fixed.
+    ban("customer.spf.test", "missing-spf");
+    let page = web.url("/lookup?q=customer.spf.test");
+    eventually(Duration::from_secs(10), "the SPF offer", || {
+        browser.go(&page);
+        browser.text().contains("I fixed it: remove it now")
+    });
+    assert!(
+        browser.text().contains("SPF record"),
+        "the page says what is checked"
+    );
+    browser.click("form.self-removal button");
+    eventually(Duration::from_secs(20), "the refusal", || {
+        browser
+            .text()
+            .contains("does not authorise our servers yet")
+    });
+    let text = browser.text();
+    assert!(text.contains("v=spf1 ip4:198.51.100.0/24 -all"), "{text}");
+    assert!(text.contains("include:_spf.hosting.example"), "{text}");
+    browser.screenshot(&shots.join("self-removal-spf.png"));
+    std::fs::write(
+        dns.zones.join("spf.test/records.generic"),
+        record("v=spf1 ip4:198.51.100.0/24 include:_spf.hosting.example -all"),
+    )
+    .unwrap();
+    dns.reload();
+    browser.go(&page);
+    browser.click("form.self-removal button");
+    eventually(Duration::from_secs(20), "the confirmation", || {
+        browser
+            .text()
+            .contains("customer.spf.test is no longer listed in lists.test")
+    });
+    browser.go(&page);
+    assert!(browser.text().contains("not listed"), "{}", browser.text());
 }

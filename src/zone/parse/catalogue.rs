@@ -40,7 +40,12 @@ pub(crate) fn parse_catalogue(text: &[u8], file: Arc<Path>) -> (Catalogue, Diagn
         let args = &content[args_at..];
         match keyword {
             b"$REASON" => match parse_reason(args, &vars) {
-                Ok(ParsedReason { name, code, text }) => {
+                Ok(ParsedReason {
+                    name,
+                    code,
+                    text,
+                    self_removal,
+                }) => {
                     if let Some(other) = catalogue.code_user(code, &name) {
                         error(
                             index + 1,
@@ -56,6 +61,7 @@ pub(crate) fn parse_catalogue(text: &[u8], file: Arc<Path>) -> (Catalogue, Diagn
                         name,
                         code,
                         text,
+                        self_removal,
                         file: file.clone(),
                         line: index as u32 + 1,
                     });

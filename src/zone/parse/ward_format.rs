@@ -149,7 +149,12 @@ impl<'o> WardParser<'o> {
                 }
             }
             Special::Reason(args, args_at) => {
-                let ParsedReason { name, code, text } = parse_reason(args, &self.builder.vars)
+                let ParsedReason {
+                    name,
+                    code,
+                    text,
+                    self_removal,
+                } = parse_reason(args, &self.builder.vars)
                     .map_err(|e| LineError::new(args_at + e.at, e.message))?;
                 let catalogue = self
                     .catalogue
@@ -158,6 +163,7 @@ impl<'o> WardParser<'o> {
                     name,
                     code,
                     text,
+                    self_removal,
                     file: file.clone(),
                     line: number,
                 });
