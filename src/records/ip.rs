@@ -13,43 +13,68 @@ use smallvec::SmallVec;
 
 use super::{AnswerRecords, Rr};
 use crate::zone::Dataset;
-use crate::zone::ip::PrefixMap;
 use crate::zone::name::Name;
 
-/// The listings at one address: (index of the dataset in its group, result).
-type Key = SmallVec<[(u16, u32); 2]>;
+/// The listings at one address: (index of the dataset in its group, result). Results
+/// are canonical ([`canonical_results`]): two keys are equal exactly when they answer
+/// the same, so the records depend on what is listed, never on how it was numbered.
+pub(super) type Key = SmallVec<[(u16, u32); 2]>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Span {
-    first: u128,
-    last: u128,
-    key: Key,
+pub(super) struct Span {
+    pub(super) first: u128,
+    pub(super) last: u128,
+    pub(super) key: Key,
 }
 
 /// IPv4 or IPv6: how addresses are cut into labels.
 #[derive(Clone, Copy)]
-struct Family {
+pub(super) struct Family {
     /// Address bits.
-    bits: u32,
+    pub(super) bits: u32,
     /// Bits a label holds (8: an octet, 4: a nibble).
-    step: u32,
+    pub(super) step: u32,
     v6: bool,
 }
 
-const V4: Family = Family {
+pub(super) const V4: Family = Family {
     bits: 32,
     step: 8,
     v6: false,
 };
-const V6: Family = Family {
+pub(super) const V6: Family = Family {
     bits: 128,
     step: 4,
     v6: true,
 };
 
 impl Family {
-    fn levels(self) -> u32 {
+    pub(super) fn levels(self) -> u32 {
         self.bits / self.step
+    }
+
+    pub(super) fn is_v6(self) -> bool {
+        self.v6
+    }
+
+    /// Address bits a node `depth` units deep spans.
+    pub(super) fn bits_below(self, depth: u32) -> u32 {
+        self.bits - depth * self.step
+    }
+
+    /// The first address of the node `depth` units deep that holds `addr`.
+    pub(super) fn node_base(self, addr: u128, depth: u32) -> u128 {
+        addr & !self.node_last(0, depth)
+    }
+
+    /// The last address of the node `depth` units deep at `base`.
+    pub(super) fn node_last(self, base: u128, depth: u32) -> u128 {
+        let size_bits = self.bits - depth * self.step;
+        if size_bits >= 128 {
+            u128::MAX
+        } else {
+            base | ((1u128 << size_bits) - 1)
+        }
     }
 
     /// The label at `level` (1 = the most significant unit) of `addr`.
@@ -122,9 +147,8 @@ pub(super) fn ip4_records<'z>(
     attach: Name,
     now: i64,
 ) -> impl Iterator<Item = Rr> + 'z {
-    let other = group.iter().any(|d| !d.ip6.is_empty());
-    let maps: Vec<Intervals<'z>> = group.iter().map(|d| intervals(&d.ip4)).collect();
-    Cover::new(V4, group, maps, attach, other, now)
+    let side = Side::new(V4, group, attach, now);
+    Cover::new(side)
 }
 
 pub(super) fn ip6_records<'z>(
@@ -132,29 +156,166 @@ pub(super) fn ip6_records<'z>(
     attach: Name,
     now: i64,
 ) -> impl Iterator<Item = Rr> + 'z {
-    let other = group.iter().any(|d| !d.ip4.is_empty());
-    let maps: Vec<Intervals<'z>> = group.iter().map(|d| intervals(&d.ip6)).collect();
-    Cover::new(V6, group, maps, attach, other, now)
+    let side = Side::new(V6, group, attach, now);
+    Cover::new(side)
+}
+
+/// One family of the IP data attached at one place, as of `now`: what its records are
+/// made from.
+pub(super) struct Side<'z> {
+    pub(super) family: Family,
+    pub(super) group: Vec<&'z Dataset>,
+    pub(super) attach: Name,
+    /// The other family has data here too (see [`Family::wildcard_allowed`]).
+    pub(super) other_family: bool,
+    pub(super) now: i64,
+    /// Per dataset, each result's canonical result ([`canonical_results`]).
+    pub(super) canon: Vec<Vec<u32>>,
+}
+
+/// A result none of whose values is live.
+pub(super) const DEAD: u32 = u32::MAX;
+
+impl<'z> Side<'z> {
+    pub(super) fn new(family: Family, group: Vec<&'z Dataset>, attach: Name, now: i64) -> Self {
+        let other_family = group.iter().any(|d| {
+            if family.v6 {
+                !d.ip4.is_empty()
+            } else {
+                !d.ip6.is_empty()
+            }
+        });
+        let canon = group.iter().map(|d| canonical_results(d, now)).collect();
+        Side {
+            family,
+            group,
+            attach,
+            other_family,
+            now,
+            canon,
+        }
+    }
+
+    /// One dataset's intervals reaching into `[lo, hi]`.
+    pub(super) fn intervals(&self, dataset: usize, lo: u128, hi: u128) -> Intervals<'z> {
+        let d = self.group[dataset];
+        if self.family.v6 {
+            Box::new(d.ip6.intervals_in(lo, hi))
+        } else {
+            let (lo, hi) = (
+                lo.min(u128::from(u32::MAX)) as u32,
+                hi.min(u128::from(u32::MAX)) as u32,
+            );
+            Box::new(
+                d.ip4
+                    .intervals_in(lo, hi)
+                    .map(|(f, l, r)| (u128::from(f), u128::from(l), r)),
+            )
+        }
+    }
+
+    /// The elementary spans from `lo` on (clipped to `[lo, hi]`), in address order.
+    pub(super) fn spans_from(&self, lo: u128, hi: u128) -> SpanMerge<'_> {
+        SpanMerge {
+            canon: &self.canon,
+            sources: (0..self.group.len())
+                .map(|d| self.intervals(d, lo, hi).peekable())
+                .collect(),
+            position: Some(lo),
+            end: hi,
+        }
+    }
+
+    /// The elementary spans within `[lo, hi]`.
+    pub(super) fn spans(&self, lo: u128, hi: u128) -> Vec<Span> {
+        self.spans_from(lo, hi).collect()
+    }
+
+    /// The records of `key` at the node (or its wildcard); `$` is the node's first
+    /// address, as in rbldnsd's dump.
+    pub(super) fn emit(
+        &self,
+        key: &Key,
+        base: u128,
+        depth: u32,
+        wildcard: bool,
+        out: &mut Vec<Rr>,
+    ) {
+        let Some(owner) = self.family.owner(base, depth, wildcard, &self.attach) else {
+            return;
+        };
+        let subject = self.family.subject(base);
+        let mut answers = AnswerRecords::default();
+        for &(dataset, result) in key {
+            answers.add(
+                self.group[usize::from(dataset)],
+                result,
+                subject.as_bytes(),
+                self.now,
+            );
+        }
+        answers.into_records(&owner, out);
+    }
+
+    /// The key of a node's wildcard: one when its spans cover it and a wildcard may
+    /// stand there, with the answer covering most of it.
+    pub(super) fn wildcard(&self, spans: &[Span], base: u128, depth: u32) -> Option<Key> {
+        let last = self.family.node_last(base, depth);
+        (covers(spans, base, last) && self.family.wildcard_allowed(base, depth, self.other_family))
+            .then(|| most_common(spans, base, last))
+    }
+}
+
+/// Each result's representative: the first result answering the same (the same
+/// return codes and texts live at `now`), [`DEAD`] for one with nothing live. Two
+/// results differ in their values' expiries and answer the same while both live.
+pub(super) fn canonical_results(dataset: &Dataset, now: i64) -> Vec<u32> {
+    let values = &dataset.values;
+    let mut seen: HashMap<Signature<'_>, u32> = HashMap::new();
+    (0..values.result_count())
+        .map(|result| {
+            let signature = answer_signature(values, result, now);
+            if signature.is_empty() {
+                return DEAD;
+            }
+            *seen.entry(signature).or_insert(result)
+        })
+        .collect()
+}
+
+/// What a result answers: its live return codes and texts, sorted.
+pub(super) type Signature<'v> = Vec<([u8; 4], Option<&'v crate::zone::reason::Template>)>;
+
+/// What a result answers at `now`.
+pub(super) fn answer_signature(
+    values: &crate::zone::value::ValueTable,
+    result: u32,
+    now: i64,
+) -> Signature<'_> {
+    let mut signature: Vec<_> = values
+        .result(result)
+        .iter()
+        .map(|&id| values.value(id))
+        .filter(|value| value.is_live(now))
+        .map(|value| (value.a, values.txt(value)))
+        .collect();
+    signature.sort_unstable();
+    signature.dedup();
+    signature
 }
 
 /// One dataset's intervals: (first, last, result).
-type Intervals<'z> = Box<dyn Iterator<Item = (u128, u128, u32)> + 'z>;
-
-fn intervals<K: crate::zone::ip::IpKey>(map: &PrefixMap<K>) -> Intervals<'_> {
-    Box::new(
-        map.intervals()
-            .map(|(first, last, result)| (first.to_u128(), last.to_u128(), result)),
-    )
-}
+pub(super) type Intervals<'z> = Box<dyn Iterator<Item = (u128, u128, u32)> + 'z>;
 
 /// The datasets' intervals merged into elementary spans, in address order, each with
 /// the listings that answer there (live ones only).
-struct SpanMerge<'z> {
-    group: Vec<&'z Dataset>,
-    sources: Vec<std::iter::Peekable<Intervals<'z>>>,
-    /// The next address not yet given out; `None` past the end of the space.
+pub(super) struct SpanMerge<'s> {
+    canon: &'s [Vec<u32>],
+    sources: Vec<std::iter::Peekable<Intervals<'s>>>,
+    /// The next address not yet given out; `None` past the end.
     position: Option<u128>,
-    now: i64,
+    /// The last address to give out.
+    end: u128,
 }
 
 impl Iterator for SpanMerge<'_> {
@@ -162,7 +323,7 @@ impl Iterator for SpanMerge<'_> {
 
     fn next(&mut self) -> Option<Span> {
         loop {
-            let position = self.position?;
+            let position = self.position.filter(|&p| p <= self.end)?;
             // Intervals wholly before the position are done.
             for source in &mut self.sources {
                 while source.peek().is_some_and(|&(_, last, _)| last < position) {
@@ -174,7 +335,11 @@ impl Iterator for SpanMerge<'_> {
                 .iter_mut()
                 .filter_map(|s| s.peek().map(|&(first, _, _)| first.max(position)))
                 .min()?;
-            let mut end = u128::MAX;
+            if start > self.end {
+                self.position = None;
+                return None;
+            }
+            let mut end = self.end;
             let mut key = Key::new();
             for (i, source) in self.sources.iter_mut().enumerate() {
                 let Some(&(first, last, result)) = source.peek() else {
@@ -182,8 +347,9 @@ impl Iterator for SpanMerge<'_> {
                 };
                 if first <= start {
                     end = end.min(last);
-                    if live(self.group[i], result, self.now) {
-                        key.push((i as u16, result));
+                    let canonical = self.canon[i][result as usize];
+                    if canonical != DEAD {
+                        key.push((i as u16, canonical));
                     }
                 } else {
                     end = end.min(first - 1);
@@ -201,32 +367,19 @@ impl Iterator for SpanMerge<'_> {
     }
 }
 
-fn live(dataset: &Dataset, result: u32, now: i64) -> bool {
-    dataset
-        .values
-        .result(result)
-        .iter()
-        .any(|&id| dataset.values.value(id).is_live(now))
-}
-
 /// The records of one family, a top-level block at a time. Only the spans of the
 /// current block are held (the cover is walked node by node, each node's records made
 /// when reached): a transfer of a zone of millions of addresses holds one /8's spans,
 /// not its records.
 struct Cover<'z> {
-    family: Family,
-    group: Vec<&'z Dataset>,
-    spans: std::iter::Peekable<SpanMerge<'z>>,
-    attach: Name,
-    other_family: bool,
-    now: i64,
+    side: Side<'z>,
+    /// Where the next block is looked for; `None` past the end.
+    next: Option<u128>,
     /// The spans of the block being walked.
     block: Vec<Span>,
     /// Nodes of the block still to walk, the next on top.
     pending: Vec<Node>,
     ready: std::vec::IntoIter<Rr>,
-    /// The part of a span that runs into the next block.
-    carry: Option<Span>,
 }
 
 /// A node of the cover still to walk: the spans `from..to` of the block, within the
@@ -239,66 +392,24 @@ struct Node {
 }
 
 impl<'z> Cover<'z> {
-    fn new(
-        family: Family,
-        group: Vec<&'z Dataset>,
-        maps: Vec<Intervals<'z>>,
-        attach: Name,
-        other_family: bool,
-        now: i64,
-    ) -> Self {
-        let spans = SpanMerge {
-            group: group.clone(),
-            sources: maps.into_iter().map(Iterator::peekable).collect(),
-            position: Some(0),
-            now,
-        }
-        .peekable();
+    fn new(side: Side<'z>) -> Self {
         Cover {
-            family,
-            group,
-            spans,
-            attach,
-            other_family,
-            now,
+            side,
+            next: Some(0),
             block: Vec::new(),
             pending: Vec::new(),
             ready: Vec::new().into_iter(),
-            carry: None,
         }
     }
 
     /// Loads the spans of the next top-level block that has any; its base.
     fn next_block(&mut self) -> Option<u128> {
-        let first = match self.carry.take() {
-            Some(span) => span,
-            None => self.spans.next()?,
-        };
-        let shift = self.family.bits - self.family.step;
-        let block = first.first >> shift;
-        let base = block << shift;
-        let last = base | ((1u128 << shift) - 1);
-        self.block.clear();
-        let spans = &mut self.block;
-        let mut push = |mut span: Span, carry: &mut Option<Span>| {
-            if span.last > last {
-                let mut rest = span.clone();
-                rest.first = last + 1;
-                *carry = Some(rest);
-                span.last = last;
-            }
-            spans.push(span);
-        };
-        push(first, &mut self.carry);
-        while self.carry.is_none() {
-            match self.spans.peek() {
-                Some(span) if span.first <= last => {
-                    let span = self.spans.next()?;
-                    push(span, &mut self.carry);
-                }
-                _ => break,
-            }
-        }
+        let from = self.next?;
+        let first = self.side.spans_from(from, u128::MAX).next()?;
+        let base = self.side.family.node_base(first.first, 1);
+        let last = self.side.family.node_last(base, 1);
+        self.block = self.side.spans(base, last);
+        self.next = last.checked_add(1);
         Some(base)
     }
 
@@ -314,30 +425,22 @@ impl<'z> Cover<'z> {
         if from >= to {
             return;
         }
-        let family = self.family;
+        let family = self.side.family;
         if depth == family.levels() {
-            let key = self.block[from].key.clone();
-            self.emit(&key, base, depth, false, out);
+            self.side
+                .emit(&self.block[from].key, base, depth, false, out);
             return;
         }
         let spans = &self.block[from..to];
-        let size_bits = family.bits - depth * family.step;
-        let last = base | ((1u128 << size_bits) - 1);
-        let child_bits = size_bits - family.step;
-        let wildcard = (covers(spans, base, last)
-            && family.wildcard_allowed(base, depth, self.other_family))
-        .then(|| most_common(spans, base, last));
+        let wildcard = self.side.wildcard(spans, base, depth);
+        let child_bits = family.bits_below(depth + 1);
         let first_pending = self.pending.len();
         for (child_base, child_from, child_to) in
             children(spans, base, child_bits, 1 << family.step)
         {
             let child = &spans[child_from..child_to];
-            if let Some(common) = &wildcard {
-                let child_last = child_base | ((1u128 << child_bits) - 1);
-                let uniform = child.len() == 1 && covers(child, child_base, child_last);
-                if uniform && child[0].key == *common {
-                    continue;
-                }
+            if skipped(family, wildcard.as_ref(), child, child_base, depth + 1) {
+                continue;
             }
             self.pending.push(Node {
                 base: child_base,
@@ -348,28 +451,25 @@ impl<'z> Cover<'z> {
         }
         self.pending[first_pending..].reverse();
         if let Some(common) = wildcard {
-            self.emit(&common, base, depth, true, out);
+            self.side.emit(&common, base, depth, true, out);
         }
     }
+}
 
-    /// The records of `key` at the node (or its wildcard); `$` is the node's first
-    /// address, as in rbldnsd's dump.
-    fn emit(&self, key: &Key, base: u128, depth: u32, wildcard: bool, out: &mut Vec<Rr>) {
-        let Some(owner) = self.family.owner(base, depth, wildcard, &self.attach) else {
-            return;
-        };
-        let subject = self.family.subject(base);
-        let mut answers = AnswerRecords::default();
-        for &(dataset, result) in key {
-            answers.add(
-                self.group[usize::from(dataset)],
-                result,
-                subject.as_bytes(),
-                self.now,
-            );
-        }
-        answers.into_records(&owner, out);
-    }
+/// Whether a child node needs no records of its own: its parent's wildcard answers for
+/// all of it, the same everywhere.
+pub(super) fn skipped(
+    family: Family,
+    wildcard: Option<&Key>,
+    child: &[Span],
+    child_base: u128,
+    child_depth: u32,
+) -> bool {
+    let Some(common) = wildcard else {
+        return false;
+    };
+    let child_last = family.node_last(child_base, child_depth);
+    child.len() == 1 && covers(child, child_base, child_last) && child[0].key == *common
 }
 
 impl Iterator for Cover<'_> {
@@ -400,7 +500,7 @@ impl Iterator for Cover<'_> {
 }
 
 /// Whether `spans` (sorted, disjoint) cover `[first, last]` without a gap.
-fn covers(spans: &[Span], first: u128, last: u128) -> bool {
+pub(super) fn covers(spans: &[Span], first: u128, last: u128) -> bool {
     let mut next = first;
     for span in spans {
         if span.last < next {
@@ -417,16 +517,18 @@ fn covers(spans: &[Span], first: u128, last: u128) -> bool {
     false
 }
 
-/// The key covering the most addresses of `[first, last]`.
+/// The key covering the most addresses of `[first, last]`; of keys covering as many,
+/// the one met first, so that the choice depends on what is listed where, never on
+/// how results happen to be numbered.
 fn most_common(spans: &[Span], first: u128, last: u128) -> Key {
-    let mut counts: HashMap<&Key, u128> = HashMap::new();
-    for span in spans {
+    let mut counts: HashMap<&Key, (u128, usize)> = HashMap::new();
+    for (at, span) in spans.iter().enumerate() {
         let size = (span.last.min(last) - span.first.max(first)).saturating_add(1);
-        *counts.entry(&span.key).or_default() += size;
+        counts.entry(&span.key).or_insert((0, at)).0 += size;
     }
     counts
         .into_iter()
-        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0)))
+        .max_by(|a, b| (a.1).0.cmp(&(b.1).0).then_with(|| (b.1).1.cmp(&(a.1).1)))
         .map(|(key, _)| key.clone())
         .unwrap_or_default()
 }
@@ -434,7 +536,7 @@ fn most_common(spans: &[Span], first: u128, last: u128) -> Key {
 /// The children of a node that hold spans: (child base, the range of `spans` reaching
 /// into it). Spans that reach past a child's edges are shared by its neighbours; the
 /// callers clip them by the child's bounds.
-fn children(
+pub(super) fn children(
     spans: &[Span],
     base: u128,
     child_bits: u32,

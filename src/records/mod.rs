@@ -16,6 +16,7 @@
 //! Uses `zone` only: it reads the model, never the wire.
 
 mod ip;
+mod ip_changes;
 mod names;
 pub(crate) mod text;
 
@@ -276,19 +277,23 @@ trait Boxed<'z>: Iterator<Item = Rr> + Sized + 'z {
 
 impl<'z, I: Iterator<Item = Rr> + 'z> Boxed<'z> for I {}
 
-/// The records of `zone` (but its SOA) in the fixed order, with the listings live at
-/// `now`. Owners are relative to the zone apex.
-pub(crate) fn records(zone: &Zone, now: i64) -> impl Iterator<Item = Rr> + '_ {
-    let mut parts: Vec<Part<'_>> = Vec::new();
-    let apex_ns: Vec<Rr> = name_servers(zone)
+/// The NS records at the apex.
+fn apex_records(zone: &Zone) -> Vec<Rr> {
+    name_servers(zone)
         .into_iter()
         .map(|ns| Rr {
             owner: Name::root(),
             ttl: zone.ns_ttl,
             data: Rdata::Ns(ns),
         })
-        .collect();
-    parts.push(Box::new(apex_ns.into_iter()));
+        .collect()
+}
+
+/// The records of `zone` (but its SOA) in the fixed order, with the listings live at
+/// `now`. Owners are relative to the zone apex.
+pub(crate) fn records(zone: &Zone, now: i64) -> impl Iterator<Item = Rr> + '_ {
+    let mut parts: Vec<Part<'_>> = Vec::new();
+    parts.push(Box::new(apex_records(zone).into_iter()));
     // Datasets attached at the same place answer together: their IP data is merged
     // before it is cut into wildcards, so one's entries never hide another's.
     for (attach, group) in groups(zone) {
@@ -306,6 +311,96 @@ pub(crate) fn records(zone: &Zone, now: i64) -> impl Iterator<Item = Rr> + '_ {
         parts.push(test_point_records(zone, points, now));
     }
     merge(parts)
+}
+
+/// The records of `old` (at its build time) that `new` lacks, and those of `new` that
+/// `old` lacks — what [`records`] of both would differ in — made from what changed
+/// instead of from every record: for zones of IP data, whose records are made
+/// node by node from sorted intervals (`ip_changes`). `None` where that does not
+/// apply (names, hashed addresses or generic records in either version, or the two
+/// versions' datasets not matching one to one): the caller compares every record.
+pub(crate) fn changed_records(old: &Zone, new: &Zone) -> Option<(Vec<Rr>, Vec<Rr>)> {
+    let ip_only = |zone: &Zone| {
+        zone.datasets
+            .iter()
+            .all(|d| d.names.is_empty() && d.digests.is_empty() && d.generic.is_empty())
+    };
+    if !ip_only(old) || !ip_only(new) {
+        return None;
+    }
+    let (old_groups, new_groups) = (groups(old), groups(new));
+    if old_groups.len() != new_groups.len() {
+        return None;
+    }
+    let mut before = apex_records(old);
+    let mut after = apex_records(new);
+    if let Some(points) = &old.test_points {
+        before.extend(test_point_records(old, points, old.built_at));
+    }
+    if let Some(points) = &new.test_points {
+        after.extend(test_point_records(new, points, new.built_at));
+    }
+    for ((attach, old_group), (new_attach, new_group)) in old_groups.into_iter().zip(new_groups) {
+        let matching = attach == new_attach
+            && old_group.len() == new_group.len()
+            && old_group
+                .iter()
+                .zip(&new_group)
+                .all(|(a, b)| a.ttl == b.ttl);
+        if !matching {
+            return None;
+        }
+        for family in [ip::V4, ip::V6] {
+            let old_side = ip::Side::new(family, old_group.clone(), attach.clone(), old.built_at);
+            let new_side = ip::Side::new(family, new_group.clone(), attach.clone(), new.built_at);
+            if old_side.other_family != new_side.other_family {
+                return None;
+            }
+            let dirty = ip_changes::dirty_regions(&old_side, &new_side);
+            if dirty.is_empty() {
+                continue;
+            }
+            let (removed, added) = ip_changes::changed_records(&old_side, &new_side, &dirty);
+            before.extend(removed);
+            after.extend(added);
+        }
+    }
+    Some(set_difference(
+        as_transferred(before),
+        as_transferred(after),
+    ))
+}
+
+/// Records sorted as [`records`] gives them: in the fixed order, equal ones once, one
+/// TTL per RRset.
+fn as_transferred(mut rrs: Vec<Rr>) -> Vec<Rr> {
+    rrs.sort_by(record_order);
+    merge(vec![Box::new(rrs.into_iter())]).collect()
+}
+
+/// What only `a` has, and what only `b` has (both sorted by [`record_order`]).
+pub(crate) fn set_difference(
+    a: impl IntoIterator<Item = Rr>,
+    b: impl IntoIterator<Item = Rr>,
+) -> (Vec<Rr>, Vec<Rr>) {
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    let (mut only_a, mut only_b) = (Vec::new(), Vec::new());
+    loop {
+        match (a.peek(), b.peek()) {
+            (None, None) => break,
+            (Some(_), None) => only_a.extend(a.next()),
+            (None, Some(_)) => only_b.extend(b.next()),
+            (Some(x), Some(y)) => match record_order(x, y) {
+                Ordering::Less => only_a.extend(a.next()),
+                Ordering::Greater => only_b.extend(b.next()),
+                Ordering::Equal => {
+                    a.next();
+                    b.next();
+                }
+            },
+        }
+    }
+    (only_a, only_b)
 }
 
 /// Generic records (`www A 127.0.0.8`), by owner.

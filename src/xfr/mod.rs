@@ -9,6 +9,8 @@
 //! `dns`, `records`, `store`, `zone`.
 
 mod differ;
+#[cfg(test)]
+mod equivalence;
 pub(crate) mod journal;
 mod message;
 mod notify;

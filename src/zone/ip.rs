@@ -288,28 +288,59 @@ impl<K: IpKey> PrefixMap<K> {
         self.starts.get(j).is_some_and(|&s| s <= hi)
     }
 
+    /// The single addresses, in order, and their results.
+    pub(crate) fn singles(&self) -> (&[K], &[ResultId]) {
+        (&self.singles, &self.single_results)
+    }
+
+    /// The ranges (first, last), in order and disjoint, and their results.
+    pub(crate) fn ranges(&self) -> (&[K], &[K], &[ResultId]) {
+        (&self.starts, &self.ends, &self.range_results)
+    }
+
+    /// The intervals that reach into `[lo, hi]`, in address order, unclipped: a
+    /// difference of two versions looks only where something changed.
+    pub(crate) fn intervals_in(&self, lo: K, hi: K) -> impl Iterator<Item = (K, K, ResultId)> + '_ {
+        let (from, to) = (
+            self.singles.partition_point(|&s| s < lo),
+            self.singles.partition_point(|&s| s <= hi),
+        );
+        // Ranges are disjoint and sorted: their ends are sorted too.
+        let (range_from, range_to) = (
+            self.ends.partition_point(|&e| e < lo),
+            self.starts.partition_point(|&s| s <= hi),
+        );
+        let singles = self.singles[from..to]
+            .iter()
+            .zip(&self.single_results[from..to])
+            .map(|(&a, &r)| (a, a, r));
+        let range_to = range_to.max(range_from);
+        let ranges = self.starts[range_from..range_to]
+            .iter()
+            .zip(&self.ends[range_from..range_to])
+            .zip(&self.range_results[range_from..range_to])
+            .map(|((&s, &e), &r)| (s, e, r));
+        in_order(singles, ranges)
+    }
+
     /// All intervals in address order: (first, last, result).
     pub(crate) fn intervals(&self) -> impl Iterator<Item = (K, K, ResultId)> + '_ {
-        let mut singles = self
-            .singles
-            .iter()
-            .zip(&self.single_results)
-            .map(|(&a, &r)| (a, a, r))
-            .peekable();
-        let mut ranges = self
-            .starts
-            .iter()
-            .zip(&self.ends)
-            .zip(&self.range_results)
-            .map(|((&s, &e), &r)| (s, e, r))
-            .peekable();
-        std::iter::from_fn(move || match (singles.peek(), ranges.peek()) {
-            (Some(a), Some(b)) if a.0 < b.0 => singles.next(),
-            (Some(_), Some(_)) => ranges.next(),
-            (Some(_), None) => singles.next(),
-            (None, _) => ranges.next(),
-        })
+        self.intervals_in(K::zero(), K::zero().not())
     }
+}
+
+/// Single addresses and ranges (each sorted, all disjoint) as one sorted stream.
+fn in_order<K: IpKey>(
+    singles: impl Iterator<Item = (K, K, ResultId)>,
+    ranges: impl Iterator<Item = (K, K, ResultId)>,
+) -> impl Iterator<Item = (K, K, ResultId)> {
+    let (mut singles, mut ranges) = (singles.peekable(), ranges.peekable());
+    std::iter::from_fn(move || match (singles.peek(), ranges.peek()) {
+        (Some(a), Some(b)) if a.0 < b.0 => singles.next(),
+        (Some(_), Some(_)) => ranges.next(),
+        (Some(_), None) => singles.next(),
+        (None, _) => ranges.next(),
+    })
 }
 
 /// How entries for the same prefix combine.

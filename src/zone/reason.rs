@@ -11,7 +11,7 @@ pub(crate) type Vars = [Option<Box<[u8]>>; 10];
 /// A TXT text with the places where the queried subject (the IP, name or address that
 /// was looked up) is inserted. Variables are resolved at load time, so serving is a
 /// copy with at most a few insertions.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
 pub(crate) struct Template {
     text: Box<[u8]>,
     /// Offsets in `text` where the subject goes, ascending.

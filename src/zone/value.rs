@@ -64,6 +64,11 @@ impl ValueTable {
     pub(crate) fn values(&self) -> &[Value] {
         &self.values
     }
+
+    /// How many results (value sets) the table holds; ids are `0..result_count()`.
+    pub(crate) fn result_count(&self) -> u32 {
+        self.result_starts.len().saturating_sub(1) as u32
+    }
 }
 
 /// A value as written in a file, before templates are built: rbldnsd's `$n` variables
