@@ -203,6 +203,10 @@ fn describe() {
         "ward_rrl_would_limit_total",
         "Responses rate limiting in log-only mode would have limited"
     );
+    describe_counter!(
+        "ward_tarpit_replies_total",
+        "Replies a listing's tarpit (@ delay=) held back, by result (held; dropped: the worker held as many as it may)"
+    );
     describe_gauge!("ward_tcp_connections", "Open TCP connections");
     describe_counter!(
         "ward_tcp_evicted_total",
@@ -316,6 +320,13 @@ fn report_queries(server: &ServerStats) {
     counter!("ward_rrl_dropped_total").absolute(total("udp", |t| &t.rrl_dropped));
     counter!("ward_rrl_slipped_total").absolute(total("udp", |t| &t.rrl_slipped));
     counter!("ward_rrl_would_limit_total").absolute(total("udp", |t| &t.rrl_would_limit));
+    // Only once a tarpit was used: most lists have none.
+    let held = total("udp", |t| &t.tarpit_held) + total("tcp", |t| &t.tarpit_held);
+    let full = total("udp", |t| &t.tarpit_full);
+    if held + full > 0 {
+        counter!("ward_tarpit_replies_total", "result" => "held").absolute(held);
+        counter!("ward_tarpit_replies_total", "result" => "dropped").absolute(full);
+    }
     let mut acl: BTreeMap<(usize, &str), u64> = BTreeMap::new();
     for (_, table) in &tables {
         for (zone, action, count) in table.acl_actions() {

@@ -13,7 +13,7 @@ use crate::zone::generic::RecordData;
 use crate::zone::name::{Name, NameRef};
 use crate::zone::reason::Template;
 use crate::zone::slot::NO_ZONE;
-use crate::zone::{Found, FoundList, IpName, Presence, Soa, Subject, Visibility, Zone};
+use crate::zone::{Asking, Found, FoundList, IpName, Presence, Soa, Subject, Visibility, Zone};
 
 use super::query::Question;
 
@@ -95,13 +95,29 @@ pub(crate) struct Rr<'s> {
 
 pub(crate) type Records<'s> = SmallVec<[Rr<'s>; 8]>;
 
+/// When a reply goes out: now, never (ACL `ignore`), or some seconds later (a
+/// listing's tarpit, `@ delay=…` without `ts=`). One number, so that setting it costs
+/// the answer no branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Hold(pub(crate) u32);
+
+impl Hold {
+    pub(crate) const NOW: Hold = Hold(0);
+    pub(crate) const NEVER: Hold = Hold(u32::MAX);
+    /// The longest tarpit: a day (the fork's longest is 49 days, in milliseconds).
+    pub(crate) const LONGEST: u32 = 86_400;
+
+    pub(crate) fn seconds(seconds: u32) -> Hold {
+        Hold(seconds.min(Hold::LONGEST))
+    }
+}
+
 /// The complete answer to one question.
 pub struct Answer<'s> {
     /// Extended rcode (values above 15 travel in the OPT record).
     pub(crate) rcode: u16,
     pub(crate) authoritative: bool,
-    /// Send nothing at all (ACL `ignore`).
-    pub(crate) drop: bool,
+    pub(crate) hold: Hold,
     pub(crate) answers: Records<'s>,
     pub(crate) authority: Records<'s>,
     /// Labels of the query name below the zone apex: where `Owner::Apex` starts.
@@ -119,7 +135,7 @@ impl<'s> Answer<'s> {
         Answer {
             rcode,
             authoritative: false,
-            drop: false,
+            hold: Hold::NOW,
             answers: SmallVec::new(),
             authority: SmallVec::new(),
             apex_skip: 0,
@@ -180,7 +196,7 @@ pub(crate) fn resolve_located<'s>(
     match acl {
         Some(AclAction::Ignore) => {
             let dropped = Answer {
-                drop: true,
+                hold: Hold::NEVER,
                 ..Answer::error(rcode::REFUSED)
             };
             return in_zone(dropped, Some(ACL_IGNORE));
@@ -200,7 +216,7 @@ pub(crate) fn resolve_located<'s>(
     let mut answer = Answer {
         rcode: rcode::NOERROR,
         authoritative,
-        drop: false,
+        hold: Hold::NOW,
         answers: SmallVec::new(),
         authority: SmallVec::new(),
         apex_skip: located.relative_labels,
@@ -220,7 +236,14 @@ pub(crate) fn resolve_located<'s>(
         _ => Visibility::All,
     };
     let mut found = FoundList::new();
-    let mut presence = zone.lookup(relative, located.ip, now, visibility, &mut found);
+    let mut asking = Asking {
+        now,
+        keyed: false,
+        visibility,
+        delay: 0,
+    };
+    let mut presence = zone.lookup(relative, located.ip, &mut asking, &mut found);
+    answer.hold = Hold::seconds(asking.delay);
     if let Some(AclAction::Answer(value, txt)) = acl
         && presence != Presence::Apex
         && is_listing_name(zone, located.ip)
@@ -607,7 +630,7 @@ mod tests {
         let listed = "1.2.0.192.acl.test";
         assert_eq!(a_of(&ask(listed, 1)), [[127, 0, 0, 7]]);
         assert_eq!(ask(listed, 2).rcode, rcode::REFUSED);
-        assert!(ask(listed, 3).drop);
+        assert_eq!(ask(listed, 3).hold, Hold::NEVER);
         assert_eq!(ask(listed, 4).rcode, rcode::NXDOMAIN);
         assert_eq!(
             ask("2.0.192.acl.test", 4).rcode,

@@ -5,7 +5,9 @@
 //!
 //! A bug costs the one query that triggers it — it gets no answer and is counted —
 //! never the other queries of its batch, nor the worker. Counting answers (metrics),
-//! rate limiting and the query log are each one branch per query when off.
+//! rate limiting and the query log are each one branch per query when off. A reply a
+//! listing holds back (a tarpit) goes to the worker's [`Tarpit`]: the worker never
+//! waits.
 
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -13,9 +15,10 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use super::answer;
+use super::answer::{self, Hold};
 use super::fallback::{DnsSettings, Transport, answer_message};
 use super::query::{self, Parsed, Query};
+use super::tarpit::Tarpit;
 use super::wire;
 use crate::dns::counters::{Outcome, QueryCounters, Writers, add};
 use crate::dns::rrl::{Limiter, Verdict};
@@ -50,6 +53,8 @@ enum Handled {
     /// A reply is in the buffer: what it counts as, whether it is truncated, and where
     /// its question ends.
     Reply(Outcome, bool, usize),
+    /// The same, to be sent this many seconds later (a listing's tarpit).
+    Held(Outcome, bool, usize, u32),
     /// No reply; an ACL that ignores the client still counts.
     Silent(Option<Outcome>),
 }
@@ -67,6 +72,8 @@ pub struct BatchAnswerer {
     limited: u64,
     /// Queries so far, for the sampled query log.
     seen: u64,
+    /// Where held-back replies go; without one they are sent at once.
+    tarpit: Option<Tarpit>,
 }
 
 impl BatchAnswerer {
@@ -91,7 +98,14 @@ impl BatchAnswerer {
             ready: Vec::with_capacity(BATCH),
             limited: 0,
             seen: 0,
+            tarpit: None,
         }
+    }
+
+    /// Replies a listing holds back go to `tarpit`.
+    pub(crate) fn with_tarpit(mut self, tarpit: Tarpit) -> Self {
+        self.tarpit = Some(tarpit);
+        self
     }
 
     /// Answers up to [`BATCH`] datagrams from `snapshot` at `now` (Unix seconds).
@@ -149,9 +163,11 @@ impl BatchAnswerer {
                         now,
                     );
                     let outcome = answer.outcome(query.question.qtype);
-                    if answer.drop {
-                        return Handled::Silent(Some(outcome));
-                    }
+                    let hold = match answer.hold {
+                        Hold::NOW => 0,
+                        Hold::NEVER => return Handled::Silent(Some(outcome)),
+                        Hold(seconds) => seconds,
+                    };
                     let limit =
                         wire::udp_reply_limit(query.edns.map(|e| e.payload), settings.udp_payload);
                     let truncated = wire::encode(
@@ -163,6 +179,9 @@ impl BatchAnswerer {
                         reply,
                         scratch,
                     );
+                    if hold > 0 {
+                        return Handled::Held(outcome, truncated, query.question_end, hold);
+                    }
                     Handled::Reply(outcome, truncated, query.question_end)
                 }
                 Parsed::Drop => Handled::Silent(None),
@@ -181,24 +200,27 @@ impl BatchAnswerer {
                             let (outcome, bytes) = (answered.outcome, answered.bytes);
                             let question_end = wire::question_end(&bytes).unwrap_or(bytes.len());
                             *reply = bytes;
-                            Handled::Reply(outcome, truncated, question_end)
+                            match answered.hold {
+                                Hold::NOW => Handled::Reply(outcome, truncated, question_end),
+                                Hold(seconds) => {
+                                    Handled::Held(outcome, truncated, question_end, seconds)
+                                }
+                            }
                         }
                         None => Handled::Silent(None),
                     }
                 }
             }));
+            let standard = parsed[i] == Parsed::Query;
             match handled {
                 Ok(Handled::Reply(outcome, truncated, question_end)) => {
-                    if self.send_after_limits(i, datagram, outcome, question_end) {
-                        if self.extras.count_answers {
-                            let bytes = self.replies[i].len();
-                            self.counters.count(outcome, bytes, truncated, Writers::One);
-                        }
-                        if self.extras.query_log_every > 0 {
-                            let standard = parsed[i] == Parsed::Query;
-                            self.log_query(i, datagram, outcome, standard);
-                        }
+                    if self.deliver(i, datagram, outcome, (truncated, question_end), standard) {
                         self.ready.push(i);
+                    }
+                }
+                Ok(Handled::Held(outcome, truncated, question_end, seconds)) => {
+                    if self.deliver(i, datagram, outcome, (truncated, question_end), standard) {
+                        self.hold_back(i, datagram, seconds);
                     }
                 }
                 Ok(Handled::Silent(outcome)) => {
@@ -209,6 +231,43 @@ impl BatchAnswerer {
                 }
                 Err(_) => add(&self.counters.internal_errors, 1, Writers::One),
             }
+        }
+    }
+
+    /// What comes before sending reply `i` (truncated or not, its question ending at
+    /// `question_end`): rate limiting, counting, the query log. Whether to send it.
+    fn deliver(
+        &mut self,
+        i: usize,
+        datagram: &Datagram<'_>,
+        outcome: Outcome,
+        (truncated, question_end): (bool, usize),
+        standard: bool,
+    ) -> bool {
+        if !self.send_after_limits(i, datagram, outcome, question_end) {
+            return false;
+        }
+        if self.extras.count_answers {
+            let bytes = self.replies[i].len();
+            self.counters.count(outcome, bytes, truncated, Writers::One);
+        }
+        if self.extras.query_log_every > 0 {
+            self.log_query(i, datagram, outcome, standard);
+        }
+        true
+    }
+
+    /// Hands reply `i` to the tarpit, to go out `seconds` later; sent at once when
+    /// this answerer has no tarpit (benchmarks, fuzzing), dropped when it is full.
+    fn hold_back(&mut self, i: usize, datagram: &Datagram<'_>, seconds: u32) {
+        let Some(tarpit) = &self.tarpit else {
+            self.ready.push(i);
+            return;
+        };
+        if tarpit.hold(datagram.peer, &self.replies[i], seconds) {
+            add(&self.counters.tarpit_held, 1, Writers::One);
+        } else {
+            add(&self.counters.tarpit_full, 1, Writers::One);
         }
     }
 

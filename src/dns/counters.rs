@@ -94,6 +94,10 @@ pub(crate) struct QueryCounters {
     pub(crate) rrl_dropped: AtomicU64,
     pub(crate) rrl_slipped: AtomicU64,
     pub(crate) rrl_would_limit: AtomicU64,
+    /// Tarpit: replies held back to be sent later, and replies dropped because the
+    /// worker held as many as it may.
+    pub(crate) tarpit_held: AtomicU64,
+    pub(crate) tarpit_full: AtomicU64,
 }
 
 impl Default for QueryCounters {
@@ -110,6 +114,8 @@ impl Default for QueryCounters {
             rrl_dropped: AtomicU64::new(0),
             rrl_slipped: AtomicU64::new(0),
             rrl_would_limit: AtomicU64::new(0),
+            tarpit_held: AtomicU64::new(0),
+            tarpit_full: AtomicU64::new(0),
         }
     }
 }

@@ -19,7 +19,7 @@ use hickory_server::proto::serialize::binary::{
 use hickory_server::server::Request;
 use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder};
 
-use super::answer::{self, Owner, RData, rcode, rtype};
+use super::answer::{self, Hold, Owner, RData, rcode, rtype};
 use super::query::Question;
 use super::transfers::TransferService;
 use super::tsig::{self, Keyring, ResponseSigner, TSIG_SPACE, Verified};
@@ -65,6 +65,8 @@ impl DnsSettings {
 pub(crate) struct Reply {
     pub(crate) bytes: Vec<u8>,
     pub(crate) outcome: Outcome,
+    /// When it goes out: now, or after a listing's tarpit delay.
+    pub(crate) hold: Hold,
 }
 
 impl Reply {
@@ -111,6 +113,7 @@ pub(crate) fn answer_message(
             Some(Reply {
                 bytes,
                 outcome: Outcome::error(tsig::NOTAUTH),
+                hold: Hold::NOW,
             })
         }
         Verified::Signed(signed) => {
@@ -163,6 +166,7 @@ impl Answering<'_> {
             return Some(Reply {
                 bytes: bare_reply(&header.metadata, code),
                 outcome: Outcome::error(u16::from(code)),
+                hold: Hold::NOW,
             });
         }
         let plain = wire::with_plain_question(packet);
@@ -175,6 +179,7 @@ impl Answering<'_> {
             return Some(Reply {
                 bytes: bare_reply(&header.metadata, ResponseCode::FormErr),
                 outcome: Outcome::error(rcode::FORMERR),
+                hold: Hold::NOW,
             });
         };
         let max_size = match transport {
@@ -204,6 +209,7 @@ impl Answering<'_> {
             Some(Reply {
                 bytes,
                 outcome: Outcome::error(rcode),
+                hold: Hold::NOW,
             })
         };
         if request.metadata.op_code != OpCode::Query {
@@ -233,7 +239,7 @@ impl Answering<'_> {
             question.qtype = rtype::SOA;
         }
         let answer = answer::resolve(snapshot, &question, peer.ip(), now);
-        if answer.drop {
+        if answer.hold == Hold::NEVER {
             return None;
         }
         let mut metadata = metadata;
@@ -250,6 +256,7 @@ impl Answering<'_> {
         Some(Reply {
             bytes,
             outcome: answer.outcome(asked),
+            hold: answer.hold,
         })
     }
 }

@@ -17,6 +17,7 @@ pub(crate) mod query;
 pub(crate) mod resolver;
 pub(crate) mod rrl;
 pub(crate) mod server;
+mod tarpit;
 pub(crate) mod tcp;
 pub(crate) mod transfers;
 pub(crate) mod tsig;

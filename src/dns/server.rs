@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::batch::{BatchAnswerer, Extras};
 use super::fallback::DnsSettings;
+use super::tarpit::Tarpit;
 use super::tcp::{self, TcpLimits, TcpShared, TcpStats};
 use super::udp::Batch;
 use crate::dns::counters::QueryCounters;
@@ -180,6 +181,12 @@ impl Running {
             for socket in udp_sockets {
                 let counters = Arc::new(QueryCounters::default());
                 let heartbeat = Arc::new(AtomicU64::new(0));
+                let tarpit =
+                    Tarpit::start(&socket, runtime).map_err(|source| ServerError::Bind {
+                        addr,
+                        protocol: "UDP",
+                        source,
+                    })?;
                 let worker = UdpWorker {
                     heartbeat: heartbeat.clone(),
                     socket,
@@ -188,7 +195,8 @@ impl Running {
                         config.settings.clone(),
                         extras.clone(),
                         counters.clone(),
-                    ),
+                    )
+                    .with_tarpit(tarpit),
                     stop: stop.clone(),
                     grace: config.grace,
                 };

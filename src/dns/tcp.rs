@@ -3,6 +3,7 @@
 //! closed to make room, as NSD and Knot do); every read and write has a deadline, so an
 //! idle or slow client cannot hold a connection; accept errors such as running out of
 //! descriptors back off instead of spinning. Pipelined queries are answered in order.
+//! A listing's tarpit holds a reply back for at most the idle timeout.
 
 use std::collections::HashMap;
 use std::io;
@@ -18,6 +19,7 @@ use tokio::sync::Notify;
 use tokio::time::{Instant, timeout};
 use tokio_util::sync::CancellationToken;
 
+use super::answer::Hold;
 use super::fallback::{DnsSettings, Transport, answer_message};
 use crate::dns::counters::{QueryCounters, Writers, add};
 use crate::store::Store;
@@ -317,7 +319,16 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send>(
             {
                 return;
             }
-        } else if let Some(reply) = answer(shared, &message, peer) {
+        } else if let Some((reply, hold)) = answer(shared, &message, peer) {
+            // A tarpit holds the reply, never longer than the idle timeout: the client
+            // may still read it, and a stop does not wait for it.
+            if hold.0 > 0 {
+                let wait = Duration::from_secs(u64::from(hold.0)).min(idle);
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
             framed.clear();
             framed.extend_from_slice(&(reply.len() as u16).to_be_bytes());
             framed.extend_from_slice(&reply);
@@ -329,8 +340,8 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send>(
     }
 }
 
-/// One message's reply; a bug costs this message only.
-fn answer(shared: &TcpShared, message: &[u8], peer: SocketAddr) -> Option<Vec<u8>> {
+/// One message's reply and when to send it; a bug costs this message only.
+fn answer(shared: &TcpShared, message: &[u8], peer: SocketAddr) -> Option<(Vec<u8>, Hold)> {
     let snapshot = shared.store.load();
     let answered = catch_unwind(AssertUnwindSafe(|| {
         answer_message(
@@ -349,7 +360,10 @@ fn answer(shared: &TcpShared, message: &[u8], peer: SocketAddr) -> Option<Vec<u8
                     .counters
                     .count(reply.outcome, reply.bytes.len(), false, Writers::Many);
             }
-            Some(reply.bytes)
+            if reply.hold != Hold::NOW {
+                add(&shared.counters.tarpit_held, 1, Writers::Many);
+            }
+            Some((reply.bytes, reply.hold))
         }
         Ok(None) => {
             add(&shared.counters.dropped, 1, Writers::Many);

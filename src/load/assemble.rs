@@ -42,7 +42,8 @@ pub(super) fn assemble(
     let mut datasets = Vec::new();
     let mut acl: Option<Acl> = None;
     let mut expired = 0;
-    let mut next_expiry: Option<i64> = None;
+    let mut cooling = 0;
+    let mut next_change: Option<i64> = None;
     let mut kept = Vec::new();
     let file_hashes = parsed.iter().map(|p| p.content_hash).collect();
     for (file, DataFile { path, .. }) in parsed.into_iter().zip(&source.files) {
@@ -50,8 +51,9 @@ pub(super) fn assemble(
         soa_spec = soa_spec.or(file.soa);
         ns_spec = ns_spec.or(file.ns);
         expired += file.expired;
-        if let Some(at) = file.next_expiry {
-            next_expiry = Some(next_expiry.map_or(at, |e| e.min(at)));
+        cooling += file.cooling;
+        if let Some(at) = file.next_change {
+            next_change = Some(next_change.map_or(at, |e| e.min(at)));
         }
         if let Some(file_acl) = file.acl {
             if acl.is_some() {
@@ -77,7 +79,8 @@ pub(super) fn assemble(
         diagnostics,
         entries,
         expired,
-        next_expiry,
+        cooling,
+        next_change,
         duration: Duration::ZERO,
         kept,
         file_hashes,
@@ -95,7 +98,7 @@ pub(super) fn assemble(
     let fingerprint = fingerprint(
         source,
         &load.file_hashes,
-        load.expired,
+        (load.expired, load.cooling),
         &settings,
         options,
         uses_catalogue.then_some(catalogue_fingerprint),
@@ -174,12 +177,13 @@ pub(super) fn assemble(
 }
 
 /// What a zone's records are made from: its files' bytes, which of their listings had
-/// expired, the settings that shape answers, the reasons (for ward-format files) and
-/// ward's version. `None` when a file could not be read whole.
+/// expired and which were still cooling down, the settings that shape answers, the
+/// reasons (for ward-format files) and ward's version. `None` when a file could not be
+/// read whole.
 fn fingerprint(
     source: &ZoneSource,
     file_hashes: &[Option<u64>],
-    expired: usize,
+    (expired, cooling): (usize, usize),
     settings: &ZoneOptions,
     options: &LoadOptions,
     catalogue: Option<u64>,
@@ -194,6 +198,11 @@ fn fingerprint(
         hasher.update(&(*hash)?.to_le_bytes());
     }
     hasher.update(&(expired as u64).to_le_bytes());
+    if cooling > 0 {
+        // Only then: data without cooldowns keeps the fingerprint it had before.
+        hasher.update(b"cooling");
+        hasher.update(&(cooling as u64).to_le_bytes());
+    }
     let global = (
         options.default_ttl,
         options.test_points,
@@ -268,6 +277,7 @@ fn allow_list_acl(allow: &[IpNet], refused: Refused, ttl: u32) -> Acl {
                 a: [127, 255, 255, 254],
                 txt: None,
                 expires: None,
+                params: Default::default(),
             },
             Some(Template::literal(
                 b"Queries to this list are not allowed from your resolver",

@@ -122,7 +122,11 @@ pub struct ZoneLoad {
     pub diagnostics: Diagnostics,
     pub entries: usize,
     pub(crate) expired: usize,
-    pub(crate) next_expiry: Option<i64>,
+    /// Entries still in their cooldown: part of what the zone was made from.
+    pub(crate) cooling: usize,
+    /// The next time the zone's answers change by themselves (an expiry, the end of
+    /// a cooldown): it is rebuilt then.
+    pub(crate) next_change: Option<i64>,
     pub(crate) duration: Duration,
     /// Entries as written, when asked for.
     pub(crate) kept: KeptEntries,

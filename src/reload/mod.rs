@@ -111,8 +111,9 @@ impl ReloadStats {
 #[derive(Debug, Clone, Default)]
 struct ZoneState {
     files: Vec<FileRecord>,
-    /// A listing expires then: rebuild the zone.
-    next_expiry: Option<i64>,
+    /// The zone's answers change then (a listing expires, a cooldown ends): rebuild
+    /// the zone, so secondaries get the change at that second.
+    next_change: Option<i64>,
     /// The zone's directory could not be listed last time.
     unreadable: bool,
     /// Since when a change has been waiting for its files to go quiet.
@@ -208,7 +209,7 @@ impl Reloader {
                 source.name.clone(),
                 ZoneState {
                     files: as_loaded(&source.files, &load.file_hashes),
-                    next_expiry: load.next_expiry,
+                    next_change: load.next_change,
                     unreadable: source.unreadable.is_some(),
                     waiting_since: None,
                 },
@@ -278,7 +279,7 @@ impl Reloader {
         poll.tick().await;
         let mut pending = Pending::default();
         loop {
-            let expiry = self.next_expiry().map(|at| {
+            let expiry = self.next_change().map(|at| {
                 let wait = (at - unix_now()).max(0) as u64;
                 Instant::now() + Duration::from_secs(wait)
             });
@@ -350,8 +351,8 @@ impl Reloader {
         }
     }
 
-    fn next_expiry(&self) -> Option<i64> {
-        self.zones.values().filter_map(|z| z.next_expiry).min()
+    fn next_change(&self) -> Option<i64> {
+        self.zones.values().filter_map(|z| z.next_change).min()
     }
 }
 

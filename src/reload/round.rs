@@ -108,7 +108,7 @@ impl Reloader {
                 compare(known.map(|k| k.files.as_slice()), &source.files, hinted);
             let uses_catalogue = source.files.iter().any(|f| f.kind == DatasetKind::Ward);
             let expired = known
-                .and_then(|k| k.next_expiry)
+                .and_then(|k| k.next_change)
                 .is_some_and(|at| at <= now);
             let was_unreadable = known.is_some_and(|k| k.unreadable);
             if !(all
@@ -209,7 +209,7 @@ impl Reloader {
                 ZoneState {
                     // An unreadable file stays "changed", to be retried at its next event.
                     files: if unreadable { files } else { loaded },
-                    next_expiry: load.next_expiry,
+                    next_change: load.next_change,
                     unreadable: source.unreadable.is_some(),
                     waiting_since: None,
                 },

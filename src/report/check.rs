@@ -6,7 +6,7 @@ use std::fmt;
 
 use crate::load::DirectoryLoad;
 use crate::zone::name::{Name, NameBuf};
-use crate::zone::{FoundList, IpName, Presence, Visibility, Zone};
+use crate::zone::{Asking, FoundList, IpName, Presence, Zone};
 
 /// Postfix cuts DNSBL TXT replies at 500 characters; leave room for the subject.
 pub(crate) const MAX_REASON_BYTES: usize = 450;
@@ -208,6 +208,32 @@ fn transfer_notes(zone: &Zone) -> Vec<String> {
                 .iter()
                 .any(|value| dataset.values.txt(value).is_some_and(|t| t.has_subject()))
     });
+    let tarpit = zone.datasets.iter().any(|dataset| {
+        dataset
+            .values
+            .values()
+            .iter()
+            .any(|value| value.params.tarpit().is_some())
+    });
+    if tarpit {
+        notes.push(
+            "entries with a tarpit (delay= without ts=): secondaries answer them at once"
+                .to_string(),
+        );
+    }
+    let key_required = zone.datasets.iter().any(|dataset| {
+        dataset
+            .values
+            .values()
+            .iter()
+            .any(|value| value.params.require_key)
+    });
+    if key_required {
+        notes.push(
+            "entries with key=require: secondaries never answer them (they have no access keys)"
+                .to_string(),
+        );
+    }
     if range_with_subject {
         notes.push(
             "a range's TXT has `$`: secondaries answer every address of the range with its first address there".to_string(),
@@ -232,7 +258,7 @@ fn zone_notes(zone: &Zone) -> Vec<String> {
         let buf = NameBuf::from_name(&name);
         let mut found = FoundList::new();
         let ip = IpName::classify(buf.view());
-        if zone.lookup(buf.view(), ip, 0, Visibility::All, &mut found) == Presence::Listed {
+        if zone.lookup(buf.view(), ip, &mut Asking::at(0), &mut found) == Presence::Listed {
             notes.push(format!(
                 "{what} is listed: RFC 5782 says it must not be, and rspamd disables a list that lists it"
             ));

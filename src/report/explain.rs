@@ -282,6 +282,23 @@ fn describe_entry(file: &Path, entry: &Entry, now: i64) -> String {
             let _ = write!(line, "  (expires in {})", human_duration(expires - now));
         }
     }
+    let params = &entry.params;
+    if let Some(from) = params.active_from().filter(|&from| from > now) {
+        let _ = write!(
+            line,
+            "  (cooling down: answers in {})",
+            human_duration(from - now)
+        );
+    }
+    if let Some(delay) = params.tarpit() {
+        let _ = write!(line, "  (tarpit: replies held {delay}s)");
+    }
+    if params.require_key {
+        line.push_str("  (answers queries with an access key only)");
+    }
+    if params.nodelay {
+        line.push_str("  (no cooldown or delay for queries with an access key)");
+    }
     line
 }
 

@@ -99,6 +99,20 @@ fn ward_format_bad_lines() {
         ),
         ("$DATASET ip4set @", 1, 2, "rbldnsd dataset files"),
         ("1.2.3.4 :2:\"open quote", 1, 12, "unterminated"),
+        ("192.0.2.1 :2:x delay=soon", 1, 22, "delay= as seconds"),
+        (
+            "192.0.2.1 :2:x ts=tomorrow",
+            1,
+            19,
+            "Unix seconds or an RFC 3339",
+        ),
+        (
+            "192.0.2.1 :2:x key=always",
+            1,
+            20,
+            "key=require or key=nodelay",
+        ),
+        ("!192.0.2.1 key=require", 1, 16, "an exclusion takes no ts="),
     ];
     for &(text, line, column, fragment) in cases {
         assert_error(Ward, text, line, column, fragment);
@@ -166,6 +180,27 @@ fn rbldnsd_bad_lines() {
         (Combined, "$DATASET foo @", 1, 10, "expected a dataset type"),
         (Combined, "$DATASET ip4set", 1, 16, "at least one subzone"),
         (Acl, "10.0.0.0/8 :weird", 1, 12, "expected :ignore, :refuse"),
+        (
+            Ip4Trie,
+            "10.0.0.1 x @ delay=soon",
+            1,
+            20,
+            "delay= as seconds",
+        ),
+        (
+            Ip6Trie,
+            "2001:db8::1 x @ ts=now",
+            1,
+            20,
+            "ts= in Unix seconds",
+        ),
+        (
+            Ip4Trie,
+            "10.0.0.1 @ key=Require",
+            1,
+            16,
+            "key=require or key=nodelay",
+        ),
     ];
     for &(kind, text, line, column, fragment) in cases {
         assert_error(kind, text, line, column, fragment);
@@ -496,5 +531,106 @@ fn expired_entries_are_dropped_at_load() {
     );
     assert_eq!(parsed.expired, 1);
     assert_eq!(parsed.diagnostics.warnings.len(), 1);
-    assert_eq!(parsed.next_expiry, Some(1_893_456_000));
+    assert_eq!(parsed.next_change, Some(1_893_456_000));
+}
+
+/// The rspamd fork's per-entry parameters: on ip4trie and ip6trie entries after an
+/// `@`, as `ts=` `delay=` `key=` words in ward's format, and text everywhere else.
+#[test]
+fn entry_parameters_where_they_are_read() {
+    const NOW: i64 = 1_800_000_000;
+    let trie = format!(
+        ":2:default\n\
+         10.0.0.1 :3:cooling @ ts={NOW};delay=60s\n\
+         10.0.0.2 :3:ready @ ts={};delay=60s\n\
+         10.0.0.3 :3:needs a key @ key=require\n\
+         10.0.0.4 :3:text@not-parameters\n\
+         10.0.0.5 @ delay=2s\n",
+        NOW - 120
+    );
+    let ward = format!(
+        "10.0.0.1 :3:cooling ts={NOW} delay=1m\n\
+         10.0.0.2 :3:ready ts=2027-01-15T07:58:00Z delay=60\n\
+         10.0.0.3 :3:needs a key key=require\n"
+    );
+    let z = zones(&[
+        ("t4.test.ip4trie", trie.as_bytes()),
+        (
+            "t6.test.ip6trie",
+            b"2001:db8::1 :3:keyed @ key=require\n2001:db8::2 :3:open\n",
+        ),
+        ("w.test.zone", ward.as_bytes()),
+        ("s.test.ip4set", b"10.0.0.1 :3:mail me @ key=require\n"),
+    ]);
+    for zone in ["t4.test", "w.test"] {
+        assert_eq!(
+            ask(&z, &format!("1.0.0.10.{zone}")).0,
+            rcode::NXDOMAIN,
+            "{zone}"
+        );
+        assert_eq!(ask(&z, &format!("2.0.0.10.{zone}")).2, ["ready"], "{zone}");
+        assert_eq!(
+            ask(&z, &format!("3.0.0.10.{zone}")).0,
+            rcode::NXDOMAIN,
+            "{zone}"
+        );
+    }
+    assert_eq!(ask(&z, "4.0.0.10.t4.test").2, ["text@not-parameters"]);
+    assert_eq!(
+        ask(&z, "5.0.0.10.t4.test").2,
+        ["default"],
+        "parameters alone: the default"
+    );
+    let v6 = |last: &str| {
+        format!("{last}.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.t6.test")
+    };
+    assert_eq!(ask(&z, &v6("1")).0, rcode::NXDOMAIN);
+    assert_eq!(ask(&z, &v6("2")).2, ["open"]);
+    assert_eq!(
+        ask(&z, "1.0.0.10.s.test").2,
+        ["mail me @ key=require"],
+        "ip4set: text"
+    );
+    // The tarpit: the answer is held back, the listing answered.
+    let question = Question {
+        name: NameBuf::from_name(&Name::parse("5.0.0.10.t4.test").unwrap()),
+        qtype: rtype::TXT,
+        qclass: answer::CLASS_IN,
+    };
+    let held = answer::resolve(&z.snapshot, &question, IpAddr::from([127, 0, 0, 1]), NOW);
+    assert_eq!(held.hold, answer::Hold(2));
+    let question = Question {
+        name: NameBuf::from_name(&Name::parse("2.0.0.10.t4.test").unwrap()),
+        ..question
+    };
+    let now = answer::resolve(&z.snapshot, &question, IpAddr::from([127, 0, 0, 1]), NOW);
+    assert_eq!(now.hold, answer::Hold::NOW);
+}
+
+/// A cooldown that ends after the load is a change to come: the zone is rebuilt then,
+/// and the entries still cooling are part of what the zone is made from.
+#[test]
+fn a_cooldown_to_come_is_a_change_to_come() {
+    let options = ParseOptions {
+        now: 1_800_000_000,
+        ..ParseOptions::default()
+    };
+    let parsed = parse_bytes(
+        b"10.0.0.1 x @ ts=1800000000;delay=60\n10.0.0.2 x @ ts=1700000000;delay=60\n",
+        "c",
+        DatasetKind::Ip4Trie,
+        &options,
+    );
+    assert!(parsed.diagnostics.is_clean());
+    assert_eq!(
+        (parsed.cooling, parsed.next_change),
+        (1, Some(1_800_000_060))
+    );
+    let ward = parse_bytes(
+        b"10.0.0.1 ts=1800000000 delay=2m\n",
+        "c",
+        DatasetKind::Ward,
+        &options,
+    );
+    assert_eq!((ward.cooling, ward.next_change), (1, Some(1_800_000_120)));
 }

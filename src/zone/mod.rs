@@ -133,6 +133,31 @@ pub(crate) enum Visibility {
     RecordsOnly,
 }
 
+/// Who asks, and when: what decides whether listings with conditions (an expiry,
+/// per-entry parameters) answer. The lookup adds what it found about timing.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Asking {
+    /// Unix seconds.
+    pub(crate) now: i64,
+    /// The query used an access key (`aclkey`).
+    pub(crate) keyed: bool,
+    pub(crate) visibility: Visibility,
+    /// Out: the longest tarpit delay of the listings found, in seconds (0: none).
+    pub(crate) delay: u32,
+}
+
+impl Asking {
+    /// An unkeyed client seeing everything at `now`.
+    pub(crate) fn at(now: i64) -> Self {
+        Asking {
+            now,
+            keyed: false,
+            visibility: Visibility::All,
+            delay: 0,
+        }
+    }
+}
+
 /// Where one lookup will read; see [`Zone::prefetch_targets`].
 #[derive(Default)]
 pub(crate) struct Prefetch<'z>(SmallVec<[PrefetchTarget<'z>; 2]>);
@@ -200,14 +225,14 @@ impl Zone {
     }
 
     /// Looks up `relative`, the query name without the zone apex, read as IPs in `ip`
-    /// (see [`IpName::classify`]). `now` (Unix seconds) hides listings whose expiry has
-    /// passed.
+    /// (see [`IpName::classify`]). `asking` says when and who: listings whose expiry
+    /// has passed, that cool down or want a key the query did not use are hidden; the
+    /// tarpit delay of what was found is added to it.
     pub(crate) fn lookup<'z>(
         &'z self,
         relative: NameRef<'_>,
         ip: IpName,
-        now: i64,
-        visibility: Visibility,
+        asking: &mut Asking,
         found: &mut FoundList<'z>,
     ) -> Presence {
         if relative.is_root() {
@@ -223,15 +248,15 @@ impl Zone {
         let before = found.len();
         let mut exists = false;
         for dataset in &self.datasets {
-            exists |= lookup_dataset(dataset, relative, ip, now, visibility, found);
+            exists |= lookup_dataset(dataset, relative, ip, asking, found);
         }
         if found.len() > before {
             return Presence::Listed;
         }
         if let Some(test_points) = &self.test_points
-            && visibility == Visibility::All
+            && asking.visibility == Visibility::All
         {
-            exists |= lookup_dataset(test_points, relative, ip, now, visibility, found);
+            exists |= lookup_dataset(test_points, relative, ip, asking, found);
             if found.len() > before {
                 return Presence::Listed;
             }
@@ -278,8 +303,7 @@ fn lookup_dataset<'z>(
     dataset: &'z Dataset,
     relative: NameRef<'_>,
     ip: IpName,
-    now: i64,
-    visibility: Visibility,
+    asking: &mut Asking,
     found: &mut FoundList<'z>,
 ) -> bool {
     let mut exists = false;
@@ -287,12 +311,14 @@ fn lookup_dataset<'z>(
         exists |= match attach_point(attach, relative, ip) {
             Attached::Outside => false,
             // An empty non-terminal only when the subzone holds something to see.
-            Attached::OnTheWay => visibility == Visibility::All || !dataset.generic.is_empty(),
+            Attached::OnTheWay => {
+                asking.visibility == Visibility::All || !dataset.generic.is_empty()
+            }
             Attached::Apex => {
                 found.extend(dataset.apex_records().iter().map(Found::Record));
                 true
             }
-            Attached::Below(inner, ip) => lookup_below(dataset, inner, ip, now, visibility, found),
+            Attached::Below(inner, ip) => lookup_below(dataset, inner, ip, asking, found),
         };
     }
     exists
@@ -302,19 +328,24 @@ fn lookup_below<'z>(
     dataset: &'z Dataset,
     inner: NameRef<'_>,
     ip: IpName,
-    now: i64,
-    visibility: Visibility,
+    asking: &mut Asking,
     found: &mut FoundList<'z>,
 ) -> bool {
     let ttl = dataset.ttl;
     let values = &dataset.values;
-    let check_expiry = values.has_expiry();
-    dataset.lookup(inner, ip, visibility, &mut |verdict| match verdict {
+    // One branch for data without conditions: the clock and the key are not read.
+    let conditional = values.has_conditions();
+    let (now, keyed) = (asking.now, asking.keyed);
+    let delay = &mut asking.delay;
+    dataset.lookup(inner, ip, asking.visibility, &mut |verdict| match verdict {
         DatasetMatch::Listed(result, subject) => {
             for &id in values.result(result) {
                 let value = values.value(id);
-                if check_expiry && !value.is_live(now) {
-                    continue;
+                if conditional {
+                    match value.verdict(now, keyed) {
+                        None => continue,
+                        Some(wait) => *delay = (*delay).max(wait),
+                    }
                 }
                 found.push(Found::Listing {
                     value,

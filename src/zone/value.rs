@@ -1,6 +1,8 @@
 //! What a listing answers: an `A` return code, an optional TXT template and, for
-//! temporary listings, an expiry time. Values are interned per dataset: a million
-//! entries usually share a handful of values, so entries store a 4-byte id.
+//! temporary listings, an expiry time; for the rspamd fork's per-entry parameters, when
+//! and to whom it answers (a cooldown, a tarpit delay, an access key required).
+//! Values are interned per dataset: a million entries usually share a handful of
+//! values, so entries store a 4-byte id.
 
 use std::collections::HashMap;
 
@@ -19,11 +21,76 @@ pub(crate) struct Value {
     pub(crate) txt: Option<u32>,
     /// Unix seconds from which the listing no longer answers.
     pub(crate) expires: Option<i64>,
+    /// When and to whom it answers (all empty for nearly every value).
+    pub(crate) params: EntryParams,
 }
 
 impl Value {
+    /// Whether the listing answers a client without an access key at `now` (what a
+    /// secondary serves, and `ward check` counts).
     pub(crate) fn is_live(&self, now: i64) -> bool {
-        self.expires.is_none_or(|at| now < at)
+        self.verdict(now, false).is_some()
+    }
+
+    /// Whether the listing answers at `now` a query that used an access key (`keyed`)
+    /// or not: `None` when it does not (expired, cooling down, a key required),
+    /// otherwise the seconds its reply is held back (a tarpit; usually 0).
+    pub(crate) fn verdict(&self, now: i64, keyed: bool) -> Option<u32> {
+        if self.expires.is_some_and(|at| now >= at) {
+            return None;
+        }
+        self.params.verdict(now, keyed)
+    }
+}
+
+/// The rspamd fork's per-entry parameters (`entry value @ ts=…;delay=…;key=…`), and
+/// the same `ts=`, `delay=`, `key=` words of ward's own format. Evaluated in the
+/// fork's order, the first rule that applies deciding:
+///
+/// 1. `key=require` and the query used no access key: not listed;
+/// 2. `key=nodelay` and the query used a key: listed now, no cooldown, no delay;
+/// 3. `ts` and `delay`: a cooldown — not listed before `ts + delay`, listed from then;
+/// 4. `delay` alone: a tarpit — listed, the reply sent `delay` seconds later;
+/// 5. `ts` alone: nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) struct EntryParams {
+    /// When the entry was made (Unix seconds).
+    pub(crate) ts: Option<i64>,
+    /// The cooldown after `ts`, or without `ts` the tarpit delay, in seconds.
+    pub(crate) delay: Option<u32>,
+    pub(crate) require_key: bool,
+    pub(crate) nodelay: bool,
+}
+
+impl EntryParams {
+    pub(crate) fn is_empty(&self) -> bool {
+        *self == EntryParams::default()
+    }
+
+    /// See [`Value::verdict`].
+    pub(crate) fn verdict(&self, now: i64, keyed: bool) -> Option<u32> {
+        if self.require_key && !keyed {
+            return None;
+        }
+        if self.nodelay && keyed {
+            return Some(0);
+        }
+        match (self.active_from(), self.delay) {
+            (Some(from), _) => (now >= from).then_some(0),
+            (None, Some(delay)) if self.ts.is_none() => Some(delay),
+            _ => Some(0),
+        }
+    }
+
+    /// The end of the cooldown (`ts + delay`), when there is one: the entry answers
+    /// (unkeyed clients) from then on.
+    pub(crate) fn active_from(&self) -> Option<i64> {
+        Some(self.ts?.saturating_add(i64::from(self.delay?)))
+    }
+
+    /// The tarpit delay, when the entry has one.
+    pub(crate) fn tarpit(&self) -> Option<u32> {
+        self.delay.filter(|_| self.ts.is_none())
     }
 }
 
@@ -34,7 +101,7 @@ pub(crate) struct ValueTable {
     templates: Vec<Template>,
     result_starts: Vec<u32>,
     result_values: Vec<ValueId>,
-    has_expiry: bool,
+    has_conditions: bool,
 }
 
 impl ValueTable {
@@ -56,9 +123,10 @@ impl ValueTable {
         &self.result_values[start as usize..end as usize]
     }
 
-    /// True when some value can expire: only then does a lookup need the clock.
-    pub(crate) fn has_expiry(&self) -> bool {
-        self.has_expiry
+    /// True when some value can expire or has per-entry parameters: only then does a
+    /// lookup need the clock and the query's key.
+    pub(crate) fn has_conditions(&self) -> bool {
+        self.has_conditions
     }
 
     pub(crate) fn values(&self) -> &[Value] {
@@ -78,6 +146,7 @@ pub(crate) struct RawValue {
     pub(crate) a: [u8; 4],
     pub(crate) txt: Option<Box<[u8]>>,
     pub(crate) expires: Option<i64>,
+    pub(crate) params: EntryParams,
 }
 
 impl RawValue {
@@ -86,6 +155,7 @@ impl RawValue {
             a,
             txt: txt.map(Into::into),
             expires: None,
+            params: EntryParams::default(),
         }
     }
 }
@@ -161,13 +231,13 @@ impl ValueTableBuilder {
         let mut cut_texts = Vec::new();
         let mut templates: Vec<Template> = Vec::new();
         let mut template_ids: HashMap<Template, u32> = HashMap::new();
-        let mut has_expiry = false;
+        let mut has_conditions = false;
         let values = self
             .raws
             .iter()
             .zip(&self.lines)
             .map(|(raw, &line)| {
-                has_expiry |= raw.expires.is_some();
+                has_conditions |= raw.expires.is_some() || !raw.params.is_empty();
                 let (built, cut) = template(raw.txt.as_deref());
                 if let Some(full) = cut {
                     cut_texts.push((line, full));
@@ -182,6 +252,7 @@ impl ValueTableBuilder {
                     a: raw.a,
                     txt,
                     expires: raw.expires,
+                    params: raw.params,
                 }
             })
             .collect();
@@ -194,7 +265,7 @@ impl ValueTableBuilder {
             templates,
             result_starts,
             result_values: self.result_values,
-            has_expiry,
+            has_conditions,
         };
         (table, cut_texts)
     }
@@ -222,6 +293,60 @@ mod tests {
         assert_eq!(table.result(r2), &[a, b]);
         assert!(table.txt(table.value(a)).is_some());
         assert!(table.txt(table.value(b)).is_none());
-        assert!(!table.has_expiry());
+        assert!(!table.has_conditions());
+    }
+
+    #[test]
+    fn entry_parameters_in_the_fork_s_order() {
+        let now = 1_000_000;
+        let params = |ts, delay, require_key, nodelay| EntryParams {
+            ts,
+            delay,
+            require_key,
+            nodelay,
+        };
+        let plain = EntryParams::default();
+        assert_eq!(plain.verdict(now, false), Some(0));
+        // A key required: keyed queries only.
+        let require = params(None, None, true, false);
+        assert_eq!(require.verdict(now, false), None);
+        assert_eq!(require.verdict(now, true), Some(0));
+        // A cooldown: nothing before ts + delay, then at once.
+        let cooling = params(Some(now), Some(60), false, false);
+        assert_eq!(cooling.verdict(now + 59, false), None);
+        assert_eq!(cooling.verdict(now + 60, false), Some(0));
+        assert_eq!(cooling.active_from(), Some(now + 60));
+        // A tarpit: delay without ts.
+        let tarpit = params(None, Some(2), false, false);
+        assert_eq!(tarpit.verdict(now, false), Some(2));
+        assert_eq!(tarpit.verdict(now, true), Some(2), "a key alone is no pass");
+        assert_eq!(tarpit.tarpit(), Some(2));
+        // nodelay: a keyed query skips the cooldown and the tarpit.
+        let nodelay = params(Some(now), Some(3600), false, true);
+        assert_eq!(nodelay.verdict(now, false), None);
+        assert_eq!(nodelay.verdict(now, true), Some(0));
+        let fast = params(None, Some(2), false, true);
+        assert_eq!(
+            (fast.verdict(now, false), fast.verdict(now, true)),
+            (Some(2), Some(0))
+        );
+        // A required key still cools down.
+        let both = params(Some(now), Some(60), true, false);
+        assert_eq!(both.verdict(now, true), None);
+        assert_eq!(both.verdict(now + 60, true), Some(0));
+        // ts alone changes nothing.
+        assert_eq!(
+            params(Some(now + 99), None, false, false).verdict(now, false),
+            Some(0)
+        );
+        // Expiry comes first.
+        let value = Value {
+            a: DEFAULT_A,
+            txt: None,
+            expires: Some(now),
+            params: plain,
+        };
+        assert_eq!(value.verdict(now, true), None);
+        assert!(value.is_live(now - 1));
     }
 }

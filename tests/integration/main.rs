@@ -11,6 +11,7 @@ mod architecture;
 mod browser;
 mod cli;
 mod docs;
+mod entry_params;
 mod expiry;
 mod external;
 mod garbage;

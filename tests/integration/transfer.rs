@@ -899,6 +899,66 @@ fn secondaries_are_notified_of_every_change() {
     assert_eq!(changed, serial_of(&server, "dom.test"));
 }
 
+/// An entry in its cooldown (`@ ts=…;delay=…`) is left out of transfers; when the
+/// cooldown ends the zone changes by itself: a NOTIFY with a new serial at that second,
+/// and an IXFR that adds the entry.
+#[test]
+fn an_entry_reaches_secondaries_when_its_cooldown_ends() {
+    let secondary = UdpSocket::bind("127.0.0.1:0").unwrap();
+    secondary
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let target = secondary.local_addr().unwrap();
+    let toml = ward_toml("").replace(
+        "allow = [\"127.0.0.1/32\"]\n",
+        &format!("allow = [\"127.0.0.1/32\"]\nnotify = [\"{target}\"]\n"),
+    );
+    let ready_at = unix_now() + 3;
+    let trie = format!(
+        "192.0.2.1 :2:base\n10.0.0.1 :3:cooled @ ts={};delay=3\n",
+        ready_at - 3
+    );
+    let (_dir, zones) = write_zones(&[("ips.test.ip4trie", &trie)]);
+    let server = transfer_server(&zones, &toml, &[], true);
+    let first = serial_of(&server, "ips.test");
+    let cooled = "1.0.0.10.ips.test.";
+    let full = contents(&records_of(&transfer(
+        server.addr,
+        &transfer_request(1, "ips.test", None),
+    )));
+    assert!(full.contains_key("1.2.0.192.ips.test."));
+    assert!(!full.contains_key(cooled), "cooling down: not transferred");
+    let mut buffer = [0u8; 2048];
+    let notified = loop {
+        let (len, from) = secondary.recv_from(&mut buffer).expect("a NOTIFY");
+        let message = Message::from_vec(&buffer[..len]).unwrap();
+        let mut ack = buffer[..len].to_vec();
+        ack[2] |= 0x80;
+        secondary.send_to(&ack, from).unwrap();
+        let RData::SOA(soa) = &message.answers[0].data else {
+            panic!("no SOA in the NOTIFY")
+        };
+        if soa.serial != first {
+            break soa.serial;
+        }
+    };
+    assert!(unix_now() >= ready_at, "not before the cooldown ends");
+    assert_eq!(notified, serial_of(&server, "ips.test"));
+    let mut records = Vec::new();
+    eventually(Duration::from_secs(10), "an incremental answer", || {
+        records = records_of(&transfer(
+            server.addr,
+            &transfer_request(2, "ips.test", Some(first)),
+        ));
+        records.len() > 2 && records[1].record_type() == RecordType::SOA
+    });
+    let added = contents(&records);
+    assert_eq!(
+        added.get(cooled).map(|(a, _)| a.clone()),
+        Some(BTreeSet::from(["127.0.0.3".to_string()]))
+    );
+}
+
 /// `ward check` counts the records a secondary gets, and says what it will answer
 /// differently.
 #[test]

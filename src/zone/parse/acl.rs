@@ -123,6 +123,7 @@ fn acl_action(line: &[u8], at: usize) -> Result<AclAction, LineError> {
                     a: value.a,
                     txt: None,
                     expires: None,
+                    params: Default::default(),
                 },
                 txt,
             )

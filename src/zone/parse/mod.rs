@@ -10,6 +10,7 @@ pub(crate) mod catalogue;
 mod combined;
 mod ip_syntax;
 mod lexer;
+mod params;
 mod rbldnsd;
 mod specials;
 mod ward_format;
@@ -118,8 +119,11 @@ pub struct ParsedFile {
     pub(crate) diagnostics: Diagnostics,
     /// Entries that were dropped because their `expires=` had passed.
     pub(crate) expired: usize,
-    /// The earliest future expiry (`expires=`, `$TIMESTAMP`), to rebuild the zone then.
-    pub(crate) next_expiry: Option<i64>,
+    /// Entries whose cooldown (`ts=` + `delay=`) had not passed: they answer later.
+    pub(crate) cooling: usize,
+    /// The next time the file's answers change by themselves — an expiry (`expires=`,
+    /// `$TIMESTAMP`) or the end of a cooldown —, to rebuild the zone then.
+    pub(crate) next_change: Option<i64>,
     /// Entries as written, when [`ParseOptions::keep_entries`] is set.
     pub(crate) entries: Vec<Entry>,
     /// Hash of the file's bytes as read (set by the loader, which reads the file):
@@ -138,6 +142,8 @@ pub(crate) struct Entry {
     /// The line as written, trimmed.
     pub(crate) text: String,
     pub(crate) expires: Option<i64>,
+    /// Per-entry parameters (`@ ts=…;delay=…;key=…`, or `ts=` `delay=` `key=`).
+    pub(crate) params: crate::zone::value::EntryParams,
     /// `key=value` metadata of ward entries (`added=`, `by=`, `ticket=` …).
     pub(crate) attributes: Vec<(String, String)>,
 }
@@ -173,9 +179,10 @@ pub(crate) enum EntryKey {
 }
 
 impl ParsedFile {
-    /// Notes an expiry so the zone is rebuilt when it passes.
-    pub(crate) fn note_expiry(&mut self, at: i64) {
-        self.next_expiry = Some(self.next_expiry.map_or(at, |e| e.min(at)));
+    /// Notes a time the answers change (an expiry, a cooldown's end), so the zone is
+    /// rebuilt then.
+    pub(crate) fn note_change(&mut self, at: i64) {
+        self.next_change = Some(self.next_change.map_or(at, |e| e.min(at)));
     }
 }
 
@@ -224,7 +231,8 @@ impl ParsedFile {
             acl: None,
             diagnostics: Diagnostics::default(),
             expired: 0,
-            next_expiry: None,
+            cooling: 0,
+            next_change: None,
             entries: Vec::new(),
             content_hash: None,
         }

@@ -10,6 +10,7 @@ use super::lexer::{
     LineError, LineOutcome, LineReader, is_space, parse_domain, shown, skip_space, token_end,
     trim_end,
 };
+use super::params;
 use super::specials::{
     NsSpec, SoaSpec, Special, parse_a_txt, parse_special, served_text, special_start,
 };
@@ -20,7 +21,7 @@ use crate::zone::generic::{Record, RecordData};
 use crate::zone::ip::{Listing, range_to_ip4set_blocks};
 use crate::zone::name::Name;
 use crate::zone::reason::MAX_TEMPLATE;
-use crate::zone::value::{RawValue, ValueId};
+use crate::zone::value::{EntryParams, RawValue, ValueId};
 
 /// Parses a file of one of the single-dataset types (every type but `combined` and `acl`).
 pub(super) fn parse(
@@ -84,10 +85,18 @@ pub(super) struct DatasetParser<'o> {
     default_id: Option<ValueId>,
     /// `ip4tset`/`ip6tset`: the first default line applies to every entry.
     set_default: Option<RawValue>,
-    /// Last explicit value text and its id: feeds repeat values line after line.
-    last_value: Option<(Box<[u8]>, ValueId)>,
+    /// Last explicit value text, its id and when its cooldown ends: feeds repeat
+    /// values line after line.
+    last_value: Option<(Box<[u8]>, ValueId, EntryParams)>,
     max_range4: u64,
     expired_at: Option<i64>,
+    /// Entries still cooling down, and the first end of a cooldown to come.
+    cooling: usize,
+    next_active: Option<i64>,
+    /// A warning about the value of the line being parsed (its parameters).
+    value_warning: Option<LineError>,
+    /// The parameters of the line being parsed, for `ward lookup`.
+    entry_params: EntryParams,
     entries: Vec<Entry>,
     /// The line being parsed, for values' warnings.
     number: u32,
@@ -110,6 +119,10 @@ impl<'o> DatasetParser<'o> {
             last_value: None,
             max_range4: u64::MAX,
             expired_at: None,
+            cooling: 0,
+            next_active: None,
+            value_warning: None,
+            entry_params: EntryParams::default(),
             entries: Vec::new(),
             number: 0,
         }
@@ -141,6 +154,12 @@ impl<'o> DatasetParser<'o> {
 
     fn is_ip6(&self) -> bool {
         matches!(self.kind, DatasetKind::Ip6Trie | DatasetKind::Ip6Tset)
+    }
+
+    /// The kinds whose entries take the rspamd fork's `@ ts=…;delay=…;key=…`; in the
+    /// others an `@` is text, as in the fork.
+    fn takes_params(&self) -> bool {
+        matches!(self.kind, DatasetKind::Ip4Trie | DatasetKind::Ip6Trie)
     }
 
     pub(super) fn special(
@@ -226,18 +245,50 @@ impl<'o> DatasetParser<'o> {
             });
         }
         let text = &line[at..end];
-        if let Some((last, id)) = &self.last_value
+        if let Some((last, id, params)) = &self.last_value
             && **last == *text
         {
-            return Ok(*id);
+            let (id, params) = (*id, *params);
+            self.entry_params = params;
+            self.note_cooldown(params.active_from());
+            return Ok(id);
         }
-        let value = parse_a_txt(line, at, &self.default)?;
+        let (value_end, params_at) = if self.takes_params() {
+            params::split(line, at, end)
+        } else {
+            (end, None)
+        };
+        let mut value = if value_end <= at {
+            // Parameters only: the default value with them.
+            self.default.clone()
+        } else {
+            parse_a_txt(&line[..value_end], at, &self.default)?
+        };
+        if let Some(params_at) = params_at {
+            let (params, warning) = params::parse(line, params_at, end)?;
+            value.params = params;
+            self.value_warning = warning;
+        }
+        let params = value.params;
         let id = self.builder.values.intern(value, self.number);
-        self.last_value = Some((text.into(), id));
+        self.last_value = Some((text.into(), id, params));
+        self.entry_params = params;
+        self.note_cooldown(params.active_from());
         Ok(id)
     }
 
+    /// Counts an entry whose cooldown ends at `active_from`, if that is still to come:
+    /// the zone is rebuilt then (and secondaries told).
+    fn note_cooldown(&mut self, active_from: Option<i64>) {
+        if let Some(at) = active_from.filter(|&at| at > self.options.now) {
+            self.cooling += 1;
+            self.next_active = Some(self.next_active.map_or(at, |n| n.min(at)));
+        }
+    }
+
     fn entry(&mut self, line: &[u8], at: usize, number: u32) -> LineOutcome {
+        self.value_warning = None;
+        self.entry_params = EntryParams::default();
         let (excluded, key_at) = match line[at] {
             b'!' => (true, skip_space(line, at + 1)),
             _ => (false, at),
@@ -327,6 +378,7 @@ impl<'o> DatasetParser<'o> {
             }
         };
         self.builder.entries += 1;
+        let warning = warning.or(self.value_warning.take());
         if self.options.keep_entries {
             self.entries.push(Entry {
                 line: number,
@@ -335,6 +387,7 @@ impl<'o> DatasetParser<'o> {
                 excluded,
                 text: String::from_utf8_lossy(&line[at..trim_end(line)]).into_owned(),
                 expires: None,
+                params: self.entry_params,
                 attributes: Vec::new(),
             });
         }
@@ -496,6 +549,10 @@ impl<'o> DatasetParser<'o> {
             let id = self.builder.values.intern(value, 0);
             debug_assert_eq!(id, 0);
         }
+        parsed.cooling += self.cooling;
+        if let Some(at) = self.next_active {
+            parsed.note_change(at);
+        }
         if let Some(expired) = self.expired_at {
             if expired <= self.options.now {
                 lines.warn_at(
@@ -505,7 +562,7 @@ impl<'o> DatasetParser<'o> {
                 );
                 return;
             }
-            parsed.note_expiry(expired);
+            parsed.note_change(expired);
         }
         let dataset_index = parsed.datasets.len();
         let finished = self.builder.finish(self.options.default_ttl);

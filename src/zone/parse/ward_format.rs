@@ -14,7 +14,9 @@
 //!
 //! A value is a reason name from the catalogue, an rbldnsd `:A:TXT`, or nothing (the
 //! current default). Trailing `key=value` words are attributes: `expires=` (RFC 3339)
-//! makes the listing temporary, the rest is metadata for `ward lookup`. `#` after a
+//! makes the listing temporary; `ts=`, `delay=` and `key=require|nodelay` are the
+//! rspamd fork's per-entry parameters (a cooldown, a tarpit, an access key); the rest
+//! is metadata for `ward lookup`. `#` after a
 //! blank starts a comment; quote a TXT that contains ` #` or `=`.
 
 use std::sync::Arc;
@@ -23,6 +25,7 @@ use super::ip_syntax::{IpKey, parse_ip_key};
 use super::lexer::{
     LineError, LineOutcome, LineReader, is_space, parse_domain, shown, skip_space, token_end,
 };
+use super::params;
 use super::rbldnsd::report_finished;
 use super::specials::{NsSpec, SoaSpec, Special, parse_a_txt, parse_special, special_start};
 use super::{Entry, EntryKey, ParseOptions, ParsedFile};
@@ -35,7 +38,7 @@ use crate::zone::name::Name;
 use crate::zone::reason::{
     Catalogue, ParsedReason, Reason, is_reason_name, parse_quoted, parse_reason,
 };
-use crate::zone::value::{RawValue, ValueId};
+use crate::zone::value::{EntryParams, RawValue, ValueId};
 
 pub(super) fn parse(lines: &mut LineReader<'_>, options: &ParseOptions) -> ParsedFile {
     let mut parser = WardParser {
@@ -46,7 +49,8 @@ pub(super) fn parse(lines: &mut LineReader<'_>, options: &ParseOptions) -> Parse
         soa: None,
         ns: None,
         expired: 0,
-        next_expiry: None,
+        cooling: 0,
+        next_change: None,
         entries: Vec::new(),
         value_cache: Vec::new(),
         number: 0,
@@ -66,7 +70,8 @@ pub(super) fn parse(lines: &mut LineReader<'_>, options: &ParseOptions) -> Parse
     parsed.soa = parser.soa;
     parsed.ns = parser.ns;
     parsed.expired = parser.expired;
-    parsed.next_expiry = parser.next_expiry;
+    parsed.cooling = parser.cooling;
+    parsed.next_change = parser.next_change;
     parsed.entries = parser.entries;
     let finished = parser.builder.finish(options.default_ttl);
     report_finished(&finished, lines);
@@ -84,13 +89,18 @@ struct WardParser<'o> {
     soa: Option<SoaSpec>,
     ns: Option<NsSpec>,
     expired: usize,
-    next_expiry: Option<i64>,
+    /// Entries whose cooldown (`ts=` + `delay=`) is still to end.
+    cooling: usize,
+    next_change: Option<i64>,
     entries: Vec<Entry>,
     /// Recently used value texts: lists repeat a handful of values.
-    value_cache: Vec<(Box<[u8]>, Option<i64>, ValueId)>,
+    value_cache: Vec<(Box<[u8]>, Conditions, ValueId)>,
     /// The line being parsed, for values' warnings.
     number: u32,
 }
+
+/// When and to whom a value answers: its `expires=`, and its `ts=` `delay=` `key=`.
+type Conditions = (Option<i64>, EntryParams);
 
 /// What an entry's key lists.
 enum Key {
@@ -204,12 +214,24 @@ impl<'o> WardParser<'o> {
 
         let (value_end, attributes) = split_attributes(line, key_end)?;
         let mut expires = None;
+        let mut params = EntryParams::default();
         for attribute in &attributes {
             if attribute.name == "expires" {
                 expires = Some(
                     parse_rfc3339(&attribute.value)
                         .map_err(|error| LineError::new(attribute.at, error.to_string()))?,
                 );
+            } else if params::attribute(
+                &attribute.name,
+                &attribute.value,
+                attribute.at,
+                &mut params,
+            )? && excluded
+            {
+                return Err(LineError::new(
+                    attribute.at,
+                    "an exclusion takes no ts=, delay= or key=",
+                ));
             }
         }
         let value_at = skip_space(line, key_end);
@@ -228,10 +250,14 @@ impl<'o> WardParser<'o> {
         let listing = if excluded {
             Listing::Excluded
         } else {
-            Listing::Value(self.value_id(line, value_at, value_end, expires)?)
+            Listing::Value(self.value_id(line, value_at, value_end, expires, params)?)
         };
         if let Some(at_time) = expires {
-            self.next_expiry = Some(self.next_expiry.map_or(at_time, |e| e.min(at_time)));
+            self.next_change = Some(self.next_change.map_or(at_time, |e| e.min(at_time)));
+        }
+        if let Some(at_time) = params.active_from().filter(|&t| t > self.options.now) {
+            self.cooling += 1;
+            self.next_change = Some(self.next_change.map_or(at_time, |e| e.min(at_time)));
         }
         let entry_key = self.add(key, listing, number)?;
         self.builder.entries += 1;
@@ -243,6 +269,7 @@ impl<'o> WardParser<'o> {
                 excluded,
                 text: String::from_utf8_lossy(&line[at..]).trim_end().to_string(),
                 expires,
+                params,
                 attributes: attributes.into_iter().map(|a| (a.name, a.value)).collect(),
             });
         }
@@ -306,22 +333,24 @@ impl<'o> WardParser<'o> {
         at: usize,
         end: usize,
         expires: Option<i64>,
+        params: EntryParams,
     ) -> Result<ValueId, LineError> {
         let text = &line[at.min(end)..end];
         if let Some(&(_, _, id)) = self
             .value_cache
             .iter()
-            .find(|(cached, e, _)| **cached == *text && *e == expires)
+            .find(|(cached, e, _)| **cached == *text && *e == (expires, params))
         {
             return Ok(id);
         }
         let mut value = self.value(line, at, end)?;
         value.expires = expires;
+        value.params = params;
         let id = self.builder.values.intern(value, self.number);
         if self.value_cache.len() >= 16 {
             self.value_cache.remove(0);
         }
-        self.value_cache.push((text.into(), expires, id));
+        self.value_cache.push((text.into(), (expires, params), id));
         Ok(id)
     }
 
