@@ -284,7 +284,7 @@ pub fn tcp_stream(data: &[u8]) {
     assert!(rest.is_empty(), "trailing bytes after the last frame");
 }
 
-const KINDS: [DatasetKind; 10] = [
+const KINDS: [DatasetKind; 11] = [
     DatasetKind::Ward,
     DatasetKind::Ip4Set,
     DatasetKind::Ip4Tset,
@@ -295,6 +295,7 @@ const KINDS: [DatasetKind; 10] = [
     DatasetKind::Combined,
     DatasetKind::Generic,
     DatasetKind::Acl,
+    DatasetKind::Dnhash,
 ];
 
 /// A data file of any kind (the first byte picks it), plain or gzip: parse errors are

@@ -634,3 +634,64 @@ fn a_cooldown_to_come_is_a_change_to_come() {
     );
     assert_eq!((ward.cooling, ward.next_change), (1, Some(1_800_000_120)));
 }
+
+/// The rspamd fork's `dnhash`: `dnset`'s names, wildcards and exclusions, `$` as the
+/// entry's name, per-entry parameters, and the last line of a name deciding.
+#[test]
+fn dnhash_as_the_fork_reads_it() {
+    const NOW: i64 = 1_800_000_000;
+    let data = format!(
+        ":2:Domain $ is listed\n\
+         listed.tld\n\
+         *.wild.tld :3:WILD\n\
+         .wild2.tld :3:WILD2 $\n\
+         !excluded.wild2.tld\n\
+         twice.tld :3:first\n\
+         twice.tld :3:second\n\
+         !back.tld\n\
+         back.tld :3:relisted\n\
+         gone.tld :3:listed\n\
+         !gone.tld\n\
+         cooldown.tld COOLDOWN @ ts={NOW};delay=60s\n\
+         ready.tld READY @ ts={};delay=60s\n\
+         needkey.tld NEEDKEY @ key=require\n\
+         plain.tld @ delay=1s\n",
+        NOW - 120
+    );
+    let z = zones(&[("h.test.dnhash", data.as_bytes())]);
+    assert_eq!(
+        ask(&z, "listed.tld.h.test").2,
+        ["Domain listed.tld is listed"]
+    );
+    assert_eq!(ask(&z, "x.wild.tld.h.test").2, ["WILD"]);
+    assert!(
+        ask(&z, "wild.tld.h.test").2.is_empty(),
+        "*. lists the names below only"
+    );
+    assert_eq!(ask(&z, "wild2.tld.h.test").2, ["WILD2 wild2.tld"]);
+    assert_eq!(
+        ask(&z, "X.Wild2.TLD.h.test").2,
+        ["WILD2 wild2.tld"],
+        "$ is the entry"
+    );
+    assert_eq!(ask(&z, "excluded.wild2.tld.h.test").0, rcode::NXDOMAIN);
+    assert_eq!(
+        ask(&z, "twice.tld.h.test").2,
+        ["second"],
+        "the last line wins"
+    );
+    assert_eq!(ask(&z, "back.tld.h.test").2, ["relisted"]);
+    assert_eq!(ask(&z, "gone.tld.h.test").0, rcode::NXDOMAIN);
+    assert_eq!(ask(&z, "cooldown.tld.h.test").0, rcode::NXDOMAIN);
+    assert_eq!(ask(&z, "ready.tld.h.test").2, ["READY"]);
+    assert_eq!(ask(&z, "needkey.tld.h.test").0, rcode::NXDOMAIN);
+    assert_eq!(
+        ask(&z, "plain.tld.h.test").2,
+        ["Domain plain.tld is listed"]
+    );
+    // The same lines in a dnset: every value of a name, an exclusion winning, `@` text.
+    let z = zones(&[("s.test.dnset", data.as_bytes())]);
+    assert_eq!(ask(&z, "twice.tld.s.test").2, ["first", "second"]);
+    assert_eq!(ask(&z, "back.tld.s.test").0, rcode::NXDOMAIN);
+    assert_eq!(ask(&z, "needkey.tld.s.test").2, ["NEEDKEY @ key=require"]);
+}

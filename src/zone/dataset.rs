@@ -183,6 +183,10 @@ pub(crate) struct DatasetBuilder {
 
 impl DatasetBuilder {
     pub(crate) fn new(file: Arc<Path>, kind: DatasetKind, attach: Vec<Name>) -> Self {
+        let mut names = NameIndexBuilder::default();
+        if kind == DatasetKind::Dnhash {
+            names.last_line_wins();
+        }
         DatasetBuilder {
             origin: Origin { file, kind },
             attach,
@@ -194,7 +198,7 @@ impl DatasetBuilder {
                 DatasetKind::Ip4Trie | DatasetKind::Ip6Trie => SamePrefix::FirstWins,
                 _ => SamePrefix::Union,
             },
-            names: NameIndexBuilder::default(),
+            names,
             digests: DigestIndexBuilder::default(),
             generic: GenericIndex::default(),
             generic_default_ttl: Vec::new(),
@@ -216,7 +220,9 @@ impl DatasetBuilder {
                 self.ip6.reserve(bytes / 20);
             }
             // Names, and the addresses of ward zones (several names each).
-            DatasetKind::Dnset | DatasetKind::Ward => self.names.reserve(bytes / 16, bytes),
+            DatasetKind::Dnset | DatasetKind::Dnhash | DatasetKind::Ward => {
+                self.names.reserve(bytes / 16, bytes)
+            }
             DatasetKind::Generic | DatasetKind::Combined | DatasetKind::Acl => {}
         }
     }

@@ -13,6 +13,9 @@ pub enum DatasetKind {
     Ip6Tset,
     Ip6Trie,
     Dnset,
+    /// The rspamd fork's `dnhash`: `dnset` with per-entry parameters, where a name
+    /// given twice takes its last line.
+    Dnhash,
     Combined,
     Generic,
     Acl,
@@ -35,6 +38,7 @@ impl DatasetKind {
             "ip6tset" => DatasetKind::Ip6Tset,
             "ip6trie" => DatasetKind::Ip6Trie,
             "dnset" => DatasetKind::Dnset,
+            "dnhash" => DatasetKind::Dnhash,
             "combined" => DatasetKind::Combined,
             "generic" => DatasetKind::Generic,
             "acl" => DatasetKind::Acl,
@@ -51,6 +55,7 @@ impl DatasetKind {
             DatasetKind::Ip6Tset => "ip6tset",
             DatasetKind::Ip6Trie => "ip6trie",
             DatasetKind::Dnset => "dnset",
+            DatasetKind::Dnhash => "dnhash",
             DatasetKind::Combined => "combined",
             DatasetKind::Generic => "generic",
             DatasetKind::Acl => "acl",

@@ -240,6 +240,9 @@ struct PendingListing {
 pub(crate) struct NameIndexBuilder {
     table: NameTable<Node>,
     listings: Vec<PendingListing>,
+    /// A name (or wildcard) given on several lines takes the last (the fork's
+    /// `dnhash`), instead of every value with exclusions winning (`dnset`).
+    last_wins: bool,
     addresses: Vec<u32>,
     max_labels: usize,
     wild_max_labels: usize,
@@ -247,6 +250,13 @@ pub(crate) struct NameIndexBuilder {
 }
 
 impl NameIndexBuilder {
+    /// A name given on several lines takes its last line, as the rspamd fork's
+    /// `dnhash` does: a later value replaces an earlier one or an exclusion, a later
+    /// exclusion replaces a listing.
+    pub(crate) fn last_line_wins(&mut self) {
+        self.last_wins = true;
+    }
+
     /// Makes room for about `names` names taking `bytes` in all.
     pub(crate) fn reserve(&mut self, names: usize, bytes: usize) {
         self.table.reserve(names, bytes);
@@ -277,9 +287,11 @@ impl NameIndexBuilder {
         });
     }
 
-    /// Combines entries per name (all listings answer; an exclusion beats them) and
-    /// freezes the index. `intern` turns a sorted set of value ids into a result id.
+    /// Combines entries per name (all listings answer and an exclusion beats them, or
+    /// the last line decides) and freezes the index. `intern` turns a sorted set of
+    /// value ids into a result id.
     pub(crate) fn build(mut self, mut intern: impl FnMut(&[u32]) -> ResultId) -> NameIndex {
+        // Stable: within a name, the lines stay in file order.
         self.listings.sort_by_key(|l| (l.slot, l.wild));
         let entries = self.listings.len();
         let mut values = Vec::new();
@@ -295,6 +307,10 @@ impl NameIndexBuilder {
                 && self.listings[j].slot == slot
                 && self.listings[j].wild == wild
             {
+                if self.last_wins {
+                    values.clear();
+                    excluded = false;
+                }
                 match self.listings[j].listing {
                     Listing::Value(v) => values.push(v),
                     Listing::Excluded => excluded = true,
@@ -450,6 +466,31 @@ mod tests {
         let listed_deep = index(&[("a.b.test", Value(1))]);
         assert_eq!(lookup(&listed_deep, "b.test"), NameMatch::Exists);
         assert_eq!(lookup(&listed_deep, "test"), NameMatch::Exists);
+    }
+
+    #[test]
+    fn with_last_line_wins_a_later_line_replaces_an_earlier_one() {
+        use Listing::*;
+        let build = |entries: &[(&str, Listing)]| {
+            let mut builder = NameIndexBuilder::default();
+            builder.last_line_wins();
+            for &(text, listing) in entries {
+                builder.add(&Name::parse(text).unwrap(), false, false, listing);
+            }
+            builder.build(|v| v[0])
+        };
+        let later_value = build(&[("x.tld", Value(1)), ("x.tld", Value(2))]);
+        assert!(matches!(
+            lookup(&later_value, "x.tld"),
+            NameMatch::Listed { result: 2, .. }
+        ));
+        let relisted = build(&[("y.tld", Excluded), ("y.tld", Value(3))]);
+        assert!(matches!(
+            lookup(&relisted, "y.tld"),
+            NameMatch::Listed { result: 3, .. }
+        ));
+        let unlisted = build(&[("z.tld", Value(3)), ("z.tld", Excluded)]);
+        assert_eq!(lookup(&unlisted, "z.tld"), NameMatch::Absent);
     }
 
     #[test]

@@ -108,7 +108,7 @@ fn start_section<'o>(
             LineError::new(
                 args_at,
                 format!(
-                    "expected a dataset type (ip4set, ip4tset, ip4trie, ip6tset, ip6trie, dnset, generic), found {}",
+                    "expected a dataset type (ip4set, ip4tset, ip4trie, ip6tset, ip6trie, dnset, dnhash, generic), found {}",
                     shown(type_name.as_bytes())
                 ),
             )

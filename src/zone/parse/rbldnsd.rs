@@ -159,7 +159,10 @@ impl<'o> DatasetParser<'o> {
     /// The kinds whose entries take the rspamd fork's `@ ts=…;delay=…;key=…`; in the
     /// others an `@` is text, as in the fork.
     fn takes_params(&self) -> bool {
-        matches!(self.kind, DatasetKind::Ip4Trie | DatasetKind::Ip6Trie)
+        matches!(
+            self.kind,
+            DatasetKind::Ip4Trie | DatasetKind::Ip6Trie | DatasetKind::Dnhash
+        )
     }
 
     pub(super) fn special(
@@ -363,7 +366,7 @@ impl<'o> DatasetParser<'o> {
                 }
                 ip6_entry(key.addr, if excluded { 128 } else { 64 })
             }
-            DatasetKind::Dnset => self.dnset_entry(line, key_at, excluded)?,
+            DatasetKind::Dnset | DatasetKind::Dnhash => self.dnset_entry(line, key_at, excluded)?,
             DatasetKind::Generic => {
                 if excluded {
                     return Err(LineError::new(at, "generic records cannot be excluded"));
