@@ -185,7 +185,7 @@ pub fn query_parse(data: &[u8]) {
     let mut query = Query::default();
     if query::parse(data, &mut query) == Parsed::Query {
         assert!(query.question_end <= data.len());
-        assert!(query.question.name.wire().len() <= crate::zone::name::MAX_NAME_WIRE);
+        assert!(query.question.name.view().wire().len() <= crate::zone::name::MAX_NAME_WIRE);
         let read = Message::from_vec(data).or_else(|error| {
             without_edns_options(data, &query)
                 .and_then(|plain| Message::from_vec(&plain).ok())
@@ -284,7 +284,7 @@ pub fn tcp_stream(data: &[u8]) {
     assert!(rest.is_empty(), "trailing bytes after the last frame");
 }
 
-const KINDS: [DatasetKind; 11] = [
+const KINDS: [DatasetKind; 12] = [
     DatasetKind::Ward,
     DatasetKind::Ip4Set,
     DatasetKind::Ip4Tset,
@@ -296,6 +296,7 @@ const KINDS: [DatasetKind; 11] = [
     DatasetKind::Generic,
     DatasetKind::Acl,
     DatasetKind::Dnhash,
+    DatasetKind::Aclkey,
 ];
 
 /// A data file of any kind (the first byte picks it), plain or gzip: parse errors are

@@ -120,7 +120,7 @@ mod tests {
         assert_eq!(place.ip.v4, Some(IpRead::Address(0xc000_0201)));
         assert_eq!(
             place.relative(query.view()).wire(),
-            name("1.2.0.192").wire()
+            name("1.2.0.192").view().wire()
         );
         let outer = snapshot.locate(name("x.bl.test").view()).unwrap();
         assert_eq!(outer.zone.name.to_string(), "bl.test");

@@ -28,7 +28,7 @@ use crate::reload::ReloadStats;
 use crate::store::Store;
 use crate::web::{ListenLimits, TrustedProxies, WebStats, serve_http};
 use crate::xfr::{TransferStats, Transfers};
-use crate::zone::slot::zone_label;
+use crate::zone::slot::{key_label, zone_label};
 
 /// What the endpoint reports: set as serving starts.
 #[derive(Default)]
@@ -204,6 +204,18 @@ fn describe() {
         "Responses rate limiting in log-only mode would have limited"
     );
     describe_counter!(
+        "ward_key_queries_total",
+        "Queries to a zone with access keys (aclkey), by key; key=\"_unknown\" counts those naming no known key"
+    );
+    describe_counter!(
+        "ward_key_listed_total",
+        "Of those, the ones answered with a listing, by key"
+    );
+    describe_counter!(
+        "ward_key_refused_total",
+        "Of those, the ones refused (REFUSED, or no reply: ignore), by key"
+    );
+    describe_counter!(
         "ward_tarpit_replies_total",
         "Replies a listing's tarpit (@ delay=) held back, by result (held; dropped: the worker held as many as it may)"
     );
@@ -336,6 +348,22 @@ fn report_queries(server: &ServerStats) {
     for ((zone, action), count) in acl {
         counter!("ward_acl_actions_total", "zone" => zone_label(zone), "action" => action)
             .absolute(count);
+    }
+    let mut keys: BTreeMap<usize, [u64; 3]> = BTreeMap::new();
+    for (_, table) in &tables {
+        for (slot, counts) in table.keys() {
+            let sums = keys.entry(slot).or_default();
+            for (sum, count) in sums.iter_mut().zip(counts) {
+                *sum += count;
+            }
+        }
+    }
+    for (slot, [queries, listed, refused]) in keys {
+        let (zone, key) = key_label(slot);
+        let labels = [("zone", zone), ("key", key)];
+        counter!("ward_key_queries_total", &labels).absolute(queries);
+        counter!("ward_key_listed_total", &labels).absolute(listed);
+        counter!("ward_key_refused_total", &labels).absolute(refused);
     }
     let tcp_stats = server.tcp();
     gauge!("ward_tcp_connections").set(server.tcp_connections() as f64);

@@ -6,13 +6,13 @@ use std::net::IpAddr;
 
 use smallvec::SmallVec;
 
-use crate::dns::counters::Outcome;
+use crate::dns::counters::{Guarded, Outcome};
 use crate::store::{Located, Snapshot};
-use crate::zone::acl::AclAction;
+use crate::zone::acl::{AclAction, Verdict};
 use crate::zone::generic::RecordData;
 use crate::zone::name::{Name, NameRef};
 use crate::zone::reason::Template;
-use crate::zone::slot::NO_ZONE;
+use crate::zone::slot::{NO_KEY, NO_ZONE};
 use crate::zone::{Asking, Found, FoundList, IpName, Presence, Soa, Subject, Visibility, Zone};
 
 use super::query::Question;
@@ -126,8 +126,9 @@ pub struct Answer<'s> {
     pub(crate) listed: bool,
     /// The zone's counter slot ([`NO_ZONE`] outside every zone).
     pub(crate) zone_slot: u16,
-    /// The ACL action that applied (index into `stats::ACL_ACTIONS`), if any.
-    pub(crate) acl: Option<u8>,
+    /// What access control (ACL, access keys) did, for the counters; `None` in a zone
+    /// anyone may query.
+    pub(crate) guard: Option<Guarded>,
 }
 
 impl<'s> Answer<'s> {
@@ -141,7 +142,7 @@ impl<'s> Answer<'s> {
             apex_skip: 0,
             listed: false,
             zone_slot: NO_ZONE,
-            acl: None,
+            guard: None,
         }
     }
 
@@ -152,7 +153,7 @@ impl<'s> Answer<'s> {
             qtype,
             rcode: self.rcode,
             listed: self.listed,
-            acl: self.acl,
+            guard: self.guard,
         }
     }
 }
@@ -187,22 +188,63 @@ pub(crate) fn resolve_located<'s>(
         return Answer::error(rcode::REFUSED);
     };
     let zone = located.zone;
-    let in_zone = |answer: Answer<'s>, acl: Option<u8>| Answer {
+    let in_zone = |answer: Answer<'s>, guard: Option<Guarded>| Answer {
         zone_slot: zone.counter_slot,
-        acl,
+        guard,
         ..answer
     };
-    let acl = zone.acl.as_ref().map(|acl| acl.check(client));
-    match acl {
-        Some(AclAction::Ignore) => {
-            let dropped = Answer {
-                hold: Hold::NEVER,
-                ..Answer::error(rcode::REFUSED)
-            };
-            return in_zone(dropped, Some(ACL_IGNORE));
+    let mut relative = located.relative(qname);
+    let mut ip = located.ip;
+    let mut keyed = false;
+    let mut guard = None;
+    // An `empty` client sees the zone as listing nothing: not the listings, and not
+    // the names that exist only because something is listed below them.
+    let mut visibility = Visibility::All;
+    let mut forced = None;
+    // One branch for a zone anyone may query.
+    if let Some(access) = &zone.access {
+        // Keys never apply to the zone's own records (the rspamd fork's rule, which
+        // takes ANY for one of them).
+        let keys_apply = !matches!(question.qtype, rtype::SOA | rtype::NS | rtype::ANY);
+        let labels = relative.label_count();
+        let label = (labels >= 2).then(|| relative.label(labels - 1));
+        let decision = access.decide(client, keys_apply, label);
+        let (key, known) = decision.key.unwrap_or((NO_KEY, false));
+        if known {
+            // The key's label is not part of the name looked up; the IP is read from
+            // what is left (the fork reads it before, so `2.0.0.127.key.zone` never
+            // matched an address there, though its manual says it does).
+            relative = relative.prefix(labels - 1);
+            ip = IpName::classify(relative);
+            keyed = true;
         }
-        Some(AclAction::Refuse) => return in_zone(Answer::error(rcode::REFUSED), Some(ACL_REFUSE)),
-        _ => {}
+        let acl = decision.acl.map(|action| match action {
+            AclAction::Ignore => ACL_IGNORE,
+            AclAction::Refuse => ACL_REFUSE,
+            AclAction::Empty => ACL_EMPTY,
+            _ => ACL_ANSWER,
+        });
+        guard = Some(Guarded {
+            acl,
+            key,
+            key_label: label.map(|_| (labels - 1) as u8),
+        });
+        match decision.outcome {
+            Verdict::Drop => {
+                let dropped = Answer {
+                    hold: Hold::NEVER,
+                    ..Answer::error(rcode::REFUSED)
+                };
+                return in_zone(dropped, guard);
+            }
+            Verdict::Refuse => return in_zone(Answer::error(rcode::REFUSED), guard),
+            Verdict::Serve { empty, forced: f } => {
+                if empty {
+                    visibility = Visibility::RecordsOnly;
+                }
+                forced = f;
+            }
+        }
     }
     let refusal = match question.qtype {
         rtype::AXFR | rtype::IXFR => Some(rcode::REFUSED),
@@ -211,7 +253,7 @@ pub(crate) fn resolve_located<'s>(
         _ => None,
     };
     if let Some(code) = refusal {
-        return in_zone(Answer::error(code), None);
+        return in_zone(Answer::error(code), guard);
     }
     let mut answer = Answer {
         rcode: rcode::NOERROR,
@@ -222,37 +264,26 @@ pub(crate) fn resolve_located<'s>(
         apex_skip: located.relative_labels,
         listed: false,
         zone_slot: zone.counter_slot,
-        acl: match acl {
-            Some(AclAction::Empty) => Some(ACL_EMPTY),
-            Some(AclAction::Answer(..)) => Some(ACL_ANSWER),
-            _ => None,
-        },
-    };
-    let relative = located.relative(qname);
-    // An `empty` client sees the zone as listing nothing: not the listings, and not
-    // the names that exist only because something is listed below them.
-    let visibility = match acl {
-        Some(AclAction::Empty) => Visibility::RecordsOnly,
-        _ => Visibility::All,
+        guard,
     };
     let mut found = FoundList::new();
     let mut asking = Asking {
         now,
-        keyed: false,
+        keyed,
         visibility,
         delay: 0,
     };
-    let mut presence = zone.lookup(relative, located.ip, &mut asking, &mut found);
+    let mut presence = zone.lookup(relative, ip, &mut asking, &mut found);
     answer.hold = Hold::seconds(asking.delay);
-    if let Some(AclAction::Answer(value, txt)) = acl
+    if let Some((value, txt, ttl)) = forced
         && presence != Presence::Apex
-        && is_listing_name(zone, located.ip)
+        && is_listing_name(zone, ip)
     {
         found.clear();
         found.push(Found::Listing {
             value,
-            txt: txt.as_ref(),
-            ttl: zone.acl.as_ref().map_or(zone.soa.ttl, |a| a.ttl),
+            txt,
+            ttl,
             subject: match client {
                 IpAddr::V4(v4) => Subject::Ip4(u32::from(v4)),
                 IpAddr::V6(v6) => Subject::Ip6(u128::from(v6)),

@@ -226,7 +226,7 @@ impl BatchAnswerer {
                 Ok(Handled::Silent(outcome)) => {
                     add(&self.counters.dropped, 1, Writers::One);
                     if let Some(outcome) = outcome.filter(|_| self.extras.count_answers) {
-                        self.counters.count_acl(outcome, Writers::One);
+                        self.counters.count_unanswered(outcome, Writers::One);
                     }
                 }
                 Err(_) => add(&self.counters.internal_errors, 1, Writers::One),
@@ -316,10 +316,28 @@ impl BatchAnswerer {
         }
         let mut qname = String::new();
         if standard {
-            let _ = crate::zone::name::write_presentation(
-                self.queries[i].question.name.wire(),
-                &mut qname,
-            );
+            let name = self.queries[i].question.name.view();
+            match outcome.guard.and_then(|g| g.key_label) {
+                // The label that may name an access key is left out: keys are secrets.
+                Some(key) => {
+                    let key = usize::from(key);
+                    if key > 0 {
+                        let _ = crate::zone::name::write_presentation(
+                            name.prefix(key).wire(),
+                            &mut qname,
+                        );
+                        qname.push('.');
+                    }
+                    qname.push_str("[key].");
+                    let _ = crate::zone::name::write_presentation(
+                        name.suffix(key + 1).wire(),
+                        &mut qname,
+                    );
+                }
+                None => {
+                    let _ = crate::zone::name::write_presentation(name.wire(), &mut qname);
+                }
+            }
         } else {
             qname.push_str("(an unusual packet)");
         }

@@ -2,11 +2,12 @@
 //! worker (a relaxed load and store, no locked instruction, on cache lines no other
 //! core writes), one for TCP (shared by its tasks, off the hot path), summed when a
 //! scrape reads them. Zones are counted by a slot each zone gets when it is first
-//! loaded, so a reload keeps its counters.
+//! loaded, so a reload keeps its counters; access keys likewise, by a slot per zone and
+//! key (and one per zone for queries naming no known key).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::zone::slot::{NO_ZONE, ZONE_SLOTS};
+use crate::zone::slot::{KEY_SLOTS, NO_KEY, NO_ZONE, ZONE_SLOTS};
 
 /// Query types counted by name, in slot order; every other type is `other`.
 pub(crate) const QTYPES: [(u16, &str); 9] = [
@@ -37,6 +38,9 @@ const RCODE_SLOTS: usize = RCODES.len() + 1;
 /// ACL actions counted, in slot order.
 pub(crate) const ACL_ACTIONS: [&str; 4] = ["refuse", "ignore", "empty", "answer"];
 
+/// REFUSED, for the access keys' count of refusals.
+const REFUSED: u16 = 5;
+
 const ANSWER_CELLS: usize = ZONE_SLOTS * QTYPE_SLOTS * RCODE_SLOTS * 2;
 
 fn qtype_slot(qtype: u16) -> usize {
@@ -62,9 +66,26 @@ pub(crate) struct Outcome {
     pub(crate) rcode: u16,
     /// The answer lists the name (A/TXT of a listing), not just any NOERROR.
     pub(crate) listed: bool,
-    /// The ACL action that applied, as an index into [`ACL_ACTIONS`].
-    pub(crate) acl: Option<u8>,
+    /// What access control did, in a zone that has some.
+    pub(crate) guard: Option<Guarded>,
 }
+
+/// What a zone's access control did with one query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Guarded {
+    /// The client ACL's action when it did not pass the client, as an index into
+    /// [`ACL_ACTIONS`].
+    pub(crate) acl: Option<u8>,
+    /// The access key's counter slot ([`NO_KEY`] when keys did not apply).
+    pub(crate) key: u16,
+    /// Which label of the query name may name a key (counted from the left), so the
+    /// query log can leave it out.
+    pub(crate) key_label: Option<u8>,
+}
+
+/// Per access key: queries, those answered with a listing, those refused (REFUSED, or
+/// no reply at all).
+const KEY_CELLS: usize = 3;
 
 impl Outcome {
     /// A reply to something that was no answerable question (FORMERR and the like).
@@ -74,7 +95,7 @@ impl Outcome {
             qtype: 0,
             rcode,
             listed: false,
-            acl: None,
+            guard: None,
         }
     }
 }
@@ -83,6 +104,7 @@ impl Outcome {
 pub(crate) struct QueryCounters {
     answers: Box<[AtomicU64]>,
     acl: Box<[AtomicU64]>,
+    keys: Box<[AtomicU64]>,
     pub(crate) truncated: AtomicU64,
     pub(crate) response_bytes: AtomicU64,
     /// Packets that got no reply: not a query, or too broken for one.
@@ -105,6 +127,9 @@ impl Default for QueryCounters {
         QueryCounters {
             answers: (0..ANSWER_CELLS).map(|_| AtomicU64::new(0)).collect(),
             acl: (0..ZONE_SLOTS * ACL_ACTIONS.len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            keys: (0..KEY_SLOTS * KEY_CELLS)
                 .map(|_| AtomicU64::new(0))
                 .collect(),
             truncated: AtomicU64::new(0),
@@ -152,18 +177,42 @@ impl QueryCounters {
         if truncated {
             add(&self.truncated, 1, writers);
         }
-        if let Some(action) = outcome.acl {
-            let cell = zone * ACL_ACTIONS.len() + usize::from(action).min(ACL_ACTIONS.len() - 1);
-            add(&self.acl[cell], 1, writers);
+        // One branch for a zone anyone may query.
+        if let Some(guard) = outcome.guard {
+            let refused = outcome.rcode == REFUSED;
+            self.count_guarded(zone, guard, outcome.listed, refused, writers);
         }
     }
 
-    /// Counts only the ACL action of a query that got no reply (`ignore`).
-    pub(crate) fn count_acl(&self, outcome: Outcome, writers: Writers) {
-        if let Some(action) = outcome.acl {
+    /// Counts only the access control of a query that got no reply (`ignore`).
+    pub(crate) fn count_unanswered(&self, outcome: Outcome, writers: Writers) {
+        if let Some(guard) = outcome.guard {
             let zone = usize::from(outcome.zone_slot).min(ZONE_SLOTS - 1);
+            self.count_guarded(zone, guard, false, true, writers);
+        }
+    }
+
+    fn count_guarded(
+        &self,
+        zone: usize,
+        guard: Guarded,
+        listed: bool,
+        refused: bool,
+        writers: Writers,
+    ) {
+        if let Some(action) = guard.acl {
             let cell = zone * ACL_ACTIONS.len() + usize::from(action).min(ACL_ACTIONS.len() - 1);
             add(&self.acl[cell], 1, writers);
+        }
+        if guard.key != NO_KEY {
+            let cell = usize::from(guard.key).min(KEY_SLOTS - 1) * KEY_CELLS;
+            add(&self.keys[cell], 1, writers);
+            if listed {
+                add(&self.keys[cell + 1], 1, writers);
+            }
+            if refused {
+                add(&self.keys[cell + 2], 1, writers);
+            }
         }
     }
 
@@ -190,6 +239,17 @@ impl QueryCounters {
                 count,
             ))
         })
+    }
+
+    /// Every access key with queries: (key slot, [queries, listed, refused]).
+    pub(crate) fn keys(&self) -> impl Iterator<Item = (usize, [u64; KEY_CELLS])> + '_ {
+        self.keys
+            .chunks_exact(KEY_CELLS)
+            .enumerate()
+            .filter_map(|(slot, cells)| {
+                let counts = [0, 1, 2].map(|i| cells[i].load(Ordering::Relaxed));
+                (counts[0] > 0).then_some((slot, counts))
+            })
     }
 
     /// Every non-zero ACL cell: (zone slot, action, count).
@@ -228,7 +288,11 @@ mod tests {
             qtype: 16,
             rcode: 3,
             listed: false,
-            acl: Some(2),
+            guard: Some(Guarded {
+                acl: Some(2),
+                key: NO_KEY,
+                key_label: None,
+            }),
         };
         counters.count(outcome, 100, true, Writers::One);
         counters.count(outcome, 50, false, Writers::Many);

@@ -11,7 +11,7 @@ use super::ZoneOptions;
 use super::files::ContentHasher;
 use super::{DataFile, LoadOptions, SerialFloor, ZoneLoad, ZoneSource};
 use crate::zone::acl::Refused;
-use crate::zone::acl::{Acl, AclAction, AclBuilder};
+use crate::zone::acl::{Access, Acl, AclAction, AclBuilder, AclKey};
 use crate::zone::dataset::DatasetBuilder;
 use crate::zone::ip::Listing;
 use crate::zone::name::Name;
@@ -41,6 +41,7 @@ pub(super) fn assemble(
     let mut ns_spec = None;
     let mut datasets = Vec::new();
     let mut acl: Option<Acl> = None;
+    let mut aclkey: Option<AclKey> = None;
     let mut expired = 0;
     let mut cooling = 0;
     let mut next_change: Option<i64> = None;
@@ -65,6 +66,18 @@ pub(super) fn assemble(
                 });
             } else {
                 acl = Some(file_acl);
+            }
+        }
+        if let Some(file_keys) = file.aclkey {
+            if aclkey.is_some() {
+                diagnostics.errors.push(Diagnostic {
+                    file: path.as_path().into(),
+                    line: 0,
+                    column: 0,
+                    message: "a zone takes one aclkey file; this one is ignored".to_string(),
+                });
+            } else {
+                aclkey = Some(file_keys);
             }
         }
         if options.keep_entries {
@@ -152,6 +165,16 @@ pub(super) fn assemble(
             default_ttl,
         ),
     };
+    let access = (acl.is_some() || aclkey.is_some()).then(|| {
+        if let Some(keys) = &mut aclkey {
+            keys.assign_slots(&name);
+        }
+        Access {
+            acl,
+            keys: aclkey,
+            unknown_key_slot: crate::zone::slot::key_slot(&name, None),
+        }
+    });
     let test_points = settings
         .test_points
         .unwrap_or(options.test_points)
@@ -168,7 +191,7 @@ pub(super) fn assemble(
         ns_ttl,
         datasets,
         test_points,
-        acl,
+        access,
         serial_is_auto,
         built_at: now,
         fingerprint,

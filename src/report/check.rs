@@ -180,11 +180,19 @@ fn shared_name(a: &crate::zone::Dataset, b: &crate::zone::Dataset) -> Option<Str
 /// What secondaries of this zone will answer differently from ward.
 fn transfer_notes(zone: &Zone) -> Vec<String> {
     let mut notes = Vec::new();
-    if zone.acl.is_some() {
-        notes.push(
-            "its answers depend on the client (acl or allow): ward refuses to transfer it"
-                .to_string(),
-        );
+    if let Some(access) = &zone.access {
+        if access.acl.is_some() {
+            notes.push(
+                "its answers depend on the client (acl or allow): ward refuses to transfer it"
+                    .to_string(),
+            );
+        }
+        if access.keys.is_some() {
+            notes.push(
+                "its answers depend on access keys (aclkey): ward refuses to transfer it"
+                    .to_string(),
+            );
+        }
     }
     if zone.ns.is_empty() {
         notes.push(format!(

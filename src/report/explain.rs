@@ -12,6 +12,7 @@ use crate::load::{DirectoryLoad, KeptEntries};
 use crate::store::Snapshot;
 use crate::time::unix_now;
 use crate::zone::Zone;
+use crate::zone::acl::AclAction;
 use crate::zone::email::{DigestKind, address_forms, normalise, plain_names, split_address};
 use crate::zone::name::{Name, NameBuf};
 use crate::zone::parse::{Entry, EntryKey};
@@ -88,6 +89,10 @@ pub(crate) struct QueryAnswer {
     /// TXT texts as a client receives them (`$` filled in).
     pub(crate) txt: Vec<String>,
     pub(crate) nxdomain: bool,
+    pub(crate) refused: bool,
+    /// In a zone with access keys, which key the name uses and what it gets. For
+    /// `ward lookup` only: keys are secrets, never shown on the web page.
+    pub(crate) key: Option<String>,
 }
 
 impl Lookup {
@@ -172,6 +177,38 @@ fn query_answer(snapshot: &Snapshot, candidate: &Candidate, now: i64) -> QueryAn
             })
             .collect(),
         nxdomain: a.answers.is_empty() && a.rcode == rcode::NXDOMAIN,
+        refused: a.rcode == rcode::REFUSED,
+        key: key_used(&candidate.zone, &candidate.qname),
+    }
+}
+
+/// Which access key a query for `qname` uses in `zone`, and what it gets; `None` in a
+/// zone without keys.
+fn key_used(zone: &Zone, qname: &Name) -> Option<String> {
+    let keys = zone.access.as_ref()?.keys.as_ref()?;
+    let relative = qname.strip_suffix(&zone.name)?;
+    let label = (relative.label_count() >= 2)
+        .then(|| relative.labels().last())
+        .flatten();
+    Some(match label.and_then(|l| keys.get(l).map(|k| (l, k))) {
+        Some((label, key)) => format!(
+            "access key {}: {}",
+            String::from_utf8_lossy(label),
+            describe_action(&key.action)
+        ),
+        None => format!("no access key: {}", describe_action(&keys.default)),
+    })
+}
+
+fn describe_action(action: &AclAction) -> String {
+    match action {
+        AclAction::Pass => "pass".to_string(),
+        AclAction::Ignore => "ignore (no reply)".to_string(),
+        AclAction::Refuse => "refuse".to_string(),
+        AclAction::Empty => "empty (nothing listed)".to_string(),
+        AclAction::Answer(value, _) => {
+            format!("always listed {}", Ipv4Addr::from(value.a))
+        }
     }
 }
 
@@ -228,14 +265,16 @@ fn render(found: &Lookup, now: i64) -> String {
                     .join(", ")
             } else if query.nxdomain {
                 "NXDOMAIN".to_string()
+            } else if query.refused {
+                "REFUSED".to_string()
             } else {
                 "no A record".to_string()
             };
-            let how = if query.how.is_empty() {
-                String::new()
-            } else {
-                format!("  {}", query.how)
-            };
+            let how = [query.how.as_str(), query.key.as_deref().unwrap_or_default()]
+                .iter()
+                .filter(|part| !part.is_empty())
+                .map(|part| format!("  {part}"))
+                .collect::<String>();
             let _ = writeln!(text, "    {name:<width$} {status}{how}");
             if !txt_shown && !query.txt.is_empty() {
                 for txt in &query.txt {
@@ -403,7 +442,16 @@ fn candidates(input: &str, snapshot: &Snapshot) -> Result<Vec<Candidate>, Lookup
         .iter()
         .find(|z| name.ends_with(&z.name) && name != z.name)
     {
-        let relative = name.strip_suffix(&zone.name).unwrap_or_default();
+        let mut relative = name.strip_suffix(&zone.name).unwrap_or_default();
+        // A known access key's label is not part of the name the entries list.
+        let keys = zone.access.as_ref().and_then(|a| a.keys.as_ref());
+        let labels: Vec<&[u8]> = relative.labels().collect();
+        if let (Some(keys), [inner @ .., key]) = (keys, labels.as_slice())
+            && !inner.is_empty()
+            && keys.get(key).is_some()
+        {
+            relative = Name::from_labels(inner.iter().copied()).unwrap_or_default();
+        }
         out.push(Candidate {
             zone: zone.clone(),
             qname: name.clone(),

@@ -120,8 +120,10 @@ fn authorise(
         .zones
         .get(&zone.name)
         .ok_or("transfers are not configured for this zone")?;
-    if zone.acl.is_some() {
-        return Err("its answers depend on the client (acl): a secondary cannot serve it");
+    if zone.access.is_some() {
+        return Err(
+            "its answers depend on the client (acl) or on access keys (aclkey): a secondary cannot serve it",
+        );
     }
     let client: IpAddr = match peer.ip() {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),

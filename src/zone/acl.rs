@@ -1,7 +1,11 @@
-//! Per-zone client access lists: who may query a zone, and what the others get. Built
-//! from rbldnsd `.acl` datasets or from `ward.toml`; the longest matching prefix of the
-//! client address decides, clients matching nothing are served normally.
+//! Per-zone access control: who may query a zone, and what the others get. Client
+//! access lists come from rbldnsd `.acl` datasets or from `ward.toml` (the longest
+//! matching prefix of the client address decides, clients matching nothing are served
+//! normally); access keys from the rspamd fork's `aclkey` datasets (a label of the
+//! query name just below the zone names a key, and the key decides). A zone may have
+//! both: the stricter decides.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use super::ip::{Listing, PrefixMap, PrefixMapBuilder, SamePrefix};
@@ -99,6 +103,128 @@ impl AclBuilder {
             },
             duplicates,
         )
+    }
+}
+
+/// The rspamd fork's access keys (`aclkey`): the label of a query name just below the
+/// zone, when there are at least two below it, may name a key; a known key's action
+/// applies and the label is removed before the lookup (the query is then "keyed", for
+/// `key=require` and `key=nodelay`). Queries without a known key get the default.
+/// Keys are compared byte for byte with the query's label, which is lowercase.
+pub(crate) struct AclKey {
+    keys: HashMap<Box<[u8]>, KeyEntry, foldhash::fast::FixedState>,
+    /// For queries naming no known key.
+    pub(crate) default: AclAction,
+    /// TTL of forced answers.
+    pub(crate) ttl: u32,
+}
+
+/// One access key: what its queries get, and where they are counted.
+pub(crate) struct KeyEntry {
+    pub(crate) action: AclAction,
+    /// The key's counter slot (see [`key_slot`](super::slot::key_slot)).
+    pub(crate) slot: u16,
+}
+
+impl AclKey {
+    pub(crate) fn new(default: AclAction, ttl: u32) -> Self {
+        AclKey {
+            keys: HashMap::with_hasher(foldhash::fast::FixedState::with_seed(0x6b65_7973)),
+            default,
+            ttl,
+        }
+    }
+
+    /// Adds `key` (a later one replaces an earlier one, as in the fork).
+    pub(crate) fn insert(&mut self, key: &[u8], action: AclAction) {
+        self.keys.insert(key.into(), KeyEntry { action, slot: 0 });
+    }
+
+    pub(crate) fn get(&self, label: &[u8]) -> Option<&KeyEntry> {
+        self.keys.get(label)
+    }
+
+    /// Gives every key its counter slot, for zone `zone`.
+    pub(crate) fn assign_slots(&mut self, zone: &super::name::Name) {
+        for (key, entry) in &mut self.keys {
+            entry.slot = super::slot::key_slot(zone, Some(key));
+        }
+    }
+}
+
+/// Who may see a zone: its client access list, its access keys, or both.
+pub(crate) struct Access {
+    pub(crate) acl: Option<Acl>,
+    pub(crate) keys: Option<AclKey>,
+    /// The counter slot of queries that name no known key.
+    pub(crate) unknown_key_slot: u16,
+}
+
+/// What a query gets from a zone's access control.
+pub(crate) struct Decision<'a> {
+    pub(crate) outcome: Verdict<'a>,
+    /// The client ACL's action, when it did not pass the client.
+    pub(crate) acl: Option<&'a AclAction>,
+    /// The key used: its slot, and whether it is a known key (its label is removed,
+    /// and the query is keyed). `None` when keys did not apply (no aclkey, or a
+    /// query for the zone's SOA, NS or ANY, which keys never touch).
+    pub(crate) key: Option<(u16, bool)>,
+}
+
+/// The combined verdict of a client ACL and an access key: the stricter wins (no
+/// reply beats REFUSED beats the rest; `empty` beats a forced answer).
+pub(crate) enum Verdict<'a> {
+    Drop,
+    Refuse,
+    Serve {
+        empty: bool,
+        /// A forced answer ("always listed") and its TTL; the client ACL's first.
+        forced: Option<(&'a Value, Option<&'a Template>, u32)>,
+    },
+}
+
+impl Access {
+    /// What a query from `client` gets. Keys apply to it when `keys_apply` (not to
+    /// SOA, NS and ANY queries); `label` is the label that may name a key (the one
+    /// just below the zone, when at least two are below it).
+    pub(crate) fn decide(
+        &self,
+        client: IpAddr,
+        keys_apply: bool,
+        label: Option<&[u8]>,
+    ) -> Decision<'_> {
+        let acl = self.acl.as_ref().map(|acl| (acl.check(client), acl.ttl));
+        let keys = self.keys.as_ref().filter(|_| keys_apply);
+        let key = keys.map(|keys| match label.and_then(|l| keys.get(l)) {
+            Some(entry) => (&entry.action, keys.ttl, Some(entry.slot)),
+            None => (&keys.default, keys.ttl, None),
+        });
+        let actions = [acl, key.map(|(a, t, _)| (a, t))];
+        let any = |wanted: fn(&AclAction) -> bool| actions.iter().flatten().any(|(a, _)| wanted(a));
+        let outcome = if any(|a| *a == AclAction::Ignore) {
+            Verdict::Drop
+        } else if any(|a| *a == AclAction::Refuse) {
+            Verdict::Refuse
+        } else {
+            Verdict::Serve {
+                empty: any(|a| *a == AclAction::Empty),
+                forced: actions
+                    .iter()
+                    .flatten()
+                    .find_map(|(action, ttl)| match action {
+                        AclAction::Answer(value, txt) => Some((value, txt.as_ref(), *ttl)),
+                        _ => None,
+                    }),
+            }
+        };
+        Decision {
+            outcome,
+            acl: acl.map(|(a, _)| a).filter(|a| **a != AclAction::Pass),
+            key: key.map(|(_, _, slot)| match slot {
+                Some(slot) => (slot, true),
+                None => (self.unknown_key_slot, false),
+            }),
+        }
     }
 }
 

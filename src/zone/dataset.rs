@@ -223,7 +223,10 @@ impl DatasetBuilder {
             DatasetKind::Dnset | DatasetKind::Dnhash | DatasetKind::Ward => {
                 self.names.reserve(bytes / 16, bytes)
             }
-            DatasetKind::Generic | DatasetKind::Combined | DatasetKind::Acl => {}
+            DatasetKind::Generic
+            | DatasetKind::Combined
+            | DatasetKind::Acl
+            | DatasetKind::Aclkey => {}
         }
     }
 

@@ -19,6 +19,8 @@ pub enum DatasetKind {
     Combined,
     Generic,
     Acl,
+    /// The rspamd fork's access keys: a label of the query name picks what it gets.
+    Aclkey,
 }
 
 impl DatasetKind {
@@ -42,6 +44,7 @@ impl DatasetKind {
             "combined" => DatasetKind::Combined,
             "generic" => DatasetKind::Generic,
             "acl" => DatasetKind::Acl,
+            "aclkey" => DatasetKind::Aclkey,
             _ => return None,
         })
     }
@@ -59,6 +62,7 @@ impl DatasetKind {
             DatasetKind::Combined => "combined",
             DatasetKind::Generic => "generic",
             DatasetKind::Acl => "acl",
+            DatasetKind::Aclkey => "aclkey",
         }
     }
 }

@@ -27,7 +27,7 @@ pub(crate) use dataset::{Dataset, Subject};
 pub(crate) use ip_name::{IpName, IpRead};
 pub use kind::DatasetKind;
 
-use acl::Acl;
+use acl::Access;
 use dataset::DatasetMatch;
 use generic::Record;
 use ip::{PrefixMap, Warm};
@@ -73,7 +73,8 @@ pub(crate) struct Zone {
     pub(crate) datasets: Vec<Dataset>,
     /// RFC 5782 test points, consulted only when the zone's own data is silent.
     pub(crate) test_points: Option<Dataset>,
-    pub(crate) acl: Option<Acl>,
+    /// Client access list and access keys; `None` for a zone anyone may query.
+    pub(crate) access: Option<Access>,
     /// The serial is ward's (the time of the load), not written in the data.
     pub(crate) serial_is_auto: bool,
     /// When the zone was built. A transfer exports the listings live then, not at the

@@ -382,10 +382,6 @@ impl NameBuf {
         buf
     }
 
-    pub(crate) fn wire(&self) -> &[u8] {
-        &self.wire[..self.len]
-    }
-
     /// The whole name.
     pub(crate) fn view(&self) -> NameRef<'_> {
         NameRef {

@@ -5,6 +5,7 @@
 mod support;
 
 mod acl;
+mod aclkey;
 mod admin_input;
 mod answers;
 mod architecture;

@@ -103,7 +103,12 @@ fn start_section<'o>(
     // `type:label`: rbldnsd shows the label in its logs only.
     let type_name = spec.split_once(':').map_or(spec.as_str(), |(t, _)| t);
     let kind = DatasetKind::from_name(type_name)
-        .filter(|k| !matches!(k, DatasetKind::Combined | DatasetKind::Acl | DatasetKind::Ward))
+        .filter(|k| {
+            !matches!(
+                k,
+                DatasetKind::Combined | DatasetKind::Acl | DatasetKind::Aclkey | DatasetKind::Ward
+            )
+        })
         .ok_or_else(|| {
             LineError::new(
                 args_at,

@@ -6,6 +6,7 @@
 //! served is the caller's decision (`--lenient`).
 
 mod acl;
+mod aclkey;
 pub(crate) mod catalogue;
 mod combined;
 mod ip_syntax;
@@ -116,6 +117,8 @@ pub struct ParsedFile {
     pub(crate) ns: Option<NsSpec>,
     /// Client ACL from an `.acl` file.
     pub(crate) acl: Option<super::acl::Acl>,
+    /// Access keys from an `.aclkey` file.
+    pub(crate) aclkey: Option<super::acl::AclKey>,
     pub(crate) diagnostics: Diagnostics,
     /// Entries that were dropped because their `expires=` had passed.
     pub(crate) expired: usize,
@@ -217,6 +220,7 @@ pub(crate) fn parse_reader(
         DatasetKind::Ward => ward_format::parse(&mut lines, options),
         DatasetKind::Combined => combined::parse(&mut lines, options),
         DatasetKind::Acl => acl::parse(&mut lines, options),
+        DatasetKind::Aclkey => aclkey::parse(&mut lines, options),
         _ => rbldnsd::parse(&mut lines, kind, options),
     }
 }
@@ -229,6 +233,7 @@ impl ParsedFile {
             soa: None,
             ns: None,
             acl: None,
+            aclkey: None,
             diagnostics: Diagnostics::default(),
             expired: 0,
             cooling: 0,

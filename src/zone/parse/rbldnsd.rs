@@ -373,7 +373,7 @@ impl<'o> DatasetParser<'o> {
                 }
                 self.generic_entry(line, at)?
             }
-            DatasetKind::Ward | DatasetKind::Combined | DatasetKind::Acl => {
+            DatasetKind::Ward | DatasetKind::Combined | DatasetKind::Acl | DatasetKind::Aclkey => {
                 return Err(LineError::new(
                     at,
                     format!("{} files have their own parser", self.kind),
