@@ -131,5 +131,6 @@ fn listed_in_files(editor: &Editor, zone: &str, what: &str) -> bool {
             .filter_map(|l| l.zone.map(Arc::new))
             .collect(),
     );
-    explain::lookup(what, &snapshot, &|_| &[], unix_now()).is_ok_and(|l| l.listed())
+    explain::lookup(what, &snapshot, &|_| &[], unix_now(), explain::Keys::Never)
+        .is_ok_and(|l| l.listed())
 }

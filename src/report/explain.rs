@@ -104,6 +104,14 @@ impl Lookup {
 /// Entries as written, per zone: what [`lookup`] matches against.
 pub(crate) type EntriesOf<'e> = &'e dyn Fn(&Name) -> &'e [(Arc<Path>, Vec<Entry>)];
 
+/// Whether a lookup may use access keys: `ward lookup` (the operator) may; the public
+/// page may not (a name that names a key is not looked up, and keys are never shown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Keys {
+    Use,
+    Never,
+}
+
 /// Looks `input` up in `snapshot` at `now`: every query name a mail server would ask,
 /// what it answers, and the entries of `entries` behind it.
 pub(crate) fn lookup(
@@ -111,8 +119,12 @@ pub(crate) fn lookup(
     snapshot: &Snapshot,
     entries: EntriesOf<'_>,
     now: i64,
+    keys: Keys,
 ) -> Result<Lookup, LookupError> {
-    let candidates = candidates(input.trim(), snapshot)?;
+    let mut candidates = candidates(input.trim(), snapshot)?;
+    if keys == Keys::Never {
+        candidates.retain(|c| !names_a_key(&c.zone, &c.qname));
+    }
     let mut zones = Vec::new();
     for group in candidates.chunk_by(|a, b| Arc::ptr_eq(&a.zone, &b.zone)) {
         let zone = &group[0].zone;
@@ -182,21 +194,35 @@ fn query_answer(snapshot: &Snapshot, candidate: &Candidate, now: i64) -> QueryAn
     }
 }
 
-/// Which access key a query for `qname` uses in `zone`, and what it gets; `None` in a
-/// zone without keys.
-fn key_used(zone: &Zone, qname: &Name) -> Option<String> {
+/// Whether `qname` names one of `zone`'s access keys.
+fn names_a_key(zone: &Zone, qname: &Name) -> bool {
+    key_of(zone, qname).is_some_and(|(key, _)| key.is_some())
+}
+
+/// In a zone with access keys, the key a query for `qname` names (`None`: none) and
+/// what the query gets; `None` in a zone without keys.
+fn key_of<'z>(zone: &'z Zone, qname: &Name) -> Option<(Option<String>, &'z AclAction)> {
     let keys = zone.access.as_ref()?.keys.as_ref()?;
     let relative = qname.strip_suffix(&zone.name)?;
     let label = (relative.label_count() >= 2)
         .then(|| relative.labels().last())
         .flatten();
     Some(match label.and_then(|l| keys.get(l).map(|k| (l, k))) {
-        Some((label, key)) => format!(
-            "access key {}: {}",
-            String::from_utf8_lossy(label),
-            describe_action(&key.action)
+        Some((label, key)) => (
+            Some(String::from_utf8_lossy(label).into_owned()),
+            &key.action,
         ),
-        None => format!("no access key: {}", describe_action(&keys.default)),
+        None => (None, &keys.default),
+    })
+}
+
+/// Which access key a query for `qname` uses in `zone`, and what it gets, in words.
+fn key_used(zone: &Zone, qname: &Name) -> Option<String> {
+    let (key, action) = key_of(zone, qname)?;
+    let action = describe_action(action);
+    Some(match key {
+        Some(key) => format!("access key {key}: {action}"),
+        None => format!("no access key: {action}"),
     })
 }
 
@@ -227,7 +253,7 @@ pub(crate) fn explain(input: &str, mut load: DirectoryLoad) -> Result<Report, Lo
             .unwrap_or_default()
     };
     let now = unix_now();
-    let found = lookup(input, &snapshot, &entries, now)?;
+    let found = lookup(input, &snapshot, &entries, now, Keys::Use)?;
     Ok(Report {
         text: render(&found, now),
         listed: found.listed(),

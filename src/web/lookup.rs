@@ -132,7 +132,7 @@ pub(crate) fn lookup_view(
         return Err(LookupError::BadQuery(input.to_string()));
     }
     let entries = |zone: &crate::zone::name::Name| details.entries(zone);
-    let found = explain::lookup(input, snapshot, &entries, now)?;
+    let found = explain::lookup(input, snapshot, &entries, now, explain::Keys::Never)?;
     let mut zones: Vec<ZoneView> = found
         .zones
         .iter()

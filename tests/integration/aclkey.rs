@@ -249,3 +249,33 @@ fn lookup_says_which_key_a_query_uses() {
     assert!(plain.contains("NXDOMAIN"), "{plain}");
     assert!(plain.contains("no access key: pass"), "{plain}");
 }
+
+/// The public page never uses or shows access keys: a name naming a key is not looked
+/// up there, and a zone's keys appear nowhere on it.
+#[test]
+fn the_web_page_never_uses_or_shows_keys() {
+    let web = crate::support::web::start(&[
+        ("k.test/ips.ip4set", "192.0.2.1 :3:listed\n"),
+        ("k.test/keys.aclkey", ":pass\nsecretkey :5:Keyed answer\n"),
+    ]);
+    let json = |q: &str| {
+        crate::support::web::get(
+            &web.url(&format!(
+                "/api/v1/lookup?q={}",
+                crate::support::web::encode(q)
+            )),
+            &[],
+        )
+        .json()
+    };
+    let plain = json("192.0.2.1");
+    let text = plain.to_string();
+    assert!(text.contains("k.test"), "{text}");
+    assert!(!text.contains("secretkey"), "{text}");
+    let keyed = json("1.2.0.192.secretkey.k.test");
+    assert!(
+        keyed["zones"].as_array().is_none_or(|z| z.is_empty()),
+        "{keyed}"
+    );
+    assert!(!keyed.to_string().contains("Keyed answer"), "{keyed}");
+}
