@@ -54,7 +54,7 @@ mod tests;
 // server reports.
 pub use app::lifecycle::termination;
 pub use app::serve::{Ready, ServeError, ServeSettings, serve, serve_with};
-pub use app::{commands, settings};
+pub use app::{commands, rbldnsd, settings};
 pub use dns::server::ServerStats;
 pub use listings::requests::{RequestStore, StateFilter};
 pub use load::{LoadOptions, Loader};

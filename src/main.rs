@@ -36,6 +36,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 init_logging("info", LogFormat::Text);
                 commands::policy(&args)?
             }
+            Command::Rbldnsd(args) => ward::rbldnsd::rbldnsd(&args)?,
         },
     )
 }

@@ -11,6 +11,7 @@ pub(crate) mod panics;
 pub(crate) mod policy;
 pub(crate) mod privileges;
 pub(crate) mod probe;
+pub mod rbldnsd;
 pub(crate) mod serials;
 pub(crate) mod serve;
 pub mod settings;

@@ -52,6 +52,9 @@ pub struct ServeSettings {
     pub web: Option<crate::web::WebSettings>,
     /// Public lists the page also asks; `None`: none configured.
     pub(crate) external: Option<crate::external::Settings>,
+    /// Stop when a zone does not load at first (rbldnsd's rule for its command line,
+    /// unless `-q`); otherwise the other zones are served.
+    pub(crate) every_zone_required: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +69,8 @@ pub enum ServeError {
         "{dir} has {errors} error(s) (logged above); fix them, or start with --lenient to skip bad lines"
     )]
     ZoneErrors { dir: PathBuf, errors: usize },
+    #[error("zone loading errors, aborting: {0} did not load (the errors are logged above)")]
+    ZonesNotLoaded(String),
     #[error(transparent)]
     Server(#[from] ServerError),
     #[error("the first load of the zones failed with an internal error: {0}")]
@@ -353,7 +358,11 @@ fn transfers(config: &TransferConfig) -> Option<Arc<Transfers>> {
 fn check_first_load(load: &DirectoryLoad, settings: &ServeSettings) -> Result<(), ServeError> {
     let mut errors = 0;
     for error in load.errors() {
-        tracing::error!("{error}");
+        if settings.lenient && !error.is_about_the_file() {
+            tracing::warn!("{error} (line skipped)");
+        } else {
+            tracing::error!("{error}");
+        }
         errors += 1;
     }
     for warning in load.warnings() {
@@ -364,6 +373,15 @@ fn check_first_load(load: &DirectoryLoad, settings: &ServeSettings) -> Result<()
             dir: settings.zones.clone(),
             errors,
         });
+    }
+    let missing: Vec<String> = load
+        .zones
+        .iter()
+        .filter(|z| z.zone.is_none())
+        .map(|z| z.name.to_string())
+        .collect();
+    if settings.every_zone_required && !missing.is_empty() {
+        return Err(ServeError::ZonesNotLoaded(missing.join(", ")));
     }
     for zone in &load.zones {
         tracing::info!(

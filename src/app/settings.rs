@@ -4,6 +4,7 @@
 //! no default is worked out twice.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use clap::Parser;
 use super::serve::ServeSettings;
 use crate::config::args::{Cli, Command, LogFormat, ServeArgs, StateArgs, ZoneArgs};
 use crate::config::file::{ConfigError, FileConfig, ZoneSettings};
+use crate::config::rbldnsd::RbldnsdOptions;
 use crate::dns::fallback::DnsSettings;
 use crate::dns::rrl::RrlSettings;
 use crate::dns::server::ServerConfig;
@@ -24,6 +26,7 @@ use crate::reload::ReloadSettings;
 use crate::web::{Budget, ListenLimits, WebSettings};
 use crate::xfr::journal::JournalLimits;
 use crate::xfr::{TransferConfig, ZoneTransfer};
+use crate::zone::DatasetKind;
 use crate::zone::name::Name;
 
 /// The configuration file the zone arguments point at (`--config`, or `ward.toml`
@@ -77,7 +80,7 @@ pub(crate) fn load_options(args: &ZoneArgs, file: &FileConfig) -> LoadOptions {
         // A zone a secondary may transfer needs its hashed names in full.
         keep_digests: file.zone.values().any(|z| z.transfer.is_some()),
         zones: zone_options(&file.zone),
-        serial_floors: HashMap::new(),
+        ..defaults
     }
 }
 
@@ -171,6 +174,7 @@ pub fn serve_settings(args: &ServeArgs, file: &FileConfig) -> Result<ServeSettin
         transfer: transfer_config(file)?,
         web: web_settings(args, file),
         external: external_settings(file)?,
+        every_zone_required: false,
     })
 }
 
@@ -398,6 +402,130 @@ pub(crate) fn transfer_config(file: &FileConfig) -> Result<TransferConfig, Confi
             bytes: file.journal_bytes.unwrap_or(defaults.bytes),
         },
     })
+}
+
+/// How often `ward rbldnsd` checks the data files without `-c`: rbldnsd's minute.
+const RBLDNSD_CHECK: u32 = 60;
+
+/// The zones of rbldnsd's command line, each with its files in command-line order
+/// (a repeated zone adds files; an `acl` or `aclkey` with an empty zone name is added
+/// to every zone, after its own files).
+pub(crate) fn rbldnsd_zones(
+    options: &RbldnsdOptions,
+) -> Result<Vec<crate::load::ZoneSource>, ConfigError> {
+    use crate::load::{DataFile, ZoneSource};
+    let mut zones: Vec<ZoneSource> = Vec::new();
+    let mut everywhere: Vec<DataFile> = Vec::new();
+    for spec in &options.zones {
+        let files = spec.files.iter().map(|path| DataFile {
+            path: path.clone(),
+            kind: spec.kind,
+        });
+        if spec.zone.is_empty() {
+            everywhere.extend(files);
+            continue;
+        }
+        let name = Name::parse(&spec.zone).map_err(|error| {
+            ConfigError::Invalid(format!("`{}` is not a zone name: {error}", spec.zone))
+        })?;
+        match zones.iter_mut().find(|z| z.name == name) {
+            Some(zone) => zone.files.extend(files),
+            None => zones.push(ZoneSource {
+                name,
+                files: files.collect(),
+                unreadable: None,
+            }),
+        }
+    }
+    for zone in &mut zones {
+        for global in &everywhere {
+            if zone.files.iter().any(|f| f.kind == global.kind) {
+                return Err(ConfigError::Invalid(format!(
+                    "zone {} has an {} of its own and the one for every zone ({}): ward takes one {} a zone",
+                    zone.name,
+                    global.kind,
+                    global.path.display(),
+                    global.kind
+                )));
+            }
+            zone.files.push(global.clone());
+        }
+    }
+    for zone in &zones {
+        for kind in [DatasetKind::Acl, DatasetKind::Aclkey] {
+            if zone.files.iter().filter(|f| f.kind == kind).count() > 1 {
+                return Err(ConfigError::Invalid(format!(
+                    "zone {} has more than one {kind} (repeated ACL definition): ward takes one {kind} a zone",
+                    zone.name
+                )));
+            }
+        }
+        if zone
+            .files
+            .iter()
+            .all(|f| matches!(f.kind, DatasetKind::Acl | DatasetKind::Aclkey))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "missing data for zone {}: it has only access control",
+                zone.name
+            )));
+        }
+    }
+    Ok(zones)
+}
+
+/// `ward rbldnsd`'s settings: what rbldnsd serves from the same command line, on
+/// `listen` (the `-b` addresses resolved), run as `user` once bound. Answers as
+/// rbldnsd's: no RFC 5782 test points, NXDOMAIN for empty non-terminals, bad lines
+/// skipped with a warning; the files checked every `-c` (a minute), not watched.
+pub(crate) fn rbldnsd_settings(
+    options: &RbldnsdOptions,
+    zones: Vec<crate::load::ZoneSource>,
+    listen: Vec<SocketAddr>,
+    user: Option<String>,
+) -> ServeSettings {
+    let defaults = ServerConfig::default();
+    let load = LoadOptions {
+        default_ttl: options
+            .ttl
+            .and_then(|t| t.default)
+            .unwrap_or(LoadOptions::default().default_ttl),
+        test_points: false,
+        accept_host_bits: options.accept_host_bits,
+        command_line_zones: Some(zones),
+        empty_names_nxdomain: true,
+        ttl_bounds: options
+            .ttl
+            .filter(|t| t.min.is_some() || t.max.is_some())
+            .map(|t| (t.min.unwrap_or(0), t.max.unwrap_or(u32::MAX))),
+        ..LoadOptions::default()
+    };
+    let check = options.check.unwrap_or(RBLDNSD_CHECK);
+    ServeSettings {
+        metrics: None,
+        user,
+        zones: PathBuf::from("."),
+        load,
+        lenient: true,
+        server: ServerConfig {
+            listen,
+            // The statistics line (`-s`) counts answers.
+            count_answers: options.stats.is_some(),
+            query_log_every: u32::from(options.query_log.is_some()),
+            ..defaults
+        },
+        reload: ReloadSettings {
+            poll_interval: (check > 0).then(|| Duration::from_secs(u64::from(check))),
+            watch: false,
+            ..ReloadSettings::default()
+        },
+        sighup: true,
+        transfer: TransferConfig::default(),
+        serials: None,
+        web: None,
+        external: None,
+        every_zone_required: !options.quick,
+    }
 }
 
 #[cfg(test)]

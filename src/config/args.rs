@@ -45,6 +45,19 @@ pub enum Command {
     /// A Postfix policy service (check_policy_service) that refuses senders and
     /// recipients listed in ward's address lists, with the listing's reason.
     Policy(PolicyArgs),
+    /// Serve rbldnsd's command line as rbldnsd would: its options and
+    /// zone:type:file specs, the files where they are (`ward rbldnsd -h` lists the
+    /// options).
+    #[command(disable_help_flag = true)]
+    Rbldnsd(RbldnsdArgs),
+}
+
+/// rbldnsd's arguments, read by [`super::rbldnsd::RbldnsdOptions::parse`].
+#[derive(Debug, Clone, Args)]
+pub struct RbldnsdArgs {
+    /// rbldnsd's options and zone specs.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]

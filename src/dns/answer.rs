@@ -227,7 +227,7 @@ pub(crate) fn resolve_located<'s>(
         guard = Some(Guarded {
             acl,
             key,
-            key_label: label.map(|_| (labels - 1) as u8),
+            key_label: known.then(|| (labels - 1) as u8),
         });
         match decision.outcome {
             Verdict::Drop => {
@@ -298,7 +298,10 @@ pub(crate) fn resolve_located<'s>(
     }
     answer.listed = presence == Presence::Listed && !answer.answers.is_empty();
     if answer.answers.is_empty() {
-        if presence == Presence::Absent {
+        // rbldnsd answers NXDOMAIN for empty non-terminals too (`ward rbldnsd`).
+        if presence == Presence::Absent
+            || (presence == Presence::Exists && zone.empty_names_nxdomain)
+        {
             answer.rcode = rcode::NXDOMAIN;
         }
         answer.authority.push(Rr {

@@ -248,7 +248,7 @@ impl BatchAnswerer {
             return false;
         }
         if self.extras.count_answers {
-            let bytes = self.replies[i].len();
+            let bytes = (datagram.bytes.map_or(0, <[u8]>::len), self.replies[i].len());
             self.counters.count(outcome, bytes, truncated, Writers::One);
         }
         if self.extras.query_log_every > 0 {
@@ -341,14 +341,20 @@ impl BatchAnswerer {
         } else {
             qname.push_str("(an unusual packet)");
         }
+        let reply = &self.replies[i];
+        let answers = reply
+            .get(6..8)
+            .map_or(0, |c| u16::from_be_bytes([c[0], c[1]]));
         tracing::info!(
             target: "ward::query",
             client = %datagram.peer.ip(),
             qname,
             qtype = outcome.qtype,
+            qclass = if standard { self.queries[i].question.qclass } else { 0 },
             rcode = outcome.rcode,
             listed = outcome.listed,
-            bytes = self.replies[i].len(),
+            answers,
+            bytes = reply.len(),
             "query"
         );
     }

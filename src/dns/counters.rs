@@ -78,8 +78,8 @@ pub(crate) struct Guarded {
     pub(crate) acl: Option<u8>,
     /// The access key's counter slot ([`NO_KEY`] when keys did not apply).
     pub(crate) key: u16,
-    /// Which label of the query name may name a key (counted from the left), so the
-    /// query log can leave it out.
+    /// Which label of the query name is an access key (counted from the left), so
+    /// the query log can leave it out.
     pub(crate) key_label: Option<u8>,
 }
 
@@ -105,6 +105,8 @@ pub(crate) struct QueryCounters {
     answers: Box<[AtomicU64]>,
     acl: Box<[AtomicU64]>,
     keys: Box<[AtomicU64]>,
+    /// Per zone: bytes of queries in, of replies out (rbldnsd's `-s` statistics).
+    zone_bytes: Box<[AtomicU64]>,
     pub(crate) truncated: AtomicU64,
     pub(crate) response_bytes: AtomicU64,
     /// Packets that got no reply: not a query, or too broken for one.
@@ -132,6 +134,7 @@ impl Default for QueryCounters {
             keys: (0..KEY_SLOTS * KEY_CELLS)
                 .map(|_| AtomicU64::new(0))
                 .collect(),
+            zone_bytes: (0..ZONE_SLOTS * 2).map(|_| AtomicU64::new(0)).collect(),
             truncated: AtomicU64::new(0),
             response_bytes: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -164,9 +167,15 @@ pub(crate) fn add(cell: &AtomicU64, n: u64, writers: Writers) {
 }
 
 impl QueryCounters {
-    /// Counts one reply of `bytes` bytes.
+    /// Counts one reply of `bytes` bytes to a query of `query_bytes`.
     #[inline]
-    pub(crate) fn count(&self, outcome: Outcome, bytes: usize, truncated: bool, writers: Writers) {
+    pub(crate) fn count(
+        &self,
+        outcome: Outcome,
+        (query_bytes, bytes): (usize, usize),
+        truncated: bool,
+        writers: Writers,
+    ) {
         let zone = usize::from(outcome.zone_slot).min(ZONE_SLOTS - 1);
         let cell = ((zone * QTYPE_SLOTS + qtype_slot(outcome.qtype)) * RCODE_SLOTS
             + rcode_slot(outcome.rcode))
@@ -174,6 +183,8 @@ impl QueryCounters {
             + usize::from(outcome.listed);
         add(&self.answers[cell], 1, writers);
         add(&self.response_bytes, bytes as u64, writers);
+        add(&self.zone_bytes[zone * 2], query_bytes as u64, writers);
+        add(&self.zone_bytes[zone * 2 + 1], bytes as u64, writers);
         if truncated {
             add(&self.truncated, 1, writers);
         }
@@ -241,6 +252,15 @@ impl QueryCounters {
         })
     }
 
+    /// Bytes of queries in and replies out of zone slot `zone`.
+    pub(crate) fn zone_bytes(&self, zone: usize) -> (u64, u64) {
+        let zone = zone.min(ZONE_SLOTS - 1);
+        (
+            self.zone_bytes[zone * 2].load(Ordering::Relaxed),
+            self.zone_bytes[zone * 2 + 1].load(Ordering::Relaxed),
+        )
+    }
+
     /// Every access key with queries: (key slot, [queries, listed, refused]).
     pub(crate) fn keys(&self) -> impl Iterator<Item = (usize, [u64; KEY_CELLS])> + '_ {
         self.keys
@@ -294,8 +314,8 @@ mod tests {
                 key_label: None,
             }),
         };
-        counters.count(outcome, 100, true, Writers::One);
-        counters.count(outcome, 50, false, Writers::Many);
+        counters.count(outcome, (30, 100), true, Writers::One);
+        counters.count(outcome, (30, 50), false, Writers::Many);
         counters.count(
             Outcome {
                 qtype: 99,
@@ -303,10 +323,11 @@ mod tests {
                 listed: true,
                 ..outcome
             },
-            10,
+            (30, 10),
             false,
             Writers::One,
         );
+        assert_eq!(counters.zone_bytes(usize::from(zone)), (90, 160));
         let mut cells: Vec<_> = counters.answers().collect();
         cells.sort();
         assert_eq!(

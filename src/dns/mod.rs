@@ -9,6 +9,10 @@
 //! Uses `store` (the snapshot a query reads) and `zone`; never reload, load or
 //! anything above.
 
+/// Log directives that keep the DNS libraries' own logs to warnings (hickory logs
+/// every query at INFO), for whoever sets up logging.
+pub(crate) const QUIET_LIBRARIES: &str = "hickory_server=warn,hickory_proto=warn";
+
 pub(crate) mod answer;
 pub(crate) mod batch;
 pub(crate) mod counters;

@@ -2,6 +2,7 @@
 //! the hot path, and a TCP listener served on the tokio runtime it is given. Shutdown
 //! stops both.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -128,6 +129,50 @@ impl ServerStats {
     pub(crate) fn tcp(&self) -> &TcpStats {
         &self.tcp.stats
     }
+
+    /// Per zone slot (UDP and TCP, when answers are counted): what rbldnsd's `-s`
+    /// statistics line says of a zone.
+    pub(crate) fn zone_totals(&self) -> BTreeMap<usize, ZoneTotals> {
+        let mut totals: BTreeMap<usize, ZoneTotals> = BTreeMap::new();
+        for table in self
+            .udp
+            .iter()
+            .map(Arc::as_ref)
+            .chain([self.tcp_counters()])
+        {
+            for (zone, _, rcode, _, count) in table.answers() {
+                let total = totals.entry(zone).or_default();
+                match rcode {
+                    "NOERROR" => total.ok += count,
+                    "NXDOMAIN" => total.nxdomain += count,
+                    _ => total.other += count,
+                }
+            }
+        }
+        for (&zone, total) in &mut totals {
+            for table in self
+                .udp
+                .iter()
+                .map(Arc::as_ref)
+                .chain([self.tcp_counters()])
+            {
+                let (bytes_in, bytes_out) = table.zone_bytes(zone);
+                total.bytes_in += bytes_in;
+                total.bytes_out += bytes_out;
+            }
+        }
+        totals
+    }
+}
+
+/// One zone's answers: NOERROR, NXDOMAIN, other codes, and the bytes in and out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ZoneTotals {
+    pub(crate) ok: u64,
+    pub(crate) nxdomain: u64,
+    pub(crate) other: u64,
+    pub(crate) bytes_in: u64,
+    pub(crate) bytes_out: u64,
 }
 
 /// How long a UDP worker waits for packets before checking for shutdown.

@@ -356,9 +356,12 @@ fn answer(shared: &TcpShared, message: &[u8], peer: SocketAddr) -> Option<(Vec<u
     match answered {
         Ok(Some(reply)) => {
             if shared.count_answers {
-                shared
-                    .counters
-                    .count(reply.outcome, reply.bytes.len(), false, Writers::Many);
+                shared.counters.count(
+                    reply.outcome,
+                    (message.len(), reply.bytes.len()),
+                    false,
+                    Writers::Many,
+                );
             }
             if reply.hold != Hold::NOW {
                 add(&shared.counters.tarpit_held, 1, Writers::Many);

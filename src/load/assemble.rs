@@ -86,6 +86,12 @@ pub(super) fn assemble(
         datasets.extend(file.datasets);
     }
     let entries = datasets.iter().map(|d| d.entries).sum();
+    if let Some((min, max)) = options.ttl_bounds {
+        for dataset in &mut datasets {
+            dataset.ttl = dataset.ttl.clamp(min, max);
+            dataset.generic.clamp_ttls(min, max);
+        }
+    }
     let mut load = ZoneLoad {
         name: source.name.clone(),
         zone: None,
@@ -98,7 +104,12 @@ pub(super) fn assemble(
         kept,
         file_hashes,
     };
-    if unreadable || (!load.diagnostics.is_clean() && !lenient) {
+    let file_problems = load
+        .diagnostics
+        .errors
+        .iter()
+        .any(|e| e.is_about_the_file());
+    if unreadable || file_problems || (!load.diagnostics.is_clean() && !lenient) {
         return load;
     }
     if acl.is_none()
@@ -153,6 +164,10 @@ pub(super) fn assemble(
         },
         None => default_soa(&name, auto_serial),
     };
+    let mut soa = soa;
+    if let Some((min, max)) = options.ttl_bounds {
+        soa.ttl = soa.ttl.clamp(min, max);
+    }
     let (ns, ns_ttl) = match ns_spec {
         Some(spec) => (spec.names, spec.ttl.unwrap_or(default_ttl)),
         None => (
@@ -175,6 +190,9 @@ pub(super) fn assemble(
             unknown_key_slot: crate::zone::slot::key_slot(&name, None),
         }
     });
+    let ns_ttl = options
+        .ttl_bounds
+        .map_or(ns_ttl, |(min, max)| ns_ttl.clamp(min, max));
     let test_points = settings
         .test_points
         .unwrap_or(options.test_points)
@@ -195,6 +213,7 @@ pub(super) fn assemble(
         serial_is_auto,
         built_at: now,
         fingerprint,
+        empty_names_nxdomain: options.empty_names_nxdomain,
     });
     load
 }

@@ -44,6 +44,14 @@ pub struct LoadOptions {
     /// The serials served before a restart, by zone: the first load serves higher ones,
     /// or the same for the same data.
     pub(crate) serial_floors: HashMap<String, SerialFloor>,
+    /// The zones and their files as named on rbldnsd's command line (`ward rbldnsd`),
+    /// instead of the zones directory's layout.
+    pub(crate) command_line_zones: Option<Vec<ZoneSource>>,
+    /// Names that exist only because something is listed below them answer NXDOMAIN,
+    /// as rbldnsd answers (`ward rbldnsd`), instead of NODATA.
+    pub(crate) empty_names_nxdomain: bool,
+    /// Every TTL (data, SOA, NS) kept within these bounds (rbldnsd's `-t def:min:max`).
+    pub(crate) ttl_bounds: Option<(u32, u32)>,
 }
 
 pub(crate) use crate::zone::SerialFloor;
@@ -77,6 +85,9 @@ impl Default for LoadOptions {
             keep_digests: false,
             zones: HashMap::new(),
             serial_floors: HashMap::new(),
+            command_line_zones: None,
+            empty_names_nxdomain: false,
+            ttl_bounds: None,
         }
     }
 }
@@ -270,9 +281,21 @@ impl DirectoryLoad {
 }
 
 impl Loader {
+    /// The zones and their files: the zones directory's layout, or the zones named on
+    /// rbldnsd's command line.
+    pub(crate) fn scan(&self) -> Result<Scan, ScanError> {
+        match &self.options.command_line_zones {
+            Some(zones) => Ok(Scan {
+                zones: zones.clone(),
+                ..Scan::default()
+            }),
+            None => scan(&self.dir),
+        }
+    }
+
     /// Loads every zone.
     pub fn load_all(&self) -> Result<DirectoryLoad, ScanError> {
-        let scan = scan(&self.dir)?;
+        let scan = self.scan()?;
         let (catalogue, catalogue_diagnostics) = match &scan.catalogue {
             Some(path) => load_catalogue(path),
             None => (Catalogue::default(), Diagnostics::default()),

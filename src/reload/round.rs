@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::changes::{FileRecord, Stamp, as_loaded, compare, settled};
 use super::{Reloader, ZoneState};
 use crate::load::files::content_hash;
-use crate::load::{Scan, ZoneLoad, ZoneSource, load_catalogue, load_zones, scan};
+use crate::load::{Scan, ZoneLoad, ZoneSource, load_catalogue, load_zones};
 use crate::memory::release_freed_memory;
 use crate::store::{Snapshot, Store};
 use crate::time::unix_now;
@@ -45,7 +45,7 @@ struct Plan {
 impl Reloader {
     /// One round: find what changed, load it, swap.
     pub(super) fn round(&mut self, store: &Store, all: bool, hinted: &HashSet<PathBuf>) -> Round {
-        let scan = match scan(&self.loader.dir) {
+        let scan = match self.loader.scan() {
             Ok(scan) => scan,
             Err(error) => {
                 tracing::warn!(%error, "cannot scan the zones directory; keeping every zone as it is");

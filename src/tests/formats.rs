@@ -695,3 +695,20 @@ fn dnhash_as_the_fork_reads_it() {
     assert_eq!(ask(&z, "back.tld.s.test").0, rcode::NXDOMAIN);
     assert_eq!(ask(&z, "needkey.tld.s.test").2, ["NEEDKEY @ key=require"]);
 }
+
+/// rbldnsd takes no SOA or NS from an acl file: a zone's come from its data, whatever
+/// the order of the files (the rspamd fork's suite writes a header into every file).
+#[test]
+fn acl_files_give_no_soa() {
+    let options = ParseOptions::default();
+    let parsed = parse_bytes(
+        b"$SOA 0 acl.example. hostmaster.example. 7 1h 1h 2d 1h\n127.0.0.1 :refuse\n",
+        "a",
+        DatasetKind::Acl,
+        &options,
+    );
+    assert!(parsed.soa.is_none());
+    assert!(parsed.diagnostics.is_clean());
+    assert_eq!(parsed.diagnostics.warnings.len(), 1);
+    assert!(parsed.acl.is_some());
+}

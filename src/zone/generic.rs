@@ -72,6 +72,15 @@ impl GenericIndex {
         self.records == 0
     }
 
+    /// Keeps every record's TTL within `[min, max]`.
+    pub(crate) fn clamp_ttls(&mut self, min: u32, max: u32) {
+        for node in self.nodes.values_mut() {
+            for record in &mut node.records {
+                record.ttl = record.ttl.clamp(min, max);
+            }
+        }
+    }
+
     pub(crate) fn lookup(&self, wire: &[u8]) -> GenericMatch<'_> {
         match self.nodes.get(wire) {
             Some(node) if !node.records.is_empty() => GenericMatch::Records(&node.records),

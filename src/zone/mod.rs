@@ -86,6 +86,9 @@ pub(crate) struct Zone {
     pub(crate) fingerprint: Option<u64>,
     /// Where this zone's queries are counted (stable across reloads).
     pub(crate) counter_slot: u16,
+    /// Names that exist only because something is listed below them (empty
+    /// non-terminals) answer NXDOMAIN, as rbldnsd answers, not NODATA.
+    pub(crate) empty_names_nxdomain: bool,
 }
 
 /// The serial a zone was last served with, and what that version was made from. The

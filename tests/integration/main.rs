@@ -20,6 +20,7 @@ mod mail_lists;
 mod operations;
 mod package;
 mod policy;
+mod rbldnsd_cli;
 mod rbldnsd_diff;
 mod reload;
 mod robustness;

@@ -3,7 +3,7 @@
 
 use super::ip_syntax::{ip4_cidr, ip6_prefix};
 use super::lexer::{LineError, LineOutcome, LineReader, skip_space, token_end, trim_end};
-use super::rbldnsd::{ZoneSpecials, check_key_end};
+use super::rbldnsd::check_key_end;
 use super::specials::{Special, parse_a_txt, parse_special, special_start};
 use super::{ParseOptions, ParsedFile};
 use crate::zone::acl::{AclAction, AclBuilder};
@@ -15,21 +15,13 @@ pub(super) fn parse(lines: &mut LineReader<'_>, options: &ParseOptions) -> Parse
     let mut builder = AclBuilder::default();
     let mut default_action = AclAction::Ignore;
     let mut ttl: Option<u32> = None;
-    let mut file = ZoneSpecials::default();
     loop {
         let number = lines.line_number() + 1;
         let Some(line) = lines.next_line() else { break };
-        let outcome = acl_line(
-            line,
-            number,
-            &mut builder,
-            &mut default_action,
-            &mut ttl,
-            &mut file,
-        );
+        let outcome = acl_line(line, number, &mut builder, &mut default_action, &mut ttl);
         lines.report(outcome);
     }
-    let mut parsed = file.into_parsed(lines);
+    let mut parsed = ParsedFile::empty();
     let (acl, duplicates) = builder.build(ttl.unwrap_or(options.default_ttl));
     for duplicate in duplicates {
         lines.warn_at(
@@ -49,7 +41,6 @@ fn acl_line(
     builder: &mut AclBuilder,
     default_action: &mut AclAction,
     ttl: &mut Option<u32>,
-    file: &mut ZoneSpecials,
 ) -> LineOutcome {
     let at = skip_space(line, 0);
     let end = trim_end(line);
@@ -62,10 +53,11 @@ fn acl_line(
                 *ttl = Some(value);
                 Ok(None)
             }
-            special @ (Special::Soa(..) | Special::Ns(..)) => {
-                file.take(special, *ttl);
-                Ok(None)
-            }
+            // rbldnsd takes no SOA or NS from an acl (a zone's come from its data).
+            Special::Soa(..) | Special::Ns(..) => Ok(Some(LineError::new(
+                key,
+                "$SOA and $NS are ignored in acl files (as rbldnsd ignores them): put them in a data file",
+            ))),
             _ => Ok(Some(LineError::new(key, "special ignored in an acl file"))),
         };
     }

@@ -57,6 +57,15 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+impl Diagnostic {
+    /// Whether the problem is the file, not a line of it: it could not be read (whole,
+    /// or past some line), or it does not fit its zone. Skipping lines cannot mend
+    /// that, so not even a lenient load serves the zone without it.
+    pub(crate) fn is_about_the_file(&self) -> bool {
+        self.line == 0 || self.message.starts_with("cannot read")
+    }
+}
+
 /// Errors (the line was skipped) and warnings (the line loaded, but probably not as
 /// the author meant) of one file.
 #[derive(Debug, Default, Clone)]
