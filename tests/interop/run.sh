@@ -44,6 +44,7 @@ PACKAGES=(
     knot nsd bind9 knot-dnsutils knot-dnssecutils # secondaries of ward, kzonecheck (90-secondaries.sh)
     rbldnsd curl python3 # stand-in public lists (85-external-lists.sh)
     fail2ban # listings from the mail log (88-fail2ban-loop.sh)
+    python3-venv # robotframework and py3dns for the rspamd fork's suite (97-rbldnsd-fork-suite.sh)
     libio-socket-inet6-perl # swaks over IPv6
     # libraries of the unpacked Exim (exim4-daemon-light's dependencies; not the MTA)
     libidn12 libgnutls-dane0 libgnutls30 libdb5.3 libnsl2 libpcre2-8-0 libcrypt1
