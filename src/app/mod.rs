@@ -1,7 +1,8 @@
 //! The process: `ward serve`'s wiring (flags and `ward.toml` → settings, one function
 //! the tests use too), startup order, signals and sd_notify, the privilege drop,
-//! panics, memory hints, serials kept across restarts, the metrics endpoint, and the
-//! bodies of the other commands. The top layer: it may use every module below it;
+//! panics, memory hints, serials kept across restarts, the metrics endpoint, the
+//! bodies of the other commands, and `ward rbldnsd` (rbldnsd's command line around
+//! `serve`). The top layer: it may use every module below it;
 //! nothing imports it.
 
 pub mod commands;

@@ -3,8 +3,8 @@
 //! and encodes by hand; TCP ([`tcp`]) and everything unusual goes through
 //! hickory-proto ([`fallback`]). Both ask [`answer::resolve`], so they cannot
 //! disagree. Also here: TSIG ([`tsig`], the query path verifies signed SOA queries),
-//! response rate limiting ([`rrl`]), the per-worker [`counters`], and the sockets
-//! ([`server`]). Zone transfers are handed over through [`transfers`].
+//! response rate limiting ([`rrl`]), the per-worker [`counters`], the sockets
+//! ([`server`]), and the timers of replies a tarpit holds back ([`tarpit`]). Zone transfers are handed over through [`transfers`].
 //!
 //! Uses `store` (the snapshot a query reads) and `zone`; never reload, load or
 //! anything above.
