@@ -154,6 +154,7 @@ pub fn serve_settings(args: &ServeArgs, file: &FileConfig) -> Result<ServeSettin
                 ),
             },
             count_answers: metrics.is_some(),
+            count_zone_bytes: false,
             rrl: rrl_settings(args, file),
             query_log_every: args.query_log.or(file.query_log).unwrap_or(0),
             grace: args
@@ -511,6 +512,7 @@ pub(crate) fn rbldnsd_settings(
             listen,
             // The statistics line (`-s`) counts answers.
             count_answers: options.stats.is_some(),
+            count_zone_bytes: options.stats.is_some(),
             query_log_every: u32::from(options.query_log.is_some()),
             ..defaults
         },

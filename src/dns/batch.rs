@@ -42,6 +42,8 @@ pub struct Datagram<'a> {
 pub(crate) struct Extras {
     /// Count every answer by zone, type, rcode (the metrics are on).
     pub(crate) count_answers: bool,
+    /// Also count bytes in and out per zone (rbldnsd's `-s` statistics).
+    pub(crate) count_zone_bytes: bool,
     /// Response rate limiting, shared by the workers.
     pub(crate) limiter: Option<Arc<Limiter>>,
     /// Log one query in this many (0: none).
@@ -163,26 +165,28 @@ impl BatchAnswerer {
                         now,
                     );
                     let outcome = answer.outcome(query.question.qtype);
-                    let hold = match answer.hold {
-                        Hold::NOW => 0,
-                        Hold::NEVER => return Handled::Silent(Some(outcome)),
-                        Hold(seconds) => seconds,
-                    };
                     let limit =
                         wire::udp_reply_limit(query.edns.map(|e| e.payload), settings.udp_payload);
-                    let truncated = wire::encode(
-                        packet,
-                        query,
-                        &answer,
-                        usize::from(limit),
-                        settings.udp_payload,
-                        reply,
-                        scratch,
-                    );
-                    if hold > 0 {
-                        return Handled::Held(outcome, truncated, query.question_end, hold);
+                    let mut encode = || {
+                        wire::encode(
+                            packet,
+                            query,
+                            &answer,
+                            usize::from(limit),
+                            settings.udp_payload,
+                            reply,
+                            scratch,
+                        )
+                    };
+                    // One branch, as `ignore` alone cost before tarpits: the usual reply
+                    // goes out now.
+                    match answer.hold {
+                        Hold::NOW => Handled::Reply(outcome, encode(), query.question_end),
+                        Hold::NEVER => Handled::Silent(Some(outcome)),
+                        Hold(seconds) => {
+                            Handled::Held(outcome, encode(), query.question_end, seconds)
+                        }
                     }
-                    Handled::Reply(outcome, truncated, query.question_end)
                 }
                 Parsed::Drop => Handled::Silent(None),
                 Parsed::Fallback => {
@@ -248,8 +252,14 @@ impl BatchAnswerer {
             return false;
         }
         if self.extras.count_answers {
-            let bytes = (datagram.bytes.map_or(0, <[u8]>::len), self.replies[i].len());
+            let bytes = self.replies[i].len();
             self.counters.count(outcome, bytes, truncated, Writers::One);
+            if self.extras.count_zone_bytes {
+                let query = datagram.bytes.map_or(0, <[u8]>::len);
+                let zone = outcome.zone_slot;
+                self.counters
+                    .count_zone_bytes(zone, (query, bytes), Writers::One);
+            }
         }
         if self.extras.query_log_every > 0 {
             self.log_query(i, datagram, outcome, standard);

@@ -167,15 +167,9 @@ pub(crate) fn add(cell: &AtomicU64, n: u64, writers: Writers) {
 }
 
 impl QueryCounters {
-    /// Counts one reply of `bytes` bytes to a query of `query_bytes`.
+    /// Counts one reply of `bytes` bytes.
     #[inline]
-    pub(crate) fn count(
-        &self,
-        outcome: Outcome,
-        (query_bytes, bytes): (usize, usize),
-        truncated: bool,
-        writers: Writers,
-    ) {
+    pub(crate) fn count(&self, outcome: Outcome, bytes: usize, truncated: bool, writers: Writers) {
         let zone = usize::from(outcome.zone_slot).min(ZONE_SLOTS - 1);
         let cell = ((zone * QTYPE_SLOTS + qtype_slot(outcome.qtype)) * RCODE_SLOTS
             + rcode_slot(outcome.rcode))
@@ -183,8 +177,6 @@ impl QueryCounters {
             + usize::from(outcome.listed);
         add(&self.answers[cell], 1, writers);
         add(&self.response_bytes, bytes as u64, writers);
-        add(&self.zone_bytes[zone * 2], query_bytes as u64, writers);
-        add(&self.zone_bytes[zone * 2 + 1], bytes as u64, writers);
         if truncated {
             add(&self.truncated, 1, writers);
         }
@@ -252,6 +244,19 @@ impl QueryCounters {
         })
     }
 
+    /// Counts a query of `query_bytes` and its reply of `reply_bytes` in zone slot
+    /// `zone` (only for rbldnsd's `-s` statistics: nothing else asks for it).
+    pub(crate) fn count_zone_bytes(
+        &self,
+        zone: u16,
+        (query_bytes, reply_bytes): (usize, usize),
+        writers: Writers,
+    ) {
+        let zone = usize::from(zone).min(ZONE_SLOTS - 1);
+        add(&self.zone_bytes[zone * 2], query_bytes as u64, writers);
+        add(&self.zone_bytes[zone * 2 + 1], reply_bytes as u64, writers);
+    }
+
     /// Bytes of queries in and replies out of zone slot `zone`.
     pub(crate) fn zone_bytes(&self, zone: usize) -> (u64, u64) {
         let zone = zone.min(ZONE_SLOTS - 1);
@@ -314,8 +319,10 @@ mod tests {
                 key_label: None,
             }),
         };
-        counters.count(outcome, (30, 100), true, Writers::One);
-        counters.count(outcome, (30, 50), false, Writers::Many);
+        counters.count(outcome, 100, true, Writers::One);
+        counters.count(outcome, 50, false, Writers::Many);
+        counters.count_zone_bytes(zone, (30, 100), Writers::One);
+        counters.count_zone_bytes(zone, (60, 60), Writers::Many);
         counters.count(
             Outcome {
                 qtype: 99,
@@ -323,7 +330,7 @@ mod tests {
                 listed: true,
                 ..outcome
             },
-            (30, 10),
+            10,
             false,
             Writers::One,
         );

@@ -33,6 +33,8 @@ pub(crate) struct ServerConfig {
     pub(crate) tcp: TcpLimits,
     /// Count every answer by zone, type and rcode (the metrics are on).
     pub(crate) count_answers: bool,
+    /// Also count bytes in and out per zone (rbldnsd's `-s` statistics).
+    pub(crate) count_zone_bytes: bool,
     /// Response rate limiting (off when its rate is 0).
     pub(crate) rrl: RrlSettings,
     /// Log one UDP query in this many (0: none).
@@ -49,6 +51,7 @@ impl Default for ServerConfig {
             settings: DnsSettings::default(),
             tcp: TcpLimits::default(),
             count_answers: false,
+            count_zone_bytes: false,
             rrl: RrlSettings::default(),
             query_log_every: 0,
             grace: Duration::from_secs(5),
@@ -191,10 +194,11 @@ impl Running {
             store.clone(),
             config.settings.clone(),
             config.tcp,
-            config.count_answers,
+            (config.count_answers, config.count_zone_bytes),
         ));
         let extras = Extras {
             count_answers: config.count_answers,
+            count_zone_bytes: config.count_zone_bytes,
             limiter: Limiter::new(&config.rrl).map(Arc::new),
             query_log_every: config.query_log_every,
         };

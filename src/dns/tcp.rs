@@ -90,6 +90,8 @@ pub(crate) struct TcpShared {
     /// What TCP answers count into (shared by every connection).
     pub(crate) counters: Arc<QueryCounters>,
     count_answers: bool,
+    /// Also count bytes in and out per zone (rbldnsd's `-s` statistics).
+    count_zone_bytes: bool,
     max_connections: usize,
     idle_timeout: Duration,
     registry: Mutex<Registry>,
@@ -101,7 +103,7 @@ impl TcpShared {
         store: Arc<Store>,
         settings: DnsSettings,
         limits: TcpLimits,
-        count_answers: bool,
+        (count_answers, count_zone_bytes): (bool, bool),
     ) -> Self {
         let max_connections = limits
             .max_connections
@@ -112,6 +114,7 @@ impl TcpShared {
             settings,
             counters: Arc::default(),
             count_answers,
+            count_zone_bytes,
             max_connections,
             idle_timeout: limits.idle_timeout,
             registry: Mutex::new(Registry::default()),
@@ -356,12 +359,14 @@ fn answer(shared: &TcpShared, message: &[u8], peer: SocketAddr) -> Option<(Vec<u
     match answered {
         Ok(Some(reply)) => {
             if shared.count_answers {
-                shared.counters.count(
-                    reply.outcome,
-                    (message.len(), reply.bytes.len()),
-                    false,
-                    Writers::Many,
-                );
+                shared
+                    .counters
+                    .count(reply.outcome, reply.bytes.len(), false, Writers::Many);
+                if shared.count_zone_bytes {
+                    let bytes = (message.len(), reply.bytes.len());
+                    let zone = reply.outcome.zone_slot;
+                    shared.counters.count_zone_bytes(zone, bytes, Writers::Many);
+                }
             }
             if reply.hold != Hold::NOW {
                 add(&shared.counters.tarpit_held, 1, Writers::Many);
@@ -394,7 +399,7 @@ pub(crate) async fn replay_stream(
             max_connections: Some(1),
             idle_timeout: Duration::from_millis(50),
         },
-        true,
+        (true, false),
     );
     let Some((id, close)) = shared.admit() else {
         return Vec::new();
