@@ -125,15 +125,14 @@ pub fn rbldnsd(args: &RbldnsdArgs) -> Result<ExitCode, RbldnsdError> {
     let settings = rbldnsd_settings(&options, zones, listen, user);
     let (stop_stats, stats_stopped) = std::sync::mpsc::channel::<()>();
     let mut stats_thread = None;
-    let served =
-        crate::app::serve::serve_with(settings, super::lifecycle::termination(), |ready| {
-            if let Some(writer) = stats {
-                let server = ready.stats.clone();
-                stats_thread = Some(std::thread::spawn(move || {
-                    writer.run(&server, &stats_stopped);
-                }));
-            }
-        });
+    let served = crate::app::serve::serve_with(settings, termination(), |ready| {
+        if let Some(writer) = stats {
+            let server = ready.stats.clone();
+            stats_thread = Some(std::thread::spawn(move || {
+                writer.run(&server, &stats_stopped);
+            }));
+        }
+    });
     drop(stop_stats);
     if let Some(thread) = stats_thread {
         let _ = thread.join();
@@ -143,6 +142,27 @@ pub fn rbldnsd(args: &RbldnsdArgs) -> Result<ExitCode, RbldnsdError> {
     }
     served?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGTERM or SIGINT, as for `ward serve`. rbldnsd's SIGUSR1 (log the statistics) and
+/// SIGUSR2 (log and reset them) would end a process that does not take them: they are
+/// taken, said to be unsupported, and ignored.
+async fn termination() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut usr1), Ok(mut usr2)) = (
+        signal(SignalKind::user_defined1()),
+        signal(SignalKind::user_defined2()),
+    ) else {
+        return super::lifecycle::termination().await;
+    };
+    let mut stop = std::pin::pin!(super::lifecycle::termination());
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            _ = usr1.recv() => tracing::info!("SIGUSR1 (rbldnsd: log the statistics): ward writes them to -s's file; ignored"),
+            _ = usr2.recv() => tracing::info!("SIGUSR2 (rbldnsd: log and reset the statistics): ward writes them to -s's file; ignored"),
+        }
+    }
 }
 
 fn change_dir(dir: &Path) -> Result<(), RbldnsdError> {

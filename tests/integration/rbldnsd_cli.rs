@@ -200,6 +200,18 @@ fn serves_the_files_where_they_are_as_rbldnsd() {
             ResponseCode::Refused
         );
     }
+    // rbldnsd's statistics signals do not end it; SIGTERM does, with status 0.
+    ward.signal("USR1");
+    ward.signal("USR2");
+    ward.wait_for("SIGUSR2", WAIT);
+    assert_eq!(
+        txt_records(&ask(
+            addrs[0],
+            "1.0.0.127.secret.example.com.",
+            RecordType::TXT
+        )),
+        ["localhost"]
+    );
     ward.signal("TERM");
     let status = ward.wait_exit(WAIT).expect("it stops");
     assert_eq!(status.code(), Some(0));
