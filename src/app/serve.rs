@@ -199,7 +199,7 @@ async fn run(
     let mut load = load?;
     check_first_load(&load, &settings)?;
     let handle = tokio::runtime::Handle::current();
-    let mut reloader = Reloader::new(loader, &load, settings.reload.clone());
+    let mut reloader = Reloader::new(loader, &mut load, settings.reload.clone());
     let transfers = transfers(&settings.transfer);
     if let Some(on_change) = on_change(serials.clone(), transfers.clone(), &handle) {
         reloader = reloader.on_change(on_change);

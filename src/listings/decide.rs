@@ -124,6 +124,7 @@ fn listed_in_files(editor: &Editor, zone: &str, what: &str) -> bool {
         &options,
         true,
         &|_| None,
+        None,
     );
     let snapshot = Snapshot::new(
         loads

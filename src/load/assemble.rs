@@ -86,12 +86,6 @@ pub(super) fn assemble(
         datasets.extend(file.datasets);
     }
     let entries = datasets.iter().map(|d| d.entries).sum();
-    if let Some((min, max)) = options.ttl_bounds {
-        for dataset in &mut datasets {
-            dataset.ttl = dataset.ttl.clamp(min, max);
-            dataset.generic.clamp_ttls(min, max);
-        }
-    }
     let mut load = ZoneLoad {
         name: source.name.clone(),
         zone: None,
@@ -103,6 +97,7 @@ pub(super) fn assemble(
         duration: Duration::ZERO,
         kept,
         file_hashes,
+        file_stamps: Vec::new(),
     };
     let file_problems = load
         .diagnostics
@@ -276,7 +271,7 @@ fn default_soa(zone: &Name, serial: u32) -> Soa {
 
 /// RFC 5782 §5: IP lists answer 127.0.0.2 (and `::ffff:127.0.0.2`, which maps to it),
 /// domain lists answer `test`. Zones with neither kind of data get both.
-fn test_points_dataset(datasets: &[Dataset], ttl: u32) -> Dataset {
+fn test_points_dataset(datasets: &[Arc<Dataset>], ttl: u32) -> Dataset {
     let has_ip = datasets
         .iter()
         .any(|d| !d.ip4.is_empty() || !d.ip6.is_empty());

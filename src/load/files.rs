@@ -6,8 +6,10 @@ use std::cell::Cell;
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, BufRead, BufReader, Read};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::rc::Rc;
+use std::time::{Duration, SystemTime};
 
 use crate::zone::DatasetKind;
 use crate::zone::parse::{Diagnostic, ParseOptions, ParsedFile, parse_reader};
@@ -17,6 +19,40 @@ use crate::zone::parse::{Diagnostic, ParseOptions, ParsedFile, parse_reader};
 pub(crate) const GZIP_MAX_RATIO: u64 = 100;
 /// What any gzip file may expand to regardless of its size.
 pub(crate) const GZIP_SLACK: u64 = 64 << 20;
+
+/// What stat says about a file; a change means "look at the content".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    len: u64,
+    mtime_ns: i128,
+    inode: u64,
+    device: u64,
+}
+
+impl Stamp {
+    pub(crate) fn of(path: &Path) -> Option<Stamp> {
+        let meta = std::fs::metadata(path).ok()?;
+        Some(Stamp {
+            len: meta.len(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            inode: meta.ino(),
+            device: meta.dev(),
+        })
+    }
+
+    /// Both known, and of different sizes: the contents differ.
+    pub(crate) fn sizes_differ(a: Option<Stamp>, b: Option<Stamp>) -> bool {
+        matches!((a, b), (Some(a), Some(b)) if a.len != b.len)
+    }
+
+    /// How long before `now` the file last changed (zero if its time is ahead).
+    pub(crate) fn age(&self, now: SystemTime) -> Duration {
+        let now = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i128);
+        Duration::from_nanos(u64::try_from(now - self.mtime_ns).unwrap_or(0))
+    }
+}
 
 /// Parses one data file. I/O problems become errors, never a panic.
 pub(crate) fn parse_file(path: &Path, kind: DatasetKind, options: &ParseOptions) -> ParsedFile {

@@ -6,6 +6,7 @@
 //! in as plain values, whoever read them.
 
 mod assemble;
+mod cache;
 pub(crate) mod files;
 mod parallel;
 mod scan;
@@ -26,6 +27,8 @@ use crate::zone::parse::catalogue::parse_catalogue;
 use crate::zone::parse::{Diagnostic, Diagnostics, Entry, ParseOptions, ParsedFile};
 use crate::zone::reason::Catalogue;
 use assemble::assemble;
+pub(crate) use cache::ParseCache;
+use files::Stamp;
 use parallel::{cores, parallel_map};
 
 /// How zones are loaded.
@@ -144,17 +147,22 @@ pub struct ZoneLoad {
     /// Hash of each file's bytes as parsed, in the order of the source's files; `None`
     /// for a file that could not be read whole.
     pub(crate) file_hashes: Vec<Option<u64>>,
+    /// Each file's stamp when its parse began (or when a kept parse was taken): the
+    /// file is still what was parsed while its stamp is this one.
+    pub(crate) file_stamps: Vec<Option<Stamp>>,
 }
 
 /// Parses the files of several zones (spread over the cores) and builds each zone.
 /// `serial_floor` gives, per zone, the serial the new one must exceed (or keep, for the
-/// same data).
+/// same data). With a `cache`, files whose parse it still holds are not read again,
+/// and what is read is kept there.
 pub(crate) fn load_zones(
     sources: &[ZoneSource],
     catalogue: &Arc<Catalogue>,
     options: &LoadOptions,
     lenient: bool,
     serial_floor: &dyn Fn(&Name) -> Option<SerialFloor>,
+    mut cache: Option<&mut ParseCache>,
 ) -> Vec<ZoneLoad> {
     let now = unix_now();
     let files: Vec<(usize, &DataFile)> = sources
@@ -171,26 +179,63 @@ pub(crate) fn load_zones(
         .iter()
         .map(|source| options.parse_options(&source.name, catalogue, now))
         .collect();
-    let parsed = parallel_map(&files, cores(), |&(zone, file)| {
+    let mut reused: Vec<Option<Read>> = files
+        .iter()
+        .map(|&(zone, file)| {
+            let (parsed, stamp) =
+                cache
+                    .as_deref()?
+                    .get(&file.path, file.kind, &parse_options[zone])?;
+            Some(Read {
+                parsed,
+                duration: Duration::ZERO,
+                stamp: Some(stamp),
+            })
+        })
+        .collect();
+    let to_read: Vec<usize> = (0..files.len()).filter(|&i| reused[i].is_none()).collect();
+    let read = parallel_map(&to_read, cores(), |&i| {
+        let (zone, file) = files[i];
+        let stamp = Stamp::of(&file.path);
         let begin = Instant::now();
-        let parsed = files::parse_file(&file.path, file.kind, &parse_options[zone]);
-        (parsed, begin.elapsed())
+        let mut parsed = files::parse_file(&file.path, file.kind, &parse_options[zone]);
+        bound_ttls(&mut parsed, options.ttl_bounds);
+        Read {
+            parsed,
+            duration: begin.elapsed(),
+            stamp,
+        }
     });
-    let mut per_zone: Vec<Vec<(ParsedFile, Duration)>> =
-        sources.iter().map(|_| Vec::new()).collect();
-    for (&(zone, file), result) in files.iter().zip(parsed) {
-        per_zone[zone].push(
-            result.unwrap_or_else(|panic| (internal_error(&file.path, &panic.0), Duration::ZERO)),
-        );
+    for (&i, result) in to_read.iter().zip(read) {
+        let (zone, file) = files[i];
+        reused[i] = Some(match result {
+            Ok(read) => {
+                if let Some(cache) = cache.as_deref_mut() {
+                    let options = &parse_options[zone];
+                    cache.keep(&file.path, file.kind, options, read.stamp, &read.parsed);
+                }
+                read
+            }
+            Err(panic) => Read {
+                parsed: internal_error(&file.path, &panic.0),
+                duration: Duration::ZERO,
+                stamp: None,
+            },
+        });
+    }
+    let mut per_zone: Vec<Vec<Read>> = sources.iter().map(|_| Vec::new()).collect();
+    for (&(zone, _), read) in files.iter().zip(reused) {
+        per_zone[zone].extend(read);
     }
     sources
         .iter()
         .zip(per_zone)
-        .map(|(source, parsed)| {
-            let duration = parsed.iter().map(|(_, d)| *d).sum();
+        .map(|(source, read)| {
+            let duration = read.iter().map(|r| r.duration).sum();
+            let file_stamps = read.iter().map(|r| r.stamp).collect();
             let mut load = assemble(
                 source,
-                parsed.into_iter().map(|(p, _)| p).collect(),
+                read.into_iter().map(|r| r.parsed).collect(),
                 options,
                 lenient,
                 now,
@@ -198,9 +243,29 @@ pub(crate) fn load_zones(
                 catalogue_fingerprint,
             );
             load.duration = duration;
+            load.file_stamps = file_stamps;
             load
         })
         .collect()
+}
+
+/// One file's parse, as read now or kept from before.
+struct Read {
+    parsed: ParsedFile,
+    /// Time spent parsing it now.
+    duration: Duration,
+    /// Its stamp when the parse began.
+    stamp: Option<Stamp>,
+}
+
+/// Keeps every TTL of a file just parsed within rbldnsd's `-t` bounds, before anything
+/// shares its datasets.
+fn bound_ttls(parsed: &mut ParsedFile, bounds: Option<(u32, u32)>) {
+    let Some((min, max)) = bounds else { return };
+    for dataset in parsed.datasets.iter_mut().filter_map(Arc::get_mut) {
+        dataset.ttl = dataset.ttl.clamp(min, max);
+        dataset.generic.clamp_ttls(min, max);
+    }
 }
 
 /// What a file whose parse panicked contributes: an error naming it, so its zone keeps
@@ -249,6 +314,8 @@ pub struct DirectoryLoad {
     pub(crate) catalogue: Arc<Catalogue>,
     pub(crate) catalogue_diagnostics: Diagnostics,
     pub zones: Vec<ZoneLoad>,
+    /// Every file's parse, for the reloader to start from (see [`ParseCache`]).
+    pub(crate) parse_cache: ParseCache,
 }
 
 impl DirectoryLoad {
@@ -301,18 +368,21 @@ impl Loader {
             None => (Catalogue::default(), Diagnostics::default()),
         };
         let catalogue = Arc::new(catalogue);
+        let mut parse_cache = ParseCache::default();
         let zones = load_zones(
             &scan.zones,
             &catalogue,
             &self.options,
             self.lenient,
             &|name| self.options.serial_floors.get(&name.to_string()).copied(),
+            Some(&mut parse_cache),
         );
         Ok(DirectoryLoad {
             scan,
             catalogue,
             catalogue_diagnostics,
             zones,
+            parse_cache,
         })
     }
 }
@@ -509,6 +579,7 @@ mod tests {
             &LoadOptions::default(),
             true,
             &|_| None,
+            None,
         );
         assert!(
             loads[0].zone.is_none(),

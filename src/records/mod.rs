@@ -225,7 +225,8 @@ pub(crate) fn groups(zone: &Zone) -> Vec<(Name, Vec<&Dataset>)> {
             let group = zone
                 .datasets
                 .iter()
-                .filter(|d| d.attach.contains(attach))
+                .map(AsRef::as_ref)
+                .filter(|d: &&Dataset| d.attach.contains(attach))
                 .collect();
             (attach.clone(), group)
         })

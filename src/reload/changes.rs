@@ -7,42 +7,12 @@
 //! tested without sleeping.
 
 use std::collections::HashSet;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use crate::load::DataFile;
-use crate::load::files::content_hash;
+use crate::load::files::{Stamp, content_hash};
 use crate::zone::DatasetKind;
-
-/// What stat says about a file; a change means "look at the content".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Stamp {
-    len: u64,
-    mtime_ns: i128,
-    inode: u64,
-    device: u64,
-}
-
-impl Stamp {
-    pub(crate) fn of(path: &Path) -> Option<Stamp> {
-        let meta = std::fs::metadata(path).ok()?;
-        Some(Stamp {
-            len: meta.len(),
-            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
-            inode: meta.ino(),
-            device: meta.dev(),
-        })
-    }
-
-    /// How long before `now` the file last changed (zero if its time is ahead).
-    pub(crate) fn age(&self, now: SystemTime) -> Duration {
-        let now = now
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as i128);
-        Duration::from_nanos(u64::try_from(now - self.mtime_ns).unwrap_or(0))
-    }
-}
 
 /// What is known about one data file of a zone, as last loaded (or tried).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +73,11 @@ pub(crate) fn compare(
             .find(|record| record.path == file.path && record.kind == file.kind);
         let record = match previous {
             Some(record) if record.stamp == stamp && !hinted.contains(&file.path) => record.clone(),
+            // Another size is another content: no need to read it all to know.
+            Some(record) if Stamp::sizes_differ(record.stamp, stamp) => {
+                changed = true;
+                FileRecord::now(file, None)
+            }
             Some(record) => {
                 let hash = content_hash(&file.path);
                 // The content behind the old stamp was never hashed; if the stamp still
@@ -120,7 +95,7 @@ pub(crate) fn compare(
             }
             None => {
                 changed = true;
-                FileRecord::now(file, content_hash(&file.path))
+                FileRecord::now(file, None)
             }
         };
         current.push(record);
@@ -130,18 +105,30 @@ pub(crate) fn compare(
 
 /// Whether what was parsed is still what the files hold, and they were quiet for
 /// `quiet` after it: a file changed while it was read, or touched during the load by a
-/// writer that paused, may be half written and must be read again.
-pub(crate) fn settled(loaded: &[FileRecord], quiet: Duration, now: SystemTime) -> bool {
-    loaded.iter().all(|record| {
-        record.hash.is_some()
-            && content_hash(&record.path) == record.hash
-            && !record.is_fresh(quiet, now)
-    })
+/// writer that paused, may be half written and must be read again. `loaded` is stamped
+/// after the load, `read_from` when each file's read began. By stamp, not by content:
+/// hashing a 10M-line file once more after each reload would cost a tenth of the
+/// reload, and a rewrite the stamp cannot see (same size, same time) still comes as an
+/// event, whose file is then compared by content.
+pub(crate) fn settled(
+    loaded: &[FileRecord],
+    read_from: &[Option<Stamp>],
+    quiet: Duration,
+    now: SystemTime,
+) -> bool {
+    loaded.len() == read_from.len()
+        && loaded.iter().zip(read_from).all(|(record, read_from)| {
+            record.hash.is_some()
+                && record.stamp.is_some()
+                && record.stamp == *read_from
+                && !record.is_fresh(quiet, now)
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn file(dir: &Path, name: &str, contents: &str) -> DataFile {
         let path = dir.join(name);
@@ -200,11 +187,21 @@ mod tests {
         let written = SystemTime::now();
         assert!(record.is_fresh(quiet, written));
         assert!(!record.is_fresh(quiet, written + Duration::from_secs(1)));
+        let read_from = [Stamp::of(&a.path)];
         let loaded = as_loaded(std::slice::from_ref(&a), &[content_hash(&a.path)]);
-        assert!(!settled(&loaded, quiet, written));
-        assert!(settled(&loaded, quiet, written + Duration::from_secs(1)));
-        // A file that changed after it was read is not settled, however old.
+        assert!(!settled(&loaded, &read_from, quiet, written));
+        assert!(settled(
+            &loaded,
+            &read_from,
+            quiet,
+            written + Duration::from_secs(1)
+        ));
+        // A file that changed after its read began is not settled, however old.
         std::fs::write(&a.path, "192.0.2.99\n").unwrap();
-        assert!(!settled(&loaded, quiet, written + Duration::from_secs(60)));
+        let loaded = as_loaded(std::slice::from_ref(&a), &[content_hash(&a.path)]);
+        let later = written + Duration::from_secs(60);
+        assert!(!settled(&loaded, &read_from, quiet, later));
+        // Nor one that could not be read whole.
+        assert!(!settled(&loaded, &[None], quiet, later));
     }
 }

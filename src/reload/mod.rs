@@ -26,13 +26,14 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::load::{DirectoryLoad, Loader};
+use crate::load::files::Stamp;
+use crate::load::{DirectoryLoad, Loader, ParseCache};
 use crate::store::Store;
 use crate::time::unix_now;
 use crate::zone::Zone;
 use crate::zone::name::Name;
 use crate::zone::reason::Catalogue;
-use changes::{FileRecord, Stamp, as_loaded};
+use changes::{FileRecord, as_loaded};
 use watch::DirWatch;
 
 #[derive(Debug, Clone)]
@@ -140,6 +141,8 @@ pub(crate) struct Reloader {
     catalogue_seen: Option<(Option<Stamp>, Option<u64>)>,
     stats: Arc<ReloadStats>,
     on_change: Option<Arc<OnChange>>,
+    /// Each file's last parse: a zone re-reads only the files that changed.
+    parse_cache: ParseCache,
 }
 
 /// Called after a reload swapped in a zone's new version (with the one it replaced,
@@ -199,7 +202,7 @@ impl Reloader {
     /// Starts from the state `initial` loaded: its zones are what is being served.
     pub(crate) fn new(
         loader: Loader,
-        initial: &DirectoryLoad,
+        initial: &mut DirectoryLoad,
         settings: ReloadSettings,
     ) -> Reloader {
         let stats = Arc::new(ReloadStats::default());
@@ -238,6 +241,7 @@ impl Reloader {
             catalogue_seen,
             stats,
             on_change: None,
+            parse_cache: std::mem::take(&mut initial.parse_cache),
         }
     }
 

@@ -8,8 +8,9 @@ use std::time::SystemTime;
 
 use tokio::time::Instant;
 
-use super::changes::{FileRecord, Stamp, as_loaded, compare, settled};
+use super::changes::{FileRecord, as_loaded, compare, settled};
 use super::{Reloader, ZoneState};
+use crate::load::files::Stamp;
 use crate::load::files::content_hash;
 use crate::load::{Scan, ZoneLoad, ZoneSource, load_catalogue, load_zones};
 use crate::memory::release_freed_memory;
@@ -64,12 +65,23 @@ impl Reloader {
             .map(|z| (z.name.clone(), z.serial_floor()))
             .collect();
         let sources: Vec<ZoneSource> = plan.load.iter().map(|p| p.source.clone()).collect();
+        let present: HashSet<&PathBuf> = scan
+            .zones
+            .iter()
+            .flat_map(|zone| zone.files.iter().map(|f| &f.path))
+            .collect();
+        self.parse_cache.retain(&present);
+        if all {
+            // SIGHUP reads every file again, as its log line says, whatever its stamp.
+            self.parse_cache = crate::load::ParseCache::default();
+        }
         let loads = load_zones(
             &sources,
             &self.catalogue,
             &self.loader.options,
             self.loader.lenient,
             &|name| floors.get(name).copied(),
+            Some(&mut self.parse_cache),
         );
         self.commit(store, &current, plan, loads, &floors, &mut round);
         round
@@ -196,7 +208,10 @@ impl Reloader {
             // Stamped after the load: a change after this shows next round.
             let loaded = as_loaded(&source.files, &load.file_hashes);
             let unreadable = source.unreadable.is_some() || loaded.iter().any(|f| f.hash.is_none());
-            if !forced && !unreadable && !settled(&loaded, self.settings.debounce, wall) {
+            if !forced
+                && !unreadable
+                && !settled(&loaded, &load.file_stamps, self.settings.debounce, wall)
+            {
                 round.busy = true;
                 round
                     .again

@@ -379,6 +379,7 @@ fn human_duration(seconds: i64) -> String {
 fn zone_has_ips(zone: &Zone) -> bool {
     zone.datasets
         .iter()
+        .map(AsRef::as_ref)
         .chain(&zone.test_points)
         .any(|d| !d.ip4.is_empty() || !d.ip6.is_empty())
 }
@@ -386,6 +387,7 @@ fn zone_has_ips(zone: &Zone) -> bool {
 fn zone_has_names(zone: &Zone) -> bool {
     zone.datasets
         .iter()
+        .map(AsRef::as_ref)
         .chain(&zone.test_points)
         .any(|d| !d.names.is_empty() || !d.digests.is_empty())
 }

@@ -21,6 +21,8 @@ pub(crate) mod reason;
 pub(crate) mod slot;
 pub(crate) mod value;
 
+use std::sync::Arc;
+
 use smallvec::SmallVec;
 
 pub(crate) use dataset::{Dataset, Subject};
@@ -70,7 +72,9 @@ pub(crate) struct Zone {
     pub(crate) soa: Soa,
     pub(crate) ns: Vec<Name>,
     pub(crate) ns_ttl: u32,
-    pub(crate) datasets: Vec<Dataset>,
+    /// Shared with the parse they came from, which the reloader keeps while the file
+    /// stays the same: a zone of several files re-reads only the file that changed.
+    pub(crate) datasets: Vec<Arc<Dataset>>,
     /// RFC 5782 test points, consulted only when the zone's own data is silent.
     pub(crate) test_points: Option<Dataset>,
     /// Client access list and access keys; `None` for a zone anyone may query.

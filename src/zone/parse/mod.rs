@@ -121,7 +121,7 @@ impl Default for ParseOptions {
 /// Everything one file contributes to its zone.
 pub struct ParsedFile {
     /// Usually one; a `combined` file gives one per `$DATASET` section.
-    pub datasets: Vec<Dataset>,
+    pub datasets: Vec<Arc<Dataset>>,
     pub(crate) soa: Option<SoaSpec>,
     pub(crate) ns: Option<NsSpec>,
     /// Client ACL from an `.acl` file.

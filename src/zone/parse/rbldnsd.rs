@@ -575,7 +575,7 @@ impl<'o> DatasetParser<'o> {
             entry.dataset = dataset_index;
             parsed.entries.push(entry);
         }
-        parsed.datasets.push(dataset);
+        parsed.datasets.push(Arc::new(dataset));
         parsed.diagnostics.extend(lines.take_diagnostics());
     }
 }

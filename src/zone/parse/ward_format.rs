@@ -75,7 +75,7 @@ pub(super) fn parse(lines: &mut LineReader<'_>, options: &ParseOptions) -> Parse
     parsed.entries = parser.entries;
     let finished = parser.builder.finish(options.default_ttl);
     report_finished(&finished, lines);
-    parsed.datasets.push(finished.dataset);
+    parsed.datasets.push(Arc::new(finished.dataset));
     parsed.diagnostics = lines.take_diagnostics();
     parsed
 }
