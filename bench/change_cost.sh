@@ -21,49 +21,18 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
-WORK=${BENCH_WORK:-/tmp/ward-bench}
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
 SETS=ip4-1m,ip4-10m
-while (($#)); do
-    case $1 in
-    --sets) SETS=$2; shift 2 ;;
-    *) echo "unknown option $1" >&2; exit 2 ;;
-    esac
-done
-say() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+sets_option "$@"
 for c in kdig python3; do
     command -v "$c" >/dev/null || { echo "missing $c (apt-get install knot-dnsutils python3)" >&2; exit 1; }
 done
-if [[ -n "${WARD_BIN:-}" ]]; then
-    WARD=$WARD_BIN
-else
-    say "building ward (cargo build --release)"
-    (cd "$REPO" && cargo build --release --quiet)
-    WARD=$REPO/target/release/ward
-fi
+WARD=$(ward_binary)
 BUILDS=("after:$WARD")
 [[ -n "${WARD_BEFORE:-}" ]] && BUILDS=("before:$WARD_BEFORE" "${BUILDS[@]}")
-COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
 
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
-port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now_s() { date +%s.%N; }
-wait_for() { # SECONDS WHAT CMD...
-    local limit=$1 what=$2 deadline
-    shift 2
-    deadline=$((SECONDS + limit))
-    until "$@" >/dev/null 2>&1; do
-        ((SECONDS < deadline)) || { echo "timed out waiting for $what" >&2; exit 1; }
-        sleep 0.02
-    done
-}
 
 # A NOTIFY receiver: appends the arrival time of each NOTIFY to a file and answers it.
 # Stops by itself after two hours.

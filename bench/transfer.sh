@@ -18,46 +18,15 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
-WORK=${BENCH_WORK:-/tmp/ward-bench}
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
 SETS=ip4-1m,ip4-10m
-while (($#)); do
-    case $1 in
-    --sets) SETS=$2; shift 2 ;;
-    *) echo "unknown option $1" >&2; exit 2 ;;
-    esac
-done
-say() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+sets_option "$@"
 for c in knotd knotc kdig python3; do
     command -v "$c" >/dev/null || { echo "missing $c (apt-get install knot knot-dnsutils python3)" >&2; exit 1; }
 done
-if [[ -n "${WARD_BIN:-}" ]]; then
-    WARD=$WARD_BIN
-else
-    say "building ward (cargo build --release)"
-    (cd "$REPO" && cargo build --release --quiet)
-    WARD=$REPO/target/release/ward
-fi
-COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+WARD=$(ward_binary)
 
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_for() { # SECONDS WHAT CMD...
-    local limit=$1 what=$2 deadline
-    shift 2
-    deadline=$((SECONDS + limit))
-    until "$@" >/dev/null 2>&1; do
-        ((SECONDS < deadline)) || { echo "timed out waiting for $what" >&2; exit 1; }
-        sleep 0.05
-    done
-}
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 now_ms() { date +%s%3N; }
@@ -132,7 +101,6 @@ start_knot() { # NAME PORT PRIMARY_PORT ZONEFILE -> sets KNOT_PID, KNOT_LOG
     KNOT_PID=$!
     PIDS+=("$KNOT_PID")
 }
-stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 # "finished, 12.3 seconds, 456 messages, 7890 bytes" of the last incoming XFR
 xfr_line() { grep "$2, incoming, remote .*finished" "$1" | tail -1; }
 xfr_field() { sed -n "s/.*finished, \([0-9.]*\) seconds, \([0-9]*\) messages, \([0-9]*\) bytes.*/\\$2/p" <<<"$1"; }
