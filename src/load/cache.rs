@@ -39,6 +39,7 @@ struct MadeWith {
     accept_host_bits: bool,
     normalise_addresses: bool,
     keep_digests: bool,
+    keep_entries: bool,
     /// Held, so that a new catalogue can never sit at the old one's address.
     catalogue: Arc<Catalogue>,
 }
@@ -50,6 +51,7 @@ impl MadeWith {
             accept_host_bits: options.accept_host_bits,
             normalise_addresses: options.normalise_addresses,
             keep_digests: options.keep_digests,
+            keep_entries: options.keep_entries,
             catalogue: options.catalogue.clone(),
         }
     }
@@ -59,6 +61,7 @@ impl MadeWith {
             && self.accept_host_bits == options.accept_host_bits
             && self.normalise_addresses == options.normalise_addresses
             && self.keep_digests == options.keep_digests
+            && self.keep_entries == options.keep_entries
             && Arc::ptr_eq(&self.catalogue, &options.catalogue)
     }
 }
@@ -174,6 +177,26 @@ mod tests {
             ..options.clone()
         };
         assert!(cache.get(&path, DatasetKind::Ip4Set, &other_ttl).is_none());
+        for other in [
+            ParseOptions {
+                keep_digests: true,
+                ..options.clone()
+            },
+            ParseOptions {
+                keep_entries: true,
+                ..options.clone()
+            },
+            ParseOptions {
+                normalise_addresses: false,
+                ..options.clone()
+            },
+            ParseOptions {
+                accept_host_bits: true,
+                ..options.clone()
+            },
+        ] {
+            assert!(cache.get(&path, DatasetKind::Ip4Set, &other).is_none());
+        }
         let other_catalogue = ParseOptions {
             catalogue: Arc::new(Catalogue::default()),
             ..options.clone()
