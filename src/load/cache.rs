@@ -117,6 +117,19 @@ impl ParseCache {
         }
     }
 
+    /// Forgets `path`'s parse if the file's content is known to be other than what was
+    /// parsed: a rewrite of the same size within the clock's tick keeps its stamp, but
+    /// its event has it hashed, and what was hashed decides.
+    pub(crate) fn forget_unless(&mut self, path: &Path, hash: u64) {
+        if self
+            .files
+            .get(path)
+            .is_some_and(|kept| kept.parsed.content_hash != Some(hash))
+        {
+            self.files.remove(path);
+        }
+    }
+
     /// Forgets the files no zone has any more.
     pub(crate) fn retain(&mut self, present: &HashSet<&PathBuf>) {
         self.files.retain(|path, _| present.contains(path));
@@ -208,6 +221,21 @@ mod tests {
         );
         // The file replaced, even by the same bytes: read again.
         write(&path, "192.0.2.1\n192.0.2.2\n");
+        assert!(cache.get(&path, DatasetKind::Ip4Set, &options).is_none());
+    }
+
+    #[test]
+    fn a_parse_is_forgotten_when_its_file_is_known_to_hold_something_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.ip4set");
+        write(&path, "192.0.2.1\n");
+        let options = ParseOptions::default();
+        let mut cache = ParseCache::default();
+        let parsed = read(&mut cache, &path, &options);
+        let hash = parsed.content_hash.unwrap();
+        cache.forget_unless(&path, hash);
+        assert!(cache.get(&path, DatasetKind::Ip4Set, &options).is_some());
+        cache.forget_unless(&path, hash ^ 1);
         assert!(cache.get(&path, DatasetKind::Ip4Set, &options).is_none());
     }
 

@@ -71,6 +71,11 @@ impl Reloader {
             .flat_map(|zone| zone.files.iter().map(|f| &f.path))
             .collect();
         self.parse_cache.retain(&present);
+        for file in plan.load.iter().flat_map(|p| &p.files) {
+            if let Some(hash) = file.hash {
+                self.parse_cache.forget_unless(&file.path, hash);
+            }
+        }
         if all {
             // SIGHUP reads every file again, as its log line says, whatever its stamp.
             self.parse_cache = crate::load::ParseCache::default();

@@ -215,6 +215,28 @@ fn polling_without_events() {
     sees(&s, "192.0.2.1", "r.test", "polled");
 }
 
+/// A rewrite that keeps the file's stamp (same size, the old time put back) is still
+/// read again: its event has it compared by content, and the zone's other file, which
+/// did not change, keeps its data.
+#[test]
+fn a_rewrite_that_keeps_the_stamp_is_read_again() {
+    let s = TestServer::reloading(
+        &[
+            ("s.test/a.zone", "192.0.2.1 :2:one\n"),
+            ("s.test/b.zone", "192.0.2.2 :2:kept\n"),
+        ],
+        &[],
+    );
+    sees(&s, "192.0.2.1", "s.test", "one");
+    let path = s.zones.join("s.test/a.zone");
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    write_in_place(&path, "192.0.2.1 :2:two\n");
+    let file = std::fs::File::options().write(true).open(&path).unwrap();
+    file.set_modified(modified).unwrap();
+    sees(&s, "192.0.2.1", "s.test", "two");
+    assert_eq!(txt_of(&s, "192.0.2.2", "s.test"), ["kept"]);
+}
+
 #[test]
 fn touch_without_change_does_not_reload() {
     let s = TestServer::reloading(&[("r.test.zone", "192.0.2.1 :2:one\n")], &[]);
