@@ -114,7 +114,7 @@ fn snapshot() -> &'static Arc<Store> {
             dir: dir.clone(),
             // Whole digests, as ward keeps them when zones are transferred.
             options: LoadOptions {
-                keep_digests: true,
+                for_export: true,
                 ..LoadOptions::default()
             },
             lenient: false,

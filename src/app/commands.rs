@@ -84,9 +84,12 @@ fn print_diagnostics(load: &DirectoryLoad) -> usize {
 pub fn check(args: &CheckArgs) -> Result<ExitCode, CommandError> {
     let file = read_config(&args.zone)?;
     let dir = zones_dir(&args.zone, &file);
+    let mut options = load_options(&args.zone, &file);
+    // The overlaps between files are found by name: addresses are kept whole.
+    options.for_export = true;
     let loader = Loader {
         dir: dir.clone(),
-        options: load_options(&args.zone, &file),
+        options,
         lenient: true,
     };
     let load = loader.load_all()?;
@@ -220,7 +223,7 @@ pub fn probe(args: &ProbeArgs) -> Result<ExitCode, CommandError> {
 pub fn export(args: &ExportArgs) -> Result<ExitCode, CommandError> {
     let file = read_config(&args.zones)?;
     let mut options = load_options(&args.zones, &file);
-    options.keep_digests = true;
+    options.for_export = true;
     let loader = Loader {
         dir: zones_dir(&args.zones, &file),
         options,

@@ -78,7 +78,7 @@ pub(crate) fn load_options(args: &ZoneArgs, file: &FileConfig) -> LoadOptions {
         accept_host_bits: args.accept_host_bits || file.accept_host_bits.unwrap_or(false),
         keep_entries: false,
         // A zone a secondary may transfer needs its hashed names in full.
-        keep_digests: file.zone.values().any(|z| z.transfer.is_some()),
+        for_export: file.zone.values().any(|z| z.transfer.is_some()),
         zones: zone_options(&file.zone),
         ..defaults
     }

@@ -38,7 +38,7 @@ struct MadeWith {
     default_ttl: u32,
     accept_host_bits: bool,
     normalise_addresses: bool,
-    keep_digests: bool,
+    for_export: bool,
     keep_entries: bool,
     /// Held, so that a new catalogue can never sit at the old one's address.
     catalogue: Arc<Catalogue>,
@@ -50,7 +50,7 @@ impl MadeWith {
             default_ttl: options.default_ttl,
             accept_host_bits: options.accept_host_bits,
             normalise_addresses: options.normalise_addresses,
-            keep_digests: options.keep_digests,
+            for_export: options.for_export,
             keep_entries: options.keep_entries,
             catalogue: options.catalogue.clone(),
         }
@@ -60,7 +60,7 @@ impl MadeWith {
         self.default_ttl == options.default_ttl
             && self.accept_host_bits == options.accept_host_bits
             && self.normalise_addresses == options.normalise_addresses
-            && self.keep_digests == options.keep_digests
+            && self.for_export == options.for_export
             && self.keep_entries == options.keep_entries
             && Arc::ptr_eq(&self.catalogue, &options.catalogue)
     }
@@ -192,7 +192,7 @@ mod tests {
         assert!(cache.get(&path, DatasetKind::Ip4Set, &other_ttl).is_none());
         for other in [
             ParseOptions {
-                keep_digests: true,
+                for_export: true,
                 ..options.clone()
             },
             ParseOptions {

@@ -40,8 +40,10 @@ pub struct LoadOptions {
     pub(crate) accept_host_bits: bool,
     /// Keep every entry as written (for `ward lookup`).
     pub(crate) keep_entries: bool,
-    /// Keep whole digests of hashed addresses (for `ward export` and zone transfers).
-    pub(crate) keep_digests: bool,
+    /// Keep whole what an export needs (`ward export`, zone transfers, `ward check`'s
+    /// overlaps): the digests of hashed addresses, and the names of listed addresses,
+    /// which otherwise are kept as 64-bit fingerprints only.
+    pub(crate) for_export: bool,
     /// Per-zone options, by zone name.
     pub(crate) zones: HashMap<String, ZoneOptions>,
     /// The serials served before a restart, by zone: the first load serves higher ones,
@@ -85,7 +87,7 @@ impl Default for LoadOptions {
             normalise_addresses: true,
             accept_host_bits: false,
             keep_entries: false,
-            keep_digests: false,
+            for_export: false,
             zones: HashMap::new(),
             serial_floors: HashMap::new(),
             command_line_zones: None,
@@ -120,7 +122,7 @@ impl LoadOptions {
                 .normalise_addresses
                 .unwrap_or(self.normalise_addresses),
             keep_entries: self.keep_entries,
-            keep_digests: self.keep_digests,
+            for_export: self.for_export,
         }
     }
 }
@@ -391,6 +393,13 @@ impl Loader {
 /// the unit tests of what serves from a snapshot.
 #[cfg(test)]
 pub(crate) fn test_snapshot(files: &[(&str, &str)]) -> Snapshot {
+    test_snapshot_with(files, false)
+}
+
+/// [`test_snapshot`], loaded as for an export (`for_export`: addresses kept whole) or
+/// as a server without transfers loads it.
+#[cfg(test)]
+pub(crate) fn test_snapshot_with(files: &[(&str, &str)], for_export: bool) -> Snapshot {
     let dir = tempfile::tempdir().expect("temp dir");
     for (path, contents) in files {
         let path = dir.path().join(path);
@@ -401,6 +410,7 @@ pub(crate) fn test_snapshot(files: &[(&str, &str)]) -> Snapshot {
         dir: dir.path().to_path_buf(),
         options: LoadOptions {
             test_points: false,
+            for_export,
             ..LoadOptions::default()
         },
         lenient: false,

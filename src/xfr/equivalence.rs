@@ -150,7 +150,7 @@ fn build(files: &[(String, Vec<String>)], built_at: i64) -> Zone {
     let loader = Loader {
         dir: dir.path().to_path_buf(),
         options: LoadOptions {
-            keep_digests: true,
+            for_export: true,
             ..LoadOptions::default()
         },
         lenient: true,

@@ -6,7 +6,8 @@ use sha1::{Digest, Sha1};
 use sha2::Sha256;
 use smallvec::SmallVec;
 
-use super::ip::{Listing, PrefixMap, PrefixMapBuilder, ResultId, SamePrefix};
+use super::fingerprints::FingerprintMap;
+use super::ip::{Listing, ResultId};
 use super::name::{Name, NameRef};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -148,19 +149,19 @@ pub(crate) fn plain_names_of(forms: &[String]) -> Vec<PlainName> {
 }
 
 /// Digests are keyed by their first 8 bytes: against a million listed addresses a
-/// random query collides with probability 2^-44, the index costs 12 bytes an address,
-/// and a sha256 cut to fit a DNS label still carries them.
+/// random query collides with probability 2^-44, the index costs about 7.3 bytes an
+/// address and digest kind, and a sha256 cut to fit a DNS label still carries them.
 fn key(digest: &[u8]) -> u64 {
     let mut bytes = [0u8; 8];
     bytes.copy_from_slice(&digest[..8]);
     u64::from_be_bytes(bytes)
 }
 
-/// Hashed addresses, per digest kind: the same flat, bucketed index as IP addresses
-/// (digests spread evenly, so their top 16 bits bucket them well).
+/// Hashed addresses, per digest kind (digests spread evenly, so their top 16 bits
+/// bucket them well).
 #[derive(Default)]
 pub(crate) struct DigestIndex {
-    maps: [PrefixMap<u64>; 3],
+    maps: [FingerprintMap; 3],
     /// Whole digests, kept only for zones that are exported or transferred (the maps
     /// key only their first 8 bytes; a secondary needs the names in full).
     full: Vec<(DigestKind, Box<[u8]>)>,
@@ -168,7 +169,7 @@ pub(crate) struct DigestIndex {
 
 impl DigestIndex {
     pub(crate) fn is_empty(&self) -> bool {
-        self.maps.iter().all(PrefixMap::is_empty)
+        self.maps.iter().all(FingerprintMap::is_empty)
     }
 
     /// Every whole digest kept (see [`DigestIndexBuilder::keep_full`]) and the result
@@ -207,7 +208,7 @@ impl DigestIndex {
 
 #[derive(Default)]
 pub(crate) struct DigestIndexBuilder {
-    maps: [PrefixMapBuilder<u64>; 3],
+    listings: [Vec<(u64, Listing)>; 3],
     full: Option<Vec<(DigestKind, Box<[u8]>)>>,
 }
 
@@ -218,7 +219,7 @@ impl DigestIndexBuilder {
     }
 
     pub(crate) fn add(&mut self, kind: DigestKind, digest: &[u8], listing: Listing) {
-        self.maps[kind.index()].add(key(digest), 64, listing, 0);
+        self.listings[kind.index()].push((key(digest), listing));
         if let Some(full) = &mut self.full {
             full.push((kind, digest.into()));
         }
@@ -226,9 +227,28 @@ impl DigestIndexBuilder {
 
     /// All listings of one digest answer together; an exclusion beats them.
     pub(crate) fn build(self, mut intern: impl FnMut(&[u32]) -> ResultId) -> DigestIndex {
-        let maps = self
-            .maps
-            .map(|builder| builder.build(SamePrefix::Union, &mut intern).0);
+        let maps = self.listings.map(|mut listings| {
+            // Stable: a digest's lines stay together, in file order.
+            listings.sort_by_key(|&(key, _)| key);
+            let mut results = Vec::new();
+            let mut values = Vec::new();
+            for group in listings.chunk_by(|a, b| a.0 == b.0) {
+                values.clear();
+                let mut excluded = false;
+                for &(_, listing) in group {
+                    match listing {
+                        Listing::Value(v) => values.push(v),
+                        Listing::Excluded => excluded = true,
+                    }
+                }
+                if !excluded {
+                    values.sort_unstable();
+                    values.dedup();
+                    results.push((group[0].0, intern(&values)));
+                }
+            }
+            FingerprintMap::build(results)
+        });
         let mut full = self.full.unwrap_or_default();
         full.sort_unstable();
         full.dedup();

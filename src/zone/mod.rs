@@ -10,12 +10,14 @@
 pub(crate) mod acl;
 pub(crate) mod dataset;
 pub(crate) mod email;
+pub(crate) mod fingerprints;
 pub(crate) mod generic;
 pub(crate) mod ip;
 pub(crate) mod ip_name;
 pub(crate) mod kind;
 pub(crate) mod name;
 pub(crate) mod name_index;
+pub(crate) mod packed_names;
 pub(crate) mod parse;
 pub(crate) mod reason;
 pub(crate) mod slot;

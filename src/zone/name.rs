@@ -406,9 +406,9 @@ impl NameHasher {
     }
 }
 
-/// A set of names with one payload each, stored in one byte arena (length byte, then
-/// the name): a million names cost their text plus about 13 bytes, not one heap
-/// allocation each.
+/// A growing set of names with one payload each, stored in one byte arena (length byte,
+/// then the name) rather than one heap allocation each: what a name index is built in
+/// before it is frozen into [`super::packed_names::PackedNames`].
 pub(crate) struct NameTable<T> {
     arena: Vec<u8>,
     /// Arena offset of each entry's name, parallel to `payloads`.
@@ -441,10 +441,6 @@ impl<T> NameTable<T> {
         self.payloads.len()
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.payloads.is_empty()
-    }
-
     fn find(&self, wire: &[u8]) -> Option<u32> {
         let hash = self.hasher.hash(wire);
         self.index
@@ -452,15 +448,6 @@ impl<T> NameTable<T> {
                 arena_name(&self.arena, self.offsets[slot as usize]) == wire
             })
             .copied()
-    }
-
-    /// The slot holding `wire`, if any.
-    pub(crate) fn slot_of(&self, wire: &[u8]) -> Option<u32> {
-        self.find(wire)
-    }
-
-    pub(crate) fn get(&self, wire: &[u8]) -> Option<&T> {
-        self.find(wire).map(|slot| &self.payloads[slot as usize])
     }
 
     /// Makes room for `names` more names of about `bytes` bytes in all.
@@ -497,6 +484,10 @@ impl<T> NameTable<T> {
         arena_name(&self.arena, self.offsets[slot as usize])
     }
 
+    pub(crate) fn payload(&self, slot: u32) -> &T {
+        &self.payloads[slot as usize]
+    }
+
     pub(crate) fn payload_mut(&mut self, slot: u32) -> &mut T {
         &mut self.payloads[slot as usize]
     }
@@ -506,15 +497,6 @@ impl<T> NameTable<T> {
             .iter()
             .zip(&self.payloads)
             .map(|(&offset, payload)| (arena_name(&self.arena, offset), payload))
-    }
-
-    pub(crate) fn shrink_to_fit(&mut self) {
-        self.arena.shrink_to_fit();
-        self.offsets.shrink_to_fit();
-        self.payloads.shrink_to_fit();
-        let (arena, offsets, hasher) = (&self.arena, &self.offsets, self.hasher);
-        self.index
-            .shrink_to_fit(|&s| hasher.hash(arena_name(arena, offsets[s as usize])));
     }
 }
 
@@ -587,9 +569,8 @@ mod tests {
         *table.payload_mut(bar) += 1;
         assert_eq!(table.slot(b"\x03foo", || 100), foo);
         *table.payload_mut(foo) += 1;
-        assert_eq!(table.get(b"\x03foo"), Some(&6));
-        assert_eq!(table.get(b"\x03bar"), Some(&2));
-        assert_eq!(table.get(b"\x03baz"), None);
+        let entries: Vec<(&[u8], u32)> = table.iter().map(|(n, &p)| (n, p)).collect();
+        assert_eq!(entries, [(&b"\x03foo"[..], 6), (&b"\x03bar"[..], 2)]);
         assert_eq!(table.len(), 2);
     }
 }

@@ -3,8 +3,10 @@
 //! an exclusion decides "not listed". Ancestors of every entry are kept too, so a
 //! lookup also knows whether an unlisted name exists as an empty non-terminal.
 
+use super::fingerprints::FingerprintMap;
 use super::ip::{Listing, ResultId};
 use super::name::{Name, NameRef, NameTable};
+use super::packed_names::PackedNames;
 
 /// Per-name state, 8 bytes. `exact`/`wild` hold a slot (`0` none, `1` excluded, `n + 2`
 /// result `n`) in their low 31 bits; the top bit of `exact` marks an email-address entry
@@ -44,6 +46,9 @@ fn encode(slot: Slot) -> u32 {
 }
 
 impl Node {
+    fn from_words([exact, wild]: [u32; 2]) -> Self {
+        Node { exact, wild }
+    }
     fn has_children(&self) -> bool {
         self.wild & FLAG != 0
     }
@@ -69,7 +74,11 @@ pub(crate) enum NameMatch {
 
 #[derive(Default)]
 pub(crate) struct NameIndex {
-    table: NameTable<Node>,
+    table: PackedNames,
+    /// Names of listed addresses, by [`fingerprint`], with their `exact` slot (they
+    /// have no wildcard and nothing below them): when the zone is not exported, an
+    /// address costs 8 bytes here instead of its text in `table`.
+    fingerprinted: FingerprintMap,
     /// Label counts bound which suffixes can hold a wildcard at all.
     max_labels: usize,
     wild_max_labels: usize,
@@ -88,7 +97,10 @@ impl NameIndex {
             return NameMatch::Absent;
         }
         let node = if labels <= self.max_labels {
-            self.table.get(query.wire()).copied()
+            self.table
+                .get(query.wire())
+                .map(|e| Node::from_words(e.words))
+                .or_else(|| self.fingerprinted_node(query.wire()))
         } else {
             None
         };
@@ -113,6 +125,14 @@ impl NameIndex {
         }
     }
 
+    fn fingerprinted_node(&self, wire: &[u8]) -> Option<Node> {
+        if self.fingerprinted.is_empty() {
+            return None;
+        }
+        let exact = self.fingerprinted.get(fingerprint(wire))?;
+        Some(Node { exact, wild: 0 })
+    }
+
     /// The closest wildcard entry (listing or exclusion) above `query`, and how many
     /// labels up it is: the closest one decides.
     fn closest_wildcard(&self, query: NameRef<'_>) -> Option<(Slot, usize)> {
@@ -124,7 +144,7 @@ impl NameIndex {
         let last_skip = labels.saturating_sub(self.wild_min_labels);
         (first_skip..=last_skip).find_map(|skip| {
             let parent = self.table.get(query.suffix(skip).wire())?;
-            match decode(parent.wild) {
+            match decode(Node::from_words(parent.words).wild) {
                 Slot::Empty => None,
                 slot => Some((slot, skip)),
             }
@@ -134,40 +154,41 @@ impl NameIndex {
 
 impl NameIndex {
     /// The names a standard DNS server needs to answer as this index does (RFC 4592: a
-    /// wildcard never answers for a name that exists, nor below it). Seeds: listed
+    /// wildcard never answers for a name that exists, nor below it); complete only for
+    /// an index built for export (addresses otherwise are fingerprints). Seeds: listed
     /// names, wildcard owners, and excluded names a wildcard above would otherwise
     /// list; then every ancestor of a seed. Each such name repeats what ward answers
     /// for it and, when names below it are listed, carries a wildcard of its own.
     pub(crate) fn export_names(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        let count = self.table.len();
-        let mut in_export = vec![false; count];
-        for (slot, (wire, node)) in self.table.iter().enumerate() {
+        let mut in_export = Bitmap::new(self.table.offset_limit());
+        for entry in self.table.iter() {
+            let node = Node::from_words(entry.words);
             let exact = decode(node.exact);
             let wild = decode(node.wild);
-            let covered = || self.covering_wildcard(wire);
+            let covered = || self.covering_wildcard(entry.name);
             let seed = matches!(exact, Slot::Result(_))
                 || matches!(wild, Slot::Result(_))
                 || ((exact == Slot::Excluded || wild == Slot::Excluded) && covered());
             if !seed {
                 continue;
             }
-            in_export[slot] = true;
-            let mut child = Name::from_lower_wire(wire);
+            in_export.set(entry.offset);
+            let mut child = Name::from_lower_wire(entry.name);
             while let Some(parent) = child.parent().filter(|p| !p.is_root()) {
-                let Some(parent_slot) = self.table.slot_of(parent.wire()) else {
+                let Some(parent_entry) = self.table.get(parent.wire()) else {
                     break;
                 };
-                let parent_slot = parent_slot as usize;
-                if in_export[parent_slot] {
+                if in_export.get(parent_entry.offset) {
                     break;
                 }
-                in_export[parent_slot] = true;
+                in_export.set(parent_entry.offset);
                 child = parent;
             }
         }
-        (0..count as u32)
-            .filter(move |&s| in_export[s as usize])
-            .map(|slot| self.table.name(slot))
+        self.table
+            .iter()
+            .filter(move |entry| in_export.get(entry.offset))
+            .map(|entry| entry.name)
     }
 
     /// Whether a wildcard strictly above `wire` lists it.
@@ -201,10 +222,9 @@ impl NameIndex {
     /// record set of `*.name` on a secondary): the result and the owner of the wildcard
     /// entry that decides.
     pub(crate) fn below(&self, name: NameRef<'_>) -> Option<(ResultId, Name)> {
-        let own = self
-            .table
-            .get(name.wire())
-            .map_or(Slot::Empty, |node| decode(node.wild));
+        let own = self.table.get(name.wire()).map_or(Slot::Empty, |entry| {
+            decode(Node::from_words(entry.words).wild)
+        });
         match own {
             Slot::Result(result) => Some((result, Name::from_lower_wire(name.wire()))),
             Slot::Excluded => None,
@@ -215,6 +235,31 @@ impl NameIndex {
                 _ => None,
             },
         }
+    }
+}
+
+/// A 64-bit hash standing for a listed address's name. Against a million listed
+/// names, an unlisted query name finds one with probability 2^-44 (the bound of the
+/// digests' 64-bit keys); the seed differs from the tables' hash.
+fn fingerprint(wire: &[u8]) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = foldhash::quality::FixedState::with_seed(0x6164_6472_6573_7365).build_hasher();
+    hasher.write(wire);
+    hasher.finish()
+}
+
+/// One bit per arena offset: which entries an export holds.
+struct Bitmap(Vec<u64>);
+
+impl Bitmap {
+    fn new(bits: usize) -> Self {
+        Bitmap(vec![0; bits.div_ceil(64)])
+    }
+    fn set(&mut self, bit: u32) {
+        self.0[bit as usize / 64] |= 1 << (bit % 64);
+    }
+    fn get(&self, bit: u32) -> bool {
+        self.0[bit as usize / 64] & (1 << (bit % 64)) != 0
     }
 }
 
@@ -244,6 +289,10 @@ pub(crate) struct NameIndexBuilder {
     /// `dnhash`), instead of every value with exclusions winning (`dnset`).
     last_wins: bool,
     addresses: Vec<u32>,
+    /// Slots of names made from listed addresses, and whether to keep them as
+    /// fingerprints.
+    address_names: Vec<u32>,
+    fingerprint_addresses: bool,
     max_labels: usize,
     wild_max_labels: usize,
     wild_min_labels: usize,
@@ -257,6 +306,19 @@ impl NameIndexBuilder {
         self.last_wins = true;
     }
 
+    /// Keeps the names of listed addresses as fingerprints (see [`fingerprint`]) when
+    /// nothing else is at or below them: the index cannot list them by name then.
+    pub(crate) fn fingerprint_address_names(&mut self) {
+        self.fingerprint_addresses = true;
+    }
+
+    /// Adds a name made from a listed address; `one_label` marks the form whose first
+    /// label is the whole local part (`$` renders it as `local@domain`).
+    pub(crate) fn add_address_name(&mut self, name: &Name, one_label: bool, listing: Listing) {
+        let slot = self.add(name, false, one_label, listing);
+        self.address_names.push(slot);
+    }
+
     /// Makes room for about `names` names taking `bytes` in all.
     pub(crate) fn reserve(&mut self, names: usize, bytes: usize) {
         self.table.reserve(names, bytes);
@@ -265,7 +327,7 @@ impl NameIndexBuilder {
 
     /// Adds `name` (a wildcard covers the names below it) with its listing. `address`
     /// marks an email-address entry.
-    pub(crate) fn add(&mut self, name: &Name, wild: bool, address: bool, listing: Listing) {
+    pub(crate) fn add(&mut self, name: &Name, wild: bool, address: bool, listing: Listing) -> u32 {
         let slot = self.table.slot(name.wire(), Node::default);
         let labels = name.label_count();
         self.max_labels = self.max_labels.max(labels);
@@ -285,6 +347,7 @@ impl NameIndexBuilder {
             wild,
             listing,
         });
+        slot
     }
 
     /// Combines entries per name (all listings answer and an exclusion beats them, or
@@ -368,9 +431,23 @@ impl NameIndexBuilder {
         for slot in self.addresses {
             self.table.payload_mut(slot).exact |= FLAG;
         }
-        self.table.shrink_to_fit();
+        drop(self.listings);
+        let mut fingerprinted = Vec::new();
+        let mut in_table = vec![true; self.table.len()];
+        if self.fingerprint_addresses {
+            for slot in self.address_names {
+                let node = self.table.payload(slot);
+                if node.wild == 0 && node.exact & !FLAG != EMPTY && in_table[slot as usize] {
+                    in_table[slot as usize] = false;
+                    fingerprinted.push((fingerprint(self.table.name(slot)), node.exact));
+                }
+            }
+        }
         NameIndex {
-            table: self.table,
+            table: PackedNames::pack(&self.table, |slot, node| {
+                in_table[slot].then_some([node.exact, node.wild])
+            }),
+            fingerprinted: FingerprintMap::build(fingerprinted),
             max_labels: self.max_labels,
             wild_max_labels: self.wild_max_labels,
             wild_min_labels: self.wild_min_labels,

@@ -100,8 +100,9 @@ pub struct ParseOptions {
     pub(crate) normalise_addresses: bool,
     /// Keep every entry as written (with its line) for `ward lookup`.
     pub(crate) keep_entries: bool,
-    /// Keep whole digests of hashed addresses, for exporting and transferring the zone.
-    pub(crate) keep_digests: bool,
+    /// Keep whole digests of hashed addresses and names of listed addresses, for
+    /// exporting and transferring the zone.
+    pub(crate) for_export: bool,
 }
 
 impl Default for ParseOptions {
@@ -113,7 +114,7 @@ impl Default for ParseOptions {
             accept_host_bits: false,
             normalise_addresses: true,
             keep_entries: false,
-            keep_digests: false,
+            for_export: false,
         }
     }
 }

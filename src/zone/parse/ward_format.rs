@@ -56,8 +56,10 @@ pub(super) fn parse(lines: &mut LineReader<'_>, options: &ParseOptions) -> Parse
         number: 0,
     };
     parser.builder.reserve_for(lines.size);
-    if options.keep_digests {
+    if options.for_export {
         parser.builder.digests.keep_full();
+    } else {
+        parser.builder.names.fingerprint_address_names();
     }
     let file = lines.file().clone();
     loop {
@@ -299,9 +301,11 @@ impl<'o> WardParser<'o> {
                 let forms = address_forms(&address, self.options.normalise_addresses);
                 let plains = plain_names_of(&forms);
                 for plain in &plains {
-                    self.builder
-                        .names
-                        .add(&plain.name, false, plain.local_is_one_label, listing);
+                    self.builder.names.add_address_name(
+                        &plain.name,
+                        plain.local_is_one_label,
+                        listing,
+                    );
                 }
                 for form in &forms {
                     for kind in DigestKind::ALL {
