@@ -175,6 +175,7 @@ pub(crate) struct Prefetch<'z>(SmallVec<[PrefetchTarget<'z>; 2]>);
 enum PrefetchTarget<'z> {
     V4(&'z PrefixMap<u32>, u32),
     V6(&'z PrefixMap<u128>, u128),
+    Name(&'z name_index::NameIndex, usize),
 }
 
 impl Prefetch<'_> {
@@ -183,6 +184,7 @@ impl Prefetch<'_> {
             match *target {
                 PrefetchTarget::V4(map, addr) => map.prefetch(addr, warm),
                 PrefetchTarget::V6(map, addr) => map.prefetch(addr, warm),
+                PrefetchTarget::Name(index, bucket) => index.prefetch(bucket, warm),
             }
         }
     }
@@ -282,15 +284,18 @@ impl Zone {
     /// warmed ahead of it (see [`PrefixMap::prefetch`]).
     pub(crate) fn prefetch_targets(&self, relative: NameRef<'_>, ip: IpName) -> Prefetch<'_> {
         let mut targets = Prefetch::default();
-        let with_ips = self
+        let indexed = self
             .datasets
             .iter()
-            .filter(|d| !d.ip4.is_empty() || !d.ip6.is_empty());
-        for dataset in with_ips {
+            .filter(|d| !d.ip4.is_empty() || !d.ip6.is_empty() || !d.names.is_empty());
+        for dataset in indexed {
             for attach in &dataset.attach {
-                let Attached::Below(_, ip) = attach_point(attach, relative, ip) else {
+                let Attached::Below(below, ip) = attach_point(attach, relative, ip) else {
                     continue;
                 };
+                if let Some(bucket) = dataset.names.bucket(below) {
+                    targets.0.push(PrefetchTarget::Name(&dataset.names, bucket));
+                }
                 if let Some(IpRead::Address(addr)) = ip.v4
                     && !dataset.ip4.is_empty()
                 {

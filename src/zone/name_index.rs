@@ -4,7 +4,7 @@
 //! lookup also knows whether an unlisted name exists as an empty non-terminal.
 
 use super::fingerprints::FingerprintMap;
-use super::ip::{Listing, ResultId};
+use super::ip::{Listing, ResultId, Warm};
 use super::name::{Name, NameRef, NameTable};
 use super::packed_names::PackedNames;
 
@@ -123,6 +123,18 @@ impl NameIndex {
             },
             _ => existence(node),
         }
+    }
+
+    /// The bucket a lookup of `query` reads first, to warm ahead of it (the batch
+    /// prefetch); none when the lookup would not read the table.
+    pub(crate) fn bucket(&self, query: NameRef<'_>) -> Option<usize> {
+        let labels = query.label_count();
+        (labels > 0 && labels <= self.max_labels && !self.table.is_empty())
+            .then(|| self.table.bucket(query.wire()))
+    }
+
+    pub(crate) fn prefetch(&self, bucket: usize, warm: Warm) {
+        self.table.prefetch(bucket, warm);
     }
 
     fn fingerprinted_node(&self, wire: &[u8]) -> Option<Node> {

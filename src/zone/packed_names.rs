@@ -8,7 +8,9 @@
 //! Built once from a [`NameTable`] when an index is frozen; entries are named by their
 //! offset in the arena.
 
+use super::ip::Warm;
 use super::name::{NameHasher, NameTable};
+use crate::memory::{on_huge_pages, prefetch};
 
 /// Names per bucket on average: a bucket of two entries is about 40 bytes, within one
 /// cache line most of the time, and the directory costs 2 bytes a name.
@@ -24,9 +26,9 @@ const WORD0_FLAG: u8 = 4;
 const WORD1_FLAG: u8 = 8;
 
 pub(crate) struct PackedNames {
-    arena: Box<[u8]>,
+    arena: Vec<u8>,
     /// Arena offset where each bucket starts, and one more: the arena's end.
-    starts: Box<[u32]>,
+    starts: Vec<u32>,
     len: usize,
     hasher: NameHasher,
 }
@@ -34,8 +36,8 @@ pub(crate) struct PackedNames {
 impl Default for PackedNames {
     fn default() -> Self {
         PackedNames {
-            arena: Box::default(),
-            starts: vec![0, 0].into_boxed_slice(),
+            arena: Vec::new(),
+            starts: vec![0, 0],
             len: 0,
             hasher: NameHasher,
         }
@@ -92,8 +94,8 @@ impl PackedNames {
             *at += write_entry(&mut arena[*at as usize..], name, words) as u32;
         }
         PackedNames {
-            arena: arena.into_boxed_slice(),
-            starts: starts.into_boxed_slice(),
+            arena: on_huge_pages(arena),
+            starts: on_huge_pages(starts),
             len,
             hasher,
         }
@@ -103,9 +105,26 @@ impl PackedNames {
         self.len == 0
     }
 
+    /// The bucket `wire` would be in.
+    pub(crate) fn bucket(&self, wire: &[u8]) -> usize {
+        bucket_of(self.hasher.hash(wire), self.starts.len() - 1)
+    }
+
+    /// Warms what a lookup in `bucket` reads, in the two steps of a batch (see
+    /// [`super::ip::PrefixMap::prefetch`]): the directory entry, then the entries.
+    pub(crate) fn prefetch(&self, bucket: usize, warm: Warm) {
+        match warm {
+            Warm::Bucket => prefetch(&self.starts[bucket]),
+            Warm::Entries => {
+                if let Some(first) = self.arena.get(self.starts[bucket] as usize) {
+                    prefetch(first);
+                }
+            }
+        }
+    }
+
     pub(crate) fn get(&self, wire: &[u8]) -> Option<Packed<'_>> {
-        let buckets = self.starts.len() - 1;
-        let bucket = bucket_of(self.hasher.hash(wire), buckets);
+        let bucket = self.bucket(wire);
         let (mut at, end) = (
             self.starts[bucket] as usize,
             self.starts[bucket + 1] as usize,
