@@ -106,10 +106,17 @@ impl FingerprintMap {
                 key & ((1 << (8 * STORED_BYTES)) - 1),
             )
         };
-        let stored = |i: usize| {
-            let mut bytes = [0u8; 8];
-            bytes[8 - width..].copy_from_slice(&self.keys[i * width..(i + 1) * width]);
-            u64::from_be_bytes(bytes)
+        // Fixed-size reads: a copy of a width known only at run time is a call to memcpy.
+        let stored = |i: usize| -> u64 {
+            let bytes = &self.keys[i * width..(i + 1) * width];
+            match <[u8; 8]>::try_from(bytes) {
+                Ok(whole) => u64::from_be_bytes(whole),
+                Err(_) => {
+                    let low: [u8; STORED_BYTES] = bytes.try_into().unwrap_or_default();
+                    let [a, b, c, d, e, f] = low;
+                    u64::from_be_bytes([0, 0, a, b, c, d, e, f])
+                }
+            }
         };
         let (mut low, mut high) = (from, to);
         while low < high {

@@ -22,8 +22,9 @@ const FLAG: u32 = 1 << 31;
 const EMPTY: u32 = 0;
 const EXCLUDED: u32 = 1;
 
+/// What an entry says about its name (`exact`) or the names below it (`wild`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Slot {
+pub(crate) enum Slot {
     Empty,
     Excluded,
     Result(ResultId),
@@ -57,6 +58,27 @@ impl Node {
     }
 }
 
+/// One entry, decoded: what it says at its name and below it, whether it is an email
+/// address, and whether a listed name lies strictly below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EntryState {
+    pub(crate) exact: Slot,
+    pub(crate) wild: Slot,
+    pub(crate) address: bool,
+    pub(crate) listed_below: bool,
+}
+
+impl EntryState {
+    fn of(node: Node) -> Self {
+        EntryState {
+            exact: decode(node.exact),
+            wild: decode(node.wild),
+            address: node.is_address(),
+            listed_below: node.has_children(),
+        }
+    }
+}
+
 /// What a name lookup found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NameMatch {
@@ -79,6 +101,9 @@ pub(crate) struct NameIndex {
     /// have no wildcard and nothing below them): when the zone is not exported, an
     /// address costs 8 bytes here instead of its text in `table`.
     fingerprinted: FingerprintMap,
+    /// Fewest labels of a fingerprinted name (an address has a local part and a
+    /// domain): a digest's one label is not looked for there.
+    fingerprinted_min_labels: usize,
     /// Label counts bound which suffixes can hold a wildcard at all.
     max_labels: usize,
     wild_max_labels: usize,
@@ -100,7 +125,11 @@ impl NameIndex {
             self.table
                 .get(query.wire())
                 .map(|e| Node::from_words(e.words))
-                .or_else(|| self.fingerprinted_node(query.wire()))
+                .or_else(|| {
+                    (labels >= self.fingerprinted_min_labels)
+                        .then(|| self.fingerprinted_node(query.wire()))
+                        .flatten()
+                })
         } else {
             None
         };
@@ -174,14 +203,7 @@ impl NameIndex {
     pub(crate) fn export_names(&self) -> impl Iterator<Item = &[u8]> + '_ {
         let mut in_export = Bitmap::new(self.table.offset_limit());
         for entry in self.table.iter() {
-            let node = Node::from_words(entry.words);
-            let exact = decode(node.exact);
-            let wild = decode(node.wild);
-            let covered = || self.covering_wildcard(entry.name);
-            let seed = matches!(exact, Slot::Result(_))
-                || matches!(wild, Slot::Result(_))
-                || ((exact == Slot::Excluded || wild == Slot::Excluded) && covered());
-            if !seed {
+            if !self.is_export_seed(entry.name, EntryState::of(Node::from_words(entry.words))) {
                 continue;
             }
             in_export.set(entry.offset);
@@ -201,6 +223,36 @@ impl NameIndex {
             .iter()
             .filter(move |entry| in_export.get(entry.offset))
             .map(|entry| entry.name)
+    }
+
+    /// Whether an export holds `wire` for its own sake (see [`Self::export_names`]).
+    pub(crate) fn is_export_seed(&self, wire: &[u8], state: EntryState) -> bool {
+        let listed = |slot| matches!(slot, Slot::Result(_));
+        listed(state.exact)
+            || listed(state.wild)
+            || ((state.exact == Slot::Excluded || state.wild == Slot::Excluded)
+                && self.covering_wildcard(wire))
+    }
+
+    /// Every entry (listed names, wildcard owners, exclusions, and the names above
+    /// them) with its state, in no particular order.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&[u8], EntryState)> + '_ {
+        self.table
+            .iter()
+            .map(|entry| (entry.name, EntryState::of(Node::from_words(entry.words))))
+    }
+
+    /// The entry for `wire`, if the index holds it by name.
+    pub(crate) fn entry(&self, wire: &[u8]) -> Option<EntryState> {
+        self.table
+            .get(wire)
+            .map(|entry| EntryState::of(Node::from_words(entry.words)))
+    }
+
+    /// Whether some names are held only as fingerprints: such an index cannot be
+    /// exported or compared by name.
+    pub(crate) fn has_fingerprints(&self) -> bool {
+        !self.fingerprinted.is_empty()
     }
 
     /// Whether a wildcard strictly above `wire` lists it.
@@ -258,6 +310,15 @@ fn fingerprint(wire: &[u8]) -> u64 {
     let mut hasher = foldhash::quality::FixedState::with_seed(0x6164_6472_6573_7365).build_hasher();
     hasher.write(wire);
     hasher.finish()
+}
+
+fn wire_label_count(wire: &[u8]) -> usize {
+    let (mut at, mut labels) = (0, 0);
+    while at < wire.len() {
+        at += 1 + usize::from(wire[at]);
+        labels += 1;
+    }
+    labels
 }
 
 /// One bit per arena offset: which entries an export holds.
@@ -445,13 +506,17 @@ impl NameIndexBuilder {
         }
         drop(self.listings);
         let mut fingerprinted = Vec::new();
+        let mut fingerprinted_min_labels = usize::MAX;
         let mut in_table = vec![true; self.table.len()];
         if self.fingerprint_addresses {
             for slot in self.address_names {
                 let node = self.table.payload(slot);
                 if node.wild == 0 && node.exact & !FLAG != EMPTY && in_table[slot as usize] {
                     in_table[slot as usize] = false;
-                    fingerprinted.push((fingerprint(self.table.name(slot)), node.exact));
+                    let name = self.table.name(slot);
+                    let labels = wire_label_count(name);
+                    fingerprinted_min_labels = fingerprinted_min_labels.min(labels);
+                    fingerprinted.push((fingerprint(name), node.exact));
                 }
             }
         }
@@ -460,6 +525,7 @@ impl NameIndexBuilder {
                 in_table[slot].then_some([node.exact, node.wild])
             }),
             fingerprinted: FingerprintMap::build(fingerprinted),
+            fingerprinted_min_labels,
             max_labels: self.max_labels,
             wild_max_labels: self.wild_max_labels,
             wild_min_labels: self.wild_min_labels,
