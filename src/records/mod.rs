@@ -17,6 +17,7 @@
 
 mod ip;
 mod ip_changes;
+mod name_changes;
 mod names;
 pub(crate) mod text;
 
@@ -316,23 +317,40 @@ pub(crate) fn records(zone: &Zone, now: i64) -> impl Iterator<Item = Rr> + '_ {
 
 /// The records of `old` (at its build time) that `new` lacks, and those of `new` that
 /// `old` lacks — what [`records`] of both would differ in — made from what changed
-/// instead of from every record: for zones of IP data, whose records are made
-/// node by node from sorted intervals (`ip_changes`). `None` where that does not
-/// apply (names, hashed addresses or generic records in either version, or the two
-/// versions' datasets not matching one to one): the caller compares every record.
+/// instead of from every record: for IP data, whose records are made node by node
+/// from sorted intervals (`ip_changes`), and for names, whose records are made name by
+/// name (`name_changes`). `None` where that does not apply (hashed addresses or
+/// generic records in either version, names attached at several places, the two
+/// versions' datasets not matching one to one, or a changed owner that records of
+/// another kind could share): the caller compares every record.
 pub(crate) fn changed_records(old: &Zone, new: &Zone) -> Option<(Vec<Rr>, Vec<Rr>)> {
-    let ip_only = |zone: &Zone| {
+    let unsupported = |zone: &Zone| {
         zone.datasets
             .iter()
-            .all(|d| d.names.is_empty() && d.digests.is_empty() && d.generic.is_empty())
+            .any(|d| !d.digests.is_empty() || !d.generic.is_empty())
     };
-    if !ip_only(old) || !ip_only(new) {
+    if unsupported(old) || unsupported(new) {
         return None;
     }
     let (old_groups, new_groups) = (groups(old), groups(new));
-    if old_groups.len() != new_groups.len() {
+    let with_names = |groups: &[(Name, Vec<&Dataset>)]| {
+        groups
+            .iter()
+            .filter(|(_, group)| group.iter().any(|d| !d.names.is_empty()))
+            .count()
+    };
+    if old_groups.len() != new_groups.len()
+        || with_names(&old_groups) > 1
+        || with_names(&new_groups) > 1
+    {
         return None;
     }
+    let with_ips = |zone: &Zone| {
+        zone.datasets
+            .iter()
+            .any(|d| !d.ip4.is_empty() || !d.ip6.is_empty())
+    };
+    let any_ips = with_ips(old) || with_ips(new);
     let mut before = apex_records(old);
     let mut after = apex_records(new);
     if let Some(points) = &old.test_points {
@@ -341,13 +359,12 @@ pub(crate) fn changed_records(old: &Zone, new: &Zone) -> Option<(Vec<Rr>, Vec<Rr
     if let Some(points) = &new.test_points {
         after.extend(test_point_records(new, points, new.built_at));
     }
-    for ((attach, old_group), (new_attach, new_group)) in old_groups.into_iter().zip(new_groups) {
+    let mut ip_owners: Vec<Name> = Vec::new();
+    let mut names_attach = None;
+    for ((attach, old_group), (new_attach, new_group)) in old_groups.iter().zip(&new_groups) {
         let matching = attach == new_attach
             && old_group.len() == new_group.len()
-            && old_group
-                .iter()
-                .zip(&new_group)
-                .all(|(a, b)| a.ttl == b.ttl);
+            && old_group.iter().zip(new_group).all(|(a, b)| a.ttl == b.ttl);
         if !matching {
             return None;
         }
@@ -362,8 +379,51 @@ pub(crate) fn changed_records(old: &Zone, new: &Zone) -> Option<(Vec<Rr>, Vec<Rr
                 continue;
             }
             let (removed, added) = ip_changes::changed_records(&old_side, &new_side, &dirty);
+            ip_owners.extend(removed.iter().chain(&added).map(|rr| rr.owner.clone()));
             before.extend(removed);
             after.extend(added);
+        }
+        let (removed, added) = name_changes::changed_records(
+            (old_group, old.built_at),
+            (new_group, new.built_at),
+            attach,
+            // Records of IP data are at names of numbers (hex digits for IPv6).
+            |name| {
+                any_ips
+                    && name.join(attach).is_ok_and(|owner| {
+                        owner.labels().all(|l| l.iter().all(u8::is_ascii_hexdigit))
+                    })
+            },
+        )?;
+        if old_group
+            .iter()
+            .chain(new_group)
+            .any(|d| !d.names.is_empty())
+        {
+            names_attach = Some((attach, old_group, new_group));
+        }
+        before.extend(removed);
+        after.extend(added);
+    }
+    // An IP record made again at a name that the names make records at too would
+    // merge with them into one RRset (one TTL) that was not made again.
+    if let Some((attach, old_group, new_group)) = names_attach {
+        let held = |owner: &Name| {
+            let wildcard = owner.labels().next() == Some(&b"*"[..]);
+            let base = if wildcard {
+                owner.parent().unwrap_or_default()
+            } else {
+                owner.clone()
+            };
+            base.strip_suffix(attach).is_some_and(|relative| {
+                old_group
+                    .iter()
+                    .chain(new_group)
+                    .any(|d| d.names.entry(relative.wire()).is_some())
+            })
+        };
+        if ip_owners.iter().any(held) {
+            return None;
         }
     }
     Some(set_difference(

@@ -38,41 +38,53 @@ pub(super) fn name_records<'z>(
         .into_iter()
         .zip(has_child)
         .flat_map(move |(name, has_child)| {
-            let mut out = Vec::new();
-            let Ok(owner) = name.join(&attach) else {
-                return out.into_iter();
-            };
-            let view = NameBuf::from_name(&name);
-            let mut listed = AnswerRecords::default();
-            let mut below = AnswerRecords::default();
-            for dataset in &indexes {
-                if let Some((result, entry, address)) = dataset.names.listed_at(view.view()) {
-                    let subject = subject_text(&entry, address);
-                    listed.add(dataset, result, subject.as_bytes(), now);
-                }
-                if let Some((result, entry)) = dataset.names.below(view.view()) {
-                    below.add(dataset, result, entry.to_string().as_bytes(), now);
-                }
-            }
-            let (has_listed, has_below) = (!listed.is_empty(), !below.is_empty());
-            listed.into_records(&owner, &mut out);
-            if has_below {
-                if let Ok(wildcard) = Name::from_labels([&b"*"[..]]).and_then(|s| s.join(&owner)) {
-                    below.into_records(&wildcard, &mut out);
-                }
-            } else if !has_listed && !has_child {
-                // An excluded name under a listing wildcard: it must exist, or the
-                // wildcard above answers for it.
-                let ttl = indexes.iter().map(|d| d.ttl).min().unwrap_or(0);
-                out.push(Rr {
-                    owner: owner.clone(),
-                    ttl,
-                    data: Rdata::Placeholder,
-                });
-            }
-            out.sort_by(record_order);
-            out.into_iter()
+            records_at(&indexes, &name, &attach, has_child, now).into_iter()
         })
+}
+
+/// The records at `name` (relative to `attach`) and at `*.name` of the name indexes
+/// `indexes`, sorted; `has_child` says whether the export holds a name below it.
+pub(super) fn records_at(
+    indexes: &[&Dataset],
+    name: &Name,
+    attach: &Name,
+    has_child: bool,
+    now: i64,
+) -> Vec<Rr> {
+    let mut out = Vec::new();
+    let Ok(owner) = name.join(attach) else {
+        return out;
+    };
+    let view = NameBuf::from_name(name);
+    let mut listed = AnswerRecords::default();
+    let mut below = AnswerRecords::default();
+    for dataset in indexes {
+        if let Some((result, entry, address)) = dataset.names.listed_at(view.view()) {
+            let subject = subject_text(&entry, address);
+            listed.add(dataset, result, subject.as_bytes(), now);
+        }
+        if let Some((result, entry)) = dataset.names.below(view.view()) {
+            below.add(dataset, result, entry.to_string().as_bytes(), now);
+        }
+    }
+    let (has_listed, has_below) = (!listed.is_empty(), !below.is_empty());
+    listed.into_records(&owner, &mut out);
+    if has_below {
+        if let Ok(wildcard) = Name::from_labels([&b"*"[..]]).and_then(|s| s.join(&owner)) {
+            below.into_records(&wildcard, &mut out);
+        }
+    } else if !has_listed && !has_child {
+        // An excluded name under a listing wildcard: it must exist, or the wildcard
+        // above answers for it.
+        let ttl = indexes.iter().map(|d| d.ttl).min().unwrap_or(0);
+        out.push(Rr {
+            owner: owner.clone(),
+            ttl,
+            data: Rdata::Placeholder,
+        });
+    }
+    out.sort_by(record_order);
+    out
 }
 
 /// What `$` is for a name entry: the name, or for an email address entry the address.
