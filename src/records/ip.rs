@@ -304,6 +304,23 @@ pub(super) fn answer_signature(
     signature
 }
 
+/// Each result of `dataset` numbered by what it answers at `now`: equal numbers for
+/// equal answers, across every dataset and version numbered with the same `numbers`.
+pub(super) fn answer_numbers<'z>(
+    numbers: &mut HashMap<Signature<'z>, u32>,
+    dataset: &'z Dataset,
+    now: i64,
+) -> Vec<u32> {
+    (0..dataset.values.result_count())
+        .map(|result| {
+            let next = numbers.len() as u32;
+            *numbers
+                .entry(answer_signature(&dataset.values, result, now))
+                .or_insert(next)
+        })
+        .collect()
+}
+
 /// One dataset's intervals: (first, last, result).
 pub(super) type Intervals<'z> = Box<dyn Iterator<Item = (u128, u128, u32)> + 'z>;
 

@@ -15,6 +15,7 @@
 //!
 //! Uses `zone` only: it reads the model, never the wire.
 
+mod digest_changes;
 mod ip;
 mod ip_changes;
 mod name_changes;
@@ -319,16 +320,13 @@ pub(crate) fn records(zone: &Zone, now: i64) -> impl Iterator<Item = Rr> + '_ {
 /// `old` lacks — what [`records`] of both would differ in — made from what changed
 /// instead of from every record: for IP data, whose records are made node by node
 /// from sorted intervals (`ip_changes`), and for names, whose records are made name by
-/// name (`name_changes`). `None` where that does not apply (hashed addresses or
-/// generic records in either version, names attached at several places, the two
-/// versions' datasets not matching one to one, or a changed owner that records of
-/// another kind could share): the caller compares every record.
+/// name (`name_changes`), and for hashed addresses, digest by digest
+/// (`digest_changes`). `None` where that does not apply (generic records in either
+/// version, names attached at several places, the two versions' datasets not matching
+/// one to one, or a changed owner that records of another kind could share): the
+/// caller compares every record.
 pub(crate) fn changed_records(old: &Zone, new: &Zone) -> Option<(Vec<Rr>, Vec<Rr>)> {
-    let unsupported = |zone: &Zone| {
-        zone.datasets
-            .iter()
-            .any(|d| !d.digests.is_empty() || !d.generic.is_empty())
-    };
+    let unsupported = |zone: &Zone| zone.datasets.iter().any(|d| !d.generic.is_empty());
     if unsupported(old) || unsupported(new) {
         return None;
     }
@@ -351,6 +349,8 @@ pub(crate) fn changed_records(old: &Zone, new: &Zone) -> Option<(Vec<Rr>, Vec<Rr
             .any(|d| !d.ip4.is_empty() || !d.ip6.is_empty())
     };
     let any_ips = with_ips(old) || with_ips(new);
+    let with_digests = |zone: &Zone| zone.datasets.iter().any(|d| !d.digests.is_empty());
+    let any_digests = with_digests(old) || with_digests(new);
     let mut before = apex_records(old);
     let mut after = apex_records(new);
     if let Some(points) = &old.test_points {
@@ -359,7 +359,9 @@ pub(crate) fn changed_records(old: &Zone, new: &Zone) -> Option<(Vec<Rr>, Vec<Rr
     if let Some(points) = &new.test_points {
         after.extend(test_point_records(new, points, new.built_at));
     }
-    let mut ip_owners: Vec<Name> = Vec::new();
+    // Owners of records made again that are not names: a names entry there would
+    // merge its records with them.
+    let mut other_owners: Vec<Name> = Vec::new();
     let mut names_attach = None;
     for ((attach, old_group), (new_attach, new_group)) in old_groups.iter().zip(&new_groups) {
         let matching = attach == new_attach
@@ -379,7 +381,7 @@ pub(crate) fn changed_records(old: &Zone, new: &Zone) -> Option<(Vec<Rr>, Vec<Rr
                 continue;
             }
             let (removed, added) = ip_changes::changed_records(&old_side, &new_side, &dirty);
-            ip_owners.extend(removed.iter().chain(&added).map(|rr| rr.owner.clone()));
+            other_owners.extend(removed.iter().chain(&added).map(|rr| rr.owner.clone()));
             before.extend(removed);
             after.extend(added);
         }
@@ -387,14 +389,37 @@ pub(crate) fn changed_records(old: &Zone, new: &Zone) -> Option<(Vec<Rr>, Vec<Rr
             (old_group, old.built_at),
             (new_group, new.built_at),
             attach,
-            // Records of IP data are at names of numbers (hex digits for IPv6).
             |name| {
-                any_ips
-                    && name.join(attach).is_ok_and(|owner| {
-                        owner.labels().all(|l| l.iter().all(u8::is_ascii_hexdigit))
-                    })
+                name.join(attach).is_ok_and(|owner| {
+                    // Records of IP data are at names of numbers (hex digits for IPv6),
+                    // those of digests at `<hex>` and `<hex>._email`.
+                    let hex = |label: &[u8]| label.iter().all(u8::is_ascii_hexdigit);
+                    let mut labels = owner.labels();
+                    let first = labels.next().unwrap_or_default();
+                    let digest_like = first.len() >= 32
+                        && hex(first)
+                        && labels.next().is_none_or(|l| l == b"_email")
+                        && labels.next().is_none();
+                    (any_ips && owner.labels().all(hex)) || (any_digests && digest_like)
+                })
             },
         )?;
+        let digests = digest_changes::changed_records(
+            (old_group, old.built_at),
+            (new_group, new.built_at),
+            attach,
+        );
+        for label in &digests.labels {
+            let hex = hex::encode(label);
+            for email in [false, true] {
+                let labels = std::iter::once(hex.as_bytes()).chain(email.then_some(&b"_email"[..]));
+                if let Ok(owner) = Name::from_labels(labels).and_then(|n| n.join(attach)) {
+                    other_owners.push(owner);
+                }
+            }
+        }
+        before.extend(digests.before);
+        after.extend(digests.after);
         if old_group
             .iter()
             .chain(new_group)
@@ -405,8 +430,8 @@ pub(crate) fn changed_records(old: &Zone, new: &Zone) -> Option<(Vec<Rr>, Vec<Rr
         before.extend(removed);
         after.extend(added);
     }
-    // An IP record made again at a name that the names make records at too would
-    // merge with them into one RRset (one TTL) that was not made again.
+    // An IP or digest record made again at a name that the names make records at too
+    // would merge with them into one RRset (one TTL) that was not made again.
     if let Some((attach, old_group, new_group)) = names_attach {
         let held = |owner: &Name| {
             let wildcard = owner.labels().next() == Some(&b"*"[..]);
@@ -422,7 +447,7 @@ pub(crate) fn changed_records(old: &Zone, new: &Zone) -> Option<(Vec<Rr>, Vec<Rr
                     .any(|d| d.names.entry(relative.wire()).is_some())
             })
         };
-        if ip_owners.iter().any(held) {
+        if other_owners.iter().any(held) {
             return None;
         }
     }

@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::Rr;
-use super::ip::{Signature, answer_signature};
+use super::ip::{Signature, answer_numbers};
 use super::names::records_at;
 use crate::zone::Dataset;
 use crate::zone::name::Name;
@@ -53,16 +53,7 @@ pub(super) fn changed_records<'z>(
             .collect();
         let answers = group
             .iter()
-            .map(|d| {
-                (0..d.values.result_count())
-                    .map(|result| {
-                        let next = numbers.len() as u32;
-                        *numbers
-                            .entry(answer_signature(&d.values, result, now))
-                            .or_insert(next)
-                    })
-                    .collect()
-            })
+            .map(|d| answer_numbers(&mut numbers, d, now))
             .collect();
         Version {
             group,

@@ -122,17 +122,28 @@ pub(super) fn digest_records<'z>(
         let (digests, order, attach) = (digests.clone(), order.clone(), attach.clone());
         (0..order.len()).flat_map(move |i| {
             let (kind, digest, result) = digests[order[i] as usize];
-            let label = kind.query_label(digest);
-            let suffix: &[u8] = b"_email";
-            let labels = std::iter::once(label.as_bytes()).chain(email.then_some(suffix));
-            let mut out = Vec::new();
-            if let Ok(owner) = Name::from_labels(labels).and_then(|n| n.join(&attach)) {
-                let mut answers = AnswerRecords::default();
-                answers.add(dataset, result, label.as_bytes(), now);
-                answers.into_records(&owner, &mut out);
-            }
-            out.into_iter()
+            digest_owner_records(dataset, (kind, digest, result), email, &attach, now).into_iter()
         })
     };
     super::merge(vec![Box::new(stream(false)), Box::new(stream(true))])
+}
+
+/// The records of one whole digest at `<hex>` (or `<hex>._email` when `email`).
+pub(super) fn digest_owner_records(
+    dataset: &Dataset,
+    (kind, digest, result): (DigestKind, &[u8], u32),
+    email: bool,
+    attach: &Name,
+    now: i64,
+) -> Vec<Rr> {
+    let label = kind.query_label(digest);
+    let suffix: &[u8] = b"_email";
+    let labels = std::iter::once(label.as_bytes()).chain(email.then_some(suffix));
+    let mut out = Vec::new();
+    if let Ok(owner) = Name::from_labels(labels).and_then(|n| n.join(attach)) {
+        let mut answers = AnswerRecords::default();
+        answers.add(dataset, result, label.as_bytes(), now);
+        answers.into_records(&owner, &mut out);
+    }
+    out
 }

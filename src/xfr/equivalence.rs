@@ -137,6 +137,13 @@ const NAME_FILES: [(&str, &str); 5] = [
     ("n.dnset", "dnset"),
 ];
 
+const ADDRESS_FILES: [(&str, &str); 4] = [
+    ("a.ip4set", "ip4set"),
+    ("d.dnset", "dnset"),
+    ("e.zone", "zone"),
+    ("f.zone", "zone"),
+];
+
 const FILES: [(&str, &str); 7] = [
     ("a.ip4set", "ip4set"),
     ("b.ip4set", "ip4set"),
@@ -295,6 +302,13 @@ fn differences_of_ip_zones_are_made_from_what_changed() {
 #[test]
 fn differences_of_name_zones_are_made_from_what_changed() {
     assert!(changes(&NAME_FILES, 200..=260, true) > 100);
+}
+
+/// Zones of addresses (plain names and digests), names and IP data: the difference is
+/// made at the digests and names where entries changed.
+#[test]
+fn differences_of_address_zones_are_made_from_what_changed() {
+    assert!(changes(&ADDRESS_FILES, 300..=340, true) > 100);
 }
 
 /// Random versions of zones of `files`, changed and compared for every seed; how many

@@ -181,6 +181,31 @@ impl DigestIndex {
         })
     }
 
+    /// The whole digests kept whose query label is `label`'s bytes (16 of them: an md5,
+    /// or a sha256 by its first half; 20: a sha1), with their results.
+    pub(crate) fn with_label<'a>(
+        &'a self,
+        label: &'a [u8],
+    ) -> impl Iterator<Item = (DigestKind, &'a [u8], ResultId)> + 'a {
+        let kinds: &[DigestKind] = match label.len() {
+            16 => &[DigestKind::Md5, DigestKind::Sha256],
+            20 => &[DigestKind::Sha1],
+            _ => &[],
+        };
+        kinds.iter().flat_map(move |&kind| {
+            let from = self
+                .full
+                .partition_point(|(k, digest)| (*k, &digest[..]) < (kind, label));
+            self.full[from..]
+                .iter()
+                .take_while(move |(k, digest)| *k == kind && digest.starts_with(label))
+                .filter_map(move |(k, digest)| {
+                    let result = self.maps[k.index()].get(key(digest))?;
+                    Some((*k, &digest[..], result))
+                })
+        })
+    }
+
     /// `<hex>` or `<hex>._email`: an md5 (32 hex digits) or sha1 (40) digest, or a
     /// sha256 cut to 32-63 digits — whole it is 64, one more than a DNS label holds
     /// (rspamd: `hash_len`). Any case.
