@@ -7,6 +7,7 @@
 #
 #   bash bench/change_cost.sh                         # ip4-1m and ip4-10m, this checkout
 #   bash bench/change_cost.sh --sets ip4-1m
+#   bash bench/change_cost.sh --sets dom-1m           # a names zone (RHSBL, wildcards)
 #   WARD_BEFORE=/path/to/old/ward bash bench/change_cost.sh   # and an older build beside it
 #
 # The NOTIFY goes to a listener of this script on a loopback port (it answers, so ward
@@ -66,20 +67,52 @@ EOF
 }
 
 notifies() { [[ -f $1 ]] && wc -l <"$1" || echo 0; }
-serial() { kdig +short +timeout=2 -p "$1" @127.0.0.1 SOA ip4.bench | awk '{print $3}'; }
+serial() { kdig +short +timeout=2 -p "$1" @127.0.0.1 SOA "$ZONE" | awk '{print $3}'; }
+
+# What a set's entries look like: the zone, the side file's name, and entry I of a
+# group of changes (first: the side file's first lines; side ROUND; big ROUND), with
+# the query for entry 0 of a group and its answer.
+set_kind() { # SET
+    if [[ $1 == dom-* ]]; then
+        ZONE=dom.bench SIDE=changes.dnset
+    else
+        ZONE=ip4.bench SIDE=changes.ip4set
+    fi
+}
+entry() { # GROUP ROUND I
+    local group=$1 round=$2 i=$3
+    case "$ZONE:$group" in
+        ip4.bench:first) echo "198.18.$((i / 200)).$((i % 200 + 1)) :127.0.0.9:first" ;;
+        ip4.bench:side) echo "198.19.$round.$((i + 1)) :127.0.0.10:round $round" ;;
+        ip4.bench:big) echo "198.20.$((round % 250)).$((i + 1)) :127.0.0.11:big round $round" ;;
+        dom.bench:first) echo "f$i.first.test :127.0.0.9:first" ;;
+        dom.bench:side) echo "s$i.round$round.test :127.0.0.10:round $round" ;;
+        dom.bench:big) echo "b$i.big$round.test :127.0.0.11:big round $round" ;;
+    esac
+}
+probe_of() { # GROUP ROUND
+    case "$ZONE:$1" in
+        ip4.bench:side) echo "1.$2.19.198.ip4.bench" ;;
+        ip4.bench:big) echo "1.$(($2 % 250)).20.198.ip4.bench" ;;
+        dom.bench:side) echo "s0.round$2.test.dom.bench" ;;
+        dom.bench:big) echo "b0.big$2.test.dom.bench" ;;
+    esac
+}
 
 # 100 changes of the side file: 50 of its lines go, 50 new come. ROUND makes each
 # round's new lines differ from the last one's.
 side_file() { # ZONEDIR ROUND
     local dir=$1 round=$2 i
     {
-        for ((i = 50; i < 100; i++)); do echo "198.18.$((i / 200)).$((i % 200 + 1)) :127.0.0.9:first"; done
-        for ((i = 0; i < 50; i++)); do echo "198.19.$round.$((i + 1)) :127.0.0.10:round $round"; done
+        for ((i = 50; i < 100; i++)); do entry first "$round" "$i"; done
+        for ((i = 0; i < 50; i++)); do entry side "$round" "$i"; done
     } >"$dir/.changes.tmp"
 }
 # 100 changes of the big file: 50 of its lines dropped (every 1000th from the 1000th),
 # 50 new lines, written beside it and renamed over it.
 big_file() { # FILE ROUND
+    local i
+    for ((i = 0; i < 50; i++)); do entry big "$2" "$i"; done >"$1.added"
     python3 - "$1" "$2" <<'EOF'
 import os, sys
 path, round_ = sys.argv[1], int(sys.argv[2])
@@ -92,8 +125,9 @@ with open(path, "rb") as src, open(tmp, "wb") as out:
             dropped += 1
             continue
         out.write(line)
-    for i in range(50):
-        out.write(b"198.20.%d.%d :127.0.0.11:big round %d\n" % (round_ % 250, i + 1, round_))
+    with open(path + ".added", "rb") as added:
+        out.write(added.read())
+os.remove(path + ".added")
 EOF
 }
 
@@ -112,6 +146,7 @@ REPORT=$HERE/results/$(date -u +%Y-%m-%dT%H%M)-change-cost.md
 IFS=, read -r -a SET_LIST <<<"$SETS"
 for set in "${SET_LIST[@]}"; do
     DATA=$WORK/data/$set
+    set_kind "$set"
     say "$set: data"
     python3 "$HERE/gen.py" "$WORK/data" --sets "$set" >&2
     for build in "${BUILDS[@]}"; do
@@ -119,17 +154,17 @@ for set in "${SET_LIST[@]}"; do
         bin=${build#*:}
         RUN=$WORK/change-cost/$set-$label
         rm -rf "$RUN"
-        mkdir -p "$RUN/zones/ip4.bench" "$RUN/state"
-        cp "$DATA"/ward/ip4.bench/* "$RUN/zones/ip4.bench/"
-        big=$(ls "$RUN"/zones/ip4.bench/* | head -1)
-        for ((i = 0; i < 100; i++)); do echo "198.18.$((i / 200)).$((i % 200 + 1)) :127.0.0.9:first"; done >"$RUN/zones/ip4.bench/changes.ip4set"
+        mkdir -p "$RUN/zones/$ZONE" "$RUN/state"
+        cp "$DATA/ward/$ZONE"/* "$RUN/zones/$ZONE/"
+        big=$(ls "$RUN/zones/$ZONE"/* | head -1)
+        for ((i = 0; i < 100; i++)); do entry first 0 "$i"; done >"$RUN/zones/$ZONE/$SIDE"
         WARD_PORT=$(port)
         NOTIFY_PORT=$(port)
         NOTIFY_LOG=$RUN/notify.log
         notify_listener "$NOTIFY_PORT" "$NOTIFY_LOG"
         cat >"$RUN/ward.toml" <<EOF
 state = "$RUN/state"
-[zone."ip4.bench".transfer]
+[zone."$ZONE".transfer]
 allow = ["127.0.0.1/32"]
 notify = ["127.0.0.1:$NOTIFY_PORT"]
 EOF
@@ -138,23 +173,22 @@ EOF
             --debounce 50 >"$RUN/ward.log" 2>&1 &
         WARD_PID=$!
         PIDS+=("$WARD_PID")
-        wait_for 900 "ward to serve" kdig +short +timeout=1 -p "$WARD_PORT" @127.0.0.1 SOA ip4.bench
+        wait_for 900 "ward to serve" kdig +short +timeout=1 -p "$WARD_PORT" @127.0.0.1 SOA "$ZONE"
         for change in side big; do
             for round in 1 2; do
                 sleep 1.1 # a serial a second
                 old=$(serial "$WARD_PORT")
                 seen=$(notifies "$NOTIFY_LOG")
+                probe=$(probe_of "$change" "$round")
                 if [[ $change == side ]]; then
-                    side_file "$RUN/zones/ip4.bench" "$round"
+                    side_file "$RUN/zones/$ZONE" "$round"
                     t0=$(now_s)
-                    mv "$RUN/zones/ip4.bench/.changes.tmp" "$RUN/zones/ip4.bench/changes.ip4set"
-                    probe=1.$round.19.198.ip4.bench
+                    mv "$RUN/zones/$ZONE/.changes.tmp" "$RUN/zones/$ZONE/$SIDE"
                     expect=127.0.0.10
                 else
                     big_file "$big" "$round"
                     t0=$(now_s)
-                    mv "$RUN/zones/ip4.bench/.big.tmp" "$big"
-                    probe=1.$round.20.198.ip4.bench
+                    mv "$RUN/zones/$ZONE/.big.tmp" "$big"
                     expect=127.0.0.11
                 fi
                 wait_for 900 "the NOTIFY" bash -c "(( \$(wc -l <'$NOTIFY_LOG') > $seen ))"
@@ -163,12 +197,12 @@ EOF
                 got=$(kdig +short -p "$WARD_PORT" @127.0.0.1 "$probe" A)
                 [[ $got == "$expect" ]] || { echo "$set $label $change: $probe answered '$got', not $expect" >&2; exit 1; }
                 new=$(serial "$WARD_PORT")
-                kdig +noall +answer +timeout=30 -p "$WARD_PORT" @127.0.0.1 "IXFR=$old" ip4.bench >"$RUN/ixfr.txt"
+                kdig +noall +answer +timeout=30 -p "$WARD_PORT" @127.0.0.1 "IXFR=$old" "$ZONE" >"$RUN/ixfr.txt"
                 records=$(grep -c . "$RUN/ixfr.txt" || true)
                 second=$(sed -n 2p "$RUN/ixfr.txt" | awk '{print $4}')
                 [[ $second == SOA ]] || { echo "$set $label $change: IXFR=$old was not answered with a difference" >&2; head -3 "$RUN/ixfr.txt" >&2; exit 1; }
-                reload_ms=$(grep "reloaded zone=ip4.bench" "$RUN/ward.log" | tail -1 | sed -n 's/.* ms=\([0-9]*\).*/\1/p')
-                t_reload=$(grep "reloaded zone=ip4.bench" "$RUN/ward.log" | tail -1 | awk '{print $1}')
+                reload_ms=$(grep "reloaded zone=$ZONE" "$RUN/ward.log" | tail -1 | sed -n 's/.* ms=\([0-9]*\).*/\1/p')
+                t_reload=$(grep "reloaded zone=$ZONE" "$RUN/ward.log" | tail -1 | awk '{print $1}')
                 t_diff=$(grep "journal: difference kept" "$RUN/ward.log" | tail -1 | awk '{print $1}')
                 diff_ms=$(python3 -c "
 from datetime import datetime
