@@ -8,6 +8,7 @@
 #   bash bench/change_cost.sh                         # ip4-1m and ip4-10m, this checkout
 #   bash bench/change_cost.sh --sets ip4-1m
 #   bash bench/change_cost.sh --sets dom-1m           # a names zone (RHSBL, wildcards)
+#   bash bench/change_cost.sh --sets addr-1m          # addresses: plain names and digests
 #   WARD_BEFORE=/path/to/old/ward bash bench/change_cost.sh   # and an older build beside it
 #
 # The NOTIFY goes to a listener of this script on a loopback port (it answers, so ward
@@ -75,6 +76,8 @@ serial() { kdig +short +timeout=2 -p "$1" @127.0.0.1 SOA "$ZONE" | awk '{print $
 set_kind() { # SET
     if [[ $1 == dom-* ]]; then
         ZONE=dom.bench SIDE=changes.dnset
+    elif [[ $1 == addr-* ]]; then
+        ZONE=addr.bench SIDE=changes.zone
     else
         ZONE=ip4.bench SIDE=changes.ip4set
     fi
@@ -88,6 +91,9 @@ entry() { # GROUP ROUND I
         dom.bench:first) echo "f$i.first.test :127.0.0.9:first" ;;
         dom.bench:side) echo "s$i.round$round.test :127.0.0.10:round $round" ;;
         dom.bench:big) echo "b$i.big$round.test :127.0.0.11:big round $round" ;;
+        addr.bench:first) echo "f$i@first.test :127.0.0.9:first" ;;
+        addr.bench:side) echo "s$i@round$round.test :127.0.0.10:round $round" ;;
+        addr.bench:big) echo "b$i@big$round.test :127.0.0.11:big round $round" ;;
     esac
 }
 probe_of() { # GROUP ROUND
@@ -96,6 +102,8 @@ probe_of() { # GROUP ROUND
         ip4.bench:big) echo "1.$(($2 % 250)).20.198.ip4.bench" ;;
         dom.bench:side) echo "s0.round$2.test.dom.bench" ;;
         dom.bench:big) echo "b0.big$2.test.dom.bench" ;;
+        addr.bench:side) echo "s0.round$2.test.addr.bench" ;;
+        addr.bench:big) echo "b0.big$2.test.addr.bench" ;;
     esac
 }
 
@@ -155,7 +163,11 @@ for set in "${SET_LIST[@]}"; do
         RUN=$WORK/change-cost/$set-$label
         rm -rf "$RUN"
         mkdir -p "$RUN/zones/$ZONE" "$RUN/state"
-        cp "$DATA/ward/$ZONE"/* "$RUN/zones/$ZONE/"
+        if [[ -d $DATA/ward/$ZONE ]]; then
+            cp "$DATA/ward/$ZONE"/* "$RUN/zones/$ZONE/"
+        else # one file, the zone named by it: now the big file of a zone directory
+            cp "$DATA/ward/$ZONE.zone" "$RUN/zones/$ZONE/"
+        fi
         big=$(ls "$RUN/zones/$ZONE"/* | head -1)
         for ((i = 0; i < 100; i++)); do entry first 0 "$i"; done >"$RUN/zones/$ZONE/$SIDE"
         WARD_PORT=$(port)
