@@ -164,7 +164,8 @@ pub(crate) struct DigestIndex {
     maps: [FingerprintMap; 3],
     /// Whole digests, kept only for zones that are exported or transferred (the maps
     /// key only their first 8 bytes; a secondary needs the names in full).
-    full: Vec<(DigestKind, Box<[u8]>)>,
+    /// With the result each answers with, so that walking them needs no map lookups.
+    full: Vec<(DigestKind, Box<[u8]>, ResultId)>,
 }
 
 impl DigestIndex {
@@ -175,10 +176,9 @@ impl DigestIndex {
     /// Every whole digest kept (see [`DigestIndexBuilder::keep_full`]) and the result
     /// it answers with, in digest order.
     pub(crate) fn full_digests(&self) -> impl Iterator<Item = (DigestKind, &[u8], ResultId)> + '_ {
-        self.full.iter().filter_map(|(kind, digest)| {
-            let result = self.maps[kind.index()].get(key(digest))?;
-            Some((*kind, &digest[..], result))
-        })
+        self.full
+            .iter()
+            .map(|(kind, digest, result)| (*kind, &digest[..], *result))
     }
 
     /// The whole digests kept whose query label is `label`'s bytes (16 of them: an md5,
@@ -195,14 +195,11 @@ impl DigestIndex {
         kinds.iter().flat_map(move |&kind| {
             let from = self
                 .full
-                .partition_point(|(k, digest)| (*k, &digest[..]) < (kind, label));
+                .partition_point(|(k, digest, _)| (*k, &digest[..]) < (kind, label));
             self.full[from..]
                 .iter()
-                .take_while(move |(k, digest)| *k == kind && digest.starts_with(label))
-                .filter_map(move |(k, digest)| {
-                    let result = self.maps[k.index()].get(key(digest))?;
-                    Some((*k, &digest[..], result))
-                })
+                .take_while(move |(k, digest, _)| *k == kind && digest.starts_with(label))
+                .map(|(k, digest, result)| (*k, &digest[..], *result))
         })
     }
 
@@ -274,10 +271,17 @@ impl DigestIndexBuilder {
             }
             FingerprintMap::build(results)
         });
-        let mut full = self.full.unwrap_or_default();
-        full.sort_unstable();
-        full.dedup();
-        full.shrink_to_fit();
+        let mut whole = self.full.unwrap_or_default();
+        whole.sort_unstable();
+        whole.dedup();
+        // An excluded digest answers nothing: it is in no map, and left out here.
+        let full = whole
+            .into_iter()
+            .filter_map(|(kind, digest)| {
+                let result = maps[kind.index()].get(key(&digest))?;
+                Some((kind, digest, result))
+            })
+            .collect();
         DigestIndex { maps, full }
     }
 }
