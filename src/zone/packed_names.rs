@@ -129,12 +129,24 @@ impl PackedNames {
             self.starts[bucket] as usize,
             self.starts[bucket + 1] as usize,
         );
+        // Entries of other names are skipped without decoding their words.
+        let arena = &self.arena[..];
         while at < end {
-            let entry = self.read(at);
-            if entry.name == wire {
-                return Some(entry);
+            let len = usize::from(arena[at]);
+            let name_end = at + 1 + len;
+            if len == wire.len() && &arena[at + 1..name_end] == wire {
+                return Some(self.read(at));
             }
-            at = entry.end;
+            let flags = arena[name_end];
+            at = name_end + 1;
+            for has_number in [WORD0, WORD1] {
+                if flags & has_number != 0 {
+                    while arena[at] & 0x80 != 0 {
+                        at += 1;
+                    }
+                    at += 1;
+                }
+            }
         }
         None
     }
