@@ -492,6 +492,12 @@ impl<T> NameTable<T> {
         &mut self.payloads[slot as usize]
     }
 
+    /// Frees the hash index once no name will be looked up or added any more (before
+    /// the names are packed): a load's peak memory holds one index, not two.
+    pub(crate) fn forget_index(&mut self) {
+        self.index = HashTable::new();
+    }
+
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &T)> {
         self.offsets
             .iter()

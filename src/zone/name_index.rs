@@ -505,6 +505,7 @@ impl NameIndexBuilder {
             self.table.payload_mut(slot).exact |= FLAG;
         }
         drop(self.listings);
+        self.table.forget_index();
         let mut fingerprinted = Vec::new();
         let mut fingerprinted_min_labels = usize::MAX;
         let mut in_table = vec![true; self.table.len()];
