@@ -245,11 +245,21 @@ def server_cmd(cfg, kind, meta, setdir, port, threads=1):
         # rcode), and rate limiting on with no client over its limit.
         extra = {"ward-metrics": ["--metrics", "127.0.0.1:0"],
                  "ward-rrl": ["--rrl-rate", "100000000"]}.get(kind, [])
-        return ["taskset", "-c", cfg.server_cpu, cfg.ward, "serve", "--zones", zones,
+        # ward loads on every core it may use (it hashes addresses in parallel), and is
+        # pinned to the server's core once ready (see `pin_after_load`).
+        return ["taskset", "-c", cfg.load_cpus, cfg.ward, "serve", "--zones", zones,
                 "--listen", f"127.0.0.1:{port}", "--threads", str(threads), "--log", "info"] + extra
     if kind == "knot":
         return ["taskset", "-c", cfg.server_cpu, "knotd", "-c", knot_config(cfg, meta, setdir, port)]
     raise ValueError(kind)
+
+
+def pin_after_load(cfg, srv):
+    """Moves every thread of a server started on `--load-cpus` to the server's core, so
+    that the query runs measure it on one core like the others."""
+    if srv.cmd[:3] == ["taskset", "-c", cfg.load_cpus] and cfg.load_cpus != cfg.server_cpu:
+        subprocess.run(["taskset", "-a", "-p", "-c", cfg.server_cpu, str(srv.pid)],
+                       check=True, stdout=subprocess.DEVNULL)
 
 
 def knot_config(cfg, meta, setdir, port):
@@ -497,6 +507,7 @@ def bench_set(cfg, setname, meta, setdir, results):
             res = out[kind] = {"cmd": " ".join(srv.cmd), "closed": [], "rate": [], "dnsperf": []}
             # started one at a time: the load time is that of a server alone
             res["load_s"] = wait_ready(cfg, srv, meta["probe"], cfg.ready_timeout, port)
+            pin_after_load(cfg, srv)
             time.sleep(0.5)
             res["rss_kb"] = proc_status_kb(srv.pid, "VmRSS")
             res["hwm_kb"] = proc_status_kb(srv.pid, "VmHWM")
@@ -757,6 +768,8 @@ def report(cfg, results):
              f"rspamd fork: `{m['fork']}`; {m['dnsperf']}")
     L.append(f"- command: `{results['command']}`; {results['duration_s'] / 60:.1f} min, of which "
              f"{results.get('waited_for_quiet_s', 0):.0f} s waiting for other work on the machine to finish")
+    L.append(f"- ward loads on CPUs {cfg.load_cpus}, then all its threads are pinned to CPU {cfg.server_cpu}; "
+             "the other servers load on one thread")
     L.append(f"- server pinned to CPU {cfg.server_cpu} (ward `--threads 1`); loadgen pinned to CPU "
              f"{cfg.client_cpu}, window {cfg.window}, {cfg.sockets} sockets, batches of {cfg.batch}, "
              f"{cfg.seconds} s per run; rate-limited runs at {cfg.rate} qps for {cfg.rate_seconds} s; "
@@ -869,6 +882,8 @@ def main():
     ap.add_argument("--port", type=int, default=5391)
     ap.add_argument("--server-cpu", default="0")
     ap.add_argument("--client-cpu", default="1")
+    ap.add_argument("--load-cpus", default=None,
+                    help="CPUs ward may load on (default: all; rbldnsd loads on one thread anyway)")
     ap.add_argument("--reload-sets", default=None)
     ap.add_argument("--reload-servers", default="ward,rbldnsd")
     ap.add_argument("--reload-rate", type=int, default=20_000)
@@ -884,6 +899,8 @@ def main():
     ap.add_argument("--retries", type=int, default=3)
     ap.add_argument("--command", default=" ".join(sys.argv))
     cfg = ap.parse_args()
+    if cfg.load_cpus is None:
+        cfg.load_cpus = f"0-{os.cpu_count() - 1}"
     q = cfg.quick
     cfg.sets = (cfg.sets or ("ip4-1m" if q else "ip4-1m,ip4-10m,ip6-1m,dom-1m,addr-1m,ip4-100k")).split(",")
     cfg.servers = cfg.servers.split(",")

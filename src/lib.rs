@@ -37,6 +37,7 @@ pub mod fuzzing;
 mod listings;
 mod load;
 mod memory;
+mod parallel;
 mod records;
 mod reload;
 mod report;

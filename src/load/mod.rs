@@ -8,7 +8,6 @@
 mod assemble;
 mod cache;
 pub(crate) mod files;
-mod parallel;
 mod scan;
 
 use std::collections::HashMap;
@@ -18,6 +17,7 @@ use std::time::{Duration, Instant};
 
 pub(crate) use scan::{CATALOGUE_FILE, DataFile, Scan, ScanError, ZoneSource, scan};
 
+use crate::parallel::{cores, parallel_map};
 use crate::store::Snapshot;
 use crate::time::unix_now;
 use crate::zone::Zone;
@@ -29,7 +29,6 @@ use crate::zone::reason::Catalogue;
 use assemble::assemble;
 pub(crate) use cache::ParseCache;
 use files::Stamp;
-use parallel::{cores, parallel_map};
 
 /// How zones are loaded.
 #[derive(Debug, Clone)]

@@ -591,11 +591,15 @@ fn random_name_lists_export_exactly() {
                     .collect();
                 let domain = format!("{}.example", domain.join("."));
                 let value = format!(":{}:f{file}e{i} $", 2 + (next() % 4));
-                let line = match next() % 6 {
+                let local = labels[(next() % 2) as usize];
+                let line = match next() % 8 {
                     0 => format!("*.{domain} {value}"),
                     1 => format!(".{domain} {value}"),
                     2 => format!("!{domain}"),
-                    3 => format!("{}@{domain} {value}", labels[(next() % 2) as usize]),
+                    3 => format!("{local}@{domain} {value}"),
+                    // An address's name with a name below it, or excluded again.
+                    4 => format!("{local}.mx@{domain} {value}"),
+                    5 => format!("!{local}@{domain}"),
                     _ => format!("{domain} {value}"),
                 };
                 text.push_str(&line);
@@ -604,6 +608,8 @@ fn random_name_lists_export_exactly() {
                 names.insert(format!("{}.{domain}", labels[(next() % 2) as usize]));
                 names.insert(format!("zz.{domain}"));
                 names.insert(format!("q.zz.{domain}"));
+                names.insert(format!("{local}.mx.{domain}"));
+                names.insert(format!("mx.{domain}"));
                 if let Some((_, parent)) = domain.split_once('.') {
                     names.insert(parent.to_string());
                 }

@@ -14,6 +14,7 @@ use super::name::{Name, NameRef};
 use super::name_index::{NameIndex, NameIndexBuilder, NameMatch};
 use super::reason::{Template, Vars};
 use super::value::{ValueTable, ValueTableBuilder};
+use crate::parallel::cores;
 
 /// Where a dataset came from, for logs and `ward lookup`.
 #[derive(Debug, Clone)]
@@ -160,6 +161,9 @@ impl Dataset {
     }
 }
 
+/// Digests from which their sort goes to another core (a thread costs about 20 µs).
+const PARALLEL_DIGESTS: usize = 1 << 16;
+
 /// Accumulates one dataset while its lines are parsed.
 pub(crate) struct DatasetBuilder {
     pub(crate) origin: Origin,
@@ -242,8 +246,20 @@ impl DatasetBuilder {
             .ip6
             .build(self.same_prefix, |set| values.intern_result(set));
         duplicates.extend(dup6);
-        let names = self.names.build(|set| values.intern_result(set));
-        let digests = self.digests.build(|set| values.intern_result(set));
+        let (names, mut digests) = (self.names, self.digests);
+        // A big address list: its digests are sorted on another core meanwhile.
+        let names = if digests.len() >= PARALLEL_DIGESTS && cores() > 1 {
+            std::thread::scope(|scope| {
+                let sorting = scope.spawn(|| digests.sort());
+                let names = names.build(|set| values.intern_result(set));
+                // Only a bug panics there; `build` sorts again if it did.
+                let _ = sorting.join();
+                names
+            })
+        } else {
+            names.build(|set| values.intern_result(set))
+        };
+        let digests = digests.build(|set| values.intern_result(set));
         for (name, data) in self.generic_default_ttl {
             self.generic.add(&name, Record { ttl, data });
         }

@@ -8,7 +8,7 @@ use smallvec::SmallVec;
 
 use super::fingerprints::FingerprintMap;
 use super::ip::{Listing, ResultId};
-use super::name::{Name, NameRef};
+use super::name::{Name, NameBuf, NameRef};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum DigestKind {
@@ -148,6 +148,177 @@ pub(crate) fn plain_names_of(forms: &[String]) -> Vec<PlainName> {
     names
 }
 
+/// The names and digests of a batch of listed addresses. Six digests and two names an
+/// address are most of what loading a big address list costs, and no address needs
+/// another's: batches are prepared on every core while the parse goes on.
+#[derive(Default)]
+pub(crate) struct PreparedAddresses {
+    pub(crate) names: Vec<PreparedName>,
+    pub(crate) digests: Vec<PreparedDigest>,
+    wires: Vec<u8>,
+}
+
+/// A plain name of the batch's `address`-th address.
+pub(crate) struct PreparedName {
+    pub(crate) address: u32,
+    pub(crate) local_is_one_label: bool,
+    wire: std::ops::Range<usize>,
+}
+
+/// A digest of one form of the batch's `address`-th address.
+pub(crate) struct PreparedDigest {
+    pub(crate) address: u32,
+    pub(crate) kind: DigestKind,
+    pub(crate) digest: SmallVec<[u8; 32]>,
+}
+
+impl PreparedAddresses {
+    /// Every plain name and digest `addresses` are asked for (see [`plain_names`]).
+    pub(crate) fn of<'a>(addresses: impl Iterator<Item = &'a str>, normalised: bool) -> Self {
+        let mut prepared = PreparedAddresses::default();
+        let mut forms = FormBuffers::default();
+        let mut name = NameBuf::default();
+        for (address, text) in (0u32..).zip(addresses) {
+            forms.fill(text, normalised);
+            if forms.iter().all(is_plain_form) {
+                for form in forms.iter() {
+                    prepared.push_plain_names(address, form, &mut name);
+                }
+            } else {
+                // Escapes and stray dots: the name parser reads those.
+                let owned: Vec<String> = forms
+                    .iter()
+                    .map(|form| String::from_utf8_lossy(form).into_owned())
+                    .collect();
+                for plain in plain_names_of(&owned) {
+                    prepared.push_name(address, plain.name.wire(), plain.local_is_one_label);
+                }
+            }
+            for form in forms.iter() {
+                for kind in DigestKind::ALL {
+                    prepared.digests.push(PreparedDigest {
+                        address,
+                        kind,
+                        digest: kind.digest(form),
+                    });
+                }
+            }
+        }
+        prepared
+    }
+
+    /// The name in wire format (lowercase).
+    pub(crate) fn wire(&self, name: &PreparedName) -> &[u8] {
+        &self.wires[name.wire.clone()]
+    }
+
+    /// [`plain_names_of`] for a form [`is_plain_form`] accepts, without allocating.
+    fn push_plain_names(&mut self, address: u32, form: &[u8], name: &mut NameBuf) {
+        let Some((local, domain)) = split_address_bytes(form) else {
+            return;
+        };
+        for one_label in [true, false] {
+            name.clear();
+            let local = if one_label {
+                name.push_label(local)
+            } else {
+                dot_labels(local).try_for_each(|label| name.push_label(label))
+            };
+            let built = local
+                .and_then(|()| dot_labels(domain).try_for_each(|label| name.push_label(label)));
+            if built.is_ok() {
+                self.push_name(address, name.view().wire(), one_label);
+            }
+        }
+    }
+
+    /// Adds a name of `address` unless the address already has it.
+    fn push_name(&mut self, address: u32, wire: &[u8], local_is_one_label: bool) {
+        let own = self.names.iter().rev().take_while(|n| n.address == address);
+        if own.into_iter().any(|n| &self.wires[n.wire.clone()] == wire) {
+            return;
+        }
+        let start = self.wires.len();
+        self.wires.extend_from_slice(wire);
+        self.names.push(PreparedName {
+            address,
+            local_is_one_label,
+            wire: start..self.wires.len(),
+        });
+    }
+}
+
+/// A form whose names need no name parser: `local@domain` without escapes, with no
+/// empty label on either side of the `@`. (A form with no `@` has no names at all.)
+fn is_plain_form(form: &[u8]) -> bool {
+    let Some((local, domain)) = split_address_bytes(form) else {
+        return true;
+    };
+    let plain = |part: &[u8]| {
+        !part.starts_with(b".") && !part.ends_with(b".") && !part.windows(2).any(|w| w == b"..")
+    };
+    !form.contains(&b'\\') && plain(local) && plain(domain)
+}
+
+fn dot_labels(part: &[u8]) -> impl Iterator<Item = &[u8]> {
+    part.split(|&b| b == b'.')
+}
+
+fn split_address_bytes(address: &[u8]) -> Option<(&[u8], &[u8])> {
+    let at = address.iter().rposition(|&b| b == b'@')?;
+    let (local, domain) = (&address[..at], &address[at + 1..]);
+    (!local.is_empty() && !domain.is_empty()).then_some((local, domain))
+}
+
+/// The forms of one address ([`address_forms`]) in buffers kept from address to
+/// address.
+#[derive(Default)]
+struct FormBuffers {
+    lower: Vec<u8>,
+    normal: Vec<u8>,
+    has_normal: bool,
+}
+
+impl FormBuffers {
+    fn fill(&mut self, address: &str, normalised: bool) {
+        self.lower.clear();
+        self.lower
+            .extend(address.bytes().map(|b| b.to_ascii_lowercase()));
+        self.normal.clear();
+        self.has_normal = normalised && self.fill_normal() && self.normal != self.lower;
+    }
+
+    /// [`normalise`] of the lowercase form.
+    fn fill_normal(&mut self) -> bool {
+        let Some((local, domain)) = split_address_bytes(&self.lower) else {
+            return false;
+        };
+        let local = local
+            .iter()
+            .position(|&b| b == b'+')
+            .map_or(local, |plus| &local[..plus]);
+        if domain == b"gmail.com" || domain == b"googlemail.com" {
+            self.normal.extend(local.iter().filter(|&&b| b != b'.'));
+            if self.normal.is_empty() {
+                return false;
+            }
+            self.normal.extend_from_slice(b"@gmail.com");
+        } else {
+            if local.is_empty() {
+                return false;
+            }
+            self.normal.extend_from_slice(local);
+            self.normal.push(b'@');
+            self.normal.extend_from_slice(domain);
+        }
+        true
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        std::iter::once(&self.lower[..]).chain(self.has_normal.then_some(&self.normal[..]))
+    }
+}
+
 /// Digests are keyed by their first 8 bytes: against a million listed addresses a
 /// random query collides with probability 2^-44, the index costs about 7.3 bytes an
 /// address and digest kind, and a sha256 cut to fit a DNS label still carries them.
@@ -247,11 +418,23 @@ impl DigestIndexBuilder {
         }
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.listings.iter().map(Vec::len).sum()
+    }
+
+    /// Sorts the listings by digest (what [`Self::build`] would do first), which needs
+    /// nothing else and so can run beside the rest of a dataset's build.
+    pub(crate) fn sort(&mut self) {
+        for listings in &mut self.listings {
+            // A digest's lines need no order among themselves: all of them answer.
+            listings.sort_unstable_by_key(|&(key, _)| key);
+        }
+    }
+
     /// All listings of one digest answer together; an exclusion beats them.
-    pub(crate) fn build(self, mut intern: impl FnMut(&[u32]) -> ResultId) -> DigestIndex {
-        let maps = self.listings.map(|mut listings| {
-            // Stable: a digest's lines stay together, in file order.
-            listings.sort_by_key(|&(key, _)| key);
+    pub(crate) fn build(mut self, mut intern: impl FnMut(&[u32]) -> ResultId) -> DigestIndex {
+        self.sort();
+        let maps = self.listings.map(|listings| {
             let mut results = Vec::new();
             let mut values = Vec::new();
             for group in listings.chunk_by(|a, b| a.0 == b.0) {
@@ -289,6 +472,87 @@ impl DigestIndexBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The names and digests made without the name parser are those the parser makes,
+    /// for addresses with escapes, stray dots, tags, Gmail forms, long labels and
+    /// several `@`.
+    #[test]
+    fn prepared_addresses_match_the_parsed_forms() {
+        let parts = [
+            "a",
+            "B",
+            "first.last",
+            ".lead",
+            "trail.",
+            "two..dots",
+            "x+tag",
+            "+",
+            "a\\.b",
+            "\\065",
+            "é",
+            "mail",
+            "gmail.com",
+            "GoogleMail.com",
+            "example.org",
+            "ex..org",
+            "org.",
+            ".",
+            "@",
+            "s p",
+        ];
+        let long = "l".repeat(63);
+        let longer = "l".repeat(64);
+        let mut addresses: Vec<String> = Vec::new();
+        for local in parts
+            .iter()
+            .copied()
+            .chain([long.as_str(), longer.as_str()])
+        {
+            for domain in parts
+                .iter()
+                .copied()
+                .chain([long.as_str(), longer.as_str()])
+            {
+                addresses.push(format!("{local}@{domain}"));
+            }
+            addresses.push(local.to_string());
+        }
+        let huge = format!(
+            "{}@{}.example",
+            "a.".repeat(60),
+            vec!["l".repeat(60); 3].join(".")
+        );
+        addresses.push(huge);
+        for normalised in [false, true] {
+            let prepared = PreparedAddresses::of(addresses.iter().map(String::as_str), normalised);
+            for (i, address) in addresses.iter().enumerate() {
+                let made: Vec<(Vec<u8>, bool)> = prepared
+                    .names
+                    .iter()
+                    .filter(|n| n.address == i as u32)
+                    .map(|n| (prepared.wire(n).to_vec(), n.local_is_one_label))
+                    .collect();
+                let parsed: Vec<(Vec<u8>, bool)> = plain_names(address, normalised)
+                    .into_iter()
+                    .map(|p| (p.name.wire().to_vec(), p.local_is_one_label))
+                    .collect();
+                assert_eq!(made, parsed, "names of {address:?}");
+                let digests: Vec<(DigestKind, Vec<u8>)> = prepared
+                    .digests
+                    .iter()
+                    .filter(|d| d.address == i as u32)
+                    .map(|d| (d.kind, d.digest.to_vec()))
+                    .collect();
+                let expected: Vec<(DigestKind, Vec<u8>)> = address_forms(address, normalised)
+                    .iter()
+                    .flat_map(|form| {
+                        DigestKind::ALL.map(|k| (k, k.digest(form.as_bytes()).to_vec()))
+                    })
+                    .collect();
+                assert_eq!(digests, expected, "digests of {address:?}");
+            }
+        }
+    }
 
     #[test]
     fn normalisation_vectors() {

@@ -484,10 +484,6 @@ impl<T> NameTable<T> {
         arena_name(&self.arena, self.offsets[slot as usize])
     }
 
-    pub(crate) fn payload(&self, slot: u32) -> &T {
-        &self.payloads[slot as usize]
-    }
-
     pub(crate) fn payload_mut(&mut self, slot: u32) -> &mut T {
         &mut self.payloads[slot as usize]
     }

@@ -97,9 +97,9 @@ pub(crate) enum NameMatch {
 #[derive(Default)]
 pub(crate) struct NameIndex {
     table: PackedNames,
-    /// Names of listed addresses, by [`fingerprint`], with their `exact` slot (they
-    /// have no wildcard and nothing below them): when the zone is not exported, an
-    /// address costs 8 bytes here instead of its text in `table`.
+    /// Names of listed addresses, by [`fingerprint`], with their `exact` slot; what is
+    /// at or below such a name otherwise (a wildcard, other names) is in `table`. When
+    /// the zone is not exported, an address costs 8 bytes here instead of its text.
     fingerprinted: FingerprintMap,
     /// Fewest labels of a fingerprinted name (an address has a local part and a
     /// domain): a digest's one label is not looked for there.
@@ -122,14 +122,22 @@ impl NameIndex {
             return NameMatch::Absent;
         }
         let node = if labels <= self.max_labels {
-            self.table
+            let held = self
+                .table
                 .get(query.wire())
-                .map(|e| Node::from_words(e.words))
-                .or_else(|| {
-                    (labels >= self.fingerprinted_min_labels)
-                        .then(|| self.fingerprinted_node(query.wire()))
-                        .flatten()
-                })
+                .map(|e| Node::from_words(e.words));
+            match held {
+                Some(node) if node.exact & !FLAG != EMPTY => Some(node),
+                // An address's name may also be a wildcard's owner or above other
+                // names: the table says that, the fingerprint what it lists itself.
+                _ => match self.fingerprinted_exact(query.wire(), labels) {
+                    Some(exact) => Some(Node {
+                        exact,
+                        wild: held.map_or(0, |node| node.wild),
+                    }),
+                    None => held,
+                },
+            }
         } else {
             None
         };
@@ -166,12 +174,11 @@ impl NameIndex {
         self.table.prefetch(bucket, warm);
     }
 
-    fn fingerprinted_node(&self, wire: &[u8]) -> Option<Node> {
-        if self.fingerprinted.is_empty() {
+    fn fingerprinted_exact(&self, wire: &[u8], labels: usize) -> Option<u32> {
+        if self.fingerprinted.is_empty() || labels < self.fingerprinted_min_labels {
             return None;
         }
-        let exact = self.fingerprinted.get(fingerprint(wire))?;
-        Some(Node { exact, wild: 0 })
+        self.fingerprinted.get(fingerprint(wire))
     }
 
     /// The closest wildcard entry (listing or exclusion) above `query`, and how many
@@ -354,6 +361,18 @@ struct PendingListing {
     listing: Listing,
 }
 
+/// A line's listing of an address's name kept as a fingerprint: 24 bytes, where the
+/// name's own place in the table would cost its text, a hash slot and a payload.
+struct PendingAddressName {
+    fingerprint: u64,
+    /// The name one label up, held in the table (as a plain node, which answers
+    /// nothing, until a listing below it is known to stand).
+    parent: u32,
+    labels: u8,
+    local_is_one_label: bool,
+    listing: Listing,
+}
+
 #[derive(Default)]
 pub(crate) struct NameIndexBuilder {
     table: NameTable<Node>,
@@ -362,10 +381,12 @@ pub(crate) struct NameIndexBuilder {
     /// `dnhash`), instead of every value with exclusions winning (`dnset`).
     last_wins: bool,
     addresses: Vec<u32>,
-    /// Slots of names made from listed addresses, and whether to keep them as
-    /// fingerprints.
-    address_names: Vec<u32>,
+    /// Whether names made from listed addresses are kept as fingerprints; those names,
+    /// until the build decides them.
     fingerprint_addresses: bool,
+    fingerprinted: Vec<PendingAddressName>,
+    /// Whether some fingerprinted name has an exclusion line.
+    excluded_addresses: bool,
     max_labels: usize,
     wild_max_labels: usize,
     wild_min_labels: usize,
@@ -387,9 +408,31 @@ impl NameIndexBuilder {
 
     /// Adds a name made from a listed address; `one_label` marks the form whose first
     /// label is the whole local part (`$` renders it as `local@domain`).
-    pub(crate) fn add_address_name(&mut self, name: &Name, one_label: bool, listing: Listing) {
-        let slot = self.add(name, false, one_label, listing);
-        self.address_names.push(slot);
+    pub(crate) fn add_address_name(&mut self, wire: &[u8], one_label: bool, listing: Listing) {
+        let labels = wire_label_count(wire);
+        let parent = wire.get(1 + usize::from(wire.first().copied().unwrap_or(0))..);
+        match parent.filter(|p| self.fingerprint_addresses && !p.is_empty()) {
+            Some(parent) => {
+                let parent = self.table.slot(parent, Node::default);
+                // While the parent is in cache. An exclusion of the same name would
+                // undo this; the build then counts the flags again.
+                match listing {
+                    Listing::Value(_) => self.mark_listed_below(parent),
+                    Listing::Excluded => self.excluded_addresses = true,
+                }
+                self.max_labels = self.max_labels.max(labels);
+                self.fingerprinted.push(PendingAddressName {
+                    fingerprint: fingerprint(wire),
+                    parent,
+                    labels: u8::try_from(labels).unwrap_or(u8::MAX),
+                    local_is_one_label: one_label,
+                    listing,
+                });
+            }
+            None => {
+                self.add_wire(wire, labels, false, one_label, listing);
+            }
+        }
     }
 
     /// Makes room for about `names` names taking `bytes` in all.
@@ -401,8 +444,18 @@ impl NameIndexBuilder {
     /// Adds `name` (a wildcard covers the names below it) with its listing. `address`
     /// marks an email-address entry.
     pub(crate) fn add(&mut self, name: &Name, wild: bool, address: bool, listing: Listing) -> u32 {
-        let slot = self.table.slot(name.wire(), Node::default);
-        let labels = name.label_count();
+        self.add_wire(name.wire(), name.label_count(), wild, address, listing)
+    }
+
+    fn add_wire(
+        &mut self,
+        wire: &[u8],
+        labels: usize,
+        wild: bool,
+        address: bool,
+        listing: Listing,
+    ) -> u32 {
+        let slot = self.table.slot(wire, Node::default);
         self.max_labels = self.max_labels.max(labels);
         if wild {
             self.wild_max_labels = self.wild_max_labels.max(labels);
@@ -427,9 +480,10 @@ impl NameIndexBuilder {
     /// the last line decides) and freezes the index. `intern` turns a sorted set of
     /// value ids into a result id.
     pub(crate) fn build(mut self, mut intern: impl FnMut(&[u32]) -> ResultId) -> NameIndex {
+        let entries = self.listings.len() + self.fingerprinted.len();
+        let fingerprinted = self.join_named_addresses();
         // Stable: within a name, the lines stay in file order.
         self.listings.sort_by_key(|l| (l.slot, l.wild));
-        let entries = self.listings.len();
         let mut values = Vec::new();
         let mut listed = Vec::new();
         let mut excluded_slots = Vec::new();
@@ -437,36 +491,24 @@ impl NameIndexBuilder {
         while i < self.listings.len() {
             let (slot, wild) = (self.listings[i].slot, self.listings[i].wild);
             let mut j = i;
-            let mut excluded = false;
-            values.clear();
             while j < self.listings.len()
                 && self.listings[j].slot == slot
                 && self.listings[j].wild == wild
             {
-                if self.last_wins {
-                    values.clear();
-                    excluded = false;
-                }
-                match self.listings[j].listing {
-                    Listing::Value(v) => values.push(v),
-                    Listing::Excluded => excluded = true,
-                }
                 j += 1;
             }
-            let decided = if excluded {
-                Slot::Excluded
-            } else {
-                values.sort_unstable();
-                values.dedup();
-                Slot::Result(intern(&values))
-            };
+            let decided = self.decide(
+                self.listings[i..j].iter().map(|l| l.listing),
+                &mut values,
+                &mut intern,
+            );
             let node = self.table.payload_mut(slot);
             if wild {
                 node.wild = (node.wild & FLAG) | encode(decided);
             } else {
                 node.exact = (node.exact & FLAG) | encode(decided);
             }
-            if excluded {
+            if decided == Slot::Excluded {
                 excluded_slots.push(slot);
             } else {
                 listed.push(slot);
@@ -486,51 +528,160 @@ impl NameIndexBuilder {
         // only excluded.
         listed.sort_unstable();
         listed.dedup();
-        for slot in listed {
-            let mut ancestor = Name::from_lower_wire(self.table.name(slot)).parent();
-            while let Some(parent) = ancestor {
-                if parent.is_root() {
-                    break;
-                }
-                let slot = self.table.slot(parent.wire(), Node::default);
-                let node = self.table.payload_mut(slot);
-                if node.has_children() {
-                    break;
-                }
-                node.wild |= FLAG;
-                ancestor = parent.parent();
+        for &slot in &listed {
+            if let Some(parent) = self.parent_slot(slot) {
+                self.mark_listed_below(parent);
             }
         }
-        for slot in self.addresses {
+        for slot in std::mem::take(&mut self.addresses) {
             self.table.payload_mut(slot).exact |= FLAG;
         }
+        let mut fingerprints = Vec::with_capacity(fingerprinted.len());
+        let mut fingerprinted_min_labels = usize::MAX;
+        let mut marked_above_excluded = false;
+        for group in fingerprinted.chunk_by(|a, b| a.fingerprint == b.fingerprint) {
+            let decided = self.decide(group.iter().map(|p| p.listing), &mut values, &mut intern);
+            let address = group.iter().any(|p| p.local_is_one_label);
+            fingerprints.push((
+                group[0].fingerprint,
+                encode(decided) | if address { FLAG } else { 0 },
+            ));
+            fingerprinted_min_labels = fingerprinted_min_labels.min(usize::from(group[0].labels));
+            marked_above_excluded |= decided == Slot::Excluded
+                && group.iter().any(|p| matches!(p.listing, Listing::Value(_)));
+        }
+        if marked_above_excluded {
+            self.mark_again(&listed, &fingerprinted, &fingerprints);
+        }
+        drop(fingerprinted);
         drop(self.listings);
         self.table.forget_index();
-        let mut fingerprinted = Vec::new();
-        let mut fingerprinted_min_labels = usize::MAX;
-        let mut in_table = vec![true; self.table.len()];
-        if self.fingerprint_addresses {
-            for slot in self.address_names {
-                let node = self.table.payload(slot);
-                if node.wild == 0 && node.exact & !FLAG != EMPTY && in_table[slot as usize] {
-                    in_table[slot as usize] = false;
-                    let name = self.table.name(slot);
-                    let labels = wire_label_count(name);
-                    fingerprinted_min_labels = fingerprinted_min_labels.min(labels);
-                    fingerprinted.push((fingerprint(name), node.exact));
-                }
-            }
-        }
         NameIndex {
-            table: PackedNames::pack(&self.table, |slot, node| {
-                in_table[slot].then_some([node.exact, node.wild])
-            }),
-            fingerprinted: FingerprintMap::build(fingerprinted),
+            table: PackedNames::pack(&self.table, |_, node| Some([node.exact, node.wild])),
+            fingerprinted: FingerprintMap::build(fingerprints),
             fingerprinted_min_labels,
             max_labels: self.max_labels,
             wild_max_labels: self.wild_max_labels,
             wild_min_labels: self.wild_min_labels,
             entries,
+        }
+    }
+
+    /// What the lines of one name (or wildcard) say together: every listing answers
+    /// and an exclusion beats them, or the last line decides.
+    fn decide(
+        &self,
+        listings: impl Iterator<Item = Listing>,
+        values: &mut Vec<u32>,
+        intern: &mut impl FnMut(&[u32]) -> ResultId,
+    ) -> Slot {
+        values.clear();
+        let mut excluded = false;
+        for listing in listings {
+            if self.last_wins {
+                values.clear();
+                excluded = false;
+            }
+            match listing {
+                Listing::Value(v) => values.push(v),
+                Listing::Excluded => excluded = true,
+            }
+        }
+        if excluded {
+            Slot::Excluded
+        } else {
+            values.sort_unstable();
+            values.dedup();
+            Slot::Result(intern(values))
+        }
+    }
+
+    /// The fingerprinted address names, sorted; those that are also a domain entry's
+    /// name join that entry in the table instead, to answer together as one name.
+    fn join_named_addresses(&mut self) -> Vec<PendingAddressName> {
+        let mut fingerprinted = std::mem::take(&mut self.fingerprinted);
+        if self.last_wins {
+            fingerprinted.sort_by_key(|p| p.fingerprint);
+        } else {
+            fingerprinted.sort_unstable_by_key(|p| p.fingerprint);
+        }
+        if fingerprinted.is_empty() {
+            return fingerprinted;
+        }
+        let mut named: Vec<(u64, u32)> = self
+            .listings
+            .iter()
+            .filter(|l| !l.wild)
+            .map(|l| (fingerprint(self.table.name(l.slot)), l.slot))
+            .collect();
+        if named.is_empty() {
+            return fingerprinted;
+        }
+        named.sort_unstable();
+        named.dedup();
+        let mut named = named.into_iter().peekable();
+        let mut kept = Vec::with_capacity(fingerprinted.len());
+        for address in fingerprinted {
+            while named.next_if(|&(f, _)| f < address.fingerprint).is_some() {}
+            match named.peek() {
+                Some(&(f, slot)) if f == address.fingerprint => {
+                    self.listings.push(PendingListing {
+                        slot,
+                        wild: false,
+                        listing: address.listing,
+                    });
+                    if address.local_is_one_label {
+                        self.addresses.push(slot);
+                    }
+                }
+                _ => kept.push(address),
+            }
+        }
+        kept
+    }
+
+    /// Sets the listed-below flags from scratch: an address name was marked when its
+    /// line was added, and a later exclusion decided it is not listed.
+    fn mark_again(
+        &mut self,
+        listed: &[u32],
+        fingerprinted: &[PendingAddressName],
+        decided: &[(u64, u32)],
+    ) {
+        for slot in 0..self.table.len() as u32 {
+            self.table.payload_mut(slot).wild &= !FLAG;
+        }
+        for &slot in listed {
+            if let Some(parent) = self.parent_slot(slot) {
+                self.mark_listed_below(parent);
+            }
+        }
+        let groups = fingerprinted.chunk_by(|a, b| a.fingerprint == b.fingerprint);
+        for (group, &(_, exact)) in groups.zip(decided) {
+            if decode(exact) != Slot::Excluded {
+                self.mark_listed_below(group[0].parent);
+            }
+        }
+    }
+
+    fn parent_slot(&mut self, slot: u32) -> Option<u32> {
+        let parent = Name::from_lower_wire(self.table.name(slot)).parent()?;
+        (!parent.is_root()).then(|| self.table.slot(parent.wire(), Node::default))
+    }
+
+    /// Marks `slot` and the names above it as having a listed name below them (they
+    /// exist: empty non-terminals answer NODATA, not NXDOMAIN).
+    fn mark_listed_below(&mut self, mut slot: u32) {
+        loop {
+            let node = self.table.payload_mut(slot);
+            if node.has_children() {
+                break;
+            }
+            node.wild |= FLAG;
+            match self.parent_slot(slot) {
+                Some(parent) => slot = parent,
+                None => break,
+            }
         }
     }
 }
@@ -561,6 +712,46 @@ mod tests {
     fn lookup(index: &NameIndex, text: &str) -> NameMatch {
         let buf = NameBuf::from_name(&Name::parse(text).unwrap());
         index.lookup(buf.view())
+    }
+
+    /// Regression for fingerprinted address names: their parents were marked as
+    /// having a listed name below while the lines were read, and a later exclusion of
+    /// the same address must take that back (NXDOMAIN above it, as in a whole index).
+    #[test]
+    fn an_address_listed_then_excluded_leaves_no_name_above_it() {
+        for fingerprints in [false, true] {
+            let mut builder = NameIndexBuilder::default();
+            if fingerprints {
+                builder.fingerprint_address_names();
+            }
+            let wire = |text: &str| Name::parse(text).unwrap().wire().to_vec();
+            builder.add_address_name(&wire("user.example.org"), true, Listing::Value(0));
+            builder.add_address_name(&wire("user.example.org"), true, Listing::Excluded);
+            builder.add_address_name(&wire("kept.other.org"), true, Listing::Value(0));
+            builder.add(
+                &Name::parse("example.net").unwrap(),
+                true,
+                false,
+                Listing::Value(0),
+            );
+            builder.add_address_name(&wire("example.net"), false, Listing::Value(0));
+            let index = builder.build(|_| 0);
+            assert_eq!(index.has_fingerprints(), fingerprints);
+            assert_eq!(lookup(&index, "user.example.org"), NameMatch::Absent);
+            assert_eq!(lookup(&index, "example.org"), NameMatch::Absent);
+            assert_eq!(lookup(&index, "other.org"), NameMatch::Exists);
+            assert_eq!(lookup(&index, "org"), NameMatch::Exists);
+            let address = NameMatch::Listed {
+                result: 0,
+                skip: 0,
+                address: true,
+            };
+            assert_eq!(lookup(&index, "kept.other.org"), address);
+            // An address's name that is also a wildcard's owner: the address answers
+            // at the name, the wildcard below it.
+            assert_eq!(lookup(&index, "example.net"), listed(0));
+            assert_eq!(lookup(&index, "a.example.net"), listed(1));
+        }
     }
 
     fn listed(skip: usize) -> NameMatch {

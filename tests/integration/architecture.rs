@@ -22,7 +22,7 @@ const LAYERS: &[&[&str]] = &[
     &["records"],
     &["store"],
     &["zone"],
-    &["time", "memory", "faults"],
+    &["time", "memory", "faults", "parallel"],
 ];
 
 /// Where hickory may be imported: the query path, and the fuzz targets that compare

@@ -7,6 +7,7 @@
 
 mod acl;
 mod aclkey;
+mod address_batches;
 pub(crate) mod catalogue;
 mod combined;
 mod ip_syntax;

@@ -21,6 +21,7 @@
 
 use std::sync::Arc;
 
+use super::address_batches::AddressBatches;
 use super::ip_syntax::{IpKey, parse_ip_key};
 use super::lexer::{
     LineError, LineOutcome, LineReader, is_space, parse_domain, shown, skip_space, token_end,
@@ -32,7 +33,7 @@ use super::{Entry, EntryKey, ParseOptions, ParsedFile};
 use crate::time::parse_rfc3339;
 use crate::zone::DatasetKind;
 use crate::zone::dataset::DatasetBuilder;
-use crate::zone::email::{DigestKind, address_forms, plain_names_of, split_address};
+use crate::zone::email::{DigestKind, plain_names, split_address};
 use crate::zone::ip::Listing;
 use crate::zone::name::Name;
 use crate::zone::reason::{
@@ -54,6 +55,7 @@ pub(super) fn parse(lines: &mut LineReader<'_>, options: &ParseOptions) -> Parse
         entries: Vec::new(),
         value_cache: Vec::new(),
         number: 0,
+        addresses: AddressBatches::new(options.normalise_addresses),
     };
     parser.builder.reserve_for(lines.size);
     if options.for_export {
@@ -68,6 +70,7 @@ pub(super) fn parse(lines: &mut LineReader<'_>, options: &ParseOptions) -> Parse
         let outcome = parser.line(line, number, &file);
         lines.report(outcome);
     }
+    parser.addresses.finish(&mut parser.builder);
     let mut parsed = ParsedFile::empty();
     parsed.soa = parser.soa;
     parsed.ns = parser.ns;
@@ -99,6 +102,7 @@ struct WardParser<'o> {
     value_cache: Vec<(Box<[u8]>, Conditions, ValueId)>,
     /// The line being parsed, for values' warnings.
     number: u32,
+    addresses: AddressBatches,
 }
 
 /// When and to whom a value answers: its `expires=`, and its `ts=` `delay=` `key=`.
@@ -298,30 +302,27 @@ impl<'o> WardParser<'o> {
                 EntryKey::Name { name, exact, wild }
             }
             Key::Address(address) => {
-                let forms = address_forms(&address, self.options.normalise_addresses);
-                let plains = plain_names_of(&forms);
-                for plain in &plains {
-                    self.builder.names.add_address_name(
-                        &plain.name,
-                        plain.local_is_one_label,
-                        listing,
-                    );
-                }
-                for form in &forms {
-                    for kind in DigestKind::ALL {
-                        self.builder
-                            .digests
-                            .add(kind, &kind.digest(form.as_bytes()), listing);
-                    }
-                }
                 // The first form is the address as written, and its first name the
                 // one-label form: the name `ward lookup` shows.
-                let name = plains
-                    .into_iter()
-                    .next()
-                    .map(|p| p.name)
-                    .unwrap_or_default();
-                EntryKey::Address { address, name }
+                let name = if self.options.keep_entries {
+                    plain_names(&address, self.options.normalise_addresses)
+                        .into_iter()
+                        .next()
+                        .map(|p| p.name)
+                        .unwrap_or_default()
+                } else {
+                    Name::root()
+                };
+                let kept = if self.options.keep_entries {
+                    address.clone()
+                } else {
+                    String::new()
+                };
+                self.addresses.push(address, listing, &mut self.builder);
+                EntryKey::Address {
+                    address: kept,
+                    name,
+                }
             }
             Key::Digest(kind, digest) => {
                 self.builder.digests.add(kind, &digest, listing);

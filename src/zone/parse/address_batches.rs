@@ -1,0 +1,286 @@
+//! The listed addresses of a file, added in batches whose names and digests are made on
+//! the other cores while the parse reads on: two names and six digests an address are
+//! most of what a big address list costs to load.
+
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+use crate::parallel::{cores, parallel_map};
+use crate::zone::dataset::DatasetBuilder;
+use crate::zone::email::PreparedAddresses;
+use crate::zone::ip::Listing;
+
+/// Addresses prepared together (about 20 MB of names and digests at most, two batches
+/// at a time), in pieces of [`CHUNK`] for the cores to share.
+const BATCH: usize = 1 << 16;
+const CHUNK: usize = 1 << 11;
+
+type Batch = Vec<(String, Listing)>;
+type Prepared = (Batch, Vec<PreparedAddresses>);
+
+pub(super) struct AddressBatches {
+    pending: Batch,
+    /// [`BATCH`] and [`CHUNK`], smaller in tests.
+    batch: usize,
+    chunk: usize,
+    normalised: bool,
+    helper: Option<Helper>,
+    /// Batches sent to the helper and not yet added, oldest first.
+    in_flight: usize,
+}
+
+/// A thread preparing batches in the order they are sent.
+struct Helper {
+    batches: Option<SyncSender<Batch>>,
+    prepared: Receiver<Prepared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl AddressBatches {
+    pub(super) fn new(normalised: bool) -> Self {
+        Self::with_sizes(normalised, BATCH, CHUNK)
+    }
+
+    fn with_sizes(normalised: bool, batch: usize, chunk: usize) -> Self {
+        AddressBatches {
+            pending: Vec::new(),
+            batch,
+            chunk,
+            normalised,
+            helper: None,
+            in_flight: 0,
+        }
+    }
+
+    pub(super) fn push(&mut self, address: String, listing: Listing, builder: &mut DatasetBuilder) {
+        self.pending.push((address, listing));
+        if self.pending.len() >= self.batch {
+            let batch = std::mem::take(&mut self.pending);
+            self.send(batch, builder);
+        }
+    }
+
+    /// Adds every address pushed so far.
+    pub(super) fn finish(&mut self, builder: &mut DatasetBuilder) {
+        let batch = std::mem::take(&mut self.pending);
+        if self.helper.is_some() {
+            self.send(batch, builder);
+        } else if !batch.is_empty() {
+            let prepared = prepare(&batch, self.normalised, self.chunk, 1);
+            add(builder, &batch, self.chunk, &prepared);
+        }
+        while self.in_flight > 0 {
+            self.add_oldest(builder);
+        }
+    }
+
+    /// Hands `batch` to the helper and adds what it finished before, so that the
+    /// helper prepares one batch while this thread parses the next.
+    fn send(&mut self, batch: Batch, builder: &mut DatasetBuilder) {
+        let helpers = cores().saturating_sub(1);
+        let (normalised, chunk) = (self.normalised, self.chunk);
+        if helpers == 0 {
+            let prepared = prepare(&batch, normalised, chunk, 1);
+            add(builder, &batch, chunk, &prepared);
+            return;
+        }
+        let helper = self
+            .helper
+            .get_or_insert_with(|| Helper::start(normalised, chunk, helpers));
+        let unsent = match helper.batches.as_ref().map(|to| to.send(batch)) {
+            Some(Ok(())) => {
+                self.in_flight += 1;
+                None
+            }
+            Some(Err(refused)) => Some(refused.0),
+            None => None,
+        };
+        // The helper is gone (it cannot be, short of a bug): prepare here.
+        if let Some(batch) = unsent {
+            let prepared = prepare(&batch, normalised, chunk, 1);
+            add(builder, &batch, chunk, &prepared);
+        }
+        while self.in_flight > 1 {
+            self.add_oldest(builder);
+        }
+    }
+
+    fn add_oldest(&mut self, builder: &mut DatasetBuilder) {
+        let Some(helper) = &self.helper else { return };
+        let Ok((batch, prepared)) = helper.prepared.recv() else {
+            panic!(
+                "the address helper stopped with {} batches unprepared",
+                self.in_flight
+            );
+        };
+        self.in_flight -= 1;
+        add(builder, &batch, self.chunk, &prepared);
+    }
+}
+
+impl Helper {
+    fn start(normalised: bool, chunk: usize, threads: usize) -> Self {
+        let (batches, batches_in) = sync_channel::<Batch>(1);
+        let (prepared_out, prepared) = sync_channel::<Prepared>(1);
+        let thread = std::thread::Builder::new()
+            .name("ward-addresses".into())
+            .spawn(move || {
+                for batch in batches_in {
+                    let done = prepare(&batch, normalised, chunk, threads);
+                    if prepared_out.send((batch, done)).is_err() {
+                        break;
+                    }
+                }
+            });
+        match thread {
+            Ok(thread) => Helper {
+                batches: Some(batches),
+                prepared,
+                thread: Some(thread),
+            },
+            // No thread to be had: the batches are prepared on the parse thread.
+            Err(_) => Helper {
+                batches: None,
+                prepared,
+                thread: None,
+            },
+        }
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        self.batches = None;
+        // Ends the helper if it still waits to hand a batch over (a parse that failed).
+        while self.prepared.try_recv().is_ok() {}
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The batch's names and digests, in order, on up to `threads` threads. A panic while
+/// preparing is a bug: it is raised again here, failing the file's load as it would
+/// have without threads.
+fn prepare(
+    batch: &[(String, Listing)],
+    normalised: bool,
+    chunk: usize,
+    threads: usize,
+) -> Vec<PreparedAddresses> {
+    let chunks: Vec<&[(String, Listing)]> = batch.chunks(chunk).collect();
+    parallel_map(&chunks, threads, |chunk| {
+        PreparedAddresses::of(chunk.iter().map(|(text, _)| text.as_str()), normalised)
+    })
+    .into_iter()
+    .map(|prepared| prepared.unwrap_or_else(|panicked| std::panic::panic_any(panicked.0)))
+    .collect()
+}
+
+fn add(
+    builder: &mut DatasetBuilder,
+    batch: &[(String, Listing)],
+    chunk: usize,
+    prepared: &[PreparedAddresses],
+) {
+    for (chunk, prepared) in batch.chunks(chunk).zip(prepared) {
+        let listing = |address: u32| chunk[address as usize].1;
+        for name in &prepared.names {
+            builder.names.add_address_name(
+                prepared.wire(name),
+                name.local_is_one_label,
+                listing(name.address),
+            );
+        }
+        for digest in &prepared.digests {
+            builder
+                .digests
+                .add(digest.kind, &digest.digest, listing(digest.address));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zone::DatasetKind;
+    use crate::zone::email::DigestKind;
+    use crate::zone::name::{Name, NameBuf};
+    use crate::zone::name_index::NameMatch;
+
+    fn addresses() -> Vec<(String, Listing)> {
+        (0..500u32)
+            .map(|i| {
+                let address = match i % 4 {
+                    0 => format!("user{i}@example.org"),
+                    1 => format!("first.last{}@Example.NET", i % 50),
+                    2 => format!("u.{i}+tag@gmail.com"),
+                    _ => format!("x{}@sub{}.example.org", i % 7, i % 3),
+                };
+                let listing = if i % 97 == 3 {
+                    Listing::Excluded
+                } else {
+                    Listing::Value(i % 5)
+                };
+                (address, listing)
+            })
+            .collect()
+    }
+
+    fn build(batches: &mut AddressBatches, fingerprints: bool) -> crate::zone::Dataset {
+        let mut builder = DatasetBuilder::new(
+            std::path::Path::new("t").into(),
+            DatasetKind::Ward,
+            vec![Name::root()],
+        );
+        if fingerprints {
+            builder.names.fingerprint_address_names();
+        }
+        for (address, listing) in addresses() {
+            batches.push(address, listing, &mut builder);
+        }
+        batches.finish(&mut builder);
+        builder.finish(300).dataset
+    }
+
+    /// Batches prepared by the helper (many small ones, several in flight) add exactly
+    /// what one batch prepared on the parse thread adds, names and digests.
+    #[test]
+    fn batches_on_a_helper_add_what_one_batch_adds() {
+        for fingerprints in [false, true] {
+            let one = build(
+                &mut AddressBatches::with_sizes(true, usize::MAX, 1 << 20),
+                fingerprints,
+            );
+            let mut small = AddressBatches::with_sizes(true, 7, 3);
+            let many = build(&mut small, fingerprints);
+            if cores() > 1 {
+                assert!(small.helper.is_some(), "the batches went to a helper");
+            }
+            let mut asked = 0;
+            for (address, _) in addresses() {
+                let (local, domain) = address.rsplit_once('@').unwrap();
+                let mut names = vec![
+                    format!("{local}.{domain}"),
+                    format!("{}.{domain}", local.replace('.', "-")),
+                ];
+                names.push(domain.to_string());
+                for name in names {
+                    let name = NameBuf::from_name(&Name::parse(&name).unwrap());
+                    let found = one.names.lookup(name.view());
+                    assert_eq!(found, many.names.lookup(name.view()), "{address}");
+                    asked += usize::from(matches!(found, NameMatch::Listed { .. }));
+                }
+                let lower = address.to_ascii_lowercase();
+                for kind in DigestKind::ALL {
+                    let label = kind.query_label(&kind.digest(lower.as_bytes()));
+                    let name = NameBuf::from_name(&Name::parse(&label).unwrap());
+                    let found = one.digests.lookup(name.view());
+                    assert_eq!(found, many.digests.lookup(name.view()), "{address} {label}");
+                    asked += usize::from(found.is_some());
+                }
+            }
+            assert!(asked > 2000, "{asked} listed answers compared");
+        }
+    }
+}
