@@ -56,12 +56,16 @@ pub(super) fn parse(lines: &mut LineReader<'_>, options: &ParseOptions) -> Parse
         value_cache: Vec::new(),
         number: 0,
         addresses: AddressBatches::new(options.normalise_addresses),
+        reserve_at_first_name: None,
     };
-    parser.builder.reserve_for(lines.size);
     if options.for_export {
         parser.builder.digests.keep_full();
+        parser.builder.reserve_for(lines.size);
     } else {
         parser.builder.names.fingerprint_address_names();
+        // Sized at the first domain: a table sized for the file's bytes, when it holds
+        // only addresses' domains, is mostly empty and slower to fill.
+        parser.reserve_at_first_name = Some(lines.size);
     }
     let file = lines.file().clone();
     loop {
@@ -103,6 +107,8 @@ struct WardParser<'o> {
     /// The line being parsed, for values' warnings.
     number: u32,
     addresses: AddressBatches,
+    /// The file's size, to size the name index by once a domain entry comes.
+    reserve_at_first_name: Option<u64>,
 }
 
 /// When and to whom a value answers: its `expires=`, and its `ts=` `delay=` `key=`.
@@ -293,6 +299,9 @@ impl<'o> WardParser<'o> {
                 EntryKey::Ip6 { first, last }
             }
             Key::Name { name, exact, wild } => {
+                if let Some(bytes) = self.reserve_at_first_name.take() {
+                    self.builder.reserve_for(bytes);
+                }
                 if exact {
                     self.builder.names.add(&name, false, false, listing);
                 }
