@@ -201,8 +201,9 @@ impl<'v> Exported<'v> {
     fn new(version: &'v Version<'v>) -> Self {
         let mut above_exclusions = HashSet::new();
         for dataset in &version.indexes {
-            for (wire, state) in dataset.names.exclusions() {
-                if !dataset.names.is_export_seed(wire, state) {
+            for (wire, state) in dataset.names.entries() {
+                let excluded = state.exact == Slot::Excluded || state.wild == Slot::Excluded;
+                if !excluded || !dataset.names.is_export_seed(wire, state) {
                     continue;
                 }
                 let mut ancestor = Name::from_lower_wire(wire).parent();

@@ -109,9 +109,6 @@ pub(crate) struct NameIndex {
     wild_max_labels: usize,
     wild_min_labels: usize,
     entries: usize,
-    /// Names with an exclusion (of the name or below it): what a difference must look
-    /// at to know which names exclusions keep in an export, without a pass over all.
-    exclusions: Vec<Name>,
 }
 
 impl NameIndex {
@@ -250,13 +247,6 @@ impl NameIndex {
         self.table
             .iter()
             .map(|entry| (entry.name, EntryState::of(Node::from_words(entry.words))))
-    }
-
-    /// Every name given with an exclusion, and its entry.
-    pub(crate) fn exclusions(&self) -> impl Iterator<Item = (&[u8], EntryState)> + '_ {
-        self.exclusions
-            .iter()
-            .filter_map(|name| Some((name.wire(), self.entry(name.wire())?)))
     }
 
     /// The entry for `wire`, if the index holds it by name.
@@ -527,10 +517,6 @@ impl NameIndexBuilder {
         }
         // An exclusion's ancestors are nodes too (flagged as nothing): an export walks
         // from every entry up to the apex.
-        let exclusions = excluded_slots
-            .iter()
-            .map(|&slot| Name::from_lower_wire(self.table.name(slot)))
-            .collect();
         for slot in excluded_slots {
             let mut ancestor = Name::from_lower_wire(self.table.name(slot)).parent();
             while let Some(parent) = ancestor.filter(|p| !p.is_root()) {
@@ -578,7 +564,6 @@ impl NameIndexBuilder {
             wild_max_labels: self.wild_max_labels,
             wild_min_labels: self.wild_min_labels,
             entries,
-            exclusions,
         }
     }
 
