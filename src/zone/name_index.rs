@@ -385,8 +385,6 @@ pub(crate) struct NameIndexBuilder {
     /// until the build decides them.
     fingerprint_addresses: bool,
     fingerprinted: Vec<PendingAddressName>,
-    /// Whether some fingerprinted name has an exclusion line.
-    excluded_addresses: bool,
     max_labels: usize,
     wild_max_labels: usize,
     wild_min_labels: usize,
@@ -416,9 +414,8 @@ impl NameIndexBuilder {
                 let parent = self.table.slot(parent, Node::default);
                 // While the parent is in cache. An exclusion of the same name would
                 // undo this; the build then counts the flags again.
-                match listing {
-                    Listing::Value(_) => self.mark_listed_below(parent),
-                    Listing::Excluded => self.excluded_addresses = true,
+                if let Listing::Value(_) = listing {
+                    self.mark_listed_below(parent);
                 }
                 self.max_labels = self.max_labels.max(labels);
                 self.fingerprinted.push(PendingAddressName {
