@@ -321,15 +321,12 @@ pub(crate) fn records(zone: &Zone, now: i64) -> impl Iterator<Item = Rr> + '_ {
 /// instead of from every record: for IP data, whose records are made node by node
 /// from sorted intervals (`ip_changes`), and for names, whose records are made name by
 /// name (`name_changes`), and for hashed addresses, digest by digest
-/// (`digest_changes`). `None` where that does not apply (generic records in either
-/// version, names attached at several places, the two versions' datasets not matching
-/// one to one, or a changed owner that records of another kind could share): the
-/// caller compares every record.
+/// (`digest_changes`). Generic records, a zone's few own ones, are made whole in both
+/// versions, like the apex's and the test points'. `None` where that does not apply
+/// (names attached at several places, the two versions' datasets not matching one to
+/// one, or a changed owner that records of another kind could share): the caller
+/// compares every record.
 pub(crate) fn changed_records(old: &Zone, new: &Zone) -> Option<(Vec<Rr>, Vec<Rr>)> {
-    let unsupported = |zone: &Zone| zone.datasets.iter().any(|d| !d.generic.is_empty());
-    if unsupported(old) || unsupported(new) {
-        return None;
-    }
     let (old_groups, new_groups) = (groups(old), groups(new));
     let with_names = |groups: &[(Name, Vec<&Dataset>)]| {
         groups
@@ -343,14 +340,7 @@ pub(crate) fn changed_records(old: &Zone, new: &Zone) -> Option<(Vec<Rr>, Vec<Rr
     {
         return None;
     }
-    let with_ips = |zone: &Zone| {
-        zone.datasets
-            .iter()
-            .any(|d| !d.ip4.is_empty() || !d.ip6.is_empty())
-    };
-    let any_ips = with_ips(old) || with_ips(new);
-    let with_digests = |zone: &Zone| zone.datasets.iter().any(|d| !d.digests.is_empty());
-    let any_digests = with_digests(old) || with_digests(new);
+    let numbered = NumberedOwners::of(&old_groups, &new_groups);
     let mut before = apex_records(old);
     let mut after = apex_records(new);
     if let Some(points) = &old.test_points {
@@ -362,6 +352,9 @@ pub(crate) fn changed_records(old: &Zone, new: &Zone) -> Option<(Vec<Rr>, Vec<Rr
     // Owners of records made again that are not names: a names entry there would
     // merge its records with them.
     let mut other_owners: Vec<Name> = Vec::new();
+    // Owners of generic records that changed: records of another kind there, made
+    // again or not, would be one RRset with them.
+    let mut generic_changed: Vec<Name> = Vec::new();
     let mut names_attach = None;
     for ((attach, old_group), (new_attach, new_group)) in old_groups.iter().zip(&new_groups) {
         let matching = attach == new_attach
@@ -390,20 +383,16 @@ pub(crate) fn changed_records(old: &Zone, new: &Zone) -> Option<(Vec<Rr>, Vec<Rr
             (new_group, new.built_at),
             attach,
             |name| {
-                name.join(attach).is_ok_and(|owner| {
-                    // Records of IP data are at names of numbers (hex digits for IPv6),
-                    // those of digests at `<hex>` and `<hex>._email`.
-                    let hex = |label: &[u8]| label.iter().all(u8::is_ascii_hexdigit);
-                    let mut labels = owner.labels();
-                    let first = labels.next().unwrap_or_default();
-                    let digest_like = first.len() >= 32
-                        && hex(first)
-                        && labels.next().is_none_or(|l| l == b"_email")
-                        && labels.next().is_none();
-                    (any_ips && owner.labels().all(hex)) || (any_digests && digest_like)
-                })
+                name.join(attach)
+                    .is_ok_and(|owner| numbered.may_hold(&owner))
             },
         )?;
+        let old_generic: Vec<Rr> = part(Kind::Generic, old_group, attach, old.built_at).collect();
+        let new_generic: Vec<Rr> = part(Kind::Generic, new_group, attach, new.built_at).collect();
+        let (gone, came) = set_difference(old_generic.iter().cloned(), new_generic.iter().cloned());
+        generic_changed.extend(gone.into_iter().chain(came).map(|rr| rr.owner));
+        before.extend(old_generic);
+        after.extend(new_generic);
         let digests = digest_changes::changed_records(
             (old_group, old.built_at),
             (new_group, new.built_at),
@@ -431,30 +420,82 @@ pub(crate) fn changed_records(old: &Zone, new: &Zone) -> Option<(Vec<Rr>, Vec<Rr
         after.extend(added);
     }
     // An IP or digest record made again at a name that the names make records at too
-    // would merge with them into one RRset (one TTL) that was not made again.
-    if let Some((attach, old_group, new_group)) = names_attach {
-        let held = |owner: &Name| {
-            let wildcard = owner.labels().next() == Some(&b"*"[..]);
-            let base = if wildcard {
-                owner.parent().unwrap_or_default()
-            } else {
-                owner.clone()
-            };
-            base.strip_suffix(attach).is_some_and(|relative| {
-                old_group
-                    .iter()
-                    .chain(new_group)
-                    .any(|d| d.names.entry(relative.wire()).is_some())
-            })
+    // would merge with them into one RRset (one TTL) that was not made again; so would
+    // a changed generic record with any other kind's.
+    let held_by_names = |owner: &Name| {
+        let Some((attach, old_group, new_group)) = names_attach else {
+            return false;
         };
-        if other_owners.iter().any(held) {
-            return None;
-        }
+        let wildcard = owner.labels().next() == Some(&b"*"[..]);
+        let base = if wildcard {
+            owner.parent().unwrap_or_default()
+        } else {
+            owner.clone()
+        };
+        base.strip_suffix(attach).is_some_and(|relative| {
+            old_group
+                .iter()
+                .chain(new_group)
+                .any(|d| d.names.entry(relative.wire()).is_some())
+        })
+    };
+    if other_owners
+        .iter()
+        .chain(&generic_changed)
+        .any(held_by_names)
+        || generic_changed.iter().any(|owner| numbered.may_hold(owner))
+    {
+        return None;
     }
     Some(set_difference(
         as_transferred(before),
         as_transferred(after),
     ))
+}
+
+/// Where records of IP data and of digests can be: under the attach points of the
+/// groups (in either version) that hold them.
+struct NumberedOwners<'z> {
+    ips: Vec<&'z Name>,
+    digests: Vec<&'z Name>,
+}
+
+impl<'z> NumberedOwners<'z> {
+    fn of(old: &'z [(Name, Vec<&Dataset>)], new: &'z [(Name, Vec<&Dataset>)]) -> Self {
+        let attach_where = |holds: fn(&Dataset) -> bool| -> Vec<&'z Name> {
+            old.iter()
+                .chain(new)
+                .filter(|(_, group)| group.iter().any(|d| holds(d)))
+                .map(|(attach, _)| attach)
+                .collect()
+        };
+        NumberedOwners {
+            ips: attach_where(|d| !d.ip4.is_empty() || !d.ip6.is_empty()),
+            digests: attach_where(|d| !d.digests.is_empty()),
+        }
+    }
+
+    /// Whether such a record may be at `owner`: below an attach point of IP data, a
+    /// name of numbers (decimal octets, IPv6's hex nibbles, wildcards); below one of
+    /// digests, `<hex>` or `<hex>._email`.
+    fn may_hold(&self, owner: &Name) -> bool {
+        let hex = |label: &[u8]| label.iter().all(u8::is_ascii_hexdigit);
+        let below = |attach: &&Name| owner.strip_suffix(attach).filter(|r| !r.is_root());
+        let ip_like = self
+            .ips
+            .iter()
+            .filter_map(below)
+            .any(|relative| relative.labels().all(|label| label == b"*" || hex(label)));
+        let digest_like = self.digests.iter().filter_map(below).any(|relative| {
+            let mut labels = relative.labels();
+            let first = labels.next().unwrap_or_default();
+            first.len() >= 32
+                && hex(first)
+                && labels.next().is_none_or(|l| l == b"_email")
+                && labels.next().is_none()
+        });
+        ip_like || digest_like
+    }
 }
 
 /// Records sorted as [`records`] gives them: in the fixed order, equal ones once, one

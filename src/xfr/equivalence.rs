@@ -109,15 +109,35 @@ fn line(kind: &str, r: &mut Random, now: i64) -> String {
             };
             format!("{key}  {reason}{expires}")
         }
-        _ => format!(
-            "g{} {}",
-            r.below(4),
-            if r.chance(50) {
-                format!("A 127.0.0.{}", 2 + r.below(3))
+        // "generic": some at the owners of the other files' records (a dnset's, the
+        // `.zone` files' names and addresses, a test point) and with TTLs of their own,
+        // so that they share RRsets; "own-generic": at owners of their own only.
+        _ => {
+            let shared = if kind == "generic" { 6 } else { 2 };
+            let owner = match r.below(shared) {
+                0 => "@".to_string(),
+                1 => format!("g{}", r.below(4)),
+                2 => format!(
+                    "{}.d{}.example",
+                    ["a", "b", "c"][r.below(3) as usize],
+                    r.below(4)
+                ),
+                3 => format!("x{}.m{}.example", r.below(4), r.below(3)),
+                4 => format!("{}.{}.1.10", r.below(8), r.below(3)),
+                _ => "2.0.0.127".to_string(),
+            };
+            let ttl = if r.chance(30) {
+                format!(" {}", 60 * (1 + r.below(3)))
             } else {
-                format!("TXT \"g{}\"", r.below(3))
-            }
-        ),
+                String::new()
+            };
+            let data = match r.below(5) {
+                0 | 1 => format!("A 127.0.0.{}", 2 + r.below(3)),
+                2 => format!("MX {} mx{}.example", 10 * r.below(2), r.below(2)),
+                _ => format!("TXT \"g{}\"", r.below(3)),
+            };
+            format!("{owner}{ttl} {data}")
+        }
     }
 }
 
@@ -152,6 +172,14 @@ const FILES: [(&str, &str); 7] = [
     ("e.zone", "zone"),
     ("f.zone", "zone"),
     ("g.generic", "generic"),
+];
+
+const GENERIC_FILES: [(&str, &str); 5] = [
+    ("a.ip4set", "ip4set"),
+    ("d.dnset", "dnset"),
+    ("e.zone", "zone"),
+    ("g.generic", "own-generic"),
+    ("i.generic", "own-generic"),
 ];
 
 /// The zone `t.test` of `files` (name, lines), built at `built_at`.
@@ -311,6 +339,13 @@ fn differences_of_address_zones_are_made_from_what_changed() {
     assert!(changes(&ADDRESS_FILES, 300..=340, true) > 100);
 }
 
+/// Zones with generic records of their own beside IP data, names and addresses: the
+/// generic records are made whole in both versions, the rest from what changed.
+#[test]
+fn differences_of_zones_with_generic_records_are_made_from_what_changed() {
+    assert!(changes(&GENERIC_FILES, 400..=440, true) > 100);
+}
+
 /// Random versions of zones of `files`, changed and compared for every seed; how many
 /// records changed in all. `from_changes`: the difference must be made from what
 /// changed (no file is removed then).
@@ -369,4 +404,30 @@ fn changes(
         changed += check(seed, &new_zone, &later, from_changes);
     }
     changed
+}
+
+/// Regression: a name listed at the apex can be the owner IP data attached at a
+/// subzone makes records at (`1.0.0.10.sub`); a change there merges with the IP
+/// records into one RRset, so the difference cannot be made at the name alone.
+#[test]
+fn a_name_changed_where_subzone_ip_data_answers_too() {
+    let version = |code: u8| {
+        vec![(
+            "h.combined".to_string(),
+            vec![
+                "$DATASET ip4set sub".to_string(),
+                "$TTL 100".to_string(),
+                ":2:listed".to_string(),
+                "10.0.0.1".to_string(),
+                "$DATASET dnset @".to_string(),
+                "$TTL 200".to_string(),
+                format!("1.0.0.10.sub :{code}:named"),
+                "other.example :3:other".to_string(),
+            ],
+        )]
+    };
+    let now = crate::time::unix_now();
+    let old = build(&version(3), now);
+    let new = build(&version(4), now + 60);
+    check(1, &old, &new, false);
 }
