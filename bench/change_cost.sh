@@ -10,6 +10,7 @@
 #   bash bench/change_cost.sh --sets dom-1m           # a names zone (RHSBL, wildcards)
 #   bash bench/change_cost.sh --sets addr-1m          # addresses: plain names and digests
 #   WARD_BEFORE=/path/to/old/ward bash bench/change_cost.sh   # and an older build beside it
+#   WITH_GENERIC=1 bash bench/change_cost.sh          # the zone also has a few generic records
 #
 # The NOTIFY goes to a listener of this script on a loopback port (it answers, so ward
 # does not repeat it); its arrival time is the measure. Then `kdig IXFR=old-serial` asks
@@ -145,7 +146,7 @@ REPORT=$HERE/results/$(date -u +%Y-%m-%dT%H%M)-change-cost.md
     echo "# What a change costs: rename → NOTIFY, and the IXFR"
     echo
     echo "ward $COMMIT, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)."
-    echo "Command: \`$(if [[ -n ${WARD_BEFORE:-} ]]; then echo "WARD_BEFORE=… "; fi)bash bench/change_cost.sh --sets $SETS\`"
+    echo "Command: \`$(if [[ -n ${WARD_BEFORE:-} ]]; then echo "WARD_BEFORE=… "; fi)$(if [[ -n ${WITH_GENERIC:-} ]]; then echo "WITH_GENERIC=1 "; fi)bash bench/change_cost.sh --sets $SETS\`"
     echo
     echo "| set | build | change | rename → NOTIFY | ward: reload | ward: reload → difference kept | IXFR records | answers checked |"
     echo "|---|---|---|---:|---:|---:|---:|---|"
@@ -170,6 +171,10 @@ for set in "${SET_LIST[@]}"; do
         fi
         big=$(ls "$RUN/zones/$ZONE"/* | head -1)
         for ((i = 0; i < 100; i++)); do entry first 0 "$i"; done >"$RUN/zones/$ZONE/$SIDE"
+        if [[ -n ${WITH_GENERIC:-} ]]; then # a zone's own records, as many lists have
+            printf '%s\n' '@ TXT "see https://block.example/lookup"' 'www A 192.0.2.80' \
+                '@ MX 10 mail.block.example' >"$RUN/zones/$ZONE/own.generic"
+        fi
         WARD_PORT=$(port)
         NOTIFY_PORT=$(port)
         NOTIFY_LOG=$RUN/notify.log
