@@ -8,6 +8,11 @@ use super::ip::{Listing, ResultId, Warm};
 use super::name::{Name, NameRef, NameTable};
 use super::packed_names::PackedNames;
 
+/// How many names above a query the batch prefetch warms for wildcards, closest first:
+/// lists' wildcards are `*.domain` or `*.host.domain`, so two cover nearly every walk a
+/// miss makes; more would cost a hash each for little.
+const WILDCARD_PREFETCH: usize = 2;
+
 /// Per-name state, 8 bytes. `exact`/`wild` hold a slot (`0` none, `1` excluded, `n + 2`
 /// result `n`) in their low 31 bits; the top bit of `exact` marks an email-address entry
 /// (its `$` renders as `local@domain`), the top bit of `wild` marks that a listed name
@@ -162,12 +167,24 @@ impl NameIndex {
         }
     }
 
-    /// The bucket a lookup of `query` reads first, to warm ahead of it (the batch
-    /// prefetch); none when the lookup would not read the table.
-    pub(crate) fn bucket(&self, query: NameRef<'_>) -> Option<usize> {
+    /// The buckets a lookup of `query` reads, to warm ahead of it (the batch
+    /// prefetch): its own, and — since most queries to a list miss — those of the
+    /// closest names above it that could own a wildcard, where a miss looks next (at
+    /// most [`WILDCARD_PREFETCH`] of them).
+    pub(crate) fn buckets<'a>(&'a self, query: NameRef<'a>) -> impl Iterator<Item = usize> + 'a {
         let labels = query.label_count();
-        (labels > 0 && labels <= self.max_labels && !self.table.is_empty())
-            .then(|| self.table.bucket(query.wire()))
+        let readable = labels > 0 && !self.table.is_empty();
+        let own = (readable && labels <= self.max_labels).then_some(0);
+        let wildcards = if readable && self.wild_max_labels > 0 {
+            let first_skip = labels.saturating_sub(self.wild_max_labels).max(1);
+            let last_skip = labels.saturating_sub(self.wild_min_labels);
+            first_skip..(last_skip + 1).min(first_skip + WILDCARD_PREFETCH)
+        } else {
+            0..0
+        };
+        own.into_iter()
+            .chain(wildcards)
+            .map(move |skip| self.table.bucket(query.suffix(skip).wire()))
     }
 
     pub(crate) fn prefetch(&self, bucket: usize, warm: Warm) {
@@ -709,6 +726,33 @@ mod tests {
     fn lookup(index: &NameIndex, text: &str) -> NameMatch {
         let buf = NameBuf::from_name(&Name::parse(text).unwrap());
         index.lookup(buf.view())
+    }
+
+    /// The batch prefetch warms what a miss reads next: the closest names above the
+    /// query that could own a wildcard, nearest first, two at most.
+    #[test]
+    fn prefetch_warms_the_names_a_miss_reads_next() {
+        let index = index(&[
+            ("*.example.com", Listing::Value(1)),
+            ("*.mail.example.net", Listing::Value(1)),
+        ]);
+        let buckets = |text: &str| {
+            let buf = NameBuf::from_name(&Name::parse(text).unwrap());
+            index.buckets(buf.view()).collect::<Vec<_>>()
+        };
+        let bucket = |text: &str| index.table.bucket(Name::parse(text).unwrap().wire());
+        // Wildcard owners have 2 to 3 labels: `a.b.example.com` reads itself (4
+        // labels, deeper than any name held: no), then `b.example.com`, `example.com`.
+        assert_eq!(
+            buckets("a.b.example.com"),
+            vec![bucket("b.example.com"), bucket("example.com")]
+        );
+        assert_eq!(
+            buckets("host.example.com"),
+            vec![bucket("host.example.com"), bucket("example.com")]
+        );
+        // Above a one-label query is no name of two labels or more to look at.
+        assert_eq!(buckets("com"), vec![bucket("com")]);
     }
 
     /// Regression for fingerprinted address names: their parents were marked as
