@@ -378,24 +378,54 @@ impl DigestIndex {
     /// sha256 cut to 32-63 digits — whole it is 64, one more than a DNS label holds
     /// (rspamd: `hash_len`). Any case.
     pub(crate) fn lookup(&self, name: NameRef<'_>) -> Option<ResultId> {
+        let (key, digits) = Self::key_of(name)?;
+        self.maps_for(digits).find_map(|map| map.get(key))
+    }
+
+    /// The maps a lookup of `name` reads, in order, and the key: to warm ahead of it.
+    pub(crate) fn prefetch_keys(
+        &self,
+        name: NameRef<'_>,
+    ) -> impl Iterator<Item = (&FingerprintMap, u64)> {
+        Self::key_of(name)
+            .into_iter()
+            .flat_map(|(key, digits)| self.maps_for(digits).map(move |map| (map, key)))
+    }
+
+    /// The fingerprint a digest name is looked up by (its first 8 bytes) and its
+    /// number of hex digits.
+    fn key_of(name: NameRef<'_>) -> Option<(u64, usize)> {
         match name.label_count() {
             1 => {}
             2 if name.label(1) == b"_email" => {}
             _ => return None,
         }
         let hex_label = name.label(0);
-        if hex_label.len() < 32 || !hex_label.iter().all(u8::is_ascii_hexdigit) {
+        // Without an early exit the check has no branch per digit to mispredict (a
+        // digest's digits and letters are random) and is done in vector registers.
+        let all_hex = hex_label
+            .iter()
+            .fold(true, |all, byte| all & byte.is_ascii_hexdigit());
+        if hex_label.len() < 32 || !all_hex {
             return None;
         }
         let mut prefix = [0u8; 8];
         hex::decode_to_slice(&hex_label[..16], &mut prefix).ok()?;
-        let key = u64::from_be_bytes(prefix);
-        let exact = match hex_label.len() {
-            32 => self.maps[DigestKind::Md5.index()].get(key),
-            40 => self.maps[DigestKind::Sha1.index()].get(key),
+        Some((u64::from_be_bytes(prefix), hex_label.len()))
+    }
+
+    /// A digest of `digits` hex digits is an md5 (32) or a sha1 (40) whole, else a
+    /// sha256 cut short; a 32-digit one that is no md5 may be a cut sha256 too.
+    fn maps_for(&self, digits: usize) -> impl Iterator<Item = &FingerprintMap> {
+        let exact = match digits {
+            32 => Some(DigestKind::Md5),
+            40 => Some(DigestKind::Sha1),
             _ => None,
         };
-        exact.or_else(|| self.maps[DigestKind::Sha256.index()].get(key))
+        exact
+            .into_iter()
+            .chain([DigestKind::Sha256])
+            .map(|kind| &self.maps[kind.index()])
     }
 }
 
@@ -472,6 +502,37 @@ impl DigestIndexBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The batch prefetch warms the maps a lookup reads, in its order: an md5-long
+    /// name in the md5 map and then the cut sha256s, a sha1-long one likewise, other
+    /// lengths in the sha256 map only, and nothing for a name that is no digest.
+    #[test]
+    fn prefetch_keys_are_the_maps_a_lookup_reads() {
+        let index = DigestIndex::default();
+        let maps = |text: &str| -> Vec<(usize, u64)> {
+            let buf = NameBuf::from_name(&Name::parse(text).unwrap());
+            let first = |kind: DigestKind| &index.maps[kind.index()] as *const FingerprintMap;
+            index
+                .prefetch_keys(buf.view())
+                .map(|(map, key)| {
+                    let kind = [DigestKind::Md5, DigestKind::Sha1, DigestKind::Sha256]
+                        .into_iter()
+                        .position(|k| std::ptr::eq(first(k), map))
+                        .unwrap();
+                    (kind, key)
+                })
+                .collect()
+        };
+        let key = 0x0123_4567_89ab_cdef;
+        let md5 = format!("{key:016x}{}", "0".repeat(16));
+        let sha1 = format!("{key:016x}{}", "f".repeat(24));
+        let cut = format!("{key:016x}{}", "a".repeat(34));
+        assert_eq!(maps(&md5), vec![(0, key), (2, key)]);
+        assert_eq!(maps(&format!("{sha1}._email")), vec![(1, key), (2, key)]);
+        assert_eq!(maps(&cut), vec![(2, key)]);
+        assert_eq!(maps("not-a-digest"), vec![]);
+        assert_eq!(maps(&format!("{md5}.other")), vec![]);
+    }
 
     /// The names and digests made without the name parser are those the parser makes,
     /// for addresses with escapes, stray dots, tags, Gmail forms, long labels and

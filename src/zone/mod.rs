@@ -33,6 +33,7 @@ pub use kind::DatasetKind;
 
 use acl::Access;
 use dataset::DatasetMatch;
+use fingerprints::FingerprintMap;
 use generic::Record;
 use ip::{PrefixMap, Warm};
 use name::{Name, NameRef};
@@ -169,14 +170,16 @@ impl Asking {
 }
 
 /// Where one lookup will read; see [`Zone::prefetch_targets`]. Inline room for a name,
-/// the two names above it a miss reads, and an IP: no allocation per query.
+/// the two names above it a miss reads, its fingerprint or two digest maps, and an
+/// IP: no allocation per query.
 #[derive(Default)]
-pub(crate) struct Prefetch<'z>(SmallVec<[PrefetchTarget<'z>; 4]>);
+pub(crate) struct Prefetch<'z>(SmallVec<[PrefetchTarget<'z>; 6]>);
 
 enum PrefetchTarget<'z> {
     V4(&'z PrefixMap<u32>, u32),
     V6(&'z PrefixMap<u128>, u128),
     Name(&'z name_index::NameIndex, usize),
+    Fingerprint(&'z FingerprintMap, u64),
 }
 
 impl Prefetch<'_> {
@@ -186,6 +189,7 @@ impl Prefetch<'_> {
                 PrefetchTarget::V4(map, addr) => map.prefetch(addr, warm),
                 PrefetchTarget::V6(map, addr) => map.prefetch(addr, warm),
                 PrefetchTarget::Name(index, bucket) => index.prefetch(bucket, warm),
+                PrefetchTarget::Fingerprint(map, key) => map.prefetch(key, warm),
             }
         }
     }
@@ -285,10 +289,9 @@ impl Zone {
     /// warmed ahead of it (see [`PrefixMap::prefetch`]).
     pub(crate) fn prefetch_targets(&self, relative: NameRef<'_>, ip: IpName) -> Prefetch<'_> {
         let mut targets = Prefetch::default();
-        let indexed = self
-            .datasets
-            .iter()
-            .filter(|d| !d.ip4.is_empty() || !d.ip6.is_empty() || !d.names.is_empty());
+        let indexed = self.datasets.iter().filter(|d| {
+            !d.ip4.is_empty() || !d.ip6.is_empty() || !d.names.is_empty() || !d.digests.is_empty()
+        });
         for dataset in indexed {
             for attach in &dataset.attach {
                 let Attached::Below(below, ip) = attach_point(attach, relative, ip) else {
@@ -296,6 +299,10 @@ impl Zone {
                 };
                 for bucket in dataset.names.buckets(below) {
                     targets.0.push(PrefetchTarget::Name(&dataset.names, bucket));
+                }
+                let fingerprints = dataset.names.fingerprint_key(below).into_iter();
+                for (map, key) in fingerprints.chain(dataset.digests.prefetch_keys(below)) {
+                    targets.0.push(PrefetchTarget::Fingerprint(map, key));
                 }
                 if let Some(IpRead::Address(addr)) = ip.v4
                     && !dataset.ip4.is_empty()

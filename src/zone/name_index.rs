@@ -191,11 +191,21 @@ impl NameIndex {
         self.table.prefetch(bucket, warm);
     }
 
+    /// Where a lookup of `query` reads the addresses kept as fingerprints (a name the
+    /// table lacks is looked up there), to warm ahead of it.
+    pub(crate) fn fingerprint_key(&self, query: NameRef<'_>) -> Option<(&FingerprintMap, u64)> {
+        self.fingerprinted_key(query.wire(), query.label_count())
+            .map(|key| (&self.fingerprinted, key))
+    }
+
+    fn fingerprinted_key(&self, wire: &[u8], labels: usize) -> Option<u64> {
+        (!self.fingerprinted.is_empty() && labels >= self.fingerprinted_min_labels)
+            .then(|| fingerprint(wire))
+    }
+
     fn fingerprinted_exact(&self, wire: &[u8], labels: usize) -> Option<u32> {
-        if self.fingerprinted.is_empty() || labels < self.fingerprinted_min_labels {
-            return None;
-        }
-        self.fingerprinted.get(fingerprint(wire))
+        self.fingerprinted
+            .get(self.fingerprinted_key(wire, labels)?)
     }
 
     /// The closest wildcard entry (listing or exclusion) above `query`, and how many
