@@ -15,6 +15,9 @@ pub(crate) struct Delta {
     pub(crate) to: u32,
     pub(crate) removed: Vec<Rr>,
     pub(crate) added: Vec<Rr>,
+    /// Made from what changed, or (where that does not apply) by comparing every record:
+    /// logged, so an operator sees why a difference took long.
+    pub(crate) from_changes: bool,
 }
 
 impl Delta {
@@ -38,6 +41,7 @@ pub(crate) fn diff(old: &Zone, new: &Zone) -> Delta {
             to: new.soa.serial,
             removed,
             added,
+            from_changes: true,
         };
     }
     every_record_compared(old, new)
@@ -86,6 +90,7 @@ pub(crate) fn every_record_compared(old: &Zone, new: &Zone) -> Delta {
         to: new.soa.serial,
         removed,
         added,
+        from_changes: false,
     }
 }
 
@@ -172,6 +177,7 @@ mod tests {
         Delta {
             from,
             to,
+            from_changes: true,
             removed: Vec::new(),
             added: (0..size)
                 .map(|i| Rr {

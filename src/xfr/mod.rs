@@ -122,6 +122,7 @@ impl Transfers {
             to = delta.to,
             removed = delta.removed.len(),
             added = delta.added.len(),
+            made_from = %if delta.from_changes { "changes" } else { "all_records" },
             "journal: difference kept for IXFR"
         );
         if let Ok(mut journals) = self.journals.lock() {
