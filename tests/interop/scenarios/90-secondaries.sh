@@ -6,8 +6,8 @@
 #   every kind of data (IPv4 singles, ranges, exclusions, nested ranges; IPv6; domains
 #   and wildcards; addresses plain and hashed; test points) exactly as ward does: the
 #   same A and TXT records with the same TTLs, the same rcodes;
-# - a zone file changes: ward sends NOTIFY, all fetch the difference by IXFR and answer
-#   the new data within 2 s of ward serving it;
+# - a zone file changes (in a zone with generic records too): ward sends NOTIFY, all
+#   fetch the difference by IXFR and answer the new data within 2 s of ward serving it;
 # - a listing expires: the same, without any file changing;
 # - transfers are refused without the key, with a wrong key, and from another address.
 #
@@ -64,6 +64,12 @@ SECRET=$(head -c 32 /dev/urandom | base64)
 {
     for ((i = 0; i < 150; i++)); do echo "user$i@mail.example.org rate-evasion"; done
 } >>"$Z/senders.block.example.zone"
+# The IP zone as a directory: its list, and a few records of its own (generic), as many
+# lists have; a change to the list is still sent as a difference (IXFR), not the zone.
+mkdir "$Z/ips.block.example"
+mv "$Z/ips.block.example.zone" "$Z/ips.block.example/list.zone"
+printf '%s\n' '@ TXT "lookups: https://block.example/lookup"' 'www A 192.0.2.80' \
+    '@ MX 10 mail.block.example' >"$Z/ips.block.example/own.generic"
 
 cat >"$WORK/ward.toml" <<EOF
 [key."transfer.key"]
@@ -235,6 +241,11 @@ listed=$(answers "$WARD_PORT" "$Q" | awk '$4 == "A"' | wc -l)
 compare "$queries queries" "$Q" all
 compare "excluded name below a wildcard (not listed anywhere)" "$R" records
 
+for port in "$KNOT_PORT" "$NSD_PORT" "$BIND_PORT"; do
+    expect_eq "$(dig +short -p "$port" @127.0.0.1 www.ips.block.example A)" 192.0.2.80 \
+        "the zone's own (generic) record on 127.0.0.1:$port"
+done
+
 # --- a file changes: NOTIFY, IXFR, all at the new serial within 2 s ---
 changed_in_time() { # WHAT NAME EXPECT-A
     local what=$1 name=$2 want=$3 serial
@@ -254,11 +265,11 @@ changed_in_time() { # WHAT NAME EXPECT-A
 }
 axfrs_before=$(grep -c "AXFR served" "$WARD_LOG")
 expires=$(date -u -d "@$(($(date +%s) + 8))" +%Y-%m-%dT%H:%M:%SZ)
-tmp=$Z/.ips.block.example.zone.new
-cp "$Z/ips.block.example.zone" "$tmp"
+tmp=$Z/ips.block.example/.list.zone.new
+cp "$Z/ips.block.example/list.zone" "$tmp"
 echo "198.18.70.1 :127.0.0.13:Added while serving" >>"$tmp"
 echo "198.18.70.2 :127.0.0.14:Temporary expires=$expires" >>"$tmp"
-mv "$tmp" "$Z/ips.block.example.zone"
+mv "$tmp" "$Z/ips.block.example/list.zone"
 changed_in_time "file change" 1.70.18.198.ips.block.example 127.0.0.13
 expect_eq "$(dig +short -p "$KNOT_PORT" @127.0.0.1 2.70.18.198.ips.block.example A)" 127.0.0.14 "the temporary listing reached Knot"
 expect_contains "$(cat "$WORK/knot.log")" "IXFR, incoming" "Knot fetched the change by IXFR"
@@ -267,6 +278,9 @@ compare "after the change" "$Q" all
 # --- a listing expires: the same without a file changing ---
 changed_in_time "expiry" 2.70.18.198.ips.block.example ""
 expect_eq "$(grep -c "AXFR served" "$WARD_LOG")" "$axfrs_before" "no full transfer after the first: every secondary used IXFR"
+differences=$(grep "difference kept" "$WARD_LOG" | grep "ips.block.example" || true)
+expect_contains "$differences" "made_from=changes" "the differences of a zone with generic records are made from what changed"
+expect_not_contains "$differences" "made_from=all_records" "no difference compared every record"
 ixfrs=$(grep -c "IXFR served" "$WARD_LOG")
 ((ixfrs >= 6)) && ok "ward served $ixfrs IXFRs" || check_failed "ward served only $ixfrs IXFRs (want 3 per change)"
 
