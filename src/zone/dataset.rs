@@ -246,20 +246,25 @@ impl DatasetBuilder {
             .ip6
             .build(self.same_prefix, |set| values.intern_result(set));
         duplicates.extend(dup6);
-        let (names, mut digests) = (self.names, self.digests);
-        // A big address list: its digests are sorted on another core meanwhile.
-        let names = if digests.len() >= PARALLEL_DIGESTS && cores() > 1 {
-            std::thread::scope(|scope| {
-                let sorting = scope.spawn(|| digests.sort());
+        let (names, digests) = (self.names, self.digests);
+        // A big address list: its digests are built on another core meanwhile.
+        let (names, digests) = if digests.len() >= PARALLEL_DIGESTS && cores() > 1 {
+            let singles = values.single_results();
+            let (names, apart) = std::thread::scope(|scope| {
+                let digests = scope.spawn(|| digests.build_apart(&singles));
                 let names = names.build(|set| values.intern_result(set));
-                // Only a bug panics there; `build` sorts again if it did.
-                let _ = sorting.join();
-                names
-            })
+                (names, digests.join())
+            });
+            let digests = match apart {
+                Ok(Ok(built)) => built,
+                Ok(Err(sorted)) => sorted.build(|set| values.intern_result(set)),
+                Err(panicked) => std::panic::resume_unwind(panicked),
+            };
+            (names, digests)
         } else {
-            names.build(|set| values.intern_result(set))
+            let names = names.build(|set| values.intern_result(set));
+            (names, digests.build(|set| values.intern_result(set)))
         };
-        let digests = digests.build(|set| values.intern_result(set));
         for (name, data) in self.generic_default_ttl {
             self.generic.add(&name, Record { ttl, data });
         }

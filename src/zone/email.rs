@@ -1,6 +1,8 @@
 //! Email addresses: the normalisation mail filters apply before hashing, the digests,
 //! and the index of hashed entries (`<hex>.Z`, `<hex>._email.Z`).
 
+use std::convert::Infallible;
+
 use md5::Md5;
 use sha1::{Digest, Sha1};
 use sha2::Sha256;
@@ -9,6 +11,7 @@ use smallvec::SmallVec;
 use super::fingerprints::FingerprintMap;
 use super::ip::{Listing, ResultId};
 use super::name::{Name, NameBuf, NameRef};
+use super::name_index::AddressNameHashes;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum DigestKind {
@@ -148,41 +151,47 @@ pub(crate) fn plain_names_of(forms: &[String]) -> Vec<PlainName> {
     names
 }
 
-/// The names and digests of a batch of listed addresses. Six digests and two names an
-/// address are most of what loading a big address list costs, and no address needs
-/// another's: batches are prepared on every core while the parse goes on.
+/// The names and digests of a batch of listed addresses, in the shape the builders
+/// take them. Six digests and two names an address are most of what loading a big
+/// address list costs, and no address needs another's: batches are prepared on every
+/// core while the parse goes on, down to the hashes the index keys them by, so that
+/// adding them to the builders is little more than copying.
 #[derive(Default)]
 pub(crate) struct PreparedAddresses {
     pub(crate) names: Vec<PreparedName>,
-    pub(crate) digests: Vec<PreparedDigest>,
+    /// Per digest kind, each digest's key ([`key`]) and the listing of its address.
+    pub(crate) keys: [Vec<(u64, Listing)>; 3],
+    /// Whole digests, made only when the zone keeps them (it is exported or
+    /// transferred).
+    pub(crate) full: Vec<(DigestKind, Box<[u8]>)>,
     wires: Vec<u8>,
 }
 
-/// A plain name of the batch's `address`-th address.
+/// A plain name of a listed address.
 pub(crate) struct PreparedName {
-    pub(crate) address: u32,
+    pub(crate) listing: Listing,
     pub(crate) local_is_one_label: bool,
+    pub(crate) hashes: AddressNameHashes,
     wire: std::ops::Range<usize>,
 }
 
-/// A digest of one form of the batch's `address`-th address.
-pub(crate) struct PreparedDigest {
-    pub(crate) address: u32,
-    pub(crate) kind: DigestKind,
-    pub(crate) digest: SmallVec<[u8; 32]>,
-}
-
 impl PreparedAddresses {
-    /// Every plain name and digest `addresses` are asked for (see [`plain_names`]).
-    pub(crate) fn of<'a>(addresses: impl Iterator<Item = &'a str>, normalised: bool) -> Self {
+    /// Every plain name and digest `addresses` are asked for (see [`plain_names`]),
+    /// each with its address's listing; whole digests too when `full_digests`.
+    pub(crate) fn of<'a>(
+        addresses: impl Iterator<Item = (&'a str, Listing)>,
+        normalised: bool,
+        full_digests: bool,
+    ) -> Self {
         let mut prepared = PreparedAddresses::default();
         let mut forms = FormBuffers::default();
         let mut name = NameBuf::default();
-        for (address, text) in (0u32..).zip(addresses) {
+        for (text, listing) in addresses {
+            let first_name = prepared.names.len();
             forms.fill(text, normalised);
             if forms.iter().all(is_plain_form) {
                 for form in forms.iter() {
-                    prepared.push_plain_names(address, form, &mut name);
+                    prepared.push_plain_names(first_name, listing, form, &mut name);
                 }
             } else {
                 // Escapes and stray dots: the name parser reads those.
@@ -191,16 +200,21 @@ impl PreparedAddresses {
                     .map(|form| String::from_utf8_lossy(form).into_owned())
                     .collect();
                 for plain in plain_names_of(&owned) {
-                    prepared.push_name(address, plain.name.wire(), plain.local_is_one_label);
+                    prepared.push_name(
+                        first_name,
+                        listing,
+                        plain.name.wire(),
+                        plain.local_is_one_label,
+                    );
                 }
             }
             for form in forms.iter() {
                 for kind in DigestKind::ALL {
-                    prepared.digests.push(PreparedDigest {
-                        address,
-                        kind,
-                        digest: kind.digest(form),
-                    });
+                    let digest = kind.digest(form);
+                    prepared.keys[kind.index()].push((key(&digest), listing));
+                    if full_digests {
+                        prepared.full.push((kind, digest[..].into()));
+                    }
                 }
             }
         }
@@ -213,7 +227,13 @@ impl PreparedAddresses {
     }
 
     /// [`plain_names_of`] for a form [`is_plain_form`] accepts, without allocating.
-    fn push_plain_names(&mut self, address: u32, form: &[u8], name: &mut NameBuf) {
+    fn push_plain_names(
+        &mut self,
+        first_name: usize,
+        listing: Listing,
+        form: &[u8],
+        name: &mut NameBuf,
+    ) {
         let Some((local, domain)) = split_address_bytes(form) else {
             return;
         };
@@ -227,22 +247,30 @@ impl PreparedAddresses {
             let built = local
                 .and_then(|()| dot_labels(domain).try_for_each(|label| name.push_label(label)));
             if built.is_ok() {
-                self.push_name(address, name.view().wire(), one_label);
+                self.push_name(first_name, listing, name.view().wire(), one_label);
             }
         }
     }
 
-    /// Adds a name of `address` unless the address already has it.
-    fn push_name(&mut self, address: u32, wire: &[u8], local_is_one_label: bool) {
-        let own = self.names.iter().rev().take_while(|n| n.address == address);
-        if own.into_iter().any(|n| &self.wires[n.wire.clone()] == wire) {
+    /// Adds a name of the address whose names start at `first_name`, unless the
+    /// address already has it.
+    fn push_name(
+        &mut self,
+        first_name: usize,
+        listing: Listing,
+        wire: &[u8],
+        local_is_one_label: bool,
+    ) {
+        let own = &self.names[first_name..];
+        if own.iter().any(|n| &self.wires[n.wire.clone()] == wire) {
             return;
         }
         let start = self.wires.len();
         self.wires.extend_from_slice(wire);
         self.names.push(PreparedName {
-            address,
+            listing,
             local_is_one_label,
+            hashes: AddressNameHashes::of(wire),
             wire: start..self.wires.len(),
         });
     }
@@ -448,13 +476,26 @@ impl DigestIndexBuilder {
         }
     }
 
+    /// Whether whole digests are kept: then [`Self::add_prepared`] needs them made.
+    pub(crate) fn keeps_full(&self) -> bool {
+        self.full.is_some()
+    }
+
+    /// Adds digests prepared elsewhere ([`PreparedAddresses`]), taking their keys.
+    pub(crate) fn add_prepared(&mut self, prepared: &mut PreparedAddresses) {
+        for (listings, keys) in self.listings.iter_mut().zip(&prepared.keys) {
+            listings.extend_from_slice(keys);
+        }
+        if let Some(full) = &mut self.full {
+            full.append(&mut prepared.full);
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.listings.iter().map(Vec::len).sum()
     }
 
-    /// Sorts the listings by digest (what [`Self::build`] would do first), which needs
-    /// nothing else and so can run beside the rest of a dataset's build.
-    pub(crate) fn sort(&mut self) {
+    fn sort(&mut self) {
         for listings in &mut self.listings {
             // A digest's lines need no order among themselves: all of them answer.
             listings.sort_unstable_by_key(|&(key, _)| key);
@@ -464,9 +505,33 @@ impl DigestIndexBuilder {
     /// All listings of one digest answer together; an exclusion beats them.
     pub(crate) fn build(mut self, mut intern: impl FnMut(&[u32]) -> ResultId) -> DigestIndex {
         self.sort();
-        let maps = self.listings.map(|listings| {
-            let mut results = Vec::new();
-            let mut values = Vec::new();
+        let Ok(index) = self.build_sorted(|set| Ok::<_, Infallible>(intern(set)));
+        index
+    }
+
+    /// [`Self::build`] on a thread of its own, beside the rest of the dataset's build:
+    /// the result of a digest's one value comes from `singles` (interned beforehand,
+    /// [`ValueTableBuilder::single_results`](super::value::ValueTableBuilder)). A
+    /// digest listed with several values (rare) needs the dataset's interner: the
+    /// builder then comes back, sorted, for [`Self::build`].
+    pub(crate) fn build_apart(mut self, singles: &[ResultId]) -> Result<DigestIndex, Self> {
+        self.sort();
+        let single = |set: &[u32]| match set {
+            [value] => singles.get(*value as usize).copied().ok_or(()),
+            _ => Err(()),
+        };
+        self.build_sorted(single).map_err(|()| self)
+    }
+
+    /// Builds from sorted listings; `intern` may refuse, leaving `self` as it was.
+    fn build_sorted<E>(
+        &mut self,
+        mut intern: impl FnMut(&[u32]) -> Result<ResultId, E>,
+    ) -> Result<DigestIndex, E> {
+        let mut maps: [FingerprintMap; 3] = Default::default();
+        let mut values = Vec::new();
+        for (map, listings) in maps.iter_mut().zip(&self.listings) {
+            let mut results = Vec::with_capacity(listings.len());
             for group in listings.chunk_by(|a, b| a.0 == b.0) {
                 values.clear();
                 let mut excluded = false;
@@ -479,12 +544,13 @@ impl DigestIndexBuilder {
                 if !excluded {
                     values.sort_unstable();
                     values.dedup();
-                    results.push((group[0].0, intern(&values)));
+                    results.push((group[0].0, intern(&values)?));
                 }
             }
-            FingerprintMap::build(results)
-        });
-        let mut whole = self.full.unwrap_or_default();
+            *map = FingerprintMap::build(results);
+        }
+        self.listings = Default::default();
+        let mut whole = self.full.take().unwrap_or_default();
         whole.sort_unstable();
         whole.dedup();
         // An excluded digest answers nothing: it is in no map, and left out here.
@@ -495,7 +561,7 @@ impl DigestIndexBuilder {
                 Some((kind, digest, result))
             })
             .collect();
-        DigestIndex { maps, full }
+        Ok(DigestIndex { maps, full })
     }
 }
 
@@ -532,6 +598,62 @@ mod tests {
         assert_eq!(maps(&cut), vec![(2, key)]);
         assert_eq!(maps("not-a-digest"), vec![]);
         assert_eq!(maps(&format!("{md5}.other")), vec![]);
+    }
+
+    /// A build on another thread answers as the build with the dataset's interner,
+    /// and gives the builder back when a digest is listed with two values (a result
+    /// only that interner can make).
+    #[test]
+    fn a_build_apart_answers_as_the_build() {
+        let digest = |kind: DigestKind, text: &str| kind.digest(text.as_bytes());
+        let builder = |two_values: bool| {
+            let mut builder = DigestIndexBuilder::default();
+            for i in 0..100u32 {
+                let text = format!("a{i}@example.org");
+                for kind in DigestKind::ALL {
+                    builder.add(kind, &digest(kind, &text), Listing::Value(i % 3));
+                }
+            }
+            let excluded = digest(DigestKind::Md5, "x@example.org");
+            builder.add(DigestKind::Md5, &excluded, Listing::Value(1));
+            builder.add(DigestKind::Md5, &excluded, Listing::Excluded);
+            if two_values {
+                let a5 = digest(DigestKind::Sha1, "a5@example.org");
+                builder.add(DigestKind::Sha1, &a5, Listing::Value(0));
+            }
+            builder
+        };
+        let singles = [10, 11, 12];
+        let intern = |set: &[u32]| match set {
+            [value] => 10 + value,
+            _ => 99,
+        };
+        let answers = |index: &DigestIndex| -> Vec<Option<ResultId>> {
+            let texts = (0..100).map(|i| format!("a{i}@example.org"));
+            texts
+                .chain(["x@example.org".to_string()])
+                .flat_map(|text| DigestKind::ALL.map(|kind| (kind, digest(kind, &text))))
+                .map(|(kind, digest)| index.maps[kind.index()].get(key(&digest)))
+                .collect()
+        };
+        let Ok(apart) = builder(false).build_apart(&singles) else {
+            panic!("one value a digest: built apart");
+        };
+        let whole = builder(false).build(intern);
+        assert_eq!(answers(&apart), answers(&whole));
+        assert_eq!(
+            answers(&apart).iter().flatten().count(),
+            300,
+            "x@ is excluded"
+        );
+
+        let Err(sorted) = builder(true).build_apart(&singles) else {
+            panic!("a digest with two values needs the interner");
+        };
+        let index = sorted.build(intern);
+        let a5 = digest(DigestKind::Sha1, "a5@example.org");
+        assert_eq!(index.maps[DigestKind::Sha1.index()].get(key(&a5)), Some(99));
+        assert_eq!(answers(&index), answers(&builder(true).build(intern)));
     }
 
     /// The names and digests made without the name parser are those the parser makes,
@@ -584,13 +706,19 @@ mod tests {
             vec!["l".repeat(60); 3].join(".")
         );
         addresses.push(huge);
+        let listed = |i: usize| Listing::Value(i as u32);
         for normalised in [false, true] {
-            let prepared = PreparedAddresses::of(addresses.iter().map(String::as_str), normalised);
+            let listings = addresses
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (a.as_str(), listed(i)));
+            let prepared = PreparedAddresses::of(listings, normalised, true);
+            let mut all_digests = Vec::new();
             for (i, address) in addresses.iter().enumerate() {
                 let made: Vec<(Vec<u8>, bool)> = prepared
                     .names
                     .iter()
-                    .filter(|n| n.address == i as u32)
+                    .filter(|n| n.listing == listed(i))
                     .map(|n| (prepared.wire(n).to_vec(), n.local_is_one_label))
                     .collect();
                 let parsed: Vec<(Vec<u8>, bool)> = plain_names(address, normalised)
@@ -598,20 +726,33 @@ mod tests {
                     .map(|p| (p.name.wire().to_vec(), p.local_is_one_label))
                     .collect();
                 assert_eq!(made, parsed, "names of {address:?}");
-                let digests: Vec<(DigestKind, Vec<u8>)> = prepared
-                    .digests
-                    .iter()
-                    .filter(|d| d.address == i as u32)
-                    .map(|d| (d.kind, d.digest.to_vec()))
-                    .collect();
                 let expected: Vec<(DigestKind, Vec<u8>)> = address_forms(address, normalised)
                     .iter()
                     .flat_map(|form| {
                         DigestKind::ALL.map(|k| (k, k.digest(form.as_bytes()).to_vec()))
                     })
                     .collect();
-                assert_eq!(digests, expected, "digests of {address:?}");
+                for kind in DigestKind::ALL {
+                    let keys: Vec<u64> = prepared.keys[kind.index()]
+                        .iter()
+                        .filter(|(_, listing)| *listing == listed(i))
+                        .map(|&(key, _)| key)
+                        .collect();
+                    let expected_keys: Vec<u64> = expected
+                        .iter()
+                        .filter(|(k, _)| *k == kind)
+                        .map(|(_, digest)| key(digest))
+                        .collect();
+                    assert_eq!(keys, expected_keys, "{} keys of {address:?}", kind.name());
+                }
+                all_digests.extend(expected);
             }
+            let full: Vec<(DigestKind, Vec<u8>)> = prepared
+                .full
+                .iter()
+                .map(|(kind, digest)| (*kind, digest.to_vec()))
+                .collect();
+            assert_eq!(full, all_digests, "whole digests, in order");
         }
     }
 

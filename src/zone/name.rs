@@ -441,15 +441,6 @@ impl<T> NameTable<T> {
         self.payloads.len()
     }
 
-    fn find(&self, wire: &[u8]) -> Option<u32> {
-        let hash = self.hasher.hash(wire);
-        self.index
-            .find(hash, |&slot| {
-                arena_name(&self.arena, self.offsets[slot as usize]) == wire
-            })
-            .copied()
-    }
-
     /// Makes room for `names` more names of about `bytes` bytes in all.
     pub(crate) fn reserve(&mut self, names: usize, bytes: usize) {
         self.arena.reserve(bytes);
@@ -463,10 +454,20 @@ impl<T> NameTable<T> {
 
     /// The slot of `wire`, inserting `make()` first when absent.
     pub(crate) fn slot(&mut self, wire: &[u8], make: impl FnOnce() -> T) -> u32 {
-        if let Some(slot) = self.find(wire) {
+        let hash = self.hasher.hash(wire);
+        self.slot_hashed(wire, hash, make)
+    }
+
+    /// [`Self::slot`] of a name whose [`NameHasher`] hash was made elsewhere (by the
+    /// threads that prepare a big list's names).
+    pub(crate) fn slot_hashed(&mut self, wire: &[u8], hash: u64, make: impl FnOnce() -> T) -> u32 {
+        debug_assert_eq!(hash, self.hasher.hash(wire));
+        let (arena, offsets) = (&self.arena, &self.offsets);
+        if let Some(&slot) = self.index.find(hash, |&slot| {
+            arena_name(arena, offsets[slot as usize]) == wire
+        }) {
             return slot;
         }
-        let hash = self.hasher.hash(wire);
         let slot = self.payloads.len() as u32;
         self.offsets.push(self.arena.len() as u32);
         self.arena.push(wire.len() as u8);

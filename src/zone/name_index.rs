@@ -5,7 +5,7 @@
 
 use super::fingerprints::FingerprintMap;
 use super::ip::{Listing, ResultId, Warm};
-use super::name::{Name, NameRef, NameTable};
+use super::name::{Name, NameHasher, NameRef, NameTable};
 use super::packed_names::PackedNames;
 
 /// How many names above a query the batch prefetch warms for wildcards, closest first:
@@ -346,6 +346,30 @@ fn fingerprint(wire: &[u8]) -> u64 {
     hasher.finish()
 }
 
+/// The hashes an address's name is added by ([`NameIndexBuilder::add_address_name`]),
+/// made where the name is made: on the cores that prepare a big list's addresses, not
+/// on the one thread that adds them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AddressNameHashes {
+    fingerprint: u64,
+    /// The table's hash of the name one label up.
+    parent: u64,
+}
+
+impl AddressNameHashes {
+    pub(crate) fn of(wire: &[u8]) -> Self {
+        AddressNameHashes {
+            fingerprint: fingerprint(wire),
+            parent: NameHasher.hash(parent_wire(wire).unwrap_or_default()),
+        }
+    }
+}
+
+/// The name one label up (empty for a name of one label).
+fn parent_wire(wire: &[u8]) -> Option<&[u8]> {
+    wire.get(1 + usize::from(wire.first().copied().unwrap_or(0))..)
+}
+
 fn wire_label_count(wire: &[u8]) -> usize {
     let (mut at, mut labels) = (0, 0);
     while at < wire.len() {
@@ -433,12 +457,17 @@ impl NameIndexBuilder {
 
     /// Adds a name made from a listed address; `one_label` marks the form whose first
     /// label is the whole local part (`$` renders it as `local@domain`).
-    pub(crate) fn add_address_name(&mut self, wire: &[u8], one_label: bool, listing: Listing) {
+    pub(crate) fn add_address_name(
+        &mut self,
+        wire: &[u8],
+        hashes: AddressNameHashes,
+        one_label: bool,
+        listing: Listing,
+    ) {
         let labels = wire_label_count(wire);
-        let parent = wire.get(1 + usize::from(wire.first().copied().unwrap_or(0))..);
-        match parent.filter(|p| self.fingerprint_addresses && !p.is_empty()) {
+        match parent_wire(wire).filter(|p| self.fingerprint_addresses && !p.is_empty()) {
             Some(parent) => {
-                let parent = self.table.slot(parent, Node::default);
+                let parent = self.table.slot_hashed(parent, hashes.parent, Node::default);
                 // While the parent is in cache. An exclusion of the same name would
                 // undo this; the build then counts the flags again.
                 if let Listing::Value(_) = listing {
@@ -446,7 +475,7 @@ impl NameIndexBuilder {
                 }
                 self.max_labels = self.max_labels.max(labels);
                 self.fingerprinted.push(PendingAddressName {
-                    fingerprint: fingerprint(wire),
+                    fingerprint: hashes.fingerprint,
                     parent,
                     labels: u8::try_from(labels).unwrap_or(u8::MAX),
                     local_is_one_label: one_label,
@@ -775,17 +804,21 @@ mod tests {
             if fingerprints {
                 builder.fingerprint_address_names();
             }
-            let wire = |text: &str| Name::parse(text).unwrap().wire().to_vec();
-            builder.add_address_name(&wire("user.example.org"), true, Listing::Value(0));
-            builder.add_address_name(&wire("user.example.org"), true, Listing::Excluded);
-            builder.add_address_name(&wire("kept.other.org"), true, Listing::Value(0));
+            let add = |builder: &mut NameIndexBuilder, text: &str, one_label, listing| {
+                let wire = Name::parse(text).unwrap().wire().to_vec();
+                let hashes = AddressNameHashes::of(&wire);
+                builder.add_address_name(&wire, hashes, one_label, listing);
+            };
+            add(&mut builder, "user.example.org", true, Listing::Value(0));
+            add(&mut builder, "user.example.org", true, Listing::Excluded);
+            add(&mut builder, "kept.other.org", true, Listing::Value(0));
             builder.add(
                 &Name::parse("example.net").unwrap(),
                 true,
                 false,
                 Listing::Value(0),
             );
-            builder.add_address_name(&wire("example.net"), false, Listing::Value(0));
+            add(&mut builder, "example.net", false, Listing::Value(0));
             let index = builder.build(|_| 0);
             assert_eq!(index.has_fingerprints(), fingerprints);
             assert_eq!(lookup(&index, "user.example.org"), NameMatch::Absent);

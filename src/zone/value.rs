@@ -193,6 +193,14 @@ impl ValueTableBuilder {
         id
     }
 
+    /// The result of each value alone, interned now: for a build on another thread,
+    /// which can read this table but not intern.
+    pub(crate) fn single_results(&mut self) -> Vec<ResultId> {
+        (0..self.raws.len() as ValueId)
+            .map(|value| self.intern_result(&[value]))
+            .collect()
+    }
+
     /// Interns a set of values (sorted and deduplicated by the caller).
     pub(crate) fn intern_result(&mut self, values: &[ValueId]) -> ResultId {
         if let [value] = values

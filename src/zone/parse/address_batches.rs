@@ -2,6 +2,7 @@
 //! the other cores while the parse reads on: two names and six digests an address are
 //! most of what a big address list costs to load.
 
+use std::ops::Range;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
@@ -15,12 +16,63 @@ use crate::zone::ip::Listing;
 const BATCH: usize = 1 << 16;
 const CHUNK: usize = 1 << 11;
 
-type Batch = Vec<(String, Listing)>;
+/// Addresses read and not yet added: their texts one after another (no allocation an
+/// address), with their listings. A batch's buffers come back with its prepared names
+/// and digests, to hold a later batch.
+#[derive(Default)]
+struct Batch {
+    text: String,
+    ends: Vec<usize>,
+    listings: Vec<Listing>,
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.listings.len()
+    }
+
+    fn push(&mut self, address: &str, listing: Listing) {
+        self.text.push_str(address);
+        self.ends.push(self.text.len());
+        self.listings.push(listing);
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+        self.listings.clear();
+    }
+
+    /// The addresses `range` (by position in the batch), with their listings.
+    fn addresses(&self, range: Range<usize>) -> impl Iterator<Item = (&str, Listing)> {
+        let start = range
+            .start
+            .checked_sub(1)
+            .map_or(0, |before| self.ends[before]);
+        let starts = std::iter::once(start).chain(self.ends[range.clone()].iter().copied());
+        starts
+            .zip(&self.ends[range.clone()])
+            .zip(&self.listings[range])
+            .map(|((start, &end), &listing)| (&self.text[start..end], listing))
+    }
+}
+
 type Prepared = (Batch, Vec<PreparedAddresses>);
+
+/// How a file's addresses are prepared: forms and whole digests asked for, and the
+/// size of the pieces the cores share.
+#[derive(Clone, Copy)]
+struct Preparation {
+    normalised: bool,
+    full_digests: bool,
+    chunk: usize,
+}
 
 pub(super) struct AddressBatches {
     pending: Batch,
-    /// [`BATCH`] and [`CHUNK`], smaller in tests.
+    /// Buffers of a batch already added, for the next.
+    spare: Option<Batch>,
+    /// [`BATCH`], smaller in tests.
     batch: usize,
     chunk: usize,
     normalised: bool,
@@ -43,7 +95,8 @@ impl AddressBatches {
 
     fn with_sizes(normalised: bool, batch: usize, chunk: usize) -> Self {
         AddressBatches {
-            pending: Vec::new(),
+            pending: Batch::default(),
+            spare: None,
             batch,
             chunk,
             normalised,
@@ -52,10 +105,11 @@ impl AddressBatches {
         }
     }
 
-    pub(super) fn push(&mut self, address: String, listing: Listing, builder: &mut DatasetBuilder) {
-        self.pending.push((address, listing));
+    pub(super) fn push(&mut self, address: &str, listing: Listing, builder: &mut DatasetBuilder) {
+        self.pending.push(address, listing);
         if self.pending.len() >= self.batch {
-            let batch = std::mem::take(&mut self.pending);
+            let next = self.spare.take().unwrap_or_default();
+            let batch = std::mem::replace(&mut self.pending, next);
             self.send(batch, builder);
         }
     }
@@ -65,12 +119,20 @@ impl AddressBatches {
         let batch = std::mem::take(&mut self.pending);
         if self.helper.is_some() {
             self.send(batch, builder);
-        } else if !batch.is_empty() {
-            let prepared = prepare(&batch, self.normalised, self.chunk, 1);
-            add(builder, &batch, self.chunk, &prepared);
+        } else if batch.len() > 0 {
+            let prepared = prepare(&batch, self.preparation(builder), 1);
+            add(builder, prepared);
         }
         while self.in_flight > 0 {
             self.add_oldest(builder);
+        }
+    }
+
+    fn preparation(&self, builder: &DatasetBuilder) -> Preparation {
+        Preparation {
+            normalised: self.normalised,
+            full_digests: builder.digests.keeps_full(),
+            chunk: self.chunk,
         }
     }
 
@@ -78,15 +140,16 @@ impl AddressBatches {
     /// helper prepares one batch while this thread parses the next.
     fn send(&mut self, batch: Batch, builder: &mut DatasetBuilder) {
         let helpers = cores().saturating_sub(1);
-        let (normalised, chunk) = (self.normalised, self.chunk);
+        let preparation = self.preparation(builder);
         if helpers == 0 {
-            let prepared = prepare(&batch, normalised, chunk, 1);
-            add(builder, &batch, chunk, &prepared);
+            let prepared = prepare(&batch, preparation, 1);
+            add(builder, prepared);
+            self.spare = Some(batch);
             return;
         }
         let helper = self
             .helper
-            .get_or_insert_with(|| Helper::start(normalised, chunk, helpers));
+            .get_or_insert_with(|| Helper::start(preparation, helpers));
         let unsent = match helper.batches.as_ref().map(|to| to.send(batch)) {
             Some(Ok(())) => {
                 self.in_flight += 1;
@@ -97,8 +160,7 @@ impl AddressBatches {
         };
         // The helper is gone (it cannot be, short of a bug): prepare here.
         if let Some(batch) = unsent {
-            let prepared = prepare(&batch, normalised, chunk, 1);
-            add(builder, &batch, chunk, &prepared);
+            add(builder, prepare(&batch, preparation, 1));
         }
         while self.in_flight > 1 {
             self.add_oldest(builder);
@@ -107,26 +169,28 @@ impl AddressBatches {
 
     fn add_oldest(&mut self, builder: &mut DatasetBuilder) {
         let Some(helper) = &self.helper else { return };
-        let Ok((batch, prepared)) = helper.prepared.recv() else {
+        let Ok((mut batch, prepared)) = helper.prepared.recv() else {
             panic!(
                 "the address helper stopped with {} batches unprepared",
                 self.in_flight
             );
         };
         self.in_flight -= 1;
-        add(builder, &batch, self.chunk, &prepared);
+        add(builder, prepared);
+        batch.clear();
+        self.spare = Some(batch);
     }
 }
 
 impl Helper {
-    fn start(normalised: bool, chunk: usize, threads: usize) -> Self {
+    fn start(preparation: Preparation, threads: usize) -> Self {
         let (batches, batches_in) = sync_channel::<Batch>(1);
         let (prepared_out, prepared) = sync_channel::<Prepared>(1);
         let thread = std::thread::Builder::new()
             .name("ward-addresses".into())
             .spawn(move || {
                 for batch in batches_in {
-                    let done = prepare(&batch, normalised, chunk, threads);
+                    let done = prepare(&batch, preparation, threads);
                     if prepared_out.send((batch, done)).is_err() {
                         break;
                     }
@@ -162,41 +226,34 @@ impl Drop for Helper {
 /// The batch's names and digests, in order, on up to `threads` threads. A panic while
 /// preparing is a bug: it is raised again here, failing the file's load as it would
 /// have without threads.
-fn prepare(
-    batch: &[(String, Listing)],
-    normalised: bool,
-    chunk: usize,
-    threads: usize,
-) -> Vec<PreparedAddresses> {
-    let chunks: Vec<&[(String, Listing)]> = batch.chunks(chunk).collect();
+fn prepare(batch: &Batch, how: Preparation, threads: usize) -> Vec<PreparedAddresses> {
+    let chunks: Vec<Range<usize>> = (0..batch.len())
+        .step_by(how.chunk.max(1))
+        .map(|start| start..(start + how.chunk).min(batch.len()))
+        .collect();
     parallel_map(&chunks, threads, |chunk| {
-        PreparedAddresses::of(chunk.iter().map(|(text, _)| text.as_str()), normalised)
+        PreparedAddresses::of(
+            batch.addresses(chunk.clone()),
+            how.normalised,
+            how.full_digests,
+        )
     })
     .into_iter()
     .map(|prepared| prepared.unwrap_or_else(|panicked| std::panic::panic_any(panicked.0)))
     .collect()
 }
 
-fn add(
-    builder: &mut DatasetBuilder,
-    batch: &[(String, Listing)],
-    chunk: usize,
-    prepared: &[PreparedAddresses],
-) {
-    for (chunk, prepared) in batch.chunks(chunk).zip(prepared) {
-        let listing = |address: u32| chunk[address as usize].1;
+fn add(builder: &mut DatasetBuilder, prepared: Vec<PreparedAddresses>) {
+    for mut prepared in prepared {
         for name in &prepared.names {
             builder.names.add_address_name(
                 prepared.wire(name),
+                name.hashes,
                 name.local_is_one_label,
-                listing(name.address),
+                name.listing,
             );
         }
-        for digest in &prepared.digests {
-            builder
-                .digests
-                .add(digest.kind, &digest.digest, listing(digest.address));
-        }
+        builder.digests.add_prepared(&mut prepared);
     }
 }
 
@@ -237,7 +294,7 @@ mod tests {
             builder.names.fingerprint_address_names();
         }
         for (address, listing) in addresses() {
-            batches.push(address, listing, &mut builder);
+            batches.push(&address, listing, &mut builder);
         }
         batches.finish(&mut builder);
         builder.finish(300).dataset

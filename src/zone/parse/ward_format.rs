@@ -115,11 +115,11 @@ struct WardParser<'o> {
 type Conditions = (Option<i64>, EntryParams);
 
 /// What an entry's key lists.
-enum Key {
+enum Key<'a> {
     Ip4(u32, u32),
     Ip6(u128, u128),
     Name { name: Name, exact: bool, wild: bool },
-    Address(String),
+    Address(&'a str),
     Digest(DigestKind, Vec<u8>),
 }
 
@@ -314,7 +314,7 @@ impl<'o> WardParser<'o> {
                 // The first form is the address as written, and its first name the
                 // one-label form: the name `ward lookup` shows.
                 let name = if self.options.keep_entries {
-                    plain_names(&address, self.options.normalise_addresses)
+                    plain_names(address, self.options.normalise_addresses)
                         .into_iter()
                         .next()
                         .map(|p| p.name)
@@ -323,7 +323,7 @@ impl<'o> WardParser<'o> {
                     Name::root()
                 };
                 let kept = if self.options.keep_entries {
-                    address.clone()
+                    address.to_string()
                 } else {
                     String::new()
                 };
@@ -535,7 +535,7 @@ fn split_attributes(line: &[u8], from: usize) -> Result<(usize, Vec<Attribute>),
 
 const KEY_EXPECTED: &str = "expected an IP address, CIDR or range, a domain name, *.domain, local@domain or sha1:/md5:/sha256: digest";
 
-fn parse_key(line: &[u8], at: usize, end: usize) -> Result<Key, LineError> {
+fn parse_key(line: &[u8], at: usize, end: usize) -> Result<Key<'_>, LineError> {
     let token =
         std::str::from_utf8(&line[at..end]).map_err(|_| LineError::new(at, KEY_EXPECTED))?;
     if token.is_empty() {
@@ -570,7 +570,7 @@ fn parse_key(line: &[u8], at: usize, end: usize) -> Result<Key, LineError> {
                 "local part longer than 63 bytes cannot be a DNS label",
             ));
         }
-        return Ok(Key::Address(token.to_string()));
+        return Ok(Key::Address(token));
     }
     if let Some(key) =
         parse_ip_key(token).map_err(|(offset, message)| LineError::new(at + offset, message))?
