@@ -12,8 +12,10 @@ use crate::zone::email::PreparedAddresses;
 use crate::zone::ip::Listing;
 
 /// Addresses prepared together (about 20 MB of names and digests at most, two batches
-/// at a time), in pieces of [`CHUNK`] for the cores to share.
+/// at a time), in pieces of [`CHUNK`] for the cores to share. Deeper queues of smaller
+/// batches measured slower: what the parse thread adds had left its cache by then.
 const BATCH: usize = 1 << 16;
+const IN_FLIGHT: usize = 1;
 const CHUNK: usize = 1 << 11;
 
 /// Addresses read and not yet added: their texts one after another (no allocation an
@@ -70,12 +72,14 @@ struct Preparation {
 
 pub(super) struct AddressBatches {
     pending: Batch,
-    /// Buffers of a batch already added, for the next.
-    spare: Option<Batch>,
+    /// Buffers of batches already added, for the next ones.
+    spares: Vec<Batch>,
     /// [`BATCH`], smaller in tests.
     batch: usize,
     chunk: usize,
     normalised: bool,
+    /// Threads that prepare batches beside the parse (none on one core).
+    helpers: usize,
     helper: Option<Helper>,
     /// Batches sent to the helper and not yet added, oldest first.
     in_flight: usize,
@@ -90,16 +94,17 @@ struct Helper {
 
 impl AddressBatches {
     pub(super) fn new(normalised: bool) -> Self {
-        Self::with_sizes(normalised, BATCH, CHUNK)
+        Self::with_sizes(normalised, BATCH, CHUNK, cores().saturating_sub(1))
     }
 
-    fn with_sizes(normalised: bool, batch: usize, chunk: usize) -> Self {
+    fn with_sizes(normalised: bool, batch: usize, chunk: usize, helpers: usize) -> Self {
         AddressBatches {
             pending: Batch::default(),
-            spare: None,
+            spares: Vec::new(),
             batch,
             chunk,
             normalised,
+            helpers,
             helper: None,
             in_flight: 0,
         }
@@ -108,7 +113,7 @@ impl AddressBatches {
     pub(super) fn push(&mut self, address: &str, listing: Listing, builder: &mut DatasetBuilder) {
         self.pending.push(address, listing);
         if self.pending.len() >= self.batch {
-            let next = self.spare.take().unwrap_or_default();
+            let next = self.spares.pop().unwrap_or_default();
             let batch = std::mem::replace(&mut self.pending, next);
             self.send(batch, builder);
         }
@@ -139,14 +144,13 @@ impl AddressBatches {
     /// Hands `batch` to the helper and adds what it finished before, so that the
     /// helper prepares one batch while this thread parses the next.
     fn send(&mut self, batch: Batch, builder: &mut DatasetBuilder) {
-        let helpers = cores().saturating_sub(1);
         let preparation = self.preparation(builder);
-        if helpers == 0 {
-            let prepared = prepare(&batch, preparation, 1);
-            add(builder, prepared);
-            self.spare = Some(batch);
+        if self.helpers == 0 {
+            add(builder, prepare(&batch, preparation, 1));
+            self.keep_spare(batch);
             return;
         }
+        let helpers = self.helpers;
         let helper = self
             .helper
             .get_or_insert_with(|| Helper::start(preparation, helpers));
@@ -162,14 +166,14 @@ impl AddressBatches {
         if let Some(batch) = unsent {
             add(builder, prepare(&batch, preparation, 1));
         }
-        while self.in_flight > 1 {
+        while self.in_flight > IN_FLIGHT {
             self.add_oldest(builder);
         }
     }
 
     fn add_oldest(&mut self, builder: &mut DatasetBuilder) {
         let Some(helper) = &self.helper else { return };
-        let Ok((mut batch, prepared)) = helper.prepared.recv() else {
+        let Ok((batch, prepared)) = helper.prepared.recv() else {
             panic!(
                 "the address helper stopped with {} batches unprepared",
                 self.in_flight
@@ -177,15 +181,19 @@ impl AddressBatches {
         };
         self.in_flight -= 1;
         add(builder, prepared);
+        self.keep_spare(batch);
+    }
+
+    fn keep_spare(&mut self, mut batch: Batch) {
         batch.clear();
-        self.spare = Some(batch);
+        self.spares.push(batch);
     }
 }
 
 impl Helper {
     fn start(preparation: Preparation, threads: usize) -> Self {
-        let (batches, batches_in) = sync_channel::<Batch>(1);
-        let (prepared_out, prepared) = sync_channel::<Prepared>(1);
+        let (batches, batches_in) = sync_channel::<Batch>(IN_FLIGHT);
+        let (prepared_out, prepared) = sync_channel::<Prepared>(IN_FLIGHT);
         let thread = std::thread::Builder::new()
             .name("ward-addresses".into())
             .spawn(move || {
@@ -284,7 +292,8 @@ mod tests {
             .collect()
     }
 
-    fn build(batches: &mut AddressBatches, fingerprints: bool) -> crate::zone::Dataset {
+    /// The dataset the addresses make, and how many digests went into it.
+    fn build(batches: &mut AddressBatches, fingerprints: bool) -> (crate::zone::Dataset, usize) {
         let mut builder = DatasetBuilder::new(
             std::path::Path::new("t").into(),
             DatasetKind::Ward,
@@ -297,23 +306,24 @@ mod tests {
             batches.push(&address, listing, &mut builder);
         }
         batches.finish(&mut builder);
-        builder.finish(300).dataset
+        let digests = builder.digests.len();
+        (builder.finish(300).dataset, digests)
     }
 
-    /// Batches prepared by the helper (many small ones, several in flight) add exactly
-    /// what one batch prepared on the parse thread adds, names and digests.
+    /// Batches prepared by the helper (many small ones, several in flight), or on the
+    /// parse thread when there is no other core, add exactly what one batch prepared on
+    /// the parse thread adds, names and digests, each once.
     #[test]
     fn batches_on_a_helper_add_what_one_batch_adds() {
-        for fingerprints in [false, true] {
-            let one = build(
-                &mut AddressBatches::with_sizes(true, usize::MAX, 1 << 20),
+        for (fingerprints, helpers) in [(false, 1), (true, 1), (true, 0), (true, 3)] {
+            let (one, digests) = build(
+                &mut AddressBatches::with_sizes(true, usize::MAX, 1 << 20, 0),
                 fingerprints,
             );
-            let mut small = AddressBatches::with_sizes(true, 7, 3);
-            let many = build(&mut small, fingerprints);
-            if cores() > 1 {
-                assert!(small.helper.is_some(), "the batches went to a helper");
-            }
+            let mut small = AddressBatches::with_sizes(true, 7, 3, helpers);
+            let (many, many_digests) = build(&mut small, fingerprints);
+            assert_eq!(small.helper.is_some(), helpers > 0, "{helpers} helpers");
+            assert_eq!(many_digests, digests, "each address's digests added once");
             let mut asked = 0;
             for (address, _) in addresses() {
                 let (local, domain) = address.rsplit_once('@').unwrap();
