@@ -8,7 +8,7 @@ use sha1::{Digest, Sha1};
 use sha2::Sha256;
 use smallvec::SmallVec;
 
-use super::fingerprints::FingerprintMap;
+use super::fingerprints::{FingerprintMap, sort_by_fingerprint};
 use super::ip::{Listing, ResultId};
 use super::name::{Name, NameBuf, NameRef};
 use super::name_index::AddressNameHashes;
@@ -497,8 +497,7 @@ impl DigestIndexBuilder {
 
     fn sort(&mut self) {
         for listings in &mut self.listings {
-            // A digest's lines need no order among themselves: all of them answer.
-            listings.sort_unstable_by_key(|&(key, _)| key);
+            sort_by_fingerprint(listings, |&(key, _)| key);
         }
     }
 

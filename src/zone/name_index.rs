@@ -3,7 +3,7 @@
 //! an exclusion decides "not listed". Ancestors of every entry are kept too, so a
 //! lookup also knows whether an unlisted name exists as an empty non-terminal.
 
-use super::fingerprints::FingerprintMap;
+use super::fingerprints::{FingerprintMap, sort_by_fingerprint};
 use super::ip::{Listing, ResultId, Warm};
 use super::name::{Name, NameHasher, NameRef, NameTable};
 use super::packed_names::PackedNames;
@@ -414,6 +414,7 @@ struct PendingListing {
 
 /// A line's listing of an address's name kept as a fingerprint: 24 bytes, where the
 /// name's own place in the table would cost its text, a hash slot and a payload.
+#[derive(Clone, Copy)]
 struct PendingAddressName {
     fingerprint: u64,
     /// The name one label up, held in the table (as a plain node, which answers
@@ -653,11 +654,8 @@ impl NameIndexBuilder {
     /// name join that entry in the table instead, to answer together as one name.
     fn join_named_addresses(&mut self) -> Vec<PendingAddressName> {
         let mut fingerprinted = std::mem::take(&mut self.fingerprinted);
-        if self.last_wins {
-            fingerprinted.sort_by_key(|p| p.fingerprint);
-        } else {
-            fingerprinted.sort_unstable_by_key(|p| p.fingerprint);
-        }
+        // Stable: the lines of one name stay in file order (the last may win).
+        sort_by_fingerprint(&mut fingerprinted, |p| p.fingerprint);
         if fingerprinted.is_empty() {
             return fingerprinted;
         }

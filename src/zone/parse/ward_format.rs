@@ -24,7 +24,8 @@ use std::sync::Arc;
 use super::address_batches::AddressBatches;
 use super::ip_syntax::{IpKey, parse_ip_key};
 use super::lexer::{
-    LineError, LineOutcome, LineReader, is_space, parse_domain, shown, skip_space, token_end,
+    LineError, LineOutcome, LineReader, check_domain, is_space, parse_domain, shown, skip_space,
+    token_end,
 };
 use super::params;
 use super::rbldnsd::report_finished;
@@ -563,7 +564,7 @@ fn parse_key(line: &[u8], at: usize, end: usize) -> Result<Key<'_>, LineError> {
         let (local, _) = split_address(token)
             .ok_or_else(|| LineError::new(at, "expected an email address local@domain"))?;
         let domain_at = at + local.len() + 1;
-        parse_domain(line, domain_at, end)?;
+        check_domain(line, domain_at, end)?;
         if local.len() > crate::zone::name::MAX_LABEL {
             return Err(LineError::new(
                 at,
