@@ -843,7 +843,13 @@ fn cmd_probe(o: &Opts) {
                     }
                 }
                 Ok(_) => {}
-                Err(_) => break,
+                // Refused (no socket bound yet: ward binds once loaded) comes back at
+                // once; wait out the interval, or this loop would spin on a core the
+                // loading server could use.
+                Err(_) => {
+                    std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+                    break;
+                }
             }
         }
     }
