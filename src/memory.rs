@@ -42,19 +42,29 @@ pub(crate) fn prefetch<T>(value: &T) {
 /// virtual machine every TLB miss is a nested page walk. A 1M-entry list reads two
 /// such vectors of 4 MB each.
 pub(crate) fn on_huge_pages<T: Copy>(mut v: Vec<T>) -> Vec<T> {
-    const HUGE: usize = 2 << 20;
-    let bytes = std::mem::size_of_val(v.as_slice());
-    if bytes < HUGE {
+    if std::mem::size_of_val(v.as_slice()) < HUGE_PAGE {
         v.shrink_to_fit();
         return v;
     }
+    copy_on_huge_pages(&v)
+}
+
+const HUGE_PAGE: usize = 2 << 20;
+
+/// A copy of `items` on 2 MB pages where it is large enough (see [`on_huge_pages`]):
+/// also for a vector about to be written all over.
+pub(crate) fn copy_on_huge_pages<T: Copy>(items: &[T]) -> Vec<T> {
+    let bytes = std::mem::size_of_val(items);
+    if bytes < HUGE_PAGE {
+        return items.to_vec();
+    }
     // Room to start the data's huge pages on a 2 MB boundary; the slack past the data is
     // never touched, so it costs address space, not memory.
-    let slack = HUGE / std::mem::size_of::<T>().max(1);
-    let mut moved: Vec<T> = Vec::with_capacity(v.len() + slack);
+    let slack = HUGE_PAGE / std::mem::size_of::<T>().max(1);
+    let mut moved: Vec<T> = Vec::with_capacity(items.len() + slack);
     let start = moved.as_ptr() as usize;
-    let aligned = start.next_multiple_of(HUGE);
-    let end = (start + bytes).next_multiple_of(HUGE);
+    let aligned = start.next_multiple_of(HUGE_PAGE);
+    let end = (start + bytes).next_multiple_of(HUGE_PAGE);
     #[cfg(target_os = "linux")]
     // SAFETY: [aligned, end) lies inside `moved`'s allocation (it has `slack` more than
     // `bytes`), which nothing has touched yet; madvise only changes how the kernel backs it.
@@ -65,6 +75,6 @@ pub(crate) fn on_huge_pages<T: Copy>(mut v: Vec<T>) -> Vec<T> {
             libc::MADV_HUGEPAGE,
         );
     }
-    moved.extend_from_slice(&v);
+    moved.extend_from_slice(items);
     moved
 }

@@ -5,7 +5,7 @@
 //! 7.3 bytes each, where a key and a 32-bit value side by side cost 12.
 
 use super::ip::Warm;
-use crate::memory::{on_huge_pages, prefetch};
+use crate::memory::{copy_on_huge_pages, prefetch};
 
 /// Below this many keys the directory (256 KiB) would cost more than it saves: keys
 /// are kept whole and searched whole.
@@ -32,7 +32,7 @@ pub(crate) fn sort_by_fingerprint<T: Copy>(items: &mut Vec<T>, key: impl Fn(&T) 
         next[b] += next[b - 1];
     }
     let starts = next.clone();
-    let mut sorted = on_huge_pages(items.clone());
+    let mut sorted = copy_on_huge_pages(items);
     for item in items.iter() {
         let at = &mut next[bucket(item)];
         sorted[*at] = *item;
