@@ -5,7 +5,7 @@
 
 use super::fingerprints::{FingerprintMap, sort_by_fingerprint};
 use super::ip::{Listing, ResultId, Warm};
-use super::name::{Name, NameHasher, NameRef, NameTable};
+use super::name::{MAX_NAME_WIRE, Name, NameHasher, NameRef, NameTable};
 use super::packed_names::PackedNames;
 
 /// How many names above a query the batch prefetch warms for wildcards, closest first:
@@ -715,9 +715,14 @@ impl NameIndexBuilder {
         }
     }
 
+    /// The slot of the name one label up (made if new), for any name but a TLD. Called
+    /// for every listed name of a load: the parent is copied on the stack, not boxed.
     fn parent_slot(&mut self, slot: u32) -> Option<u32> {
-        let parent = Name::from_lower_wire(self.table.name(slot)).parent()?;
-        (!parent.is_root()).then(|| self.table.slot(parent.wire(), Node::default))
+        let parent = parent_wire(self.table.name(slot)).filter(|p| !p.is_empty())?;
+        let mut copy = [0u8; MAX_NAME_WIRE];
+        let len = parent.len();
+        copy[..len].copy_from_slice(parent);
+        Some(self.table.slot(&copy[..len], Node::default))
     }
 
     /// Marks `slot` and the names above it as having a listed name below them (they
