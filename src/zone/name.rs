@@ -8,6 +8,7 @@
 use std::fmt;
 
 use hashbrown::HashTable;
+use smallvec::SmallVec;
 
 /// Longest name in wire format without the root byte (RFC 1035: 255 with it).
 pub(crate) const MAX_NAME_WIRE: usize = 254;
@@ -45,7 +46,17 @@ impl Name {
             return Ok(Self::root());
         }
         let mut wire = Vec::with_capacity(text.len() + 1);
-        let mut label = Vec::with_capacity(MAX_LABEL);
+        if !text.contains(&b'\\') {
+            // No escapes (nearly every name of a list): labels straight into the wire.
+            let text = text.strip_suffix(b".").unwrap_or(text);
+            for label in text.split(|&b| b == b'.') {
+                push_label(&mut wire, label)?;
+                let pushed = wire.len() - label.len();
+                wire[pushed..].make_ascii_lowercase();
+            }
+            return Ok(Name(wire.into_boxed_slice()));
+        }
+        let mut label: SmallVec<[u8; MAX_LABEL + 1]> = SmallVec::new();
         let mut i = 0;
         let mut ended_with_dot = false;
         while i < text.len() {
@@ -513,6 +524,36 @@ mod tests {
         assert_eq!(name.wire(), b"\x04mail\x07example\x03com");
         assert_eq!(name.to_string(), "mail.example.com");
         assert_eq!(name.label_count(), 3);
+    }
+
+    /// Names without escapes take a path of their own; escaping an ordinary character
+    /// sends the same name down the escape path, which must read it the same, errors
+    /// included.
+    #[test]
+    fn names_without_escapes_read_as_with_them() {
+        let long = |n: usize| "l".repeat(n);
+        let texts = [
+            "Mail.Example.COM".to_string(),
+            "mail.example.com.".to_string(),
+            "a..b".to_string(),
+            ".lead".to_string(),
+            "a..".to_string(),
+            "x.".to_string(),
+            "sp ace.Org".to_string(),
+            format!("{}.org", long(63)),
+            format!("{}.org", long(64)),
+            format!("a.{}", long(64)),
+            vec![long(63); 4].join("."),
+            format!("{}.{}", vec![long(63); 3].join("."), long(61)),
+            format!("{}.{}.", vec![long(63); 3].join("."), long(61)),
+            format!("{}.{}", vec![long(63); 3].join("."), long(62)),
+        ];
+        for text in &texts {
+            let first = text.find(|c| c != '.').expect("a character to escape");
+            let escaped = format!("{}\\{}", &text[..first], &text[first..]);
+            assert_eq!(Name::parse(text), Name::parse(&escaped), "{text:?}");
+        }
+        assert_eq!(Name::parse(".."), Err(NameError::EmptyLabel));
     }
 
     #[test]
