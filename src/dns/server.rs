@@ -322,6 +322,11 @@ fn bind_address(
     // Port 0: one port for UDP and TCP. TCP picks it (the kernel gives a port no TCP
     // socket uses); if a UDP socket has it, that listener is held while the next one
     // is tried, so the kernel cannot offer the same port again.
+    //
+    // The port is an ephemeral one, so the workers share one socket without
+    // `SO_REUSEPORT`: Linux lets any socket of the same user that asks for port 0
+    // with `SO_REUSEPORT` (dig does) be given a port already held with it, and such a
+    // client, connected to that very port, receives its own query.
     let mut held = Vec::new();
     let mut last_error = None;
     for _ in 0..10 {
@@ -335,7 +340,7 @@ fn bind_address(
             protocol: "TCP",
             source,
         })?;
-        match udp_sockets(addr, workers) {
+        match shared_udp_socket(addr, workers) {
             Ok(sockets) => return Ok((sockets, listener, addr)),
             Err(error) => {
                 last_error = Some(error);
@@ -358,16 +363,32 @@ fn udp_sockets(addr: SocketAddr, workers: usize) -> Result<Vec<UdpSocket>, Serve
         source,
     };
     (0..workers.max(1))
-        .map(|_| udp_socket(addr).map_err(error))
+        .map(|_| bound_udp_socket(addr, true).map_err(error))
         .collect()
 }
 
-fn udp_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
+/// One UDP socket on `addr` held by no one else, a handle to it for each worker.
+fn shared_udp_socket(addr: SocketAddr, workers: usize) -> Result<Vec<UdpSocket>, ServerError> {
+    let error = |source| ServerError::Bind {
+        addr,
+        protocol: "UDP",
+        source,
+    };
+    let socket = bound_udp_socket(addr, false).map_err(error)?;
+    let mut sockets = Vec::with_capacity(workers.max(1));
+    for _ in 1..workers.max(1) {
+        sockets.push(socket.try_clone().map_err(error)?);
+    }
+    sockets.push(socket);
+    Ok(sockets)
+}
+
+fn bound_udp_socket(addr: SocketAddr, reuse_port: bool) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }
-    socket.set_reuse_port(true)?;
+    socket.set_reuse_port(reuse_port)?;
     // Bursts should queue rather than drop; the kernel caps this at rmem_max.
     let _ = socket.set_recv_buffer_size(4 << 20);
     socket.set_read_timeout(Some(POLL))?;

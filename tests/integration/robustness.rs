@@ -525,3 +525,30 @@ fn a_parser_panic_at_startup_names_the_file() {
     assert_eq!(b.entries, 1);
     assert!(b.diagnostics.errors.is_empty());
 }
+
+/// dig asks for port 0 with `SO_REUSEPORT`; Linux may then give it a port ward holds
+/// with the same option, and dig, connected to that port, reads its own query back
+/// (";; Warning: query response not set"). A port ward picked itself is held alone.
+#[test]
+fn a_picked_port_is_shared_with_no_client() {
+    let server = TestServer::shipped();
+    for local in ["0.0.0.0", "127.0.0.1"] {
+        let socket = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::DGRAM,
+            Some(socket2::Protocol::UDP),
+        )
+        .unwrap();
+        socket.set_reuse_port(true).unwrap();
+        let addr: std::net::SocketAddr = format!("{local}:{}", server.addr.port()).parse().unwrap();
+        let bound = socket.bind(&addr.into());
+        assert_eq!(
+            bound.map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::AddrInUse),
+            "{addr}: a client socket could share ward's port"
+        );
+    }
+    let reply = server.udp("7.113.0.203.ips.block.example", RecordType::A);
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(reply.answers.len(), 1);
+}
