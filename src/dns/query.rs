@@ -86,31 +86,15 @@ pub fn parse(packet: &[u8], query: &mut Query) -> Parsed {
     query.id = u16::from_be_bytes([packet[0], packet[1]]);
     query.recursion_desired = flags & 0x0100 != 0;
     query.checking_disabled = flags & 0x0010 != 0;
-    let name = &mut query.question.name;
-    name.clear();
-    let mut at = HEADER_LEN;
-    loop {
-        let Some(&len) = packet.get(at) else {
-            return Parsed::Fallback;
-        };
-        if len == 0 {
-            at += 1;
-            break;
-        }
-        // Compression pointers (and the reserved label types) are legal but unusual
-        // in a question: hickory follows them safely.
-        if len & 0xc0 != 0 {
-            return Parsed::Fallback;
-        }
-        let label = match packet.get(at + 1..at + 1 + usize::from(len)) {
-            Some(label) => label,
-            None => return Parsed::Fallback,
-        };
-        if name.push_label(label).is_err() {
-            return Parsed::Fallback;
-        }
-        at += 1 + usize::from(len);
-    }
+    // Compression pointers (and the reserved label types) are legal but unusual in a
+    // question: hickory follows them safely.
+    let Some(name_len) = packet
+        .get(HEADER_LEN..)
+        .and_then(|question| query.question.name.read_uncompressed(question))
+    else {
+        return Parsed::Fallback;
+    };
+    let mut at = HEADER_LEN + name_len;
     let (Some(qtype), Some(qclass)) = (u16_at(packet, at), u16_at(packet, at + 2)) else {
         return Parsed::Fallback;
     };

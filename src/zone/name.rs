@@ -363,6 +363,33 @@ impl NameBuf {
         self.count = 0;
     }
 
+    /// Reads the uncompressed name at the start of `bytes` (a question's), lowercased,
+    /// and returns how many bytes it took, its zero byte included. `None` when a label
+    /// is compressed or of a reserved type, the name runs past `bytes`, or it is longer
+    /// than a name may be. Every query's name is read here, so the labels are only
+    /// walked for where they start, and the name is copied and lowercased at once.
+    pub(crate) fn read_uncompressed(&mut self, bytes: &[u8]) -> Option<usize> {
+        self.clear();
+        let mut at = 0;
+        loop {
+            let len = usize::from(*bytes.get(at)?);
+            if len == 0 {
+                break;
+            }
+            if len > MAX_LABEL || at + 1 + len > MAX_NAME_WIRE || self.count >= MAX_LABELS {
+                return None;
+            }
+            self.starts[self.count] = at as u8;
+            self.count += 1;
+            at += 1 + len;
+        }
+        let wire = &mut self.wire[..at];
+        wire.copy_from_slice(&bytes[..at]);
+        wire.make_ascii_lowercase();
+        self.len = at;
+        Some(at + 1)
+    }
+
     /// Appends one label, lowercasing it.
     pub(crate) fn push_label(&mut self, label: &[u8]) -> Result<(), NameError> {
         if label.is_empty() {
@@ -441,6 +468,42 @@ impl<T> Default for NameTable<T> {
     }
 }
 
+/// Whether two wire forms are the same bytes, compared a word at a time inline: names
+/// are short, and every probe of a name table compares one, where a call to `memcmp`
+/// costs more than the compare.
+#[inline]
+pub(crate) fn same_wire(a: &[u8], b: &[u8]) -> bool {
+    let len = a.len();
+    if len != b.len() {
+        return false;
+    }
+    if len >= 8 {
+        let word = |s: &[u8], at: usize| {
+            s.get(at..)
+                .and_then(<[u8]>::first_chunk::<8>)
+                .map_or(0, |w| u64::from_ne_bytes(*w))
+        };
+        let mut at = 0;
+        while at + 8 < len {
+            if word(a, at) != word(b, at) {
+                return false;
+            }
+            at += 8;
+        }
+        // The last word overlaps the one before when the length is no multiple of 8.
+        return word(a, len - 8) == word(b, len - 8);
+    }
+    if len >= 4 {
+        let word = |s: &[u8], at: usize| {
+            s.get(at..)
+                .and_then(<[u8]>::first_chunk::<4>)
+                .map_or(0, |w| u32::from_ne_bytes(*w))
+        };
+        return word(a, 0) == word(b, 0) && word(a, len - 4) == word(b, len - 4);
+    }
+    a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 fn arena_name(arena: &[u8], offset: u32) -> &[u8] {
     let offset = offset as usize;
     let len = usize::from(arena[offset]);
@@ -475,7 +538,7 @@ impl<T> NameTable<T> {
         debug_assert_eq!(hash, self.hasher.hash(wire));
         let (arena, offsets) = (&self.arena, &self.offsets);
         if let Some(&slot) = self.index.find(hash, |&slot| {
-            arena_name(arena, offsets[slot as usize]) == wire
+            same_wire(arena_name(arena, offsets[slot as usize]), wire)
         }) {
             return slot;
         }
@@ -517,6 +580,98 @@ impl<T> NameTable<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A question's name read at once is the name read label by label: lowercased,
+    /// the same labels, and refused where a label would be refused (or compressed, or
+    /// running past the packet).
+    #[test]
+    fn a_name_read_at_once_is_the_name_read_label_by_label() {
+        let label = |len: usize, byte: u8| {
+            let mut wire = vec![len as u8];
+            wire.extend(std::iter::repeat_n(byte, len));
+            wire
+        };
+        let mut cases: Vec<Vec<u8>> = vec![
+            b"\x04MaIl\x07Example\x03COM\0".to_vec(),
+            b"\0".to_vec(),
+            b"\x03[@]\x02\xc3\xa9\0".to_vec(),
+        ];
+        // 254 bytes of labels is the longest name; one more byte is too long.
+        for last in [60, 61] {
+            let mut wire: Vec<u8> = (0..3).flat_map(|_| label(63, b'Z')).collect();
+            wire.extend(label(last, b'q'));
+            wire.push(0);
+            cases.push(wire);
+        }
+        // 127 labels at most.
+        for count in [127, 128] {
+            let mut wire: Vec<u8> = (0..count).flat_map(|_| label(1, b'A')).collect();
+            wire.push(0);
+            cases.push(wire);
+        }
+        for case in cases {
+            let mut by_label = NameBuf::default();
+            let mut at = 0;
+            let expected = loop {
+                let len = usize::from(case[at]);
+                if len == 0 {
+                    break Some(at + 1);
+                }
+                if by_label.push_label(&case[at + 1..at + 1 + len]).is_err() {
+                    break None;
+                }
+                at += 1 + len;
+            };
+            let mut at_once = NameBuf::default();
+            let read = at_once.read_uncompressed(&case);
+            assert_eq!(read, expected, "{case:?}");
+            if read.is_some() {
+                assert_eq!(at_once.view().wire(), by_label.view().wire());
+                assert_eq!(at_once.view().label_count(), by_label.view().label_count());
+                let labels = |buf: &NameBuf| {
+                    (0..buf.view().label_count())
+                        .map(|skip| buf.view().suffix(skip).wire().to_vec())
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(labels(&at_once), labels(&by_label));
+            }
+        }
+        let mut buf = NameBuf::default();
+        assert_eq!(
+            buf.read_uncompressed(b"\x04mail\xc0\x0c"),
+            None,
+            "compressed"
+        );
+        assert_eq!(
+            buf.read_uncompressed(b"\x04mail\x07exam"),
+            None,
+            "cut short"
+        );
+        assert_eq!(buf.read_uncompressed(b"\x04mail"), None, "no zero byte");
+        assert_eq!(
+            buf.read_uncompressed(b"\x41mail\0"),
+            None,
+            "a reserved label type"
+        );
+    }
+
+    /// Every length a word compare treats differently (under 4, 4 to 7, multiples of
+    /// 8 and not), with one byte changed at each position, or the lengths differing.
+    #[test]
+    fn same_wire_agrees_with_comparing_bytes() {
+        for len in 0..=40usize {
+            let a: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            assert!(same_wire(&a, &a.clone()), "length {len}");
+            for at in 0..len {
+                let mut b = a.clone();
+                b[at] ^= 0x20;
+                assert!(!same_wire(&a, &b), "length {len}, byte {at} differs");
+            }
+            let mut longer = a.clone();
+            longer.push(0);
+            assert!(!same_wire(&a, &longer), "lengths {len} and {}", len + 1);
+        }
+    }
 
     #[test]
     fn parses_and_lowercases() {

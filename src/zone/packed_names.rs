@@ -9,7 +9,7 @@
 //! offset in the arena.
 
 use super::ip::Warm;
-use super::name::{NameHasher, NameTable};
+use super::name::{NameHasher, NameTable, same_wire};
 use crate::memory::{on_huge_pages, prefetch};
 
 /// Names per bucket on average: a bucket of two entries is about 40 bytes, within one
@@ -134,7 +134,7 @@ impl PackedNames {
         while at < end {
             let len = usize::from(arena[at]);
             let name_end = at + 1 + len;
-            if len == wire.len() && &arena[at + 1..name_end] == wire {
+            if same_wire(&arena[at + 1..name_end], wire) {
                 return Some(self.read(at));
             }
             let flags = arena[name_end];
