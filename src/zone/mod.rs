@@ -17,6 +17,7 @@ pub(crate) mod ip_name;
 pub(crate) mod kind;
 pub(crate) mod name;
 pub(crate) mod name_index;
+pub(crate) mod name_slots;
 pub(crate) mod packed_names;
 pub(crate) mod parse;
 pub(crate) mod reason;

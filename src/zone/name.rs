@@ -7,7 +7,8 @@
 
 use std::fmt;
 
-use hashbrown::HashTable;
+use super::name_slots::SlotIndex;
+use crate::memory::prefetch;
 use smallvec::SmallVec;
 
 /// Longest name in wire format without the root byte (RFC 1035: 255 with it).
@@ -444,6 +445,17 @@ impl NameHasher {
     }
 }
 
+/// The steps of warming a [`NameTable`] lookup; see [`NameTable::warm`].
+#[derive(Clone, Copy)]
+pub(crate) enum WarmStep {
+    /// The index word the lookup reads first.
+    Index,
+    /// The slot's arena offset and payload (read from the warmed index word).
+    Slot,
+    /// The name in the arena (read from the warmed offset).
+    Name,
+}
+
 /// A growing set of names with one payload each, stored in one byte arena (length byte,
 /// then the name) rather than one heap allocation each: what a name index is built in
 /// before it is frozen into [`super::packed_names::PackedNames`].
@@ -452,7 +464,7 @@ pub(crate) struct NameTable<T> {
     /// Arena offset of each entry's name, parallel to `payloads`.
     offsets: Vec<u32>,
     payloads: Vec<T>,
-    index: HashTable<u32>,
+    index: SlotIndex,
     hasher: NameHasher,
 }
 
@@ -462,7 +474,7 @@ impl<T> Default for NameTable<T> {
             arena: Vec::new(),
             offsets: Vec::new(),
             payloads: Vec::new(),
-            index: HashTable::new(),
+            index: SlotIndex::default(),
             hasher: NameHasher,
         }
     }
@@ -520,10 +532,7 @@ impl<T> NameTable<T> {
         self.arena.reserve(bytes);
         self.offsets.reserve(names);
         self.payloads.reserve(names);
-        let (arena, offsets, hasher) = (&self.arena, &self.offsets, self.hasher);
-        self.index.reserve(names, |&s| {
-            hasher.hash(arena_name(arena, offsets[s as usize]))
-        });
+        self.index.reserve(names);
     }
 
     /// The slot of `wire`, inserting `make()` first when absent.
@@ -537,7 +546,7 @@ impl<T> NameTable<T> {
     pub(crate) fn slot_hashed(&mut self, wire: &[u8], hash: u64, make: impl FnOnce() -> T) -> u32 {
         debug_assert_eq!(hash, self.hasher.hash(wire));
         let (arena, offsets) = (&self.arena, &self.offsets);
-        if let Some(&slot) = self.index.find(hash, |&slot| {
+        if let Some(slot) = self.index.find(hash, |slot| {
             same_wire(arena_name(arena, offsets[slot as usize]), wire)
         }) {
             return slot;
@@ -547,11 +556,38 @@ impl<T> NameTable<T> {
         self.arena.push(wire.len() as u8);
         self.arena.extend_from_slice(wire);
         self.payloads.push(make());
-        let (arena, offsets, hasher) = (&self.arena, &self.offsets, self.hasher);
-        self.index.insert_unique(hash, slot, |&s| {
-            hasher.hash(arena_name(arena, offsets[s as usize]))
-        });
+        self.index.insert_unique(hash, slot);
         slot
+    }
+
+    /// Warms what [`Self::slot_hashed`] of `hash` will read, one dependent step at a
+    /// time: a caller that knows the hashes ahead calls [`WarmStep::Index`] for a name
+    /// some way ahead, [`WarmStep::Slot`] nearer, [`WarmStep::Name`] nearer still, so each
+    /// step finds what the one before fetched. Growing the table meanwhile only
+    /// wastes the warming.
+    pub(crate) fn warm(&self, hash: u64, step: WarmStep) {
+        match step {
+            WarmStep::Index => self.index.prefetch(hash),
+            WarmStep::Slot => {
+                if let Some(slot) = self.index.likely(hash) {
+                    if let Some(offset) = self.offsets.get(slot as usize) {
+                        prefetch(offset);
+                    }
+                    if let Some(payload) = self.payloads.get(slot as usize) {
+                        prefetch(payload);
+                    }
+                }
+            }
+            WarmStep::Name => {
+                let offset = self
+                    .index
+                    .likely(hash)
+                    .and_then(|slot| self.offsets.get(slot as usize));
+                if let Some(byte) = offset.and_then(|&offset| self.arena.get(offset as usize)) {
+                    prefetch(byte);
+                }
+            }
+        }
     }
 
     /// The name (wire format) stored in `slot`.
@@ -566,7 +602,7 @@ impl<T> NameTable<T> {
     /// Frees the hash index once no name will be looked up or added any more (before
     /// the names are packed): a load's peak memory holds one index, not two.
     pub(crate) fn forget_index(&mut self) {
-        self.index = HashTable::new();
+        self.index = SlotIndex::default();
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &T)> {

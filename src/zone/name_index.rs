@@ -5,7 +5,7 @@
 
 use super::fingerprints::{FingerprintMap, sort_by_fingerprint};
 use super::ip::{Listing, ResultId, Warm};
-use super::name::{MAX_NAME_WIRE, Name, NameHasher, NameRef, NameTable};
+use super::name::{MAX_NAME_WIRE, Name, NameHasher, NameRef, NameTable, WarmStep};
 use super::packed_names::PackedNames;
 
 /// How many names above a query the batch prefetch warms for wildcards, closest first:
@@ -486,6 +486,15 @@ impl NameIndexBuilder {
             None => {
                 self.add_wire(wire, labels, false, one_label, listing);
             }
+        }
+    }
+
+    /// Warms, at `step`, what [`Self::add_address_name`] of a name with `hashes` will
+    /// read: its parent's lookup, a cache miss per step otherwise (see
+    /// [`NameTable::warm`]).
+    pub(crate) fn warm_address_name(&self, hashes: AddressNameHashes, step: WarmStep) {
+        if self.fingerprint_addresses {
+            self.table.warm(hashes.parent, step);
         }
     }
 

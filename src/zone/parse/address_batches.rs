@@ -10,6 +10,7 @@ use crate::parallel::{cores, parallel_map};
 use crate::zone::dataset::DatasetBuilder;
 use crate::zone::email::PreparedAddresses;
 use crate::zone::ip::Listing;
+use crate::zone::name::WarmStep;
 
 /// Addresses prepared together (about 20 MB of names and digests at most, two batches
 /// at a time), in pieces of [`CHUNK`] for the cores to share. Deeper queues of smaller
@@ -251,9 +252,23 @@ fn prepare(batch: &Batch, how: Preparation, threads: usize) -> Vec<PreparedAddre
     .collect()
 }
 
+/// How many names apart the steps of warming a parent's lookup run: far enough for a
+/// cache miss to be over by the next step, near enough that the warmed lines stay.
+const WARM_AHEAD: usize = 8;
+
 fn add(builder: &mut DatasetBuilder, prepared: Vec<PreparedAddresses>) {
+    let steps = [
+        (3 * WARM_AHEAD, WarmStep::Index),
+        (2 * WARM_AHEAD, WarmStep::Slot),
+        (WARM_AHEAD, WarmStep::Name),
+    ];
     for mut prepared in prepared {
-        for name in &prepared.names {
+        for (i, name) in prepared.names.iter().enumerate() {
+            for (ahead, step) in steps {
+                if let Some(next) = prepared.names.get(i + ahead) {
+                    builder.names.warm_address_name(next.hashes, step);
+                }
+            }
             builder.names.add_address_name(
                 prepared.wire(name),
                 name.hashes,
