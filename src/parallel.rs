@@ -3,6 +3,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 /// An item whose work panicked (a bug); the message, for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,17 +23,7 @@ pub(crate) fn parallel_map<T: Sync, R: Send>(
     threads: usize,
     f: impl Fn(&T) -> R + Sync,
 ) -> Vec<Result<R, Panicked>> {
-    let run = |item: &T| {
-        catch_unwind(AssertUnwindSafe(|| f(item))).map_err(|payload| {
-            Panicked(
-                payload
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a panic".to_string()),
-            )
-        })
-    };
+    let run = |item: &T| caught(|| f(item));
     let threads = threads.min(items.len());
     if threads <= 1 {
         return items.iter().map(run).collect();
@@ -72,6 +63,93 @@ pub(crate) fn parallel_map<T: Sync, R: Send>(
         .collect()
 }
 
+/// `f()`, its panic (a bug) made the item's error.
+fn caught<R>(f: impl FnOnce() -> R) -> Result<R, Panicked> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        Panicked(
+            payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".to_string()),
+        )
+    })
+}
+
+/// Items `0..count` of some work on `context`, which any thread holding the job may
+/// take a share of: helper threads call [`Self::work`], and the thread that needs the
+/// results calls [`Self::finish`], which works through what is left instead of waiting
+/// idle. Where a fixed split leaves one thread waiting for another (a parse waiting for
+/// the helper that hashes its addresses), the two share the work as it comes.
+pub(crate) struct SharedWork<C, R> {
+    context: C,
+    count: usize,
+    run: fn(&C, usize) -> R,
+    next: AtomicUsize,
+    results: Mutex<Filled<R>>,
+    all_filled: Condvar,
+}
+
+struct Filled<R> {
+    results: Vec<Option<Result<R, Panicked>>>,
+    filled: usize,
+}
+
+impl<C, R> SharedWork<C, R> {
+    pub(crate) fn new(context: C, count: usize, run: fn(&C, usize) -> R) -> Self {
+        SharedWork {
+            context,
+            count,
+            run,
+            next: AtomicUsize::new(0),
+            results: Mutex::new(Filled {
+                results: (0..count).map(|_| None).collect(),
+                filled: 0,
+            }),
+            all_filled: Condvar::new(),
+        }
+    }
+
+    /// Does items no thread has taken yet, until none is left.
+    pub(crate) fn work(&self) {
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            if i >= self.count {
+                return;
+            }
+            let result = caught(|| (self.run)(&self.context, i));
+            let mut filled = self.results.lock().unwrap_or_else(PoisonError::into_inner);
+            filled.results[i] = Some(result);
+            filled.filled += 1;
+            if filled.filled == self.count {
+                self.all_filled.notify_all();
+            }
+        }
+    }
+
+    /// Works through what is left, waits for the items other threads took, and returns
+    /// every result in order, with the context back when no other thread holds the job
+    /// any more.
+    pub(crate) fn finish(self: Arc<Self>) -> (Vec<Result<R, Panicked>>, Option<C>) {
+        self.work();
+        let results = {
+            let mut filled = self.results.lock().unwrap_or_else(PoisonError::into_inner);
+            while filled.filled < self.count {
+                filled = self
+                    .all_filled
+                    .wait(filled)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            std::mem::take(&mut filled.results)
+        };
+        let results = results
+            .into_iter()
+            .map(|result| result.unwrap_or_else(|| Err(Panicked("never done".to_string()))))
+            .collect();
+        (results, Arc::into_inner(self).map(|work| work.context))
+    }
+}
+
 /// One thread per core.
 pub(crate) fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -80,6 +158,52 @@ pub(crate) fn cores() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Items shared between helpers and the thread that finishes come back once each,
+    /// in order, a panic as its own item's error, whether helpers took part or not.
+    #[test]
+    fn shared_work_returns_every_item_once_in_order() {
+        fn square(calls: &AtomicUsize, i: usize) -> usize {
+            calls.fetch_add(1, Ordering::Relaxed);
+            if i == 17 {
+                panic!("item 17 fails");
+            }
+            i * i
+        }
+        for helpers in [0, 1, 3] {
+            let work = Arc::new(SharedWork::new(AtomicUsize::new(0), 100, square));
+            let threads: Vec<_> = (0..helpers)
+                .map(|_| {
+                    let work = work.clone();
+                    std::thread::spawn(move || work.work())
+                })
+                .collect();
+            let (results, _) = work.clone().finish();
+            for thread in threads {
+                thread.join().unwrap();
+            }
+            assert_eq!(
+                work.context.load(Ordering::Relaxed),
+                100,
+                "each item done once"
+            );
+            for (i, result) in results.iter().enumerate() {
+                if i == 17 {
+                    assert_eq!(result, &Err(Panicked("item 17 fails".to_string())));
+                } else {
+                    assert_eq!(result, &Ok(i * i));
+                }
+            }
+        }
+        let alone = Arc::new(SharedWork::new(7usize, 3, |c, i| c + i));
+        let (results, context) = alone.finish();
+        assert_eq!(results, vec![Ok(7), Ok(8), Ok(9)]);
+        assert_eq!(
+            context,
+            Some(7),
+            "the context comes back to its only holder"
+        );
+    }
 
     /// Regression: a worker's panic turned into an empty result list, and the zip that
     /// paired files with parses then shifted every later file onto the wrong parse.

@@ -2,11 +2,13 @@
 //! the other cores while the parse reads on: two names and six digests an address are
 //! most of what a big address list costs to load.
 
+use std::collections::VecDeque;
 use std::ops::Range;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::Arc;
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
-use crate::parallel::{cores, parallel_map};
+use crate::parallel::{SharedWork, cores};
 use crate::zone::dataset::DatasetBuilder;
 use crate::zone::email::PreparedAddresses;
 use crate::zone::ip::Listing;
@@ -60,8 +62,6 @@ impl Batch {
     }
 }
 
-type Prepared = (Batch, Vec<PreparedAddresses>);
-
 /// How a file's addresses are prepared: forms and whole digests asked for, and the
 /// size of the pieces the cores share.
 #[derive(Clone, Copy)]
@@ -69,6 +69,40 @@ struct Preparation {
     normalised: bool,
     full_digests: bool,
     chunk: usize,
+}
+
+/// A batch to prepare, in pieces any thread may take.
+struct Job {
+    batch: Batch,
+    chunks: Vec<Range<usize>>,
+    preparation: Preparation,
+}
+
+type SharedJob = Arc<SharedWork<Job, PreparedAddresses>>;
+
+impl Job {
+    fn shared(batch: Batch, preparation: Preparation) -> SharedJob {
+        let chunk = preparation.chunk.max(1);
+        let chunks: Vec<Range<usize>> = (0..batch.len())
+            .step_by(chunk)
+            .map(|start| start..(start + chunk).min(batch.len()))
+            .collect();
+        let count = chunks.len();
+        let job = Job {
+            batch,
+            chunks,
+            preparation,
+        };
+        Arc::new(SharedWork::new(job, count, Job::prepare))
+    }
+
+    fn prepare(&self, chunk: usize) -> PreparedAddresses {
+        PreparedAddresses::of(
+            self.batch.addresses(self.chunks[chunk].clone()),
+            self.preparation.normalised,
+            self.preparation.full_digests,
+        )
+    }
 }
 
 pub(super) struct AddressBatches {
@@ -81,16 +115,15 @@ pub(super) struct AddressBatches {
     normalised: bool,
     /// Threads that prepare batches beside the parse (none on one core).
     helpers: usize,
-    helper: Option<Helper>,
-    /// Batches sent to the helper and not yet added, oldest first.
-    in_flight: usize,
+    helper_threads: Option<Helpers>,
+    /// Batches handed out and not yet added, oldest first.
+    in_flight: VecDeque<SharedJob>,
 }
 
-/// A thread preparing batches in the order they are sent.
-struct Helper {
-    batches: Option<SyncSender<Batch>>,
-    prepared: Receiver<Prepared>,
-    thread: Option<JoinHandle<()>>,
+/// Threads taking pieces of every batch handed out, in the order they are handed out.
+struct Helpers {
+    jobs: Vec<SyncSender<SharedJob>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl AddressBatches {
@@ -106,8 +139,8 @@ impl AddressBatches {
             chunk,
             normalised,
             helpers,
-            helper: None,
-            in_flight: 0,
+            helper_threads: None,
+            in_flight: VecDeque::new(),
         }
     }
 
@@ -123,13 +156,10 @@ impl AddressBatches {
     /// Adds every address pushed so far.
     pub(super) fn finish(&mut self, builder: &mut DatasetBuilder) {
         let batch = std::mem::take(&mut self.pending);
-        if self.helper.is_some() {
+        if batch.len() > 0 {
             self.send(batch, builder);
-        } else if batch.len() > 0 {
-            let prepared = prepare(&batch, self.preparation(builder), 1);
-            add(builder, prepared);
         }
-        while self.in_flight > 0 {
+        while !self.in_flight.is_empty() {
             self.add_oldest(builder);
         }
     }
@@ -142,114 +172,88 @@ impl AddressBatches {
         }
     }
 
-    /// Hands `batch` to the helper and adds what it finished before, so that the
-    /// helper prepares one batch while this thread parses the next.
+    /// Hands `batch` to the helpers and adds the batch before it, helping with what of
+    /// it is left: the helpers prepare one batch while this thread parses the next, and
+    /// neither waits for the other.
     fn send(&mut self, batch: Batch, builder: &mut DatasetBuilder) {
-        let preparation = self.preparation(builder);
-        if self.helpers == 0 {
-            add(builder, prepare(&batch, preparation, 1));
-            self.keep_spare(batch);
-            return;
+        let job = Job::shared(batch, self.preparation(builder));
+        let mut keep = 0;
+        if self.helpers > 0 {
+            let helpers = self.helpers;
+            let threads = self
+                .helper_threads
+                .get_or_insert_with(|| Helpers::start(helpers));
+            threads.offer(&job);
+            keep = IN_FLIGHT;
         }
-        let helpers = self.helpers;
-        let helper = self
-            .helper
-            .get_or_insert_with(|| Helper::start(preparation, helpers));
-        let unsent = match helper.batches.as_ref().map(|to| to.send(batch)) {
-            Some(Ok(())) => {
-                self.in_flight += 1;
-                None
-            }
-            Some(Err(refused)) => Some(refused.0),
-            None => None,
-        };
-        // The helper is gone (it cannot be, short of a bug): prepare here.
-        if let Some(batch) = unsent {
-            add(builder, prepare(&batch, preparation, 1));
-        }
-        while self.in_flight > IN_FLIGHT {
+        self.in_flight.push_back(job);
+        while self.in_flight.len() > keep {
             self.add_oldest(builder);
         }
     }
 
+    /// Adds the oldest batch handed out, preparing what no helper took yet. A panic
+    /// while preparing is a bug: it is raised again here, failing the file's load as
+    /// it would have without helpers.
     fn add_oldest(&mut self, builder: &mut DatasetBuilder) {
-        let Some(helper) = &self.helper else { return };
-        let Ok((batch, prepared)) = helper.prepared.recv() else {
-            panic!(
-                "the address helper stopped with {} batches unprepared",
-                self.in_flight
-            );
+        let Some(job) = self.in_flight.pop_front() else {
+            return;
         };
-        self.in_flight -= 1;
+        let (prepared, job) = job.finish();
+        let prepared: Vec<PreparedAddresses> = prepared
+            .into_iter()
+            .map(|prepared| prepared.unwrap_or_else(|panicked| std::panic::panic_any(panicked.0)))
+            .collect();
         add(builder, prepared);
-        self.keep_spare(batch);
-    }
-
-    fn keep_spare(&mut self, mut batch: Batch) {
-        batch.clear();
-        self.spares.push(batch);
-    }
-}
-
-impl Helper {
-    fn start(preparation: Preparation, threads: usize) -> Self {
-        let (batches, batches_in) = sync_channel::<Batch>(IN_FLIGHT);
-        let (prepared_out, prepared) = sync_channel::<Prepared>(IN_FLIGHT);
-        let thread = std::thread::Builder::new()
-            .name("ward-addresses".into())
-            .spawn(move || {
-                for batch in batches_in {
-                    let done = prepare(&batch, preparation, threads);
-                    if prepared_out.send((batch, done)).is_err() {
-                        break;
-                    }
-                }
-            });
-        match thread {
-            Ok(thread) => Helper {
-                batches: Some(batches),
-                prepared,
-                thread: Some(thread),
-            },
-            // No thread to be had: the batches are prepared on the parse thread.
-            Err(_) => Helper {
-                batches: None,
-                prepared,
-                thread: None,
-            },
+        if let Some(mut job) = job {
+            job.batch.clear();
+            self.spares.push(job.batch);
         }
     }
 }
 
-impl Drop for Helper {
+impl Helpers {
+    /// Up to `count` threads; fewer (even none) if the system has no more to give,
+    /// and the parse thread does their share.
+    fn start(count: usize) -> Self {
+        let mut helpers = Helpers {
+            jobs: Vec::new(),
+            threads: Vec::new(),
+        };
+        for _ in 0..count {
+            let (jobs, jobs_in) = sync_channel::<SharedJob>(IN_FLIGHT + 1);
+            let thread = std::thread::Builder::new()
+                .name("ward-addresses".into())
+                .spawn(move || {
+                    for job in jobs_in {
+                        job.work();
+                    }
+                });
+            if let Ok(thread) = thread {
+                helpers.jobs.push(jobs);
+                helpers.threads.push(thread);
+            }
+        }
+        helpers
+    }
+
+    /// Offers `job` to every helper; one whose queue is full (or that is gone) leaves
+    /// its share to the others and the parse thread.
+    fn offer(&self, job: &SharedJob) {
+        for helper in &self.jobs {
+            let _ = helper.try_send(job.clone());
+        }
+    }
+}
+
+impl Drop for Helpers {
     fn drop(&mut self) {
-        self.batches = None;
-        // Ends the helper if it still waits to hand a batch over (a parse that failed).
-        while self.prepared.try_recv().is_ok() {}
-        if let Some(thread) = self.thread.take() {
+        // Ends the helpers once they have done what they hold (of a parse that failed).
+        self.jobs.clear();
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }
-}
-
-/// The batch's names and digests, in order, on up to `threads` threads. A panic while
-/// preparing is a bug: it is raised again here, failing the file's load as it would
-/// have without threads.
-fn prepare(batch: &Batch, how: Preparation, threads: usize) -> Vec<PreparedAddresses> {
-    let chunks: Vec<Range<usize>> = (0..batch.len())
-        .step_by(how.chunk.max(1))
-        .map(|start| start..(start + how.chunk).min(batch.len()))
-        .collect();
-    parallel_map(&chunks, threads, |chunk| {
-        PreparedAddresses::of(
-            batch.addresses(chunk.clone()),
-            how.normalised,
-            how.full_digests,
-        )
-    })
-    .into_iter()
-    .map(|prepared| prepared.unwrap_or_else(|panicked| std::panic::panic_any(panicked.0)))
-    .collect()
 }
 
 /// How many names apart the steps of warming a parent's lookup run: far enough for a
@@ -337,7 +341,11 @@ mod tests {
             );
             let mut small = AddressBatches::with_sizes(true, 7, 3, helpers);
             let (many, many_digests) = build(&mut small, fingerprints);
-            assert_eq!(small.helper.is_some(), helpers > 0, "{helpers} helpers");
+            assert_eq!(
+                small.helper_threads.is_some(),
+                helpers > 0,
+                "{helpers} helpers"
+            );
             assert_eq!(many_digests, digests, "each address's digests added once");
             let mut asked = 0;
             for (address, _) in addresses() {
