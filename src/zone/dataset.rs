@@ -250,17 +250,9 @@ impl DatasetBuilder {
         // A big address list: its digests are built on another core meanwhile.
         let (names, digests) = if digests.len() >= PARALLEL_DIGESTS && cores() > 1 {
             let singles = values.single_results();
-            let (names, apart) = std::thread::scope(|scope| {
-                let digests = scope.spawn(|| digests.build_apart(&singles));
-                let names = names.build(|set| values.intern_result(set));
-                (names, digests.join())
-            });
-            let digests = match apart {
-                Ok(Ok(built)) => built,
-                Ok(Err(sorted)) => sorted.build(|set| values.intern_result(set)),
-                Err(panicked) => std::panic::resume_unwind(panicked),
-            };
-            (names, digests)
+            let (parts, names) =
+                digests.build_beside(&singles, || names.build(|set| values.intern_result(set)));
+            (names, parts.finish(|set| values.intern_result(set)))
         } else {
             let names = names.build(|set| values.intern_result(set));
             (names, digests.build(|set| values.intern_result(set)))

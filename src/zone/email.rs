@@ -2,6 +2,7 @@
 //! and the index of hashed entries (`<hex>.Z`, `<hex>._email.Z`).
 
 use std::convert::Infallible;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use md5::Md5;
 use sha1::{Digest, Sha1};
@@ -12,6 +13,7 @@ use super::fingerprints::{FingerprintMap, sort_by_fingerprint};
 use super::ip::{Listing, ResultId};
 use super::name::{Name, NameBuf, NameRef};
 use super::name_index::AddressNameHashes;
+use crate::parallel::SharedWork;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum DigestKind {
@@ -495,73 +497,135 @@ impl DigestIndexBuilder {
         self.listings.iter().map(Vec::len).sum()
     }
 
-    fn sort(&mut self) {
-        for listings in &mut self.listings {
-            sort_by_fingerprint(listings, |&(key, _)| key);
-        }
-    }
-
     /// All listings of one digest answer together; an exclusion beats them.
     pub(crate) fn build(mut self, mut intern: impl FnMut(&[u32]) -> ResultId) -> DigestIndex {
-        self.sort();
-        let Ok(index) = self.build_sorted(|set| Ok::<_, Infallible>(intern(set)));
-        index
+        let full = self.full.take();
+        let maps = std::mem::take(&mut self.listings).map(|mut listings| {
+            sort_by_fingerprint(&mut listings, |&(key, _)| key);
+            let Ok(map) = build_map(&listings, |set| Ok::<_, Infallible>(intern(set)));
+            map
+        });
+        with_full(maps, full)
     }
 
-    /// [`Self::build`] on a thread of its own, beside the rest of the dataset's build:
-    /// the result of a digest's one value comes from `singles` (interned beforehand,
-    /// [`ValueTableBuilder::single_results`](super::value::ValueTableBuilder)). A
-    /// digest listed with several values (rare) needs the dataset's interner: the
-    /// builder then comes back, sorted, for [`Self::build`].
-    pub(crate) fn build_apart(mut self, singles: &[ResultId]) -> Result<DigestIndex, Self> {
-        self.sort();
+    /// [`Self::build`] while `meanwhile` (the names' build) runs: each kind's map is
+    /// built by whichever thread is free, another thread starting at once and this one
+    /// joining once `meanwhile` is done. The result of a digest's one value comes from
+    /// `singles` (interned beforehand,
+    /// [`ValueTableBuilder::single_results`](super::value::ValueTableBuilder)); a kind
+    /// with a digest listed with several values (rare) needs the dataset's interner,
+    /// and is left to [`DigestParts::finish`].
+    pub(crate) fn build_beside<T>(
+        mut self,
+        singles: &[ResultId],
+        meanwhile: impl FnOnce() -> T,
+    ) -> (DigestParts, T) {
+        let full = self.full.take();
+        let kinds = SharedKinds {
+            listings: std::mem::take(&mut self.listings).map(Mutex::new),
+            singles,
+        };
+        let work = Arc::new(SharedWork::new(
+            kinds,
+            DigestKind::ALL.len(),
+            SharedKinds::build,
+        ));
+        let (results, done) = std::thread::scope(|scope| {
+            let helper = work.clone();
+            let _ = std::thread::Builder::new()
+                .name("ward-digests".into())
+                .spawn_scoped(scope, move || helper.work());
+            let done = meanwhile();
+            (work.finish().0, done)
+        });
+        let mut maps = results
+            .into_iter()
+            .map(|built| built.unwrap_or_else(|panicked| std::panic::panic_any(panicked.0)));
+        let maps = [(); 3].map(|()| maps.next().unwrap_or(Err(Vec::new())));
+        (DigestParts { maps, full }, done)
+    }
+}
+
+/// The listings of each kind, for [`DigestIndexBuilder::build_beside`]'s threads.
+struct SharedKinds<'a> {
+    listings: [Mutex<Vec<(u64, Listing)>>; 3],
+    singles: &'a [ResultId],
+}
+
+impl SharedKinds<'_> {
+    /// Kind `kind`'s map, or its sorted listings when one needs the interner.
+    fn build(&self, kind: usize) -> Result<FingerprintMap, Vec<(u64, Listing)>> {
+        let mut listings = std::mem::take(
+            &mut *self.listings[kind]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        sort_by_fingerprint(&mut listings, |&(key, _)| key);
         let single = |set: &[u32]| match set {
-            [value] => singles.get(*value as usize).copied().ok_or(()),
+            [value] => self.singles.get(*value as usize).copied().ok_or(()),
             _ => Err(()),
         };
-        self.build_sorted(single).map_err(|()| self)
+        build_map(&listings, single).map_err(|()| listings)
     }
+}
 
-    /// Builds from sorted listings; `intern` may refuse, leaving `self` as it was.
-    fn build_sorted<E>(
-        &mut self,
-        mut intern: impl FnMut(&[u32]) -> Result<ResultId, E>,
-    ) -> Result<DigestIndex, E> {
-        let mut maps: [FingerprintMap; 3] = Default::default();
-        let mut values = Vec::new();
-        for (map, listings) in maps.iter_mut().zip(&self.listings) {
-            let mut results = Vec::with_capacity(listings.len());
-            for group in listings.chunk_by(|a, b| a.0 == b.0) {
-                values.clear();
-                let mut excluded = false;
-                for &(_, listing) in group {
-                    match listing {
-                        Listing::Value(v) => values.push(v),
-                        Listing::Excluded => excluded = true,
-                    }
-                }
-                if !excluded {
-                    values.sort_unstable();
-                    values.dedup();
-                    results.push((group[0].0, intern(&values)?));
-                }
-            }
-            *map = FingerprintMap::build(results);
-        }
-        self.listings = Default::default();
-        let mut whole = self.full.take().unwrap_or_default();
-        whole.sort_unstable();
-        whole.dedup();
-        // An excluded digest answers nothing: it is in no map, and left out here.
-        let full = whole
-            .into_iter()
-            .filter_map(|(kind, digest)| {
-                let result = maps[kind.index()].get(key(&digest))?;
-                Some((kind, digest, result))
+/// A digest index built apart, less any kind that needs the dataset's interner.
+pub(crate) struct DigestParts {
+    maps: [Result<FingerprintMap, Vec<(u64, Listing)>>; 3],
+    full: Option<Vec<(DigestKind, Box<[u8]>)>>,
+}
+
+impl DigestParts {
+    pub(crate) fn finish(self, mut intern: impl FnMut(&[u32]) -> ResultId) -> DigestIndex {
+        let maps = self.maps.map(|built| {
+            built.unwrap_or_else(|sorted| {
+                let Ok(map) = build_map(&sorted, |set| Ok::<_, Infallible>(intern(set)));
+                map
             })
-            .collect();
-        Ok(DigestIndex { maps, full })
+        });
+        with_full(maps, self.full)
     }
+}
+
+/// One kind's map from its listings sorted by key; `intern` may refuse.
+fn build_map<E>(
+    listings: &[(u64, Listing)],
+    mut intern: impl FnMut(&[u32]) -> Result<ResultId, E>,
+) -> Result<FingerprintMap, E> {
+    let mut results = Vec::with_capacity(listings.len());
+    let mut values = Vec::new();
+    for group in listings.chunk_by(|a, b| a.0 == b.0) {
+        values.clear();
+        let mut excluded = false;
+        for &(_, listing) in group {
+            match listing {
+                Listing::Value(v) => values.push(v),
+                Listing::Excluded => excluded = true,
+            }
+        }
+        if !excluded {
+            values.sort_unstable();
+            values.dedup();
+            results.push((group[0].0, intern(&values)?));
+        }
+    }
+    Ok(FingerprintMap::build(results))
+}
+
+/// The index of `maps`, with the whole digests kept (for export) that they list.
+fn with_full(maps: [FingerprintMap; 3], full: Option<Vec<(DigestKind, Box<[u8]>)>>) -> DigestIndex {
+    let mut whole = full.unwrap_or_default();
+    whole.sort_unstable();
+    whole.dedup();
+    // An excluded digest answers nothing: it is in no map, and left out here.
+    let full = whole
+        .into_iter()
+        .filter_map(|(kind, digest)| {
+            let result = maps[kind.index()].get(key(&digest))?;
+            Some((kind, digest, result))
+        })
+        .collect();
+    DigestIndex { maps, full }
 }
 
 #[cfg(test)]
@@ -599,11 +663,11 @@ mod tests {
         assert_eq!(maps(&format!("{md5}.other")), vec![]);
     }
 
-    /// A build on another thread answers as the build with the dataset's interner,
-    /// and gives the builder back when a digest is listed with two values (a result
-    /// only that interner can make).
+    /// A build shared with another thread answers as the build with the dataset's
+    /// interner, and leaves to that interner the kind where a digest is listed with
+    /// two values (a result only it can make).
     #[test]
-    fn a_build_apart_answers_as_the_build() {
+    fn a_build_beside_answers_as_the_build() {
         let digest = |kind: DigestKind, text: &str| kind.digest(text.as_bytes());
         let builder = |two_values: bool| {
             let mut builder = DigestIndexBuilder::default();
@@ -635,9 +699,12 @@ mod tests {
                 .map(|(kind, digest)| index.maps[kind.index()].get(key(&digest)))
                 .collect()
         };
-        let Ok(apart) = builder(false).build_apart(&singles) else {
-            panic!("one value a digest: built apart");
-        };
+        let (parts, ()) = builder(false).build_beside(&singles, || ());
+        assert!(
+            parts.maps.iter().all(Result::is_ok),
+            "one value a digest: built apart"
+        );
+        let apart = parts.finish(|_| panic!("nothing left for the interner"));
         let whole = builder(false).build(intern);
         assert_eq!(answers(&apart), answers(&whole));
         assert_eq!(
@@ -646,10 +713,13 @@ mod tests {
             "x@ is excluded"
         );
 
-        let Err(sorted) = builder(true).build_apart(&singles) else {
-            panic!("a digest with two values needs the interner");
-        };
-        let index = sorted.build(intern);
+        let (parts, ()) = builder(true).build_beside(&singles, || ());
+        assert!(
+            parts.maps[DigestKind::Sha1.index()].is_err(),
+            "a digest with two values needs the interner"
+        );
+        assert!(parts.maps[DigestKind::Md5.index()].is_ok());
+        let index = parts.finish(intern);
         let a5 = digest(DigestKind::Sha1, "a5@example.org");
         assert_eq!(index.maps[DigestKind::Sha1.index()].get(key(&a5)), Some(99));
         assert_eq!(answers(&index), answers(&builder(true).build(intern)));
