@@ -397,6 +397,33 @@ fn ward_format_forms() {
     assert_eq!(listed(&z, "8.7.6.5.w.test"), ["127.0.0.9"]);
 }
 
+/// A default set again applies from its line on: lines read before it without a value of
+/// their own (or with only an A value) keep the default of their time.
+#[test]
+fn a_default_set_again_applies_from_its_line_on() {
+    let z = zones(&[(
+        "d.test.zone",
+        b":127.0.0.2:First default\n\
+          1.1.1.1\n\
+          2.2.2.2 :5\n\
+          a@first.example\n\
+          :127.0.0.3:Second default\n\
+          3.3.3.3\n\
+          4.4.4.4 :5\n\
+          b@second.example\n",
+    )]);
+    assert_eq!(ask(&z, "1.1.1.1.d.test").2, ["First default"]);
+    assert_eq!(listed(&z, "1.1.1.1.d.test"), ["127.0.0.2"]);
+    assert_eq!(listed(&z, "2.2.2.2.d.test"), ["127.0.0.5"]);
+    assert_eq!(ask(&z, "2.2.2.2.d.test").2, ["First default"]);
+    assert_eq!(listed(&z, "a.first.example.d.test"), ["127.0.0.2"]);
+    assert_eq!(ask(&z, "3.3.3.3.d.test").2, ["Second default"]);
+    assert_eq!(listed(&z, "3.3.3.3.d.test"), ["127.0.0.3"]);
+    assert_eq!(listed(&z, "4.4.4.4.d.test"), ["127.0.0.5"]);
+    assert_eq!(ask(&z, "4.4.4.4.d.test").2, ["Second default"]);
+    assert_eq!(listed(&z, "b.second.example.d.test"), ["127.0.0.3"]);
+}
+
 #[test]
 fn rbldnsd_forms() {
     let z = zones(&[

@@ -55,6 +55,7 @@ pub(super) fn parse(lines: &mut LineReader<'_>, options: &ParseOptions) -> Parse
         next_change: None,
         entries: Vec::new(),
         value_cache: Vec::new(),
+        plain_value: None,
         number: 0,
         addresses: AddressBatches::new(options.normalise_addresses),
         reserve_at_first_name: None,
@@ -105,6 +106,9 @@ struct WardParser<'o> {
     entries: Vec<Entry>,
     /// Recently used value texts: lists repeat a handful of values.
     value_cache: Vec<(Box<[u8]>, Conditions, ValueId)>,
+    /// The value of a line with none of its own, most lines of a big list: found
+    /// without comparing texts.
+    plain_value: Option<ValueId>,
     /// The line being parsed, for values' warnings.
     number: u32,
     addresses: AddressBatches,
@@ -142,7 +146,8 @@ impl<'o> WardParser<'o> {
         match line[at] {
             b'#' | b';' => Ok(None),
             b':' if line.get(at + 1) != Some(&b':') => {
-                self.default = self.explicit_value(&line[..end], at)?;
+                let default = self.explicit_value(&line[..end], at)?;
+                self.set_default(default);
                 Ok(None)
             }
             _ => self.entry(&line[..end], at, number),
@@ -193,7 +198,8 @@ impl<'o> WardParser<'o> {
             }
             Special::Unknown(word) if word.eq_ignore_ascii_case(b"DEFAULT") => {
                 let value_at = skip_space(line, token_end(line, at));
-                self.default = self.value(line, value_at, line.len())?;
+                let default = self.value(line, value_at, line.len())?;
+                self.set_default(default);
             }
             Special::Unknown(word) => {
                 return Err(LineError::new(
@@ -341,6 +347,13 @@ impl<'o> WardParser<'o> {
         })
     }
 
+    /// Values read so far keep the default of their line; cached ones took it too.
+    fn set_default(&mut self, default: RawValue) {
+        self.default = default;
+        self.value_cache.clear();
+        self.plain_value = None;
+    }
+
     /// The value id for the text in `line[at..end]` (empty: the default).
     fn value_id(
         &mut self,
@@ -351,6 +364,10 @@ impl<'o> WardParser<'o> {
         params: EntryParams,
     ) -> Result<ValueId, LineError> {
         let text = &line[at.min(end)..end];
+        let plain = text.is_empty() && expires.is_none() && params.is_empty();
+        if plain && let Some(id) = self.plain_value {
+            return Ok(id);
+        }
         if let Some(&(_, _, id)) = self
             .value_cache
             .iter()
@@ -362,6 +379,9 @@ impl<'o> WardParser<'o> {
         value.expires = expires;
         value.params = params;
         let id = self.builder.values.intern(value, self.number);
+        if plain {
+            self.plain_value = Some(id);
+        }
         if self.value_cache.len() >= 16 {
             self.value_cache.remove(0);
         }
