@@ -116,8 +116,19 @@ impl PackedNames {
         match warm {
             Warm::Bucket => prefetch(&self.starts[bucket]),
             Warm::Entries => {
-                if let Some(first) = self.arena.get(self.starts[bucket] as usize) {
+                // A bucket of two names often crosses a cache line; a miss reads to its
+                // end, so both of its lines are warmed.
+                let (start, end) = (
+                    self.starts[bucket] as usize,
+                    self.starts[bucket + 1] as usize,
+                );
+                if let Some(entries) = self.arena.get(start..end)
+                    && let (Some(first), Some(last)) = (entries.first(), entries.last())
+                {
                     prefetch(first);
+                    if line_of(first) != line_of(last) {
+                        prefetch(last);
+                    }
                 }
             }
         }
@@ -193,6 +204,10 @@ impl PackedNames {
             end: cursor,
         }
     }
+}
+
+fn line_of(byte: &u8) -> usize {
+    (byte as *const u8 as usize) / 64
 }
 
 /// Maps a hash onto `0..buckets` by its top bits, without a power-of-two table.
