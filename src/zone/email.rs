@@ -284,10 +284,19 @@ fn is_plain_form(form: &[u8]) -> bool {
     let Some((local, domain)) = split_address_bytes(form) else {
         return true;
     };
+    // One pass a part: a backslash, or an empty label (a dot first, last or twice).
     let plain = |part: &[u8]| {
-        !part.starts_with(b".") && !part.ends_with(b".") && !part.windows(2).any(|w| w == b"..")
+        let mut after_dot = true;
+        for &byte in part {
+            match byte {
+                b'\\' => return false,
+                b'.' if after_dot => return false,
+                _ => after_dot = byte == b'.',
+            }
+        }
+        !after_dot
     };
-    !form.contains(&b'\\') && plain(local) && plain(domain)
+    plain(local) && plain(domain)
 }
 
 fn dot_labels(part: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -312,22 +321,26 @@ struct FormBuffers {
 impl FormBuffers {
     fn fill(&mut self, address: &str, normalised: bool) {
         self.lower.clear();
-        self.lower
-            .extend(address.bytes().map(|b| b.to_ascii_lowercase()));
+        self.lower.extend_from_slice(address.as_bytes());
+        self.lower.make_ascii_lowercase();
         self.normal.clear();
         self.has_normal = normalised && self.fill_normal() && self.normal != self.lower;
     }
 
-    /// [`normalise`] of the lowercase form.
+    /// [`normalise`] of the lowercase form into `normal`; false when there is none or
+    /// it is plainly the lowercase form itself (no `+tag`, not Gmail).
     fn fill_normal(&mut self) -> bool {
         let Some((local, domain)) = split_address_bytes(&self.lower) else {
             return false;
         };
-        let local = local
-            .iter()
-            .position(|&b| b == b'+')
-            .map_or(local, |plus| &local[..plus]);
-        if domain == b"gmail.com" || domain == b"googlemail.com" {
+        let plus = local.iter().position(|&b| b == b'+');
+        let gmail = domain == b"gmail.com" || domain == b"googlemail.com";
+        if plus.is_none() && !gmail {
+            // Most addresses: the normal form is the lowercase one.
+            return false;
+        }
+        let local = plus.map_or(local, |plus| &local[..plus]);
+        if gmail {
             self.normal.extend(local.iter().filter(|&&b| b != b'.'));
             if self.normal.is_empty() {
                 return false;

@@ -405,9 +405,9 @@ impl NameBuf {
         self.starts[self.count] = self.len as u8;
         self.count += 1;
         self.wire[self.len] = label.len() as u8;
-        for (dst, src) in self.wire[self.len + 1..].iter_mut().zip(label) {
-            *dst = src.to_ascii_lowercase();
-        }
+        let stored = &mut self.wire[self.len + 1..self.len + 1 + label.len()];
+        stored.copy_from_slice(label);
+        stored.make_ascii_lowercase();
         self.len += 1 + label.len();
         Ok(())
     }
