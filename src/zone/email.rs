@@ -1,7 +1,6 @@
 //! Email addresses: the normalisation mail filters apply before hashing, the digests,
 //! and the index of hashed entries (`<hex>.Z`, `<hex>._email.Z`).
 
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use md5::Md5;
@@ -162,7 +161,7 @@ pub(crate) fn plain_names_of(forms: &[String]) -> Vec<PlainName> {
 pub(crate) struct PreparedAddresses {
     pub(crate) names: Vec<PreparedName>,
     /// Per digest kind, each digest's key ([`key`]) and the listing of its address.
-    pub(crate) keys: [Vec<(u64, Listing)>; 3],
+    pub(crate) keys: [Vec<Keyed>; 3],
     /// Whole digests, made only when the zone keeps them (it is exported or
     /// transferred).
     pub(crate) full: Vec<(DigestKind, Box<[u8]>)>,
@@ -213,7 +212,7 @@ impl PreparedAddresses {
             for form in forms.iter() {
                 for kind in DigestKind::ALL {
                     let digest = kind.digest(form);
-                    prepared.keys[kind.index()].push((key(&digest), listing));
+                    prepared.keys[kind.index()].push((key(&digest), code(listing)));
                     if full_digests {
                         prepared.full.push((kind, digest[..].into()));
                     }
@@ -474,7 +473,7 @@ impl DigestIndex {
 
 #[derive(Default)]
 pub(crate) struct DigestIndexBuilder {
-    listings: [Vec<(u64, Listing)>; 3],
+    listings: [Vec<Keyed>; 3],
     full: Option<Vec<(DigestKind, Box<[u8]>)>>,
 }
 
@@ -485,7 +484,7 @@ impl DigestIndexBuilder {
     }
 
     pub(crate) fn add(&mut self, kind: DigestKind, digest: &[u8], listing: Listing) {
-        self.listings[kind.index()].push((key(digest), listing));
+        self.listings[kind.index()].push((key(digest), code(listing)));
         if let Some(full) = &mut self.full {
             full.push((kind, digest.into()));
         }
@@ -515,8 +514,7 @@ impl DigestIndexBuilder {
         let full = self.full.take();
         let maps = std::mem::take(&mut self.listings).map(|mut listings| {
             sort_by_fingerprint(&mut listings, |&(key, _)| key);
-            let Ok(map) = build_map(&listings, |set| Ok::<_, Infallible>(intern(set)));
-            map
+            build_map(listings, &mut intern)
         });
         with_full(maps, full)
     }
@@ -561,13 +559,13 @@ impl DigestIndexBuilder {
 
 /// The listings of each kind, for [`DigestIndexBuilder::build_beside`]'s threads.
 struct SharedKinds<'a> {
-    listings: [Mutex<Vec<(u64, Listing)>>; 3],
+    listings: [Mutex<Vec<Keyed>>; 3],
     singles: &'a [ResultId],
 }
 
 impl SharedKinds<'_> {
     /// Kind `kind`'s map, or its sorted listings when one needs the interner.
-    fn build(&self, kind: usize) -> Result<FingerprintMap, Vec<(u64, Listing)>> {
+    fn build(&self, kind: usize) -> Result<FingerprintMap, Vec<Keyed>> {
         let mut listings = std::mem::take(
             &mut *self.listings[kind]
                 .lock()
@@ -575,54 +573,92 @@ impl SharedKinds<'_> {
         );
         sort_by_fingerprint(&mut listings, |&(key, _)| key);
         let single = |set: &[u32]| match set {
-            [value] => self.singles.get(*value as usize).copied().ok_or(()),
-            _ => Err(()),
+            [value] => self.singles.get(*value as usize).copied(),
+            _ => None,
         };
-        build_map(&listings, single).map_err(|()| listings)
+        // Checked before the map is built over the listings in place.
+        let mut values = Vec::new();
+        let resolvable = listings
+            .chunk_by(|a, b| a.0 == b.0)
+            .all(|group| listed_values(group, &mut values).is_none_or(|set| single(set).is_some()));
+        if !resolvable {
+            return Err(listings);
+        }
+        Ok(build_map(listings, |set| single(set).unwrap_or_default()))
     }
 }
 
 /// A digest index built apart, less any kind that needs the dataset's interner.
 pub(crate) struct DigestParts {
-    maps: [Result<FingerprintMap, Vec<(u64, Listing)>>; 3],
+    maps: [Result<FingerprintMap, Vec<Keyed>>; 3],
     full: Option<Vec<(DigestKind, Box<[u8]>)>>,
 }
 
 impl DigestParts {
     pub(crate) fn finish(self, mut intern: impl FnMut(&[u32]) -> ResultId) -> DigestIndex {
-        let maps = self.maps.map(|built| {
-            built.unwrap_or_else(|sorted| {
-                let Ok(map) = build_map(&sorted, |set| Ok::<_, Infallible>(intern(set)));
-                map
-            })
-        });
+        let maps = self
+            .maps
+            .map(|built| built.unwrap_or_else(|sorted| build_map(sorted, &mut intern)));
         with_full(maps, self.full)
     }
 }
 
-/// One kind's map from its listings sorted by key; `intern` may refuse.
-fn build_map<E>(
-    listings: &[(u64, Listing)],
-    mut intern: impl FnMut(&[u32]) -> Result<ResultId, E>,
-) -> Result<FingerprintMap, E> {
-    let mut results = Vec::with_capacity(listings.len());
+/// One kind's map from its listings sorted by key, built over them: each digest's
+/// pair becomes its (key, result) pair in the same vector, so that the biggest
+/// vectors of an address list's load are not made twice.
+fn build_map(
+    mut listings: Vec<Keyed>,
+    mut intern: impl FnMut(&[u32]) -> ResultId,
+) -> FingerprintMap {
     let mut values = Vec::new();
-    for group in listings.chunk_by(|a, b| a.0 == b.0) {
-        values.clear();
-        let mut excluded = false;
-        for &(_, listing) in group {
-            match listing {
-                Listing::Value(v) => values.push(v),
-                Listing::Excluded => excluded = true,
-            }
+    let (mut read, mut written) = (0, 0);
+    while read < listings.len() {
+        let key = listings[read].0;
+        let end = listings[read..]
+            .iter()
+            .position(|&(other, _)| other != key)
+            .map_or(listings.len(), |len| read + len);
+        if let Some(set) = listed_values(&listings[read..end], &mut values) {
+            // A group writes one pair at most, never past where it started.
+            listings[written] = (key, intern(set));
+            written += 1;
         }
-        if !excluded {
-            values.sort_unstable();
-            values.dedup();
-            results.push((group[0].0, intern(&values)?));
-        }
+        read = end;
     }
-    Ok(FingerprintMap::build(results))
+    listings.truncate(written);
+    FingerprintMap::build(listings)
+}
+
+/// The values one digest's listings give it, in order and once each; none when one
+/// of them excludes it.
+fn listed_values<'v>(group: &[Keyed], values: &'v mut Vec<u32>) -> Option<&'v [u32]> {
+    values.clear();
+    for &(_, coded) in group {
+        if coded == EXCLUDED {
+            return None;
+        }
+        values.push(coded);
+    }
+    values.sort_unstable();
+    values.dedup();
+    Some(values)
+}
+
+/// A digest's key and its listing coded in 32 bits ([`code`]): 16 bytes a digest, the
+/// size of the map's (key, result) pairs built over them.
+pub(crate) type Keyed = (u64, u32);
+
+/// An exclusion's code; values are numbered from 0 and stay far below it.
+const EXCLUDED: u32 = u32::MAX;
+
+fn code(listing: Listing) -> u32 {
+    match listing {
+        Listing::Value(value) => {
+            debug_assert!(value != EXCLUDED);
+            value
+        }
+        Listing::Excluded => EXCLUDED,
+    }
 }
 
 /// The index of `maps`, with the whole digests kept (for export) that they list.
@@ -817,7 +853,7 @@ mod tests {
                 for kind in DigestKind::ALL {
                     let keys: Vec<u64> = prepared.keys[kind.index()]
                         .iter()
-                        .filter(|(_, listing)| *listing == listed(i))
+                        .filter(|&&(_, coded)| coded == code(listed(i)))
                         .map(|&(key, _)| key)
                         .collect();
                     let expected_keys: Vec<u64> = expected
