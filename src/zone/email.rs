@@ -10,6 +10,7 @@ use smallvec::SmallVec;
 
 use super::fingerprints::{FingerprintMap, sort_by_fingerprint};
 use super::ip::{Listing, ResultId};
+use super::md5_lanes;
 use super::name::{Name, NameBuf, NameRef};
 use super::name_index::AddressNameHashes;
 use crate::parallel::SharedWork;
@@ -187,6 +188,7 @@ impl PreparedAddresses {
         let mut prepared = PreparedAddresses::default();
         let mut forms = FormBuffers::default();
         let mut name = NameBuf::default();
+        let mut md5s = PendingMd5s::default();
         for (text, listing) in addresses {
             let first_name = prepared.names.len();
             forms.fill(text, normalised);
@@ -210,16 +212,29 @@ impl PreparedAddresses {
                 }
             }
             for form in forms.iter() {
-                for kind in DigestKind::ALL {
-                    let digest = kind.digest(form);
-                    prepared.keys[kind.index()].push((key(&digest), code(listing)));
-                    if full_digests {
-                        prepared.full.push((kind, digest[..].into()));
+                for kind in [DigestKind::Sha1, DigestKind::Sha256] {
+                    prepared.push_digest(kind, &kind.digest(form), listing, full_digests);
+                }
+                if form.len() <= md5_lanes::MAX_SHORT {
+                    md5s.push(form, listing);
+                    if md5s.is_full() {
+                        md5s.hash_into(&mut prepared, full_digests);
                     }
+                } else {
+                    let md5 = DigestKind::Md5.digest(form);
+                    prepared.push_digest(DigestKind::Md5, &md5, listing, full_digests);
                 }
             }
         }
+        md5s.hash_into(&mut prepared, full_digests);
         prepared
+    }
+
+    fn push_digest(&mut self, kind: DigestKind, digest: &[u8], listing: Listing, full: bool) {
+        self.keys[kind.index()].push((key(digest), code(listing)));
+        if full {
+            self.full.push((kind, digest.into()));
+        }
     }
 
     /// The name in wire format (lowercase).
@@ -274,6 +289,54 @@ impl PreparedAddresses {
             hashes: AddressNameHashes::of(wire),
             wire: start..self.wires.len(),
         });
+    }
+}
+
+/// Forms waiting to be hashed with MD5 together ([`md5_lanes`]), with their listings.
+struct PendingMd5s {
+    text: [[u8; md5_lanes::MAX_SHORT]; md5_lanes::LANES],
+    lens: [usize; md5_lanes::LANES],
+    listings: [Listing; md5_lanes::LANES],
+    count: usize,
+}
+
+impl Default for PendingMd5s {
+    fn default() -> Self {
+        PendingMd5s {
+            text: [[0; md5_lanes::MAX_SHORT]; md5_lanes::LANES],
+            lens: [0; md5_lanes::LANES],
+            listings: [Listing::Excluded; md5_lanes::LANES],
+            count: 0,
+        }
+    }
+}
+
+impl PendingMd5s {
+    /// `form` must be at most [`md5_lanes::MAX_SHORT`] bytes.
+    fn push(&mut self, form: &[u8], listing: Listing) {
+        self.text[self.count][..form.len()].copy_from_slice(form);
+        self.lens[self.count] = form.len();
+        self.listings[self.count] = listing;
+        self.count += 1;
+    }
+
+    fn is_full(&self) -> bool {
+        self.count == md5_lanes::LANES
+    }
+
+    fn hash_into(&mut self, prepared: &mut PreparedAddresses, full: bool) {
+        if self.count == 0 {
+            return;
+        }
+        let mut messages: [&[u8]; md5_lanes::LANES] = [&[]; md5_lanes::LANES];
+        for (message, (text, &len)) in messages.iter_mut().zip(self.text.iter().zip(&self.lens)) {
+            *message = &text[..len];
+        }
+        let digests = md5_lanes::md5_short(&messages[..self.count]);
+        for (digest, &listing) in digests.iter().zip(&self.listings[..self.count]) {
+            prepared.push_digest(DigestKind::Md5, digest, listing, full);
+        }
+        self.count = 0;
     }
 }
 
@@ -865,12 +928,15 @@ mod tests {
                 }
                 all_digests.extend(expected);
             }
-            let full: Vec<(DigestKind, Vec<u8>)> = prepared
+            // In any order: the index sorts them.
+            let mut full: Vec<(DigestKind, Vec<u8>)> = prepared
                 .full
                 .iter()
                 .map(|(kind, digest)| (*kind, digest.to_vec()))
                 .collect();
-            assert_eq!(full, all_digests, "whole digests, in order");
+            full.sort();
+            all_digests.sort();
+            assert_eq!(full, all_digests, "whole digests");
         }
     }
 

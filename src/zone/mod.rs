@@ -15,6 +15,7 @@ pub(crate) mod generic;
 pub(crate) mod ip;
 pub(crate) mod ip_name;
 pub(crate) mod kind;
+pub(crate) mod md5_lanes;
 pub(crate) mod name;
 pub(crate) mod name_index;
 pub(crate) mod name_slots;
