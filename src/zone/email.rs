@@ -242,7 +242,8 @@ impl PreparedAddresses {
         &self.wires[name.wire.clone()]
     }
 
-    /// [`plain_names_of`] for a form [`is_plain_form`] accepts, without allocating.
+    /// [`plain_names_of`] for a form [`is_plain_form`] accepts, without allocating (forms
+    /// are lowercase already).
     fn push_plain_names(
         &mut self,
         first_name: usize,
@@ -256,12 +257,13 @@ impl PreparedAddresses {
         for one_label in [true, false] {
             name.clear();
             let local = if one_label {
-                name.push_label(local)
+                name.push_lower_label(local)
             } else {
-                dot_labels(local).try_for_each(|label| name.push_label(label))
+                dot_labels(local).try_for_each(|label| name.push_lower_label(label))
             };
-            let built = local
-                .and_then(|()| dot_labels(domain).try_for_each(|label| name.push_label(label)));
+            let built = local.and_then(|()| {
+                dot_labels(domain).try_for_each(|label| name.push_lower_label(label))
+            });
             if built.is_ok() {
                 self.push_name(first_name, listing, name.view().wire(), one_label);
             }

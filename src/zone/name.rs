@@ -393,6 +393,15 @@ impl NameBuf {
 
     /// Appends one label, lowercasing it.
     pub(crate) fn push_label(&mut self, label: &[u8]) -> Result<(), NameError> {
+        self.push_lower_label(label)?;
+        let start = self.len - label.len();
+        self.wire[start..self.len].make_ascii_lowercase();
+        Ok(())
+    }
+
+    /// [`Self::push_label`] of a label already in lowercase (from a lowercased text),
+    /// which is stored as it is.
+    pub(crate) fn push_lower_label(&mut self, label: &[u8]) -> Result<(), NameError> {
         if label.is_empty() {
             return Err(NameError::EmptyLabel);
         }
@@ -405,9 +414,7 @@ impl NameBuf {
         self.starts[self.count] = self.len as u8;
         self.count += 1;
         self.wire[self.len] = label.len() as u8;
-        let stored = &mut self.wire[self.len + 1..self.len + 1 + label.len()];
-        stored.copy_from_slice(label);
-        stored.make_ascii_lowercase();
+        self.wire[self.len + 1..self.len + 1 + label.len()].copy_from_slice(label);
         self.len += 1 + label.len();
         Ok(())
     }
