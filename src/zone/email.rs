@@ -641,11 +641,15 @@ impl SharedKinds<'_> {
             [value] => self.singles.get(*value as usize).copied(),
             _ => None,
         };
-        // Checked before the map is built over the listings in place.
-        let mut values = Vec::new();
-        let resolvable = listings
-            .chunk_by(|a, b| a.0 == b.0)
-            .all(|group| listed_values(group, &mut values).is_none_or(|set| single(set).is_some()));
+        // Checked before the map is built over the listings in place, in one pass: a
+        // digest listed with two values (beside each other once sorted) needs the
+        // interner, unless it is also excluded, which this leaves to the interner too.
+        let resolvable = listings.windows(2).all(|pair| {
+            let [(key, coded), (next_key, next_coded)] = [pair[0], pair[1]];
+            key != next_key || coded == next_coded || coded == EXCLUDED || next_coded == EXCLUDED
+        }) && listings
+            .iter()
+            .all(|&(_, coded)| coded == EXCLUDED || single(&[coded]).is_some());
         if !resolvable {
             return Err(listings);
         }
@@ -698,6 +702,11 @@ fn build_map(
 /// of them excludes it.
 fn listed_values<'v>(group: &[Keyed], values: &'v mut Vec<u32>) -> Option<&'v [u32]> {
     values.clear();
+    if let [(_, coded)] = *group {
+        // Nearly every digest: listed once.
+        values.push(coded);
+        return (coded != EXCLUDED).then_some(values.as_slice());
+    }
     for &(_, coded) in group {
         if coded == EXCLUDED {
             return None;

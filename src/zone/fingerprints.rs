@@ -90,8 +90,11 @@ impl FingerprintMap {
     /// Freezes `entries`; of a key given twice the first value counts (callers combine
     /// an entry's values before).
     pub(crate) fn build(mut entries: Vec<(u64, u32)>) -> Self {
-        entries.sort_by_key(|&(key, _)| key);
-        entries.dedup_by_key(|&mut (key, _)| key);
+        // Digest maps come sorted and unique already: one pass to see it.
+        if !entries.is_sorted_by(|a, b| a.0 < b.0) {
+            entries.sort_by_key(|&(key, _)| key);
+            entries.dedup_by_key(|&mut (key, _)| key);
+        }
         let len = entries.len();
         let largest = entries.iter().map(|&(_, v)| v).max().unwrap_or(0);
         let values = if largest <= u32::from(u8::MAX) {
