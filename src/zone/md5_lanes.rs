@@ -220,31 +220,23 @@ mod sse2 {
         [d, add(b, rotated), b, c]
     }
 
-    #[target_feature(enable = "sse2")]
-    fn add(x: Pair, y: Pair) -> Pair {
-        Pair(_mm_add_epi32(x.0, y.0), _mm_add_epi32(x.1, y.1))
+    /// Operations on both halves of a pair (`andnot(x, y)` is `!x & y`).
+    macro_rules! on_both_halves {
+        ($($name:ident => $op:ident),*) => {$(
+            #[target_feature(enable = "sse2")]
+            fn $name(x: Pair, y: Pair) -> Pair {
+                Pair($op(x.0, y.0), $op(x.1, y.1))
+            }
+        )*};
     }
 
-    #[target_feature(enable = "sse2")]
-    fn and(x: Pair, y: Pair) -> Pair {
-        Pair(_mm_and_si128(x.0, y.0), _mm_and_si128(x.1, y.1))
-    }
-
-    /// `!x & y`.
-    #[target_feature(enable = "sse2")]
-    fn andnot(x: Pair, y: Pair) -> Pair {
-        Pair(_mm_andnot_si128(x.0, y.0), _mm_andnot_si128(x.1, y.1))
-    }
-
-    #[target_feature(enable = "sse2")]
-    fn or(x: Pair, y: Pair) -> Pair {
-        Pair(_mm_or_si128(x.0, y.0), _mm_or_si128(x.1, y.1))
-    }
-
-    #[target_feature(enable = "sse2")]
-    fn xor(x: Pair, y: Pair) -> Pair {
-        Pair(_mm_xor_si128(x.0, y.0), _mm_xor_si128(x.1, y.1))
-    }
+    on_both_halves!(
+        add => _mm_add_epi32,
+        and => _mm_and_si128,
+        andnot => _mm_andnot_si128,
+        or => _mm_or_si128,
+        xor => _mm_xor_si128
+    );
 
     #[target_feature(enable = "sse2")]
     fn load(lanes: &Lanes) -> Pair {
